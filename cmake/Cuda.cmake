@@ -1,0 +1,18 @@
+# HPCTRAIN_CUDA=AUTO|ON|OFF. The CUDA backend itself arrives with its own issue; this switch only
+# decides whether the CUDA language is enabled, so the CPU build never depends on it.
+set(HPCTRAIN_HAVE_CUDA OFF)
+if(NOT HPCTRAIN_CUDA STREQUAL "OFF")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 90)
+    endif()
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(HPCTRAIN_HAVE_CUDA ON)
+  elseif(HPCTRAIN_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "HPCTRAIN_CUDA=ON but no CUDA compiler was found (is nvcc on PATH?)")
+  endif()
+endif()
+message(STATUS "hpctrain: CUDA backend ${HPCTRAIN_HAVE_CUDA} (HPCTRAIN_CUDA=${HPCTRAIN_CUDA})")

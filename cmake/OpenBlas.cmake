@@ -1,0 +1,22 @@
+# OpenBLAS, preferring Debian's OpenMP build: it shares OpenMP's thread pool with our own loops, so
+# two pools never spin on the same cores. Falls back to whatever BLAS provides cblas (pthread build).
+set(_openblas_omp_dir /usr/lib/x86_64-linux-gnu/openblas-openmp)
+find_library(HPCTRAIN_OPENBLAS_LIB NAMES openblas PATHS ${_openblas_omp_dir} NO_DEFAULT_PATH)
+find_path(HPCTRAIN_CBLAS_INCLUDE cblas.h PATHS /usr/include/x86_64-linux-gnu/openblas-openmp
+          NO_DEFAULT_PATH)
+add_library(hpctrain_blas INTERFACE)
+if(HPCTRAIN_OPENBLAS_LIB AND HPCTRAIN_CBLAS_INCLUDE)
+  message(STATUS "hpctrain: OpenBLAS (OpenMP build) ${HPCTRAIN_OPENBLAS_LIB}")
+  target_link_libraries(hpctrain_blas INTERFACE ${HPCTRAIN_OPENBLAS_LIB})
+  target_include_directories(hpctrain_blas SYSTEM INTERFACE ${HPCTRAIN_CBLAS_INCLUDE})
+  target_compile_definitions(hpctrain_blas INTERFACE HPCTRAIN_OPENBLAS_OPENMP=1)
+else()
+  set(BLA_VENDOR OpenBLAS)
+  find_package(BLAS REQUIRED)
+  find_path(HPCTRAIN_CBLAS_INCLUDE_ANY cblas.h PATH_SUFFIXES openblas x86_64-linux-gnu/openblas-pthread)
+  message(STATUS "hpctrain: BLAS ${BLAS_LIBRARIES} (not the OpenMP build; threads set explicitly)")
+  target_link_libraries(hpctrain_blas INTERFACE BLAS::BLAS)
+  if(HPCTRAIN_CBLAS_INCLUDE_ANY)
+    target_include_directories(hpctrain_blas SYSTEM INTERFACE ${HPCTRAIN_CBLAS_INCLUDE_ANY})
+  endif()
+endif()

@@ -1,0 +1,260 @@
+// CpuBackend: thread setup, memory operations and gemm (OpenBLAS).
+#include "kernels/cpu/cpu_backend.hpp"
+
+#include <cblas.h>
+#include <omp.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <type_traits>
+
+#include "kernels/cpu/cpu_common.hpp"
+
+// OpenBLAS's own entry point (both the pthread and the OpenMP build have it). With the OpenMP build
+// (HPCTRAIN_OPENBLAS_OPENMP) it shares OpenMP's pool; with the pthread build it owns a second pool,
+// whose size must be set explicitly so the two never oversubscribe the cores.
+extern "C" void openblas_set_num_threads(int);
+
+namespace hpct::kernels {
+namespace {
+
+// The leading positive integer of an environment variable ("4(x2)" -> 4), or 0.
+int env_leading_int(const char* name) {
+  const char* s = std::getenv(name);
+  if (!s) return 0;
+  char* end = nullptr;
+  const long v = std::strtol(s, &end, 10);
+  if (end == s || v <= 0 || v > INT_MAX) return 0;
+  return static_cast<int>(v);
+}
+
+// Hardware threads this process may run on: its affinity mask (a launcher or cgroup may restrict
+// it), else the machine's count.
+int usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
+int ranks_on_node() {
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
+    if (const int n = env_leading_int(var); n > 0) return n;
+  return 1;
+}
+
+int default_cpu_threads() {
+  if (const int n = env_leading_int("OMP_NUM_THREADS"); n > 0) return n;
+  const int machine = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return std::max(1, std::min(machine / ranks_on_node(), usable_cores()));
+}
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+
+CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : default_cpu_threads()) { apply_threads(); }
+
+// OpenBLAS runs single-threaded inside our tiles (see gemm), so its own count is 1: the pthread
+// build then never spins a second pool. The OpenMP build's openblas_set_num_threads also sets this
+// thread's OpenMP count, hence the order. Our loops name their team size (num_threads(threads_)); the
+// OpenMP default is set for code outside this backend.
+void CpuBackend::apply_threads() const {
+  openblas_set_num_threads(1);
+  omp_set_num_threads(threads_);
+}
+
+// ---- memory -----------------------------------------------------------------------------------------
+
+// dst = src, bytewise (any dtype). Large copies are split into 1 MiB pieces across threads.
+void CpuBackend::copy(const Tensor& dst, const Tensor& src) {
+  constexpr const char* k = "copy";
+  cpu::check_host(k, "dst", dst);
+  cpu::check_host(k, "src", src);
+  cpu::check_same_dtype(k, "dst", dst, "src", src);
+  cpu::check_same_numel(k, "dst", dst, "src", src);
+  if (dst.data == src.data || dst.numel() == 0) return;
+  char* d = static_cast<char*>(dst.data);
+  const char* s = static_cast<const char*>(src.data);
+  const auto bytes = static_cast<std::int64_t>(dst.bytes());
+  const auto di = reinterpret_cast<std::uintptr_t>(d), si = reinterpret_cast<std::uintptr_t>(s);
+  const auto nb = static_cast<std::uintptr_t>(bytes);
+  HPCT_CHECK(di + nb <= si || si + nb <= di, k, ": dst and src overlap");
+  constexpr std::int64_t kPiece = std::int64_t{1} << 20;
+  cpu::parallel_blocks(bytes > 8 * kPiece ? threads_ : 1, bytes, kPiece, [&](std::int64_t b, std::int64_t e) {
+    std::memcpy(d + b, s + b, static_cast<std::size_t>(e - b));
+  });
+}
+
+// t[i] = value, converted to t's dtype (float32, float64, int32, int64).
+void CpuBackend::fill(const Tensor& t, double value) {
+  constexpr const char* k = "fill";
+  cpu::check_host(k, "tensor", t);
+  const auto fill_as = [&](auto zero) {
+    using T = decltype(zero);
+    T* p = static_cast<T*>(t.data);
+    const T v = static_cast<T>(value);
+    cpu::parallel_blocks(threads_, t.numel(), cpu::kGrainCheap,
+                         [&](std::int64_t b, std::int64_t e) { std::fill(p + b, p + e, v); });
+  };
+  switch (t.dtype) {
+    case DType::f32: fill_as(float{}); return;
+    case DType::f64: fill_as(double{}); return;
+    case DType::i32:
+      HPCT_CHECK(value >= INT32_MIN && value <= INT32_MAX, "fill: value ", value, " does not fit int32");
+      fill_as(std::int32_t{});
+      return;
+    case DType::i64:
+      HPCT_CHECK(value >= -9223372036854775808.0 && value < 9223372036854775808.0, "fill: value ", value,
+                 " does not fit int64");
+      fill_as(std::int64_t{});
+      return;
+    default: break;
+  }
+  fail(k, ": dtype ", name_of(t.dtype), " is not supported by the cpu backend yet");
+}
+
+// out[i, :] = src[index[i], :], rows of src.cols() elements (any dtype).
+void CpuBackend::gather_rows(const Tensor& src, const std::int64_t* index, std::int64_t n, const Tensor& out) {
+  constexpr const char* k = "gather_rows";
+  cpu::check_host(k, "src", src);
+  cpu::check_host(k, "out", out);
+  cpu::check_same_dtype(k, "src", src, "out", out);
+  HPCT_CHECK(n >= 0 && (index || n == 0), k, ": bad index array (n = ", n, ")");
+  HPCT_CHECK(out.rows() == n && out.cols() == src.cols(), k, ": out is ", out.shape.str(), ", expected ", n,
+             " rows of ", src.cols(), " (src is ", src.shape.str(), ")");
+  const std::int64_t rows = src.rows();
+  for (std::int64_t i = 0; i < n; ++i)
+    HPCT_CHECK(index[i] >= 0 && index[i] < rows, k, ": index[", i, "] = ", index[i], " is out of range for ", rows,
+               " rows of src ", src.shape.str());
+  const std::size_t row_bytes = static_cast<std::size_t>(src.cols()) * size_of(src.dtype);
+  if (row_bytes == 0) return;
+  const char* s = static_cast<const char*>(src.data);
+  char* d = static_cast<char*>(out.data);
+  const std::int64_t grain = std::max<std::int64_t>(1, (std::int64_t{1} << 18) / static_cast<std::int64_t>(row_bytes));
+  cpu::parallel_blocks(threads_, n, grain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i)
+      std::memcpy(d + static_cast<std::size_t>(i) * row_bytes, s + static_cast<std::size_t>(index[i]) * row_bytes,
+                  row_bytes);
+  });
+}
+
+// ---- gemm ---------------------------------------------------------------------------------------------
+namespace {
+
+// C is cut into tiles whose size depends on (m, n, k) only; each tile is one single-threaded BLAS call,
+// and the tiles run in parallel. The bits of C therefore do not depend on the thread count (OpenBLAS's
+// own threading splits the work by thread count and changes the last bits with it).
+struct GemmTiles {
+  std::int64_t tm, tn;
+};
+
+GemmTiles gemm_tiles(std::int64_t m, std::int64_t n, std::int64_t k) {
+  constexpr std::int64_t kMinTileMacs = std::int64_t{1} << 23;  // ~0.1 ms on one core: worth a thread
+  constexpr std::int64_t kWantTiles = 64;                        // enough to feed a 64-core node
+  GemmTiles t{std::min<std::int64_t>(m, 256), std::min<std::int64_t>(n, 512)};
+  const auto tiles = [&](const GemmTiles& g) { return ((m + g.tm - 1) / g.tm) * ((n + g.tn - 1) / g.tn); };
+  while (tiles(t) < kWantTiles) {
+    GemmTiles next = t;
+    if (t.tn >= 2 * t.tm && t.tn >= 128) next.tn = t.tn / 2;
+    else if (t.tm >= 64) next.tm = t.tm / 2;
+    else if (t.tn >= 128) next.tn = t.tn / 2;
+    else break;
+    if (next.tm * next.tn * k < kMinTileMacs) break;
+    t = next;
+  }
+  return t;
+}
+
+// Rows of the matrix view: the product of the leading dimensions. (Tensor::rows() is numel / cols,
+// which says 0 rows for a [3, 0] tensor; gemm needs 3 there, for an empty inner dimension.)
+std::int64_t matrix_rows(const Tensor& t) {
+  std::int64_t r = 1;
+  for (int i = 0; i + 1 < t.rank(); ++i) r *= t.shape[i];
+  return r;
+}
+
+// Runs f() with this thread's OpenMP count at 1, so the OpenMP build of OpenBLAS does not fork.
+template <class F>
+void single_threaded_blas(F&& f) {
+  if (omp_in_parallel()) {  // already inside a team: OpenBLAS runs single-threaded
+    f();
+    return;
+  }
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  f();
+  omp_set_num_threads(saved);
+}
+
+}  // namespace
+
+// C[m, n] = alpha * op(A)[m, k] op(B)[k, n] + beta * C on row-major matrix views (leading dims folded
+// into rows), tile by tile: C[i0:, j0:] = alpha op(A)[i0:, :] op(B)[:, j0:] + beta C[i0:, j0:], each tile
+// one cblas_?gemm(RowMajor) call with lda = A.cols(), ldb = B.cols(), ldc = n.
+void CpuBackend::gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c, double alpha,
+                      double beta) {
+  constexpr const char* k = "gemm";
+  cpu::check_float(k, "A", a);
+  cpu::check_float(k, "B", b);
+  cpu::check_float(k, "C", c);
+  cpu::check_same_dtype(k, "A", a, "B", b);
+  cpu::check_same_dtype(k, "A", a, "C", c);
+  const std::int64_t a_rows = matrix_rows(a), b_rows = matrix_rows(b), c_rows = matrix_rows(c);
+  const std::int64_t m = trans_a ? a.cols() : a_rows, ka = trans_a ? a_rows : a.cols();
+  const std::int64_t kb = trans_b ? b.cols() : b_rows, n = trans_b ? b_rows : b.cols();
+  HPCT_CHECK(ka == kb, k, ": inner dimensions differ: op(A) is [", m, ", ", ka, "], op(B) is [", kb, ", ", n, "]");
+  HPCT_CHECK(c_rows == m && c.cols() == n, k, ": C is ", c.shape.str(), " (", c_rows, " x ", c.cols(),
+             "), but op(A) op(B) is [", m, ", ", n, "]");
+  for (const std::int64_t d : {a_rows, a.cols(), b_rows, b.cols(), c_rows, c.cols()})
+    HPCT_CHECK(d <= INT_MAX, k, ": dimension ", d, " exceeds the BLAS integer range");
+  cpu::dispatch_float(k, a.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    if (m == 0 || n == 0) return;
+    T* cp = c.as<T>();
+    if (ka == 0) {  // an empty sum: C = beta C (beta = 0 overwrites, as BLAS)
+      cpu::parallel_blocks(threads_, m * n, cpu::kGrainCheap, [&](std::int64_t i0, std::int64_t i1) {
+        for (std::int64_t i = i0; i < i1; ++i) cp[i] = beta == 0.0 ? T(0) : static_cast<T>(beta * cp[i]);
+      });
+      return;
+    }
+    const T* ap = a.as<T>();
+    const T* bp = b.as<T>();
+    const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+    const std::int64_t lda = std::max<std::int64_t>(1, a.cols()), ldb = std::max<std::int64_t>(1, b.cols());
+    const GemmTiles t = gemm_tiles(m, n, ka);
+    const std::int64_t tiles_n = (n + t.tn - 1) / t.tn, tiles = ((m + t.tm - 1) / t.tm) * tiles_n;
+    const auto tile = [&](std::int64_t i) {
+      const std::int64_t i0 = (i / tiles_n) * t.tm, j0 = (i % tiles_n) * t.tn;
+      const int mm = static_cast<int>(std::min(t.tm, m - i0)), nn = static_cast<int>(std::min(t.tn, n - j0));
+      const T* at = trans_a ? ap + i0 : ap + i0 * lda;  // op(A) rows i0.. = columns of A when transposed
+      const T* bt = trans_b ? bp + j0 * ldb : bp + j0;  // op(B) columns j0.. = rows of B when transposed
+      T* ct = cp + i0 * n + j0;
+      if constexpr (std::is_same_v<T, float>)
+        cblas_sgemm(CblasRowMajor, ta, tb, mm, nn, static_cast<int>(ka), static_cast<float>(alpha), at,
+                    static_cast<int>(lda), bt, static_cast<int>(ldb), static_cast<float>(beta), ct,
+                    static_cast<int>(n));
+      else
+        cblas_dgemm(CblasRowMajor, ta, tb, mm, nn, static_cast<int>(ka), alpha, at, static_cast<int>(lda), bt,
+                    static_cast<int>(ldb), beta, ct, static_cast<int>(n));
+    };
+    if (tiles == 1 || threads_ == 1) {
+      single_threaded_blas([&] {
+        for (std::int64_t i = 0; i < tiles; ++i) tile(i);
+      });
+      return;
+    }
+#pragma omp parallel for num_threads(threads_) schedule(static) if (tiles > 1)
+    for (std::int64_t i = 0; i < tiles; ++i) tile(i);
+  });
+}
+
+}  // namespace hpct::kernels

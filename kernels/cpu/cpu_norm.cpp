@@ -1,0 +1,188 @@
+// CpuBackend: layernorm and softmax, per row of a row-major matrix view. Row statistics are computed
+// in double (vectorised reductions in a fixed order); rows run in parallel; the column sums of
+// layernorm's backward use fixed row chunks.
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/common/math.hpp"
+#include "kernels/cpu/cpu_backend.hpp"
+#include "kernels/cpu/cpu_common.hpp"
+#include "kernels/cpu/cpu_vmath.hpp"
+
+namespace hpct::kernels {
+
+// Per row r over its C columns (two passes, double):
+//   mu = sum_c x / C, var = sum_c (x - mu)^2 / C, rstd = 1 / sqrt(var + eps),
+//   y = (x - mu) * rstd * gamma + beta.
+// mean and rstd are stored in x's dtype, and y is computed from the stored values so that backward
+// sees exactly the xhat of forward.
+void CpuBackend::layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
+                                   const Tensor& mean, const Tensor& rstd, double eps) {
+  constexpr const char* k = "layernorm_forward";
+  cpu::check_float(k, "x", x);
+  const std::int64_t rows = x.rows(), cols = x.cols();
+  cpu::check_vector(k, "x", x, "gamma", gamma, cols, "the columns");
+  cpu::check_vector(k, "x", x, "beta", beta, cols, "the columns");
+  cpu::check_like(k, "x", x, "y", y);
+  cpu::check_vector(k, "x", x, "mean", mean, rows, "the rows");
+  cpu::check_vector(k, "x", x, "rstd", rstd, rows, "the rows");
+  HPCT_CHECK(eps >= 0.0, k, ": eps = ", eps, " is negative");
+  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* xp = x.as<T>();
+    const T* gp = gamma.as<T>();
+    const T* bp = beta.as<T>();
+    T* yp = y.as<T>();
+    T* mp = mean.as<T>();
+    T* rp = rstd.as<T>();
+    cpu::parallel_blocks(threads_, rows, cpu::rows_per_block(cols, cpu::kGrainMath),
+                         [=](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const T* xr = xp + r * cols;
+        T* yr = yp + r * cols;
+        double s = 0.0;
+#pragma omp simd reduction(+ : s)
+        for (std::int64_t c = 0; c < cols; ++c) s += static_cast<double>(xr[c]);
+        const double mu = s / static_cast<double>(cols);
+        double ss = 0.0;
+#pragma omp simd reduction(+ : ss)
+        for (std::int64_t c = 0; c < cols; ++c) {
+          const double d = static_cast<double>(xr[c]) - mu;
+          ss += d * d;
+        }
+        const double rs = 1.0 / std::sqrt(ss / static_cast<double>(cols) + eps);
+        mp[r] = static_cast<T>(mu);
+        rp[r] = static_cast<T>(rs);
+        const double mu_t = static_cast<double>(mp[r]), rs_t = static_cast<double>(rp[r]);
+        for (std::int64_t c = 0; c < cols; ++c)
+          yr[c] = static_cast<T>((static_cast<double>(xr[c]) - mu_t) * rs_t * static_cast<double>(gp[c]) +
+                                 static_cast<double>(bp[c]));
+      }
+    });
+  });
+}
+
+// With xhat = (x - mu) * rstd and g = dy * gamma, per row:
+//   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat))      (overwrites dx)
+//   dgamma += sum_r dy * xhat,  dbeta += sum_r dy                (double, fixed row chunks)
+void CpuBackend::layernorm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
+                                    const Tensor& dy, const Tensor& dx, const Tensor& dgamma,
+                                    const Tensor& dbeta) {
+  constexpr const char* k = "layernorm_backward";
+  cpu::check_float(k, "x", x);
+  const std::int64_t rows = x.rows(), cols = x.cols();
+  cpu::check_vector(k, "x", x, "gamma", gamma, cols, "the columns");
+  cpu::check_vector(k, "x", x, "mean", mean, rows, "the rows");
+  cpu::check_vector(k, "x", x, "rstd", rstd, rows, "the rows");
+  cpu::check_like(k, "x", x, "dy", dy);
+  cpu::check_like(k, "x", x, "dx", dx);
+  cpu::check_vector(k, "x", x, "dgamma", dgamma, cols, "the columns");
+  cpu::check_vector(k, "x", x, "dbeta", dbeta, cols, "the columns");
+  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* xp = x.as<T>();
+    const T* gp = gamma.as<T>();
+    const T* mp = mean.as<T>();
+    const T* rp = rstd.as<T>();
+    const T* dyp = dy.as<T>();
+    T* dxp = dx.as<T>();
+    // acc[0, cols) collects dgamma, acc[cols, 2 cols) dbeta.
+    std::vector<double> sums;
+    cpu::chunked_column_sums(threads_, rows, cpu::rows_per_block(cols, cpu::kGrainMath), 2 * cols, sums,
+                             [=](std::int64_t r0, std::int64_t r1, double* acc) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const T* xr = xp + r * cols;
+        const T* dyr = dyp + r * cols;
+        T* dxr = dxp + r * cols;
+        const double mu = static_cast<double>(mp[r]), rs = static_cast<double>(rp[r]);
+        double sum_g = 0.0, sum_gx = 0.0;
+#pragma omp simd reduction(+ : sum_g, sum_gx)
+        for (std::int64_t c = 0; c < cols; ++c) {
+          const double xhat = (static_cast<double>(xr[c]) - mu) * rs;
+          const double d = static_cast<double>(dyr[c]);
+          const double g = d * static_cast<double>(gp[c]);
+          sum_g += g;
+          sum_gx += g * xhat;
+          acc[c] += d * xhat;
+          acc[cols + c] += d;
+        }
+        const double mean_g = sum_g / static_cast<double>(cols), mean_gx = sum_gx / static_cast<double>(cols);
+        for (std::int64_t c = 0; c < cols; ++c) {
+          const double xhat = (static_cast<double>(xr[c]) - mu) * rs;
+          const double g = static_cast<double>(dyr[c]) * static_cast<double>(gp[c]);
+          dxr[c] = static_cast<T>(rs * (g - mean_g - xhat * mean_gx));
+        }
+      }
+    });
+    T* dgp = dgamma.as<T>();
+    T* dbp = dbeta.as<T>();
+    for (std::int64_t c = 0; c < cols; ++c) {
+      dgp[c] = static_cast<T>(static_cast<double>(dgp[c]) + sums[c]);
+      dbp[c] = static_cast<T>(static_cast<double>(dbp[c]) + sums[cols + c]);
+    }
+  });
+}
+
+// y = exp(x - max_c x) / sum_c exp(x - max_c x) per row (exp in the tensor's precision, sum in double);
+// y may alias x.
+void CpuBackend::softmax_forward(const Tensor& x, const Tensor& y) {
+  constexpr const char* k = "softmax_forward";
+  cpu::check_float(k, "x", x);
+  cpu::check_like(k, "x", x, "y", y);
+  const std::int64_t rows = x.rows(), cols = x.cols();
+  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* xp = x.as<T>();
+    T* yp = y.as<T>();
+    cpu::parallel_blocks(threads_, rows, cpu::rows_per_block(cols, cpu::kGrainMath),
+                         [=](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const T* xr = xp + r * cols;
+        T* yr = yp + r * cols;
+        T mx = xr[0];
+#pragma omp simd reduction(max : mx)
+        for (std::int64_t c = 1; c < cols; ++c) mx = math::hd_max(mx, xr[c]);
+        double s = 0.0;
+#pragma omp simd reduction(+ : s)
+        for (std::int64_t c = 0; c < cols; ++c) {
+          const T e = cpu::CpuOps::exp(xr[c] - mx);
+          yr[c] = e;
+          s += static_cast<double>(e);
+        }
+        const T inv = static_cast<T>(1.0 / s);
+        for (std::int64_t c = 0; c < cols; ++c) yr[c] *= inv;
+      }
+    });
+  });
+}
+
+// dx = y * (dy - sum_c(dy * y)) per row (dot in double).
+void CpuBackend::softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) {
+  constexpr const char* k = "softmax_backward";
+  cpu::check_float(k, "y", y);
+  cpu::check_like(k, "y", y, "dy", dy);
+  cpu::check_like(k, "y", y, "dx", dx);
+  const std::int64_t rows = y.rows(), cols = y.cols();
+  cpu::dispatch_float(k, y.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* yp = y.as<T>();
+    const T* gp = dy.as<T>();
+    T* dp = dx.as<T>();
+    cpu::parallel_blocks(threads_, rows, cpu::rows_per_block(cols, cpu::kGrainCheap / 4),
+                         [=](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const T* yr = yp + r * cols;
+        const T* gr = gp + r * cols;
+        T* dr = dp + r * cols;
+        double dot = 0.0;
+#pragma omp simd reduction(+ : dot)
+        for (std::int64_t c = 0; c < cols; ++c) dot += static_cast<double>(gr[c]) * static_cast<double>(yr[c]);
+        for (std::int64_t c = 0; c < cols; ++c)
+          dr[c] = static_cast<T>(static_cast<double>(yr[c]) * (static_cast<double>(gr[c]) - dot));
+      }
+    });
+  });
+}
+
+}  // namespace hpct::kernels

@@ -1,0 +1,135 @@
+#pragma once
+// The op API that layers, losses and optimizers call. One abstract Backend, one implementation per
+// device (kernels/cpu now, kernels/cuda later), so a single test suite covers every backend.
+//
+// Conventions
+// - Tensors are row-major views. "Matrix" arguments fold all leading dimensions into rows
+//   (Tensor::rows()) and take the last dimension as columns (Tensor::cols()).
+// - Floating-point kernels accept f32 and f64 on the CPU (f64 serves the finite-difference tests);
+//   all float tensors of one call share a dtype. Integer labels are i32.
+// - Output arguments are views of caller-owned memory; "accumulates" means += into it, otherwise the
+//   output is overwritten. Outputs never alias inputs unless a kernel says so.
+// - Kernels check shapes and dtypes and throw hpct::Error naming the kernel and the mismatch.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/allocator.hpp"
+#include "core/tensor.hpp"
+
+namespace hpct::kernels {
+
+enum class Activation { identity, relu, gelu_tanh, gelu_exact, tanh, silu };
+// Parses "relu", "gelu" (tanh approximation, as GPT-2), "gelu-tanh", "gelu-exact", "tanh", "silu",
+// "identity"; throws hpct::Error naming the value otherwise.
+Activation parse_activation(const std::string& name);
+std::string to_string(Activation a);
+
+struct AdamWParams {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
+  std::int64_t step = 1;  // 1-based step count, for bias correction
+};
+
+struct SgdParams {
+  double lr = 1e-2, momentum = 0.0, weight_decay = 0.0;
+  bool nesterov = false;
+  bool first_step = false;  // momentum buffer is initialised to the gradient on the first step
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;  // "cpu", "cuda:0"
+  virtual Device device() const = 0;
+  virtual Allocator& allocator() = 0;
+  virtual int threads() const = 0;
+  virtual void synchronize() = 0;
+
+  // ---- memory --------------------------------------------------------------------------------
+  // dst = src (same numel and dtype; either may be host memory).
+  virtual void copy(const Tensor& dst, const Tensor& src) = 0;
+  virtual void fill(const Tensor& t, double value) = 0;
+  // out[i, :] = src[index[i], :] for a row gather (batch assembly); index is host int64 [n].
+  virtual void gather_rows(const Tensor& src, const std::int64_t* index, std::int64_t n, const Tensor& out) = 0;
+
+  // ---- dense algebra -------------------------------------------------------------------------
+  // C = alpha * op(A) op(B) + beta * C, op(X) = X or X^T, on matrix views. beta = 1 accumulates.
+  virtual void gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c,
+                    double alpha = 1.0, double beta = 0.0) = 0;
+  // y[r, c] += bias[c]
+  virtual void bias_add(const Tensor& y, const Tensor& bias) = 0;
+  // dbias[c] += sum_r dy[r, c]
+  virtual void bias_grad(const Tensor& dy, const Tensor& dbias) = 0;
+  // y = alpha * x + y (same shape)
+  virtual void axpy(double alpha, const Tensor& x, const Tensor& y) = 0;
+  // x *= alpha
+  virtual void scale(const Tensor& x, double alpha) = 0;
+  // sum of x^2 over all elements, accumulated in double
+  virtual double sum_squares(const Tensor& x) = 0;
+  // 0 if every element is finite, else the index of the first non-finite one + 1
+  virtual std::int64_t first_nonfinite(const Tensor& x) = 0;
+
+  // ---- elementwise ---------------------------------------------------------------------------
+  // y = f(x); y may alias x.
+  virtual void activation_forward(Activation f, const Tensor& x, const Tensor& y) = 0;
+  // dx = dy * f'(x); dx may alias dy.
+  virtual void activation_backward(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx) = 0;
+  // Inverted dropout: keep element i when philox_uniform(seed, stream, i) >= p, then
+  // y = keep ? x / (1 - p) : 0. Backward applies the same mask to dy. p in [0, 1).
+  virtual void dropout_forward(const Tensor& x, const Tensor& y, double p, std::uint64_t seed,
+                               std::uint64_t stream) = 0;
+  virtual void dropout_backward(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed,
+                                std::uint64_t stream) = 0;
+
+  // ---- normalisation -------------------------------------------------------------------------
+  // Per row over the last dimension C:
+  //   mu = mean(x), rstd = 1 / sqrt(var(x) + eps) (biased variance), y = (x - mu) * rstd * gamma + beta.
+  // mean and rstd [rows] are saved for backward.
+  virtual void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
+                                 const Tensor& mean, const Tensor& rstd, double eps) = 0;
+  // With xhat = (x - mu) * rstd and g = dy * gamma:
+  //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)); dgamma += sum_r dy * xhat; dbeta += sum_r dy.
+  virtual void layernorm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
+                                  const Tensor& dy, const Tensor& dx, const Tensor& dgamma,
+                                  const Tensor& dbeta) = 0;
+  // Row softmax, stable (subtracts the row max). y may alias x.
+  virtual void softmax_forward(const Tensor& x, const Tensor& y) = 0;
+  // dx = y * (dy - sum_c(dy * y)) per row.
+  virtual void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) = 0;
+
+  // ---- losses --------------------------------------------------------------------------------
+  // Each returns the SUM of the per-element (or per-row) loss over the batch, and, when dpred is not
+  // empty, writes dpred = grad_scale * d(sum)/d(pred). Callers pass grad_scale = 1 / count for a mean.
+  //
+  // MSE: pred, target [N, T]; l = (p - t)^2.
+  virtual double mse_loss(const Tensor& pred, const Tensor& target, const Tensor& dpred, double grad_scale) = 0;
+  // Gaussian NLL: pred [N, 2T] = (mean [T], log-variance [T]) per row, target [N, T];
+  //   l = 0.5 * (s + (t - m)^2 * exp(-s))   (the constant 0.5 log 2 pi is omitted, as PyTorch's default)
+  virtual double gaussian_nll_loss(const Tensor& pred, const Tensor& target, const Tensor& dpred,
+                                   double grad_scale) = 0;
+  // Binary cross-entropy with logits: pred, target [N, T], t in [0, 1];
+  //   l = max(z, 0) - z t + log(1 + exp(-|z|)), dl/dz = sigmoid(z) - t.
+  virtual double bce_logits_loss(const Tensor& pred, const Tensor& target, const Tensor& dpred,
+                                 double grad_scale) = 0;
+  // Softmax cross-entropy: logits [N, C], labels i32 [N] in [0, C); l = logsumexp(z) - z_label,
+  //   dl/dz = softmax(z) - onehot(label). Throws naming the row of a label out of range.
+  virtual double softmax_ce_loss(const Tensor& logits, const Tensor& labels, const Tensor& dlogits,
+                                 double grad_scale) = 0;
+
+  // ---- optimizers (flat ranges) --------------------------------------------------------------
+  // Decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW:
+  //   p -= lr * wd * p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+  //   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+  virtual void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& m, const Tensor& v,
+                          const AdamWParams& hp) = 0;
+  // As torch.optim.SGD (dampening 0): g += wd * p; buf = first ? g : momentum * buf + g;
+  //   g = nesterov ? g + momentum * buf : buf (when momentum > 0); p -= lr * g.
+  virtual void sgd_step(const Tensor& params, const Tensor& grads, const Tensor& momentum_buf,
+                        const SgdParams& hp) = 0;
+};
+
+// threads <= 0 picks the default (cores of the node / ranks on it, at least 1).
+std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
+
+}  // namespace hpct::kernels

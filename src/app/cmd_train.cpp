@@ -1,0 +1,179 @@
+// hpctrain train: read the data, split and standardise it, build the model, train, and leave in the
+// run directory config.ini (the resolved options), metrics.csv and model.h5 (the checkpoint).
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "app/commands.hpp"
+#include "app/config.hpp"
+#include "app/setup.hpp"
+#include "core/atomic_file.hpp"
+#include "core/log.hpp"
+#include "data/dataset.hpp"
+#include "kernels/kernels.hpp"
+#include "nn/model.hpp"
+#include "train/checkpoint.hpp"
+#include "train/model_io.hpp"
+#include "train/standardize.hpp"
+#include "train/trainer.hpp"
+
+namespace hpct::app {
+namespace {
+
+Options train_options() {
+  Options o("train", "Train a model on an HDF5 data set (see README: data layout, checkpoint layout).");
+  o.add("data.train", "data/heteroscedastic.h5", "training data (HDF5: /X [N, F], /y)")
+      .add("data.val", "", "validation data file; when unset, a fraction of data.train is held out")
+      .add("data.val-fraction", "0.2", "fraction of data.train held out for validation (0 = none)")
+      .flag("data.standardize", true, "standardise features (and regression targets) on the training split")
+      .add("model.type", "mlp", "model type: mlp")
+      .add("model.widths", "64,64,64", "hidden layer widths, comma-separated")
+      .add("model.activation", "gelu", "relu | gelu (tanh approx.) | gelu-exact | tanh | silu")
+      .add("model.dropout", "0", "dropout probability after each hidden activation")
+      .flag("model.layernorm", false, "LayerNorm after each hidden Linear")
+      .add("loss", "auto", "auto (by task) | mse | gaussian-nll | bce | ce")
+      .add("optim.name", "adamw", "adamw | sgd")
+      .add("optim.lr", "1e-3", "learning rate")
+      .add("optim.weight-decay", "0", "decoupled weight decay (adamw) or L2 penalty (sgd)")
+      .add("optim.beta1", "0.9", "adamw beta1")
+      .add("optim.beta2", "0.999", "adamw beta2")
+      .add("optim.eps", "1e-8", "adamw epsilon")
+      .add("optim.momentum", "0.9", "sgd momentum")
+      .flag("optim.nesterov", false, "sgd Nesterov momentum")
+      .add("optim.clip-norm", "0", "clip gradients to this global L2 norm (0 = off)")
+      .add("sched.name", "constant", "constant | cosine | step")
+      .add("sched.warmup-steps", "0", "linear warm-up steps")
+      .add("sched.min-lr", "0", "cosine: final learning rate")
+      .add("sched.step-size", "0", "step: steps between decays")
+      .add("sched.gamma", "0.1", "step: decay factor")
+      .add("epochs", "20", "passes over the training data")
+      .add("batch-size", "128", "samples per optimizer step")
+      .add("eval-every", "1", "epochs between validations (the last epoch is always validated)")
+      .add("seed", "1", "seed of initialisation, dropout and data order")
+      .add("threads", "0", "threads per process (0 = cores of the node / processes on it)")
+      .add("run-dir", "runs/default", "output directory: config.ini, metrics.csv, model.h5")
+      .add("init", "", "start from the parameters of this checkpoint (HDF5, see README)")
+      .flag("quiet", false, "print only errors and the final line");
+  return o;
+}
+
+// The loss a task implies, and a check that an explicit one fits it.
+nn::LossKind choose_loss(const std::string& option, data::Task task, const std::string& source) {
+  if (option == "auto") {
+    switch (task) {
+      case data::Task::regression: return nn::LossKind::mse;
+      case data::Task::binary: return nn::LossKind::bce;
+      case data::Task::classification: return nn::LossKind::ce;
+    }
+  }
+  const nn::LossKind k = nn::parse_loss(option);
+  const bool fits = (k == nn::LossKind::mse || k == nn::LossKind::gaussian_nll) ? task == data::Task::regression
+                    : k == nn::LossKind::bce                                    ? task == data::Task::binary
+                                                                                : task == data::Task::classification;
+  HPCT_CHECK(fits, "option --loss: ", option, " does not fit the ", data::to_string(task), " task of ", source);
+  return k;
+}
+
+std::string metrics_line(const train::Metrics& m) {
+  std::ostringstream os;
+  os << std::setprecision(5);
+  for (const auto& [name, value] : m) os << " " << name << "=" << value;
+  return os.str();
+}
+
+}  // namespace
+
+int run_train(const Args& args) {
+  const Options options = train_options();
+  const Config cfg = Config::parse(options, args);
+  if (cfg.help()) {
+    std::cout << options.help_text();
+    return 0;
+  }
+  log::settings().quiet = cfg.boolean("quiet");
+  auto backend = make_backend(cfg);
+  const std::uint64_t seed = cfg.unsigned_integer("seed");
+
+  // Data: training split, validation split (held out or from its own file), standardisation.
+  const SplitData split = load_train_val(cfg.str("data.train"), cfg.str("data.val"), cfg.real("data.val-fraction"),
+                                         seed);
+  data::Dataset train = split.train;
+  data::Dataset val = split.val;
+  const train::Standardization standardization = train::fit_standardization(train, cfg.boolean("data.standardize"));
+  const data::Dataset val_truth = val;  // original units, for metrics
+  train::apply_standardization(standardization, train);
+  train::apply_standardization(standardization, val);
+
+  // Model.
+  const nn::LossKind loss = choose_loss(cfg.str("loss"), train.task, train.source);
+  nn::ModelSpec spec;
+  spec.type = cfg.str("model.type");
+  spec.in_features = train.features;
+  spec.targets = train.task == data::Task::classification ? 1 : train.targets;
+  spec.out_features = nn::output_width(loss, train.targets, train.num_classes);
+  spec.widths = cfg.int_list("model.widths");
+  spec.activation = cfg.str("model.activation");
+  spec.dropout = cfg.real("model.dropout");
+  spec.layernorm = cfg.boolean("model.layernorm");
+  spec.loss = nn::to_string(loss);
+  spec.task = data::to_string(train.task);
+  auto model = nn::build_model(spec, *backend, seed);
+  if (cfg.is_set("init")) {
+    const train::CheckpointData init = train::load_checkpoint(cfg.str("init"));
+    train::load_parameters(*backend, *model, init.params, cfg.str("init"));
+  }
+
+  train::TrainOptions opt;
+  opt.epochs = cfg.integer("epochs");
+  opt.batch_size = cfg.integer("batch-size");
+  opt.eval_every = cfg.integer("eval-every");
+  opt.seed = seed;
+  opt.clip_norm = cfg.real("optim.clip-norm");
+  opt.optim = {cfg.str("optim.name"), cfg.real("optim.lr"), cfg.real("optim.weight-decay"),
+               cfg.real("optim.beta1"), cfg.real("optim.beta2"), cfg.real("optim.eps"),
+               cfg.real("optim.momentum"), cfg.boolean("optim.nesterov")};
+  opt.sched = {cfg.str("sched.name"), cfg.integer("sched.warmup-steps"), cfg.real("sched.min-lr"),
+               cfg.integer("sched.step-size"), cfg.real("sched.gamma")};
+
+  // Run directory: the resolved configuration first, so a failed run still says what it was.
+  const std::filesystem::path run_dir = cfg.str("run-dir");
+  std::error_code ec;
+  std::filesystem::create_directories(run_dir, ec);
+  HPCT_CHECK(!ec, "option --run-dir: cannot create ", run_dir.string(), ": ", ec.message());
+  const std::string config_text = cfg.to_ini();
+  write_text_atomic((run_dir / "config.ini").string(), config_text);
+  opt.metrics_csv = (run_dir / "metrics.csv").string();
+
+  log::info("# hpctrain train: resolved configuration (saved in " + (run_dir / "config.ini").string() + ")");
+  log::info(config_text);
+  log::info(cat("backend ", backend->name(), ", ", backend->threads(), " thread(s); data ", train.source, ": ",
+                train.n, " training rows, ", val.n, " validation rows, ", train.features, " features, task ",
+                data::to_string(train.task), ", loss ", spec.loss));
+  log::info(cat(model->describe(), " | ", model->params().count(), " parameters"));
+
+  const train::TrainSummary s = train::fit(*backend, *model, loss,
+                                           {&train, val.n ? &val : nullptr, &val_truth, &standardization}, opt);
+
+  train::CheckpointData ckpt;
+  ckpt.config = config_text;
+  ckpt.epoch = s.epochs;
+  ckpt.step = s.steps;
+  ckpt.model = train::spec_to_attrs(spec);
+  ckpt.params = train::parameters_to_host(*backend, *model);
+  ckpt.standardization = standardization;
+  const std::string model_path = (run_dir / "model.h5").string();
+  train::save_checkpoint(model_path, ckpt);
+
+  std::ostringstream final_line;
+  final_line << std::setprecision(5) << "final: epochs=" << s.epochs << " steps=" << s.steps
+             << " train_loss=" << s.train_loss;
+  if (val.n) final_line << " val_loss=" << s.val_loss << metrics_line(s.val_metrics);
+  final_line << std::fixed << std::setprecision(0) << " | " << s.samples_per_s << " samples/s | model "
+             << model_path;
+  std::cout << final_line.str() << std::endl;
+  return 0;
+}
+
+}  // namespace hpct::app

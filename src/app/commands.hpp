@@ -1,0 +1,17 @@
+#pragma once
+// One function per subcommand; each parses its own options from args (which exclude the program and
+// subcommand names) and returns the process exit status.
+#include <string>
+#include <vector>
+
+namespace hpct::app {
+
+using Args = std::vector<std::string>;
+
+int run_train(const Args& args);
+int run_predict(const Args& args);
+int run_gen_data(const Args& args);
+int run_convert(const Args& args);
+int run_info(const Args& args);
+
+}  // namespace hpct::app

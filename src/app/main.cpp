@@ -1,0 +1,47 @@
+// hpctrain: train neural networks on HDF5 data. `hpctrain COMMAND --help` describes each command.
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "app/commands.hpp"
+#include "core/error.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: hpctrain COMMAND [options]
+
+commands:
+  train      train a model on an HDF5 data set; writes config, metrics and a checkpoint
+  predict    load a checkpoint and write predictions for a data set to HDF5
+  gen-data   write a synthetic data set with known ground truth
+  convert    turn a CSV file into the HDF5 data layout
+  info       describe an HDF5 data set or checkpoint
+
+`hpctrain COMMAND --help` lists a command's options.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace hpct::app;
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  const Args args(argv + 2, argv + argc);
+  try {
+    if (command == "train") return run_train(args);
+    if (command == "predict") return run_predict(args);
+    if (command == "gen-data") return run_gen_data(args);
+    if (command == "convert") return run_convert(args);
+    if (command == "info") return run_info(args);
+    std::cerr << "hpctrain: unknown command '" << command << "'\n" << kUsage;
+    return 2;
+  } catch (const hpct::Error& e) {
+    std::cerr << "hpctrain " << command << ": error: " << e.what() << '\n';
+  } catch (const std::exception& e) {
+    std::cerr << "hpctrain " << command << ": internal error: " << e.what() << '\n';
+  }
+  return 1;
+}

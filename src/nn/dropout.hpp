@@ -1,0 +1,26 @@
+#pragma once
+#include "nn/layer.hpp"
+
+namespace hpct::nn {
+
+// Inverted dropout. The mask of step s is a pure function of (seed, s, layer id) through Philox, so
+// it is identical on every backend and thread count, and needs no generator state in checkpoints.
+// Evaluation passes x through unchanged.
+class Dropout final : public Layer {
+ public:
+  Dropout(double p, std::uint64_t seed, std::uint32_t layer_id);
+  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
+  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  std::string describe() const override;
+
+ private:
+  std::uint64_t stream(std::uint64_t step) const { return (step << 16) | layer_id_; }
+  double p_;
+  std::uint64_t seed_;
+  std::uint32_t layer_id_;
+  bool applied_ = false;  // whether the last forward dropped anything
+  std::uint64_t step_ = 0;
+  Buffer y_, dx_;
+};
+
+}  // namespace hpct::nn

@@ -1,0 +1,24 @@
+#pragma once
+#include "nn/layer.hpp"
+#include "nn/parameter_store.hpp"
+
+namespace hpct::nn {
+
+// LayerNorm over the last dimension with affine gamma (init 1) and beta (init 0), as nn.LayerNorm.
+class LayerNorm final : public Layer {
+ public:
+  LayerNorm(ParameterStore& store, const std::string& prefix, std::int64_t width, double eps = 1e-5);
+  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
+  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  std::string describe() const override { return cat("LayerNorm(", width_, ")"); }
+
+ private:
+  ParameterStore& store_;
+  std::int64_t width_;
+  double eps_;
+  ParamId gamma_, beta_;
+  Tensor x_;
+  Buffer y_, dx_, mean_, rstd_;
+};
+
+}  // namespace hpct::nn

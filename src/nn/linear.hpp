@@ -1,0 +1,25 @@
+#pragma once
+#include "nn/layer.hpp"
+#include "nn/parameter_store.hpp"
+
+namespace hpct::nn {
+
+// y = x W^T + b, W [out, in], b [out] (PyTorch's nn.Linear layout and default initialisation:
+// W, b ~ U(-1/sqrt(in), 1/sqrt(in))).
+class Linear final : public Layer {
+ public:
+  Linear(ParameterStore& store, const std::string& prefix, std::int64_t in, std::int64_t out, bool bias = true);
+  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
+  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  std::string describe() const override;
+
+ private:
+  ParameterStore& store_;
+  std::int64_t in_, out_;
+  ParamId weight_;
+  int bias_ = -1;  // ParamId, or -1 without bias
+  Tensor x_;       // the input, kept for dW
+  Buffer y_, dx_;
+};
+
+}  // namespace hpct::nn

@@ -1,0 +1,30 @@
+#pragma once
+// Losses over a batch, reduced to a mean the way PyTorch's defaults do (MSE, Gaussian NLL and BCE over
+// all N*T elements; cross-entropy over the N rows). The sum and the count are returned separately so
+// that distributed evaluation can reduce them exactly.
+#include <cstdint>
+#include <string>
+
+#include "kernels/kernels.hpp"
+
+namespace hpct::nn {
+
+enum class LossKind { mse, gaussian_nll, bce, ce };
+LossKind parse_loss(const std::string& name);  // "mse", "gaussian-nll", "bce", "ce"
+std::string to_string(LossKind k);
+
+// Network output width for T targets (or C classes).
+std::int64_t output_width(LossKind k, std::int64_t targets, std::int64_t num_classes);
+
+struct LossValue {
+  double sum = 0.0;
+  std::int64_t count = 0;
+  double mean() const { return count ? sum / static_cast<double>(count) : 0.0; }
+};
+
+// target: float [N, T] (mse, gaussian-nll, bce) or int32 labels [N] (ce). When dpred is not empty it
+// receives d(mean loss)/d(pred) scaled by grad_multiplier (e.g. 1/K for K accumulation steps).
+LossValue compute_loss(kernels::Backend& be, LossKind kind, const Tensor& pred, const Tensor& target,
+                       const Tensor& dpred, double grad_multiplier = 1.0);
+
+}  // namespace hpct::nn

@@ -1,0 +1,42 @@
+#include "nn/mlp.hpp"
+
+#include "nn/activation.hpp"
+#include "nn/dropout.hpp"
+#include "nn/layer_norm.hpp"
+#include "nn/linear.hpp"
+
+namespace hpct::nn {
+
+Mlp::Mlp(const ModelSpec& spec, DType dtype, std::uint64_t seed) : Model(spec, dtype) {
+  const kernels::Activation act = kernels::parse_activation(spec.activation);
+  auto name = [this] { return "layers." + std::to_string(layers_.size()); };
+  std::int64_t prev = spec.in_features;
+  std::uint32_t dropout_id = 0;
+  for (std::int64_t w : spec.widths) {
+    layers_.push_back(std::make_unique<Linear>(params_, name(), prev, w));
+    if (spec.layernorm) layers_.push_back(std::make_unique<LayerNorm>(params_, name(), w));
+    layers_.push_back(std::make_unique<ActivationLayer>(act));
+    if (spec.dropout > 0) layers_.push_back(std::make_unique<Dropout>(spec.dropout, seed, dropout_id++));
+    prev = w;
+  }
+  layers_.push_back(std::make_unique<Linear>(params_, name(), prev, spec.out_features));
+}
+
+Tensor Mlp::forward(kernels::Backend& be, const Tensor& x, const Pass& pass) {
+  Tensor h = x;
+  for (auto& layer : layers_) h = layer->forward(be, h, pass);
+  return h;
+}
+
+void Mlp::backward(kernels::Backend& be, const Tensor& doutput) {
+  Tensor g = doutput;
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = (*it)->backward(be, g);
+}
+
+std::string Mlp::describe() const {
+  std::string s = "mlp:";
+  for (const auto& layer : layers_) s += " " + layer->describe();
+  return s;
+}
+
+}  // namespace hpct::nn

@@ -1,0 +1,21 @@
+#pragma once
+#include "nn/model.hpp"
+
+namespace hpct::nn {
+
+// The multilayer perceptron, laid out as the PyTorch module
+//   layers = nn.Sequential(Linear(in, w0), [LayerNorm(w0)], Act, [Dropout(p)], Linear(w0, w1), ...,
+//                          Linear(w_last, out))
+// so that parameter names (layers.<index>.weight) match its state_dict (scripts/hpctrain_torch.py).
+class Mlp final : public Model {
+ public:
+  Mlp(const ModelSpec& spec, DType dtype, std::uint64_t seed);
+  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
+  void backward(kernels::Backend& be, const Tensor& doutput) override;
+  std::string describe() const override;
+
+ private:
+  std::vector<std::unique_ptr<Layer>> layers_;
+};
+
+}  // namespace hpct::nn

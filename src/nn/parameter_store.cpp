@@ -1,0 +1,62 @@
+#include "nn/parameter_store.hpp"
+
+#include <vector>
+
+#include "core/philox.hpp"
+
+namespace hpct::nn {
+namespace {
+constexpr std::int64_t kAlignElements = 16;
+}
+
+ParamId ParameterStore::add(const std::string& name, Shape shape, Init init) {
+  HPCT_CHECK(!finalized_, "parameter ", name, " added after the parameter store was finalized");
+  HPCT_CHECK(!find(name), "parameter name ", name, " used twice");
+  entries_.push_back({name, shape, init, flat_size_});
+  flat_size_ += (shape.numel() + kAlignElements - 1) / kAlignElements * kAlignElements;
+  return static_cast<ParamId>(entries_.size() - 1);
+}
+
+void ParameterStore::finalize(kernels::Backend& backend, std::uint64_t seed) {
+  HPCT_CHECK(!finalized_, "parameter store finalized twice");
+  params_ = Buffer(backend.allocator(), Shape{flat_size_}, dtype_);
+  grads_ = Buffer(backend.allocator(), Shape{flat_size_}, dtype_);
+  // Initialise on the host in double, then copy in the store's dtype.
+  std::vector<double> host(static_cast<std::size_t>(flat_size_), 0.0);
+  for (std::size_t p = 0; p < entries_.size(); ++p) {
+    const ParamInfo& e = entries_[p];
+    for (std::int64_t i = 0; i < e.shape.numel(); ++i) {
+      const double u = philox_uniform(seed, p, static_cast<std::uint64_t>(i));
+      host[e.offset + i] = e.init.kind == Init::Kind::uniform ? (2.0 * u - 1.0) * e.init.value : e.init.value;
+    }
+  }
+  Buffer staging(host_allocator(), Shape{flat_size_}, dtype_);
+  if (dtype_ == DType::f64) {
+    std::copy(host.begin(), host.end(), staging.as<double>());
+  } else {
+    HPCT_CHECK(dtype_ == DType::f32, "parameters in ", name_of(dtype_), " are not supported yet");
+    std::copy(host.begin(), host.end(), staging.as<float>());
+  }
+  backend.copy(params_, staging);
+  finalized_ = true;
+}
+
+std::optional<ParamId> ParameterStore::find(const std::string& name) const {
+  for (std::size_t i = 0; i < entries_.size(); ++i)
+    if (entries_[i].name == name) return static_cast<ParamId>(i);
+  return std::nullopt;
+}
+
+std::int64_t ParameterStore::count() const {
+  std::int64_t n = 0;
+  for (const auto& e : entries_) n += e.shape.numel();
+  return n;
+}
+
+Tensor ParameterStore::view(const Buffer& flat, ParamId id) const {
+  HPCT_CHECK(finalized_, "parameter ", entries_.at(id).name, " used before the store was finalized");
+  const ParamInfo& e = entries_.at(id);
+  return flat.tensor().flat_range(e.offset, e.shape.numel()).view(e.shape);
+}
+
+}  // namespace hpct::nn

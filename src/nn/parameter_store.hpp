@@ -1,0 +1,69 @@
+#pragma once
+// ParameterStore: every parameter of a model in one flat buffer, every gradient in another, with
+// named views (PyTorch state_dict names). DDP buckets, ZeRO shards, clipping, checkpoints and the
+// fused optimizers are loops over flat ranges of these two buffers.
+//
+// Two phases: layers add() their parameters while the model is built, then finalize() allocates
+// both buffers and initialises the parameters. Each parameter starts on a 64-byte boundary (16
+// floats) so vector loads never straddle two parameters; the padding stays zero.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/buffer.hpp"
+#include "kernels/kernels.hpp"
+
+namespace hpct::nn {
+
+// How a parameter starts: U(-bound, bound), or a constant.
+struct Init {
+  enum class Kind { uniform, constant } kind = Kind::constant;
+  double value = 0.0;  // the constant, or the uniform bound
+  static Init uniform(double bound) { return {Kind::uniform, bound}; }
+  static Init constant(double v) { return {Kind::constant, v}; }
+};
+
+struct ParamInfo {
+  std::string name;
+  Shape shape;
+  Init init;
+  std::int64_t offset = 0;  // element offset in the flat buffers
+};
+
+using ParamId = int;
+
+class ParameterStore {
+ public:
+  explicit ParameterStore(DType dtype = DType::f32) : dtype_(dtype) {}
+
+  ParamId add(const std::string& name, Shape shape, Init init);
+  // Allocates both buffers on the backend and draws every parameter from its Init with Philox:
+  // element i of parameter p is philox_uniform(seed, p, i), so initialisation is reproducible on
+  // any backend. Gradients start at zero.
+  void finalize(kernels::Backend& backend, std::uint64_t seed);
+  bool finalized() const { return finalized_; }
+
+  Tensor param(ParamId id) const { return view(params_, id); }
+  Tensor grad(ParamId id) const { return view(grads_, id); }
+  const Tensor& flat_params() const { return params_.tensor(); }
+  const Tensor& flat_grads() const { return grads_.tensor(); }
+  const std::vector<ParamInfo>& entries() const { return entries_; }
+  std::optional<ParamId> find(const std::string& name) const;
+  DType dtype() const { return dtype_; }
+  std::int64_t flat_size() const { return flat_size_; }    // elements, padding included
+  std::int64_t count() const;                               // elements, padding excluded
+
+  void zero_grads(kernels::Backend& backend) { backend.fill(grads_, 0.0); }
+
+ private:
+  Tensor view(const Buffer& flat, ParamId id) const;
+
+  DType dtype_;
+  std::vector<ParamInfo> entries_;
+  std::int64_t flat_size_ = 0;
+  bool finalized_ = false;
+  Buffer params_, grads_;
+};
+
+}  // namespace hpct::nn

@@ -1,0 +1,57 @@
+#include "train/standardize.hpp"
+
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace hpct::train {
+namespace {
+
+// Column means and population standard deviations of a row-major [n, cols] array, in double.
+void column_stats(const std::vector<float>& v, std::int64_t n, std::int64_t cols, std::vector<float>& mean,
+                  std::vector<float>& stdev) {
+  std::vector<double> sum(cols, 0.0), sq(cols, 0.0);
+  for (std::int64_t r = 0; r < n; ++r)
+    for (std::int64_t c = 0; c < cols; ++c) sum[c] += v[r * cols + c];
+  mean.assign(cols, 0.0f);
+  stdev.assign(cols, 1.0f);
+  for (std::int64_t c = 0; c < cols; ++c) {
+    const double mu = sum[c] / static_cast<double>(n);
+    for (std::int64_t r = 0; r < n; ++r) sq[c] += (v[r * cols + c] - mu) * (v[r * cols + c] - mu);
+    const double sd = std::sqrt(sq[c] / static_cast<double>(n));
+    mean[c] = static_cast<float>(mu);
+    stdev[c] = sd > 1e-12 ? static_cast<float>(sd) : 1.0f;  // a constant column stays as it is, shifted
+  }
+}
+
+void normalise(std::vector<float>& v, std::int64_t cols, const std::vector<float>& mean,
+               const std::vector<float>& stdev) {
+  const std::size_t n = v.size() / static_cast<std::size_t>(cols);
+  for (std::size_t r = 0; r < n; ++r)
+    for (std::int64_t c = 0; c < cols; ++c) v[r * cols + c] = (v[r * cols + c] - mean[c]) / stdev[c];
+}
+
+}  // namespace
+
+Standardization fit_standardization(const data::Dataset& train, bool enabled) {
+  Standardization s;
+  if (!enabled) return s;
+  column_stats(train.x, train.n, train.features, s.x_mean, s.x_std);
+  if (train.task == data::Task::regression) column_stats(train.y, train.n, train.targets, s.y_mean, s.y_std);
+  return s;
+}
+
+void apply_standardization(const Standardization& s, data::Dataset& d) {
+  if (!s.x_mean.empty()) {
+    HPCT_CHECK(static_cast<std::int64_t>(s.x_mean.size()) == d.features, d.source, ": has ", d.features,
+               " features but the model was trained on ", s.x_mean.size());
+    normalise(d.x, d.features, s.x_mean, s.x_std);
+  }
+  if (!s.y_mean.empty() && d.task == data::Task::regression && !d.y.empty()) {
+    HPCT_CHECK(static_cast<std::int64_t>(s.y_mean.size()) == d.targets, d.source, ": has ", d.targets,
+               " targets but the model was trained on ", s.y_mean.size());
+    normalise(d.y, d.targets, s.y_mean, s.y_std);
+  }
+}
+
+}  // namespace hpct::train

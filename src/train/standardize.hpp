@@ -1,0 +1,17 @@
+#pragma once
+// Feature and target standardisation: z = (v - mean) / std per column, with mean and std computed on
+// the training split only and saved in the checkpoint, so validation, prediction and a resumed run
+// see exactly the same transform.
+#include "data/dataset.hpp"
+#include "train/checkpoint.hpp"
+
+namespace hpct::train {
+
+// Per-column mean and std (population) of x, and of y for regression; constant columns get std 1.
+// With enabled == false: empty vectors (the identity).
+Standardization fit_standardization(const data::Dataset& train, bool enabled);
+
+// In place: x <- (x - x_mean) / x_std, and y likewise for regression. Checks widths, naming `what`.
+void apply_standardization(const Standardization& s, data::Dataset& d);
+
+}  // namespace hpct::train

@@ -1,0 +1,36 @@
+# Helpers for the script tests in tests/cli. ctest sets HPCTRAIN (the binary), HPCTRAIN_SOURCE,
+# PYTHON (with torch, h5py, numpy) and SCRATCH (a directory of this test's own).
+set -euo pipefail
+: "${HPCTRAIN:?run through ctest}" "${SCRATCH:?run through ctest}"
+rm -rf "$SCRATCH" && mkdir -p "$SCRATCH" && cd "$SCRATCH"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+checks=0
+
+die() { echo "FAIL: $*" >&2; exit 1; }
+pass() { checks=$((checks + 1)); echo "ok - $*"; }
+
+# expect_fail SUBSTRING CMD...: CMD must exit non-zero and print SUBSTRING on stderr.
+expect_fail() {
+  local want=$1; shift
+  local rc=0
+  "$@" >out.log 2>err.log || rc=$?
+  [[ $rc -ne 0 ]] || die "expected failure of: $* (stdout: $(cat out.log))"
+  grep -qF -- "$want" err.log || die "error of '$*' lacks '$want'; it said: $(cat err.log)"
+  [[ $(wc -l <err.log) -le 2 ]] || die "error of '$*' is not short: $(cat err.log)"
+  pass "fails with '$want': ${*:2}"
+}
+
+# final_metric NAME FILE: the value of NAME=... on the 'final:' line of a train log.
+final_metric() {
+  grep '^final:' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# check PYTHON-EXPR: a boolean expression over the variables given as NAME=VALUE arguments.
+check() {
+  local expr=$1; shift
+  "$PYTHON" -c "import sys; v = dict(a.split('=', 1) for a in sys.argv[1:]); globals().update({k: float(x) for k, x in v.items()}); sys.exit(0 if ($expr) else 1)" "$@" \
+    || die "not true: $expr with $*"
+  pass "$expr ($*)"
+}
+
+finish() { echo "$checks passed, 0 failed"; }

@@ -1,0 +1,1183 @@
+// The CPU backend against naive double-precision loops written here, in float32 and float64;
+// derivatives also against central finite differences in float64; optimizers also against numbers
+// produced by torch.optim (PyTorch 1.13, float64). Run with OMP_NUM_THREADS=1 and =2: the default
+// backend follows it, and the determinism case compares 1, 2 and 3 threads bit for bit.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/philox.hpp"
+#include "core/tensor.hpp"
+#include "kernels/cpu/cpu_backend.hpp"
+#include "kernels/cpu/cpu_vmath.hpp"
+#include "kernels/kernels.hpp"
+
+using hpct::DType;
+using hpct::Shape;
+using hpct::Tensor;
+using namespace hpct::kernels;
+
+namespace {
+
+Backend& be() {
+  static const std::unique_ptr<Backend> backend = make_cpu_backend(0);
+  return *backend;
+}
+
+// Host data with a Tensor view onto it.
+template <class T>
+struct Host {
+  std::vector<T> v;
+  Shape shape;
+  explicit Host(Shape s, T init = T(0)) : v(static_cast<std::size_t>(s.numel()), init), shape(s) {}
+  Tensor t() { return Tensor(v.data(), shape, hpct::dtype_of<T>()); }
+  T& operator[](std::int64_t i) { return v[static_cast<std::size_t>(i)]; }
+  T operator[](std::int64_t i) const { return v[static_cast<std::size_t>(i)]; }
+  std::int64_t n() const { return static_cast<std::int64_t>(v.size()); }
+};
+
+// Uniform in [lo, hi), reproducible per seed.
+template <class T>
+Host<T> rand_host(Shape s, std::uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  Host<T> h(s);
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> dist(lo, hi);
+  for (auto& x : h.v) x = static_cast<T>(dist(gen));
+  return h;
+}
+
+template <class T>
+std::vector<double> to_double(const Host<T>& h) {
+  return {h.v.begin(), h.v.end()};
+}
+
+template <class T>
+constexpr bool is_f32 = std::is_same_v<T, float>;
+
+// Tolerance picked by precision.
+template <class T>
+constexpr double tol(double for_float, double for_double) {
+  return is_f32<T> ? for_float : for_double;
+}
+
+// Every |got - ref| <= atol + rtol |ref| (NaN fails).
+template <class G>
+void check_close(const std::vector<G>& got, const std::vector<double>& ref, double rtol, double atol,
+                 const std::string& what) {
+  REQUIRE(got.size() == ref.size());
+  double worst = 0.0;
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double err = std::abs(static_cast<double>(got[i]) - ref[i]) / (atol + rtol * std::abs(ref[i]));
+    if (!(err <= worst)) {
+      worst = err;
+      at = i;
+      if (std::isnan(err)) break;
+    }
+  }
+  INFO(what, ": worst element ", at, " of ", got.size(), ": got ", (got.empty() ? 0.0 : double(got[at])),
+       ", expected ", (ref.empty() ? 0.0 : ref[at]), " (error ", worst, " x tolerance)");
+  CHECK(worst <= 1.0);
+}
+
+void check_close_scalar(double got, double ref, double rtol, double atol, const std::string& what) {
+  INFO(what, ": got ", got, ", expected ", ref);
+  CHECK(std::abs(got - ref) <= atol + rtol * std::abs(ref));
+}
+
+// f() throws hpct::Error whose message contains `needle`.
+void check_throws_with(const std::function<void()>& f, const std::string& needle) {
+  try {
+    f();
+  } catch (const hpct::Error& e) {
+    INFO("message: ", std::string(e.what()));
+    CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    return;
+  } catch (...) {
+    FAIL_CHECK("threw something other than hpct::Error; expected a message containing: " << needle);
+    return;
+  }
+  FAIL_CHECK("did not throw; expected an hpct::Error containing: " << needle);
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// Sets or unsets environment variables for a scope and restores them afterwards.
+class EnvGuard {
+ public:
+  explicit EnvGuard(std::vector<std::string> names) : names_(std::move(names)) {
+    for (const auto& n : names_) {
+      const char* v = std::getenv(n.c_str());
+      saved_.push_back(v ? std::optional<std::string>(v) : std::nullopt);
+      unsetenv(n.c_str());
+    }
+  }
+  ~EnvGuard() {
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      if (saved_[i]) setenv(names_[i].c_str(), saved_[i]->c_str(), 1);
+      else unsetenv(names_[i].c_str());
+    }
+  }
+  EnvGuard(const EnvGuard&) = delete;
+  EnvGuard& operator=(const EnvGuard&) = delete;
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<std::optional<std::string>> saved_;
+};
+
+const Activation kAllActivations[] = {Activation::identity, Activation::relu, Activation::gelu_tanh,
+                                      Activation::gelu_exact, Activation::tanh, Activation::silu};
+
+// ---- references in double -------------------------------------------------------------------------------
+constexpr double kPi = 3.14159265358979323846;
+
+double ref_act(Activation f, double x) {
+  switch (f) {
+    case Activation::identity: return x;
+    case Activation::relu: return x > 0 ? x : 0.0;
+    case Activation::gelu_tanh: return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / kPi) * (x + 0.044715 * x * x * x)));
+    case Activation::gelu_exact: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    case Activation::tanh: return std::tanh(x);
+    case Activation::silu: return x / (1.0 + std::exp(-x));
+  }
+  return 0.0;
+}
+
+double ref_act_grad(Activation f, double x) {
+  switch (f) {
+    case Activation::identity: return 1.0;
+    case Activation::relu: return x > 0 ? 1.0 : 0.0;
+    case Activation::gelu_tanh: {
+      const double k = std::sqrt(2.0 / kPi), u = k * (x + 0.044715 * x * x * x), t = std::tanh(u);
+      return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x);
+    }
+    case Activation::gelu_exact:
+      return 0.5 * (1.0 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-0.5 * x * x) / std::sqrt(2.0 * kPi);
+    case Activation::tanh: return 1.0 / (std::cosh(x) * std::cosh(x));
+    case Activation::silu: {
+      const double s = 1.0 / (1.0 + std::exp(-x));
+      return s + x * s * (1.0 - s);
+    }
+  }
+  return 0.0;
+}
+
+// C = alpha op(A) op(B) + beta C with A, B, C row-major.
+std::vector<double> ref_gemm(const std::vector<double>& a, bool ta, const std::vector<double>& b, bool tb,
+                             const std::vector<double>& c, std::int64_t m, std::int64_t n, std::int64_t k,
+                             double alpha, double beta) {
+  std::vector<double> out(static_cast<std::size_t>(m * n));
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      double s = 0.0;
+      for (std::int64_t l = 0; l < k; ++l) {
+        const double av = ta ? a[l * m + i] : a[i * k + l];
+        const double bv = tb ? b[j * k + l] : b[l * n + j];
+        s += av * bv;
+      }
+      out[i * n + j] = alpha * s + beta * c[i * n + j];
+    }
+  return out;
+}
+
+}  // namespace
+
+// ================================================================================================
+TEST_CASE("activation names parse and print") {
+  CHECK(parse_activation("relu") == Activation::relu);
+  CHECK(parse_activation("gelu") == Activation::gelu_tanh);
+  CHECK(parse_activation("gelu-tanh") == Activation::gelu_tanh);
+  CHECK(parse_activation("gelu-exact") == Activation::gelu_exact);
+  CHECK(parse_activation("tanh") == Activation::tanh);
+  CHECK(parse_activation("silu") == Activation::silu);
+  CHECK(parse_activation("identity") == Activation::identity);
+  for (const Activation a : kAllActivations) CHECK(parse_activation(to_string(a)) == a);
+  CHECK(to_string(Activation::gelu_tanh) == "gelu-tanh");
+  check_throws_with([] { parse_activation("swish"); }, "'swish'");
+  check_throws_with([] { parse_activation("Relu"); }, "gelu-exact");
+  check_throws_with([] { parse_activation(""); }, "valid:");
+}
+
+TEST_CASE("cpu backend identity and thread counts") {
+  const auto one = make_cpu_backend(1);
+  const auto two = make_cpu_backend(2);
+  CHECK(one->threads() == 1);
+  CHECK(two->threads() == 2);
+  CHECK(one->name() == "cpu");
+  CHECK(one->device().is_cpu());
+  CHECK(one->allocator().device().is_cpu());
+  CHECK(make_cpu_backend(0)->threads() == default_cpu_threads());
+  CHECK(make_cpu_backend(-3)->threads() >= 1);
+  one->synchronize();
+}
+
+TEST_CASE("ranks_on_node and default_cpu_threads read the launcher's environment") {
+  const EnvGuard guard({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE", "OMP_NUM_THREADS"});
+  CHECK(ranks_on_node() == 1);
+  setenv("SLURM_NTASKS_PER_NODE", "4(x2)", 1);
+  CHECK(ranks_on_node() == 4);
+  setenv("MPI_LOCALNRANKS", "3", 1);
+  CHECK(ranks_on_node() == 3);
+  setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "2", 1);
+  CHECK(ranks_on_node() == 2);
+  setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "garbage", 1);
+  CHECK(ranks_on_node() == 3);  // unparsable: the next variable decides
+
+  setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "1000000", 1);
+  CHECK(default_cpu_threads() == 1);  // more ranks than cores: at least one thread
+  setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "1", 1);
+  const int all = default_cpu_threads();
+  CHECK(all >= 1);
+  setenv("OMP_NUM_THREADS", "3", 1);
+  CHECK(default_cpu_threads() == 3);  // an explicit OMP_NUM_THREADS wins
+  CHECK(make_cpu_backend(0)->threads() == 3);
+  setenv("OMP_NUM_THREADS", "0", 1);
+  CHECK(default_cpu_threads() == all);
+}
+
+// ---- memory ------------------------------------------------------------------------------------
+TEST_CASE_TEMPLATE("copy, fill and gather_rows", T, float, double) {
+  auto src = rand_host<T>(Shape{5, 7}, 1);
+  Host<T> dst(Shape{35});
+  be().copy(dst.t(), src.t());
+  CHECK(same_bits(dst.v, src.v));
+
+  auto big_src = rand_host<T>(Shape{3'000'001}, 2);
+  Host<T> big_dst(Shape{3'000'001});
+  be().copy(big_dst.t(), big_src.t());
+  CHECK(same_bits(big_dst.v, big_src.v));
+
+  Host<T> wrong(Shape{34});
+  check_throws_with([&] { be().copy(wrong.t(), src.t()); }, "copy: sizes differ");
+  Host<std::int32_t> ints(Shape{35});
+  check_throws_with([&] { be().copy(ints.t(), src.t()); }, "copy: dtypes differ");
+
+  Host<T> f(Shape{100'003}, T(-1));
+  be().fill(f.t(), 2.5);
+  CHECK(std::all_of(f.v.begin(), f.v.end(), [](T x) { return x == T(2.5); }));
+  Host<T> small(Shape{3, 3}, T(1));
+  be().fill(small.t(), 0.0);
+  CHECK(std::all_of(small.v.begin(), small.v.end(), [](T x) { return x == T(0); }));
+
+  auto table = rand_host<T>(Shape{10, 3}, 3);
+  const std::int64_t index[] = {9, 0, 3, 3};
+  Host<T> out(Shape{4, 3}, T(7));
+  be().gather_rows(table.t(), index, 4, out.t());
+  for (int i = 0; i < 4; ++i)
+    for (int c = 0; c < 3; ++c) CHECK(out[i * 3 + c] == table[index[i] * 3 + c]);
+  const std::int64_t bad[] = {2, 10};
+  Host<T> out2(Shape{2, 3});
+  check_throws_with([&] { be().gather_rows(table.t(), bad, 2, out2.t()); }, "index[1] = 10 is out of range");
+  const std::int64_t neg[] = {-1};
+  Host<T> out1(Shape{1, 3});
+  check_throws_with([&] { be().gather_rows(table.t(), neg, 1, out1.t()); }, "index[0] = -1");
+  Host<T> out_wrong(Shape{4, 2});
+  check_throws_with([&] { be().gather_rows(table.t(), index, 4, out_wrong.t()); }, "gather_rows: out is [4, 2]");
+
+  // Many rows, so the gather runs in parallel blocks.
+  auto rows = rand_host<T>(Shape{5000, 17}, 4);
+  std::vector<std::int64_t> perm(20000);
+  for (std::size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<std::int64_t>((i * 7919) % 5000);
+  Host<T> gathered(Shape{20000, 17});
+  be().gather_rows(rows.t(), perm.data(), 20000, gathered.t());
+  bool all_equal = true;
+  for (std::int64_t i = 0; i < 20000; ++i)
+    for (int c = 0; c < 17; ++c) all_equal = all_equal && gathered[i * 17 + c] == rows[perm[i] * 17 + c];
+  CHECK(all_equal);
+}
+
+TEST_CASE("fill on integer tensors; unsupported dtypes name themselves") {
+  Host<std::int32_t> a(Shape{6});
+  be().fill(a.t(), -4);
+  CHECK(std::all_of(a.v.begin(), a.v.end(), [](std::int32_t x) { return x == -4; }));
+  Host<std::int64_t> b(Shape{6});
+  be().fill(b.t(), 1e12);
+  CHECK(std::all_of(b.v.begin(), b.v.end(), [](std::int64_t x) { return x == 1'000'000'000'000; }));
+  check_throws_with([&] { be().fill(a.t(), 1e10); }, "does not fit int32");
+  std::vector<std::uint16_t> half(4);
+  const Tensor h(half.data(), Shape{4}, DType::f16);
+  check_throws_with([&] { be().fill(h, 1.0); }, "float16 is not supported by the cpu backend yet");
+  check_throws_with([&] { be().scale(h, 2.0); }, "scale: dtype float16 is not supported by the cpu backend yet");
+  const Tensor on_gpu(half.data(), Shape{4}, DType::f32, hpct::Device{hpct::DeviceKind::cuda, 1});
+  check_throws_with([&] { be().scale(on_gpu, 2.0); }, "cuda:1");
+}
+
+// ---- gemm --------------------------------------------------------------------------------------
+TEST_CASE_TEMPLATE("gemm: all transpose combinations with alpha and beta", T, float, double) {
+  const std::int64_t m = 7, n = 5, k = 13;
+  for (const bool ta : {false, true})
+    for (const bool tb : {false, true}) {
+      CAPTURE(ta);
+      CAPTURE(tb);
+      auto a = rand_host<T>(ta ? Shape{k, m} : Shape{m, k}, 10 + ta);
+      auto b = rand_host<T>(tb ? Shape{n, k} : Shape{k, n}, 20 + tb);
+      auto c = rand_host<T>(Shape{m, n}, 30);
+      const double alpha = 0.7, beta = -1.3;
+      const auto ref = ref_gemm(to_double(a), ta, to_double(b), tb, to_double(c), m, n, k, alpha, beta);
+      be().gemm(a.t(), ta, b.t(), tb, c.t(), alpha, beta);
+      check_close(c.v, ref, tol<T>(1e-5, 1e-13), tol<T>(1e-5, 1e-13), "gemm");
+
+      // beta = 0 overwrites C, whatever it held (even NaN).
+      Host<T> c0(Shape{m, n}, std::numeric_limits<T>::quiet_NaN());
+      const auto ref0 = ref_gemm(to_double(a), ta, to_double(b), tb, std::vector<double>(m * n, 0.0), m, n, k, 1.0, 0.0);
+      be().gemm(a.t(), ta, b.t(), tb, c0.t());
+      check_close(c0.v, ref0, tol<T>(1e-5, 1e-13), tol<T>(1e-5, 1e-13), "gemm beta=0");
+    }
+}
+
+TEST_CASE_TEMPLATE("gemm: folded leading dimensions, large sizes, empty inner dimension", T, float, double) {
+  // A [2, 3, 4] is the matrix [6, 4]; C [2, 3, 5] is [6, 5].
+  auto a = rand_host<T>(Shape{2, 3, 4}, 1);
+  auto b = rand_host<T>(Shape{4, 5}, 2);
+  Host<T> c(Shape{2, 3, 5});
+  be().gemm(a.t(), false, b.t(), false, c.t());
+  check_close(c.v, ref_gemm(to_double(a), false, to_double(b), false, std::vector<double>(30), 6, 5, 4, 1, 0),
+              tol<T>(1e-5, 1e-13), tol<T>(1e-6, 1e-14), "gemm folded");
+  // dW = X^T dY with X [2, 3, 4] (as [6, 4]) and dY [6, 5], accumulated (beta = 1).
+  auto dy = rand_host<T>(Shape{6, 5}, 3);
+  auto dw = rand_host<T>(Shape{4, 5}, 4);
+  const auto ref_dw = ref_gemm(to_double(a), true, to_double(dy), false, to_double(dw), 4, 5, 6, 1, 1);
+  be().gemm(a.t(), true, dy.t(), false, dw.t(), 1.0, 1.0);
+  check_close(dw.v, ref_dw, tol<T>(1e-5, 1e-13), tol<T>(1e-5, 1e-13), "gemm accumulate");
+
+  const std::int64_t m = 150, n = 131, k = 140;
+  auto la = rand_host<T>(Shape{k, m}, 5);
+  auto lb = rand_host<T>(Shape{k, n}, 6);
+  auto lc = rand_host<T>(Shape{m, n}, 7);
+  const auto ref = ref_gemm(to_double(la), true, to_double(lb), false, to_double(lc), m, n, k, 0.5, 2.0);
+  be().gemm(la.t(), true, lb.t(), false, lc.t(), 0.5, 2.0);
+  check_close(lc.v, ref, tol<T>(1e-5, 1e-12), tol<T>(1e-4, 1e-12), "gemm large");
+
+  Host<T> e0(Shape{3, 0}), e1(Shape{0, 4});
+  Host<T> ce(Shape{3, 4}, T(2));
+  be().gemm(e0.t(), false, e1.t(), false, ce.t(), 1.0, 0.5);
+  CHECK(std::all_of(ce.v.begin(), ce.v.end(), [](T x) { return x == T(1); }));
+  be().gemm(e0.t(), false, e1.t(), false, ce.t(), 1.0, 0.0);
+  CHECK(std::all_of(ce.v.begin(), ce.v.end(), [](T x) { return x == T(0); }));
+}
+
+TEST_CASE_TEMPLATE("gemm: shape and dtype errors", T, float, double) {
+  Host<T> a(Shape{3, 5}), b(Shape{4, 2}), c(Shape{3, 2});
+  check_throws_with([&] { be().gemm(a.t(), false, b.t(), false, c.t()); },
+                    "gemm: inner dimensions differ: op(A) is [3, 5], op(B) is [4, 2]");
+  Host<T> b2(Shape{5, 2}), cbad(Shape{2, 3});
+  check_throws_with([&] { be().gemm(a.t(), false, b2.t(), false, cbad.t()); }, "op(A) op(B) is [3, 2]");
+  check_throws_with([&] { be().gemm(a.t(), true, b2.t(), false, c.t()); }, "inner dimensions differ");
+  using Other = std::conditional_t<is_f32<T>, double, float>;
+  Host<Other> bo(Shape{5, 2});
+  check_throws_with([&] { be().gemm(a.t(), false, bo.t(), false, c.t()); }, "gemm: dtypes differ");
+  Host<std::int32_t> ai(Shape{3, 5});
+  check_throws_with([&] { be().gemm(ai.t(), false, b2.t(), false, c.t()); }, "must be a floating-point tensor");
+}
+
+// ---- bias, axpy, scale, reductions --------------------------------------------------------------
+TEST_CASE_TEMPLATE("bias_add and bias_grad", T, float, double) {
+  for (const auto& [rows, cols] : {std::pair<std::int64_t, std::int64_t>{5, 3}, {1000, 37}, {3, 20000}}) {
+    CAPTURE(rows);
+    CAPTURE(cols);
+    auto y = rand_host<T>(Shape{rows, cols}, 1);
+    auto bias = rand_host<T>(Shape{cols}, 2);
+    std::vector<double> ref(y.v.size());
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < cols; ++c) ref[r * cols + c] = double(y[r * cols + c]) + double(bias[c]);
+    be().bias_add(y.t(), bias.t());
+    check_close(y.v, ref, tol<T>(1e-6, 1e-15), tol<T>(1e-6, 1e-15), "bias_add");
+
+    auto dy = rand_host<T>(Shape{rows, cols}, 3);
+    auto db = rand_host<T>(Shape{cols}, 4);  // bias_grad accumulates into what is there
+    std::vector<double> ref_db = to_double(db);
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < cols; ++c) ref_db[c] += double(dy[r * cols + c]);
+    be().bias_grad(dy.t(), db.t());
+    check_close(db.v, ref_db, tol<T>(1e-6, 1e-13), tol<T>(1e-6, 1e-13), "bias_grad");
+  }
+  Host<T> y(Shape{4, 3}), wrong(Shape{4});
+  check_throws_with([&] { be().bias_add(y.t(), wrong.t()); }, "bias_add: bias [4] has 4 elements, expected 3");
+  check_throws_with([&] { be().bias_grad(y.t(), wrong.t()); }, "bias_grad: dbias");
+}
+
+TEST_CASE_TEMPLATE("axpy and scale", T, float, double) {
+  for (const std::int64_t n : {std::int64_t{7}, std::int64_t{100'001}}) {
+    auto x = rand_host<T>(Shape{n}, 1);
+    auto y = rand_host<T>(Shape{n}, 2);
+    std::vector<double> ref(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) ref[i] = -0.75 * double(x[i]) + double(y[i]);
+    be().axpy(-0.75, x.t(), y.t());
+    check_close(y.v, ref, tol<T>(1e-6, 1e-15), tol<T>(1e-6, 1e-15), "axpy");
+    for (std::int64_t i = 0; i < n; ++i) ref[i] = 3.0 * double(x[i]);
+    be().scale(x.t(), 3.0);
+    check_close(x.v, ref, tol<T>(1e-6, 1e-15), tol<T>(1e-6, 1e-15), "scale");
+  }
+  Host<T> a(Shape{4, 3}), b(Shape{3, 4});
+  check_throws_with([&] { be().axpy(1.0, a.t(), b.t()); }, "axpy: shapes differ: x is [4, 3], y is [3, 4]");
+}
+
+TEST_CASE_TEMPLATE("sum_squares", T, float, double) {
+  Host<T> empty(Shape{0});
+  CHECK(be().sum_squares(empty.t()) == 0.0);
+  for (const std::int64_t n : {std::int64_t{5}, std::int64_t{16384}, std::int64_t{1'000'003}}) {
+    auto x = rand_host<T>(Shape{n}, static_cast<std::uint64_t>(n), -2.0, 3.0);
+    double ref = 0.0;
+    for (const T v : x.v) ref += double(v) * double(v);
+    check_close_scalar(be().sum_squares(x.t()), ref, 1e-12, 0.0, "sum_squares");
+  }
+  Host<T> three(Shape{3});
+  three[0] = T(1), three[1] = T(-2), three[2] = T(0.5);
+  CHECK(be().sum_squares(three.t()) == 5.25);
+}
+
+TEST_CASE_TEMPLATE("first_nonfinite", T, float, double) {
+  const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
+  Host<T> none(Shape{0});
+  CHECK(be().first_nonfinite(none.t()) == 0);
+  for (const std::int64_t n : {std::int64_t{100}, std::int64_t{200'000}}) {
+    CAPTURE(n);
+    auto x = rand_host<T>(Shape{n}, 1, -1e30, 1e30);
+    x[n / 2] = std::numeric_limits<T>::max();
+    CHECK(be().first_nonfinite(x.t()) == 0);
+    x[n - 1] = -inf;
+    CHECK(be().first_nonfinite(x.t()) == n);
+    x[n / 3] = nan;
+    CHECK(be().first_nonfinite(x.t()) == n / 3 + 1);
+    x[3] = inf;
+    CHECK(be().first_nonfinite(x.t()) == 4);
+    x[0] = nan;
+    CHECK(be().first_nonfinite(x.t()) == 1);
+  }
+}
+
+// ---- activations --------------------------------------------------------------------------------
+TEST_CASE_TEMPLATE("activation forward and backward against closed forms", T, float, double) {
+  for (const std::int64_t n : {std::int64_t{1001}, std::int64_t{50'001}}) {
+    auto x = rand_host<T>(Shape{n}, 5, -5.0, 5.0);
+    x[0] = T(0);
+    x[1] = T(-30);
+    x[2] = T(30);
+    auto dy = rand_host<T>(Shape{n}, 6);
+    for (const Activation f : kAllActivations) {
+      CAPTURE(to_string(f));
+      CAPTURE(n);
+      Host<T> y(Shape{n}), dx(Shape{n});
+      std::vector<double> ref_y(n), ref_dx(n);
+      for (std::int64_t i = 0; i < n; ++i) {
+        ref_y[i] = ref_act(f, double(x[i]));
+        ref_dx[i] = double(dy[i]) * ref_act_grad(f, double(x[i]));
+      }
+      be().activation_forward(f, x.t(), y.t());
+      check_close(y.v, ref_y, tol<T>(2e-6, 1e-14), tol<T>(2e-6, 1e-14), "forward");
+      be().activation_backward(f, x.t(), dy.t(), dx.t());
+      check_close(dx.v, ref_dx, tol<T>(5e-6, 1e-13), tol<T>(5e-6, 1e-14), "backward");
+
+      Host<T> inplace = x;  // y aliases x
+      be().activation_forward(f, inplace.t(), inplace.t());
+      CHECK(same_bits(inplace.v, y.v));
+      Host<T> g = dy;  // dx aliases dy
+      be().activation_backward(f, x.t(), g.t(), g.t());
+      CHECK(same_bits(g.v, dx.v));
+    }
+  }
+  Host<T> x(Shape{3, 4});
+  Host<T> y(Shape{4, 3});
+  check_throws_with([&] { be().activation_forward(Activation::relu, x.t(), y.t()); },
+                    "activation_forward: shapes differ: x is [3, 4], y is [4, 3]");
+  using Other = std::conditional_t<is_f32<T>, double, float>;
+  Host<Other> yo(Shape{3, 4});
+  check_throws_with([&] { be().activation_forward(Activation::relu, x.t(), yo.t()); },
+                    "activation_forward: dtypes differ");
+  Host<std::int32_t> xi(Shape{3, 4});
+  check_throws_with([&] { be().activation_backward(Activation::relu, xi.t(), xi.t(), xi.t()); },
+                    "activation_backward: x must be a floating-point tensor, got int32");
+}
+
+TEST_CASE("activation derivatives match central finite differences (float64)") {
+  const std::int64_t n = 401;
+  auto x = rand_host<double>(Shape{n}, 9, -4.0, 4.0);
+  for (auto& v : x.v)
+    if (std::abs(v) < 1e-3) v = 0.5;  // keep relu's kink out of the differences
+  const double h = 1e-6;
+  Host<double> xp = x, xm = x;
+  for (std::int64_t i = 0; i < n; ++i) xp[i] += h, xm[i] -= h;
+  Host<double> ones(Shape{n}, 1.0);
+  for (const Activation f : kAllActivations) {
+    CAPTURE(to_string(f));
+    Host<double> yp(Shape{n}), ym(Shape{n}), d(Shape{n});
+    be().activation_forward(f, xp.t(), yp.t());
+    be().activation_forward(f, xm.t(), ym.t());
+    be().activation_backward(f, x.t(), ones.t(), d.t());
+    std::vector<double> fd(n);
+    for (std::int64_t i = 0; i < n; ++i) fd[i] = (yp[i] - ym[i]) / (2 * h);
+    check_close(d.v, fd, 1e-6, 1e-7, "f'(x) vs finite differences");
+  }
+}
+
+// ---- dropout ------------------------------------------------------------------------------------
+TEST_CASE_TEMPLATE("dropout masks, scaling and backward", T, float, double) {
+  const std::int64_t n = 100'003;
+  const double p = 0.3;
+  const std::uint64_t seed = 42, stream = 7;
+  auto x = rand_host<T>(Shape{n}, 1, 0.5, 1.5);  // never 0, so y != 0 exactly where kept
+  Host<T> y(Shape{n}), y2(Shape{n});
+  be().dropout_forward(x.t(), y.t(), p, seed, stream);
+  be().dropout_forward(x.t(), y2.t(), p, seed, stream);
+  CHECK(same_bits(y.v, y2.v));
+
+  std::int64_t kept = 0, mask_errors = 0, value_errors = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const bool keep = hpct::philox_uniform(seed, stream, static_cast<std::uint64_t>(i)) >= p;
+    kept += keep;
+    mask_errors += keep != (y[i] != T(0));
+    value_errors += y[i] != (keep ? x[i] / static_cast<T>(1 - p) : T(0));
+  }
+  CHECK(mask_errors == 0);
+  CHECK(value_errors == 0);
+  const double frac = double(kept) / double(n), sigma = std::sqrt(p * (1 - p) / double(n));
+  CHECK(std::abs(frac - (1 - p)) < 5 * sigma);
+
+  Host<T> other(Shape{n}), reseeded(Shape{n});
+  be().dropout_forward(x.t(), other.t(), p, seed, stream + 1);
+  be().dropout_forward(x.t(), reseeded.t(), p, seed + 1, stream);
+  std::int64_t differ_stream = 0, differ_seed = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    differ_stream += (other[i] != T(0)) != (y[i] != T(0));
+    differ_seed += (reseeded[i] != T(0)) != (y[i] != T(0));
+  }
+  // Independent masks disagree on a fraction 2 p (1 - p) = 0.42 of the elements.
+  CHECK(double(differ_stream) / double(n) > 0.38);
+  CHECK(double(differ_seed) / double(n) > 0.38);
+
+  auto dy = rand_host<T>(Shape{n}, 2);
+  Host<T> dx(Shape{n});
+  be().dropout_backward(dy.t(), dx.t(), p, seed, stream);
+  std::int64_t grad_errors = 0;
+  for (std::int64_t i = 0; i < n; ++i) grad_errors += dx[i] != (y[i] != T(0) ? dy[i] / static_cast<T>(1 - p) : T(0));
+  CHECK(grad_errors == 0);
+
+  Host<T> inplace = x;
+  be().dropout_forward(inplace.t(), inplace.t(), p, seed, stream);
+  CHECK(same_bits(inplace.v, y.v));
+
+  // An odd-sized tensor, processed in one block, gets the prefix of the same mask.
+  Host<T> xs(Shape{13});
+  for (int i = 0; i < 13; ++i) xs[i] = x[i];
+  Host<T> ys(Shape{13});
+  be().dropout_forward(xs.t(), ys.t(), p, seed, stream);
+  for (int i = 0; i < 13; ++i) CHECK(ys[i] == y[i]);
+
+  Host<T> y0(Shape{n});
+  be().dropout_forward(x.t(), y0.t(), 0.0, seed, stream);
+  CHECK(same_bits(y0.v, x.v));
+  check_throws_with([&] { be().dropout_forward(x.t(), y.t(), 1.0, seed, stream); }, "outside [0, 1)");
+  check_throws_with([&] { be().dropout_backward(dy.t(), dx.t(), -0.1, seed, stream); }, "dropout_backward");
+}
+
+// ---- layernorm ----------------------------------------------------------------------------------
+namespace {
+
+struct LnRef {
+  std::vector<double> y, mean, rstd;
+};
+
+LnRef ref_layernorm(const std::vector<double>& x, const std::vector<double>& g, const std::vector<double>& b,
+                    std::int64_t rows, std::int64_t cols, double eps) {
+  LnRef out{std::vector<double>(x.size()), std::vector<double>(rows), std::vector<double>(rows)};
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double mu = 0, var = 0;
+    for (std::int64_t c = 0; c < cols; ++c) mu += x[r * cols + c];
+    mu /= double(cols);
+    for (std::int64_t c = 0; c < cols; ++c) var += (x[r * cols + c] - mu) * (x[r * cols + c] - mu);
+    var /= double(cols);
+    const double rs = 1.0 / std::sqrt(var + eps);
+    out.mean[r] = mu;
+    out.rstd[r] = rs;
+    for (std::int64_t c = 0; c < cols; ++c) out.y[r * cols + c] = (x[r * cols + c] - mu) * rs * g[c] + b[c];
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("layernorm forward and backward against the naive formulas", T, float, double) {
+  const double eps = 1e-5;
+  for (const auto& [rows, cols] : {std::pair<std::int64_t, std::int64_t>{9, 13}, {300, 70}, {2, 1}}) {
+    CAPTURE(rows);
+    CAPTURE(cols);
+    auto x = rand_host<T>(Shape{rows, cols}, 1, -2.0, 3.0);
+    auto gamma = rand_host<T>(Shape{cols}, 2, 0.5, 1.5);
+    auto beta = rand_host<T>(Shape{cols}, 3);
+    Host<T> y(Shape{rows, cols}), mean(Shape{rows}), rstd(Shape{rows});
+    be().layernorm_forward(x.t(), gamma.t(), beta.t(), y.t(), mean.t(), rstd.t(), eps);
+    const auto ref = ref_layernorm(to_double(x), to_double(gamma), to_double(beta), rows, cols, eps);
+    check_close(y.v, ref.y, tol<T>(1e-5, 1e-12), tol<T>(1e-5, 1e-12), "y");
+    check_close(mean.v, ref.mean, tol<T>(1e-6, 1e-14), tol<T>(1e-6, 1e-14), "mean");
+    check_close(rstd.v, ref.rstd, tol<T>(1e-6, 1e-12), tol<T>(1e-6, 1e-12), "rstd");
+
+    auto dy = rand_host<T>(Shape{rows, cols}, 4);
+    auto dgamma = rand_host<T>(Shape{cols}, 5);  // accumulated into
+    auto dbeta = rand_host<T>(Shape{cols}, 6);
+    Host<T> dx(Shape{rows, cols});
+    std::vector<double> ref_dx(x.v.size()), ref_dg = to_double(dgamma), ref_db = to_double(dbeta);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double mg = 0, mgx = 0;
+      for (std::int64_t c = 0; c < cols; ++c) {
+        const std::int64_t i = r * cols + c;
+        const double xhat = (double(x[i]) - ref.mean[r]) * ref.rstd[r], g = double(dy[i]) * double(gamma[c]);
+        mg += g / double(cols);
+        mgx += g * xhat / double(cols);
+        ref_dg[c] += double(dy[i]) * xhat;
+        ref_db[c] += double(dy[i]);
+      }
+      for (std::int64_t c = 0; c < cols; ++c) {
+        const std::int64_t i = r * cols + c;
+        const double xhat = (double(x[i]) - ref.mean[r]) * ref.rstd[r], g = double(dy[i]) * double(gamma[c]);
+        ref_dx[i] = ref.rstd[r] * (g - mg - xhat * mgx);
+      }
+    }
+    be().layernorm_backward(x.t(), gamma.t(), mean.t(), rstd.t(), dy.t(), dx.t(), dgamma.t(), dbeta.t());
+    check_close(dx.v, ref_dx, tol<T>(1e-4, 1e-10), tol<T>(2e-5, 1e-10), "dx");
+    check_close(dgamma.v, ref_dg, tol<T>(1e-5, 1e-11), tol<T>(1e-4, 1e-11), "dgamma");
+    check_close(dbeta.v, ref_db, tol<T>(1e-5, 1e-12), tol<T>(1e-5, 1e-12), "dbeta");
+  }
+  Host<T> x(Shape{4, 5}), g(Shape{4}), b(Shape{5}), y(Shape{4, 5}), m(Shape{4}), r(Shape{4});
+  check_throws_with([&] { be().layernorm_forward(x.t(), g.t(), b.t(), y.t(), m.t(), r.t(), 1e-5); },
+                    "layernorm_forward: gamma [4] has 4 elements, expected 5");
+}
+
+TEST_CASE("layernorm backward matches finite differences (float64)") {
+  const std::int64_t rows = 3, cols = 7;
+  const double eps = 1e-5, h = 1e-6;
+  auto x = rand_host<double>(Shape{rows, cols}, 11, -2.0, 2.0);
+  auto gamma = rand_host<double>(Shape{cols}, 12, 0.5, 1.5);
+  auto beta = rand_host<double>(Shape{cols}, 13);
+  auto w = rand_host<double>(Shape{rows, cols}, 14);  // L = sum(w * y), so dL/dy = w
+  const auto loss = [&](Host<double>& xx, Host<double>& gg, Host<double>& bb) {
+    Host<double> y(Shape{rows, cols}), m(Shape{rows}), r(Shape{rows});
+    be().layernorm_forward(xx.t(), gg.t(), bb.t(), y.t(), m.t(), r.t(), eps);
+    double l = 0;
+    for (std::int64_t i = 0; i < rows * cols; ++i) l += w[i] * y[i];
+    return l;
+  };
+  Host<double> y(Shape{rows, cols}), mean(Shape{rows}), rstd(Shape{rows}), dx(Shape{rows, cols});
+  Host<double> dgamma(Shape{cols}), dbeta(Shape{cols});
+  be().layernorm_forward(x.t(), gamma.t(), beta.t(), y.t(), mean.t(), rstd.t(), eps);
+  be().layernorm_backward(x.t(), gamma.t(), mean.t(), rstd.t(), w.t(), dx.t(), dgamma.t(), dbeta.t());
+  const auto fd = [&](Host<double>& target) {
+    std::vector<double> out(target.v.size());
+    for (std::size_t i = 0; i < target.v.size(); ++i) {
+      const double keep = target.v[i];
+      target.v[i] = keep + h;
+      const double lp = loss(x, gamma, beta);
+      target.v[i] = keep - h;
+      const double lm = loss(x, gamma, beta);
+      target.v[i] = keep;
+      out[i] = (lp - lm) / (2 * h);
+    }
+    return out;
+  };
+  check_close(dx.v, fd(x), 1e-6, 1e-7, "dx");
+  check_close(dgamma.v, fd(gamma), 1e-6, 1e-7, "dgamma");
+  check_close(dbeta.v, fd(beta), 1e-6, 1e-7, "dbeta");
+}
+
+// ---- softmax ------------------------------------------------------------------------------------
+TEST_CASE_TEMPLATE("softmax forward and backward", T, float, double) {
+  for (const auto& [rows, cols] : {std::pair<std::int64_t, std::int64_t>{6, 11}, {500, 40}}) {
+    auto x = rand_host<T>(Shape{rows, cols}, 1, -4.0, 4.0);
+    for (std::int64_t c = 0; c < cols; ++c) x[c] += T(1000);  // row 0: exp would overflow without the max
+    std::vector<double> ref(x.v.size());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double mx = -1e300, s = 0;
+      for (std::int64_t c = 0; c < cols; ++c) mx = std::max(mx, double(x[r * cols + c]));
+      for (std::int64_t c = 0; c < cols; ++c) s += std::exp(double(x[r * cols + c]) - mx);
+      for (std::int64_t c = 0; c < cols; ++c) ref[r * cols + c] = std::exp(double(x[r * cols + c]) - mx) / s;
+    }
+    Host<T> y(Shape{rows, cols});
+    be().softmax_forward(x.t(), y.t());
+    check_close(y.v, ref, tol<T>(1e-5, 1e-13), tol<T>(1e-7, 1e-15), "softmax");
+    Host<T> inplace = x;
+    be().softmax_forward(inplace.t(), inplace.t());
+    CHECK(same_bits(inplace.v, y.v));
+
+    auto dy = rand_host<T>(Shape{rows, cols}, 2);
+    std::vector<double> ref_dx(x.v.size());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double dot = 0;
+      for (std::int64_t c = 0; c < cols; ++c) dot += double(dy[r * cols + c]) * double(y[r * cols + c]);
+      for (std::int64_t c = 0; c < cols; ++c)
+        ref_dx[r * cols + c] = double(y[r * cols + c]) * (double(dy[r * cols + c]) - dot);
+    }
+    Host<T> dx(Shape{rows, cols});
+    be().softmax_backward(y.t(), dy.t(), dx.t());
+    check_close(dx.v, ref_dx, tol<T>(1e-5, 1e-13), tol<T>(1e-7, 1e-15), "softmax backward");
+  }
+}
+
+TEST_CASE("softmax backward matches finite differences (float64)") {
+  const std::int64_t rows = 3, cols = 5;
+  const double h = 1e-6;
+  auto x = rand_host<double>(Shape{rows, cols}, 21, -2.0, 2.0);
+  auto w = rand_host<double>(Shape{rows, cols}, 22);
+  const auto loss = [&] {
+    Host<double> y(Shape{rows, cols});
+    be().softmax_forward(x.t(), y.t());
+    double l = 0;
+    for (std::int64_t i = 0; i < rows * cols; ++i) l += w[i] * y[i];
+    return l;
+  };
+  Host<double> y(Shape{rows, cols}), dx(Shape{rows, cols});
+  be().softmax_forward(x.t(), y.t());
+  be().softmax_backward(y.t(), w.t(), dx.t());
+  std::vector<double> fd(x.v.size());
+  for (std::size_t i = 0; i < fd.size(); ++i) {
+    const double keep = x.v[i];
+    x.v[i] = keep + h;
+    const double lp = loss();
+    x.v[i] = keep - h;
+    const double lm = loss();
+    x.v[i] = keep;
+    fd[i] = (lp - lm) / (2 * h);
+  }
+  check_close(dx.v, fd, 1e-6, 1e-8, "softmax dx");
+}
+
+// ---- losses -------------------------------------------------------------------------------------
+namespace {
+
+enum class LossKind { mse, gaussian, bce, ce };
+
+struct LossCase {
+  LossKind kind;
+  std::int64_t rows, tcols;  // target columns (classes for ce)
+};
+
+std::int64_t pred_cols(const LossCase& lc) { return lc.kind == LossKind::gaussian ? 2 * lc.tcols : lc.tcols; }
+
+// The naive loss sum and d(sum)/d(pred), written from the textbook forms (not the stable ones).
+std::pair<double, std::vector<double>> ref_loss(const LossCase& lc, const std::vector<double>& p,
+                                                const std::vector<double>& t, const std::vector<int>& labels) {
+  const std::int64_t pc = pred_cols(lc), tc = lc.tcols;
+  double sum = 0;
+  std::vector<double> d(p.size());
+  for (std::int64_t r = 0; r < lc.rows; ++r) {
+    if (lc.kind == LossKind::ce) {
+      double z = 0;
+      for (std::int64_t c = 0; c < pc; ++c) z += std::exp(p[r * pc + c]);
+      sum += std::log(z) - p[r * pc + labels[r]];
+      for (std::int64_t c = 0; c < pc; ++c) d[r * pc + c] = std::exp(p[r * pc + c]) / z - (c == labels[r] ? 1 : 0);
+      continue;
+    }
+    for (std::int64_t c = 0; c < tc; ++c) {
+      const double tv = t[r * tc + c];
+      switch (lc.kind) {
+        case LossKind::mse: {
+          const double e = p[r * pc + c] - tv;
+          sum += e * e;
+          d[r * pc + c] = 2 * e;
+          break;
+        }
+        case LossKind::gaussian: {
+          const double m = p[r * pc + c], s = p[r * pc + tc + c], var = std::exp(s);
+          sum += 0.5 * (std::log(var) + (tv - m) * (tv - m) / var);
+          d[r * pc + c] = (m - tv) / var;
+          d[r * pc + tc + c] = 0.5 - 0.5 * (tv - m) * (tv - m) / var;
+          break;
+        }
+        case LossKind::bce: {
+          const double z = p[r * pc + c], sg = 1 / (1 + std::exp(-z));
+          sum += -(tv * std::log(sg) + (1 - tv) * std::log(1 - sg));
+          d[r * pc + c] = sg - tv;
+          break;
+        }
+        case LossKind::ce: break;
+      }
+    }
+  }
+  return {sum, d};
+}
+
+template <class T>
+double run_loss(Backend& b, LossKind kind, Host<T>& pred, Host<T>& target, Host<std::int32_t>& labels,
+                const Tensor& dpred, double grad_scale) {
+  switch (kind) {
+    case LossKind::mse: return b.mse_loss(pred.t(), target.t(), dpred, grad_scale);
+    case LossKind::gaussian: return b.gaussian_nll_loss(pred.t(), target.t(), dpred, grad_scale);
+    case LossKind::bce: return b.bce_logits_loss(pred.t(), target.t(), dpred, grad_scale);
+    case LossKind::ce: return b.softmax_ce_loss(pred.t(), labels.t(), dpred, grad_scale);
+  }
+  return 0;
+}
+
+const char* loss_name(LossKind k) {
+  switch (k) {
+    case LossKind::mse: return "mse";
+    case LossKind::gaussian: return "gaussian_nll";
+    case LossKind::bce: return "bce_logits";
+    case LossKind::ce: return "softmax_ce";
+  }
+  return "?";
+}
+
+template <class T>
+struct LossInputs {
+  Host<T> pred, target;
+  Host<std::int32_t> labels;
+  LossInputs(const LossCase& lc, std::uint64_t seed)
+      : pred(rand_host<T>(Shape{lc.rows, pred_cols(lc)}, seed, -3.0, 3.0)),
+        target(rand_host<T>(Shape{lc.rows, lc.tcols}, seed + 1, lc.kind == LossKind::bce ? 0.0 : -2.0, 1.0)),
+        labels(Shape{lc.rows}) {
+    for (std::int64_t r = 0; r < lc.rows; ++r) labels[r] = static_cast<std::int32_t>((r * 5 + 3) % lc.tcols);
+  }
+};
+
+const LossKind kAllLosses[] = {LossKind::mse, LossKind::gaussian, LossKind::bce, LossKind::ce};
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("losses: values and gradients against naive formulas", T, float, double) {
+  const double grad_scale = 0.25;
+  for (const LossKind kind : kAllLosses)
+    for (const std::int64_t rows : {std::int64_t{7}, std::int64_t{3000}}) {
+      CAPTURE(loss_name(kind));
+      CAPTURE(rows);
+      const LossCase lc{kind, rows, 3};
+      LossInputs<T> in(lc, 100 + rows);
+      std::vector<int> labels(in.labels.v.begin(), in.labels.v.end());
+      const auto [ref_sum, ref_grad] = ref_loss(lc, to_double(in.pred), to_double(in.target), labels);
+      Host<T> dpred(in.pred.shape, T(99));
+      const double sum = run_loss<T>(be(), kind, in.pred, in.target, in.labels, dpred.t(), grad_scale);
+      check_close_scalar(sum, ref_sum, tol<T>(1e-6, 1e-12), 1e-9, "loss sum");
+      std::vector<double> scaled(ref_grad.size());
+      for (std::size_t i = 0; i < scaled.size(); ++i) scaled[i] = grad_scale * ref_grad[i];
+      check_close(dpred.v, scaled, tol<T>(1e-5, 1e-12), tol<T>(1e-6, 1e-14), "dpred");
+
+      // No dpred: same sum, nothing written.
+      CHECK(run_loss<T>(be(), kind, in.pred, in.target, in.labels, Tensor{}, grad_scale) == sum);
+      const Tensor no_data(nullptr, in.pred.shape, hpct::dtype_of<T>());
+      CHECK(run_loss<T>(be(), kind, in.pred, in.target, in.labels, no_data, grad_scale) == sum);
+    }
+}
+
+TEST_CASE_TEMPLATE("losses stay finite and exact for extreme logits", T, float, double) {
+  // bce: z = +-40 (t in {0, 1}); the naive log(sigmoid) form would lose everything here.
+  Host<T> z(Shape{1, 4}), t(Shape{1, 4}), dz(Shape{1, 4});
+  z[0] = T(40), z[1] = T(-40), z[2] = T(40), z[3] = T(-40);
+  t[0] = T(1), t[1] = T(0), t[2] = T(0), t[3] = T(1);
+  const double l = be().bce_logits_loss(z.t(), t.t(), dz.t(), 1.0);
+  const double tiny = std::log1p(std::exp(-40.0));
+  check_close_scalar(l, 2 * tiny + 80, 1e-12, 0, "bce extreme");
+  CHECK(double(dz[0]) == doctest::Approx(-std::exp(-40.0) / (1 + std::exp(-40.0))).epsilon(1e-5));
+  CHECK(double(dz[2]) == doctest::Approx(1.0).epsilon(1e-6));
+  CHECK(double(dz[3]) == doctest::Approx(-1.0).epsilon(1e-6));
+
+  // softmax_ce with logits near 1000: logsumexp needs the max subtracted.
+  Host<T> logits(Shape{2, 3}), dl(Shape{2, 3});
+  const double zs[] = {1000, 1001, 999, -1000, -1002, -1000.5};
+  for (int i = 0; i < 6; ++i) logits[i] = static_cast<T>(zs[i]);
+  Host<std::int32_t> labels(Shape{2});
+  labels[0] = 2, labels[1] = 0;
+  const double ce = be().softmax_ce_loss(logits.t(), labels.t(), dl.t(), 1.0);
+  const double ref = (1 + std::log(1 + std::exp(-1.0) + std::exp(-2.0)) - (-1.0)) +
+                     (-1000 + std::log(1 + std::exp(-2.0) + std::exp(-0.5)) - (-1000.0));
+  check_close_scalar(ce, ref, tol<T>(1e-6, 1e-12), 1e-12, "ce extreme");
+  CHECK(std::all_of(dl.v.begin(), dl.v.end(), [](T v) { return std::isfinite(v); }));
+}
+
+TEST_CASE("loss gradients match finite differences (float64)") {
+  const double grad_scale = 0.5, h = 1e-6;
+  for (const LossKind kind : kAllLosses) {
+    CAPTURE(loss_name(kind));
+    const LossCase lc{kind, 4, 3};
+    LossInputs<double> in(lc, 7);
+    Host<double> dpred(in.pred.shape);
+    run_loss<double>(be(), kind, in.pred, in.target, in.labels, dpred.t(), grad_scale);
+    std::vector<double> fd(dpred.v.size());
+    for (std::size_t i = 0; i < fd.size(); ++i) {
+      const double keep = in.pred.v[i];
+      in.pred.v[i] = keep + h;
+      const double lp = run_loss<double>(be(), kind, in.pred, in.target, in.labels, Tensor{}, 1.0);
+      in.pred.v[i] = keep - h;
+      const double lm = run_loss<double>(be(), kind, in.pred, in.target, in.labels, Tensor{}, 1.0);
+      in.pred.v[i] = keep;
+      fd[i] = grad_scale * (lp - lm) / (2 * h);
+    }
+    check_close(dpred.v, fd, 1e-6, 1e-8, "dpred vs finite differences");
+  }
+}
+
+TEST_CASE_TEMPLATE("loss argument errors", T, float, double) {
+  Host<T> p(Shape{4, 3}), t2(Shape{4, 2}), t3(Shape{4, 3}), d_wrong(Shape{3, 4});
+  check_throws_with([&] { be().mse_loss(p.t(), t2.t(), Tensor{}, 1.0); }, "mse_loss: pred is [4, 3] but target is [4, 2]");
+  check_throws_with([&] { be().gaussian_nll_loss(p.t(), t2.t(), Tensor{}, 1.0); }, "gaussian_nll_loss: pred is [4, 3]");
+  check_throws_with([&] { be().bce_logits_loss(p.t(), t3.t(), d_wrong.t(), 1.0); }, "bce_logits_loss: shapes differ");
+  Host<std::int32_t> labels(Shape{4});
+  labels[0] = 0, labels[1] = 1, labels[2] = 5, labels[3] = 2;
+  check_throws_with([&] { be().softmax_ce_loss(p.t(), labels.t(), Tensor{}, 1.0); },
+                    "softmax_ce_loss: label 5 of row 2 is out of range [0, 3)");
+  labels[2] = -1;
+  check_throws_with([&] { be().softmax_ce_loss(p.t(), labels.t(), Tensor{}, 1.0); }, "label -1 of row 2");
+  Host<T> flabels(Shape{4});
+  check_throws_with([&] { be().softmax_ce_loss(p.t(), flabels.t(), Tensor{}, 1.0); }, "labels must be int32");
+  Host<std::int32_t> short_labels(Shape{3});
+  check_throws_with([&] { be().softmax_ce_loss(p.t(), short_labels.t(), Tensor{}, 1.0); }, "one per row");
+}
+
+// ---- optimizers ---------------------------------------------------------------------------------
+namespace {
+
+// torch.optim.AdamW, written from its documentation.
+void ref_adamw(std::vector<double>& p, const std::vector<double>& g, std::vector<double>& m, std::vector<double>& v,
+               const AdamWParams& hp) {
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    p[i] -= hp.lr * hp.weight_decay * p[i];
+    m[i] = hp.beta1 * m[i] + (1 - hp.beta1) * g[i];
+    v[i] = hp.beta2 * v[i] + (1 - hp.beta2) * g[i] * g[i];
+    const double mhat = m[i] / (1 - std::pow(hp.beta1, double(hp.step)));
+    const double vhat = v[i] / (1 - std::pow(hp.beta2, double(hp.step)));
+    p[i] -= hp.lr * mhat / (std::sqrt(vhat) + hp.eps);
+  }
+}
+
+// torch.optim.SGD with dampening 0.
+void ref_sgd(std::vector<double>& p, const std::vector<double>& grad, std::vector<double>& buf, const SgdParams& hp) {
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    double g = grad[i] + hp.weight_decay * p[i];
+    if (hp.momentum != 0) {
+      buf[i] = hp.first_step ? g : hp.momentum * buf[i] + g;
+      g = hp.nesterov ? g + hp.momentum * buf[i] : buf[i];
+    }
+    p[i] -= hp.lr * g;
+  }
+}
+
+const double kTorchGrads[3][4] = {{0.1, -0.2, 0.3, 0.0}, {-0.05, 0.4, 0.0, 1.0}, {0.2, 0.2, -0.7, -1.0}};
+const double kTorchStart[4] = {0.5, -1.0, 2.0, 0.0};
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("adamw_step against the torch.optim.AdamW formulas", T, float, double) {
+  const std::int64_t n = 50'003;  // several parallel blocks
+  auto p = rand_host<T>(Shape{n}, 1);
+  Host<T> m(Shape{n}), v(Shape{n});
+  std::vector<double> rp = to_double(p), rm(n, 0.0), rv(n, 0.0);
+  AdamWParams hp;
+  hp.lr = 0.01;
+  hp.weight_decay = 0.1;
+  for (std::int64_t step = 1; step <= 3; ++step) {
+    auto g = rand_host<T>(Shape{n}, 10 + step);
+    hp.step = step;
+    ref_adamw(rp, to_double(g), rm, rv, hp);
+    be().adamw_step(p.t(), g.t(), m.t(), v.t(), hp);
+  }
+  check_close(p.v, rp, tol<T>(1e-6, 1e-13), tol<T>(1e-6, 1e-13), "params");
+  check_close(m.v, rm, tol<T>(1e-6, 1e-13), tol<T>(1e-7, 1e-15), "m");
+  check_close(v.v, rv, tol<T>(1e-5, 1e-13), tol<T>(1e-9, 1e-16), "v");
+
+  // Numbers printed by torch.optim.AdamW(lr=0.1, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1), float64.
+  const std::vector<double> torch_out = {0.29496099115834751, -0.96045733271670186, 1.8145914981404663,
+                                         -0.069151320569156904};
+  Host<T> tp(Shape{4}), tm(Shape{4}), tv(Shape{4});
+  for (int i = 0; i < 4; ++i) tp[i] = static_cast<T>(kTorchStart[i]);
+  AdamWParams th;
+  th.lr = 0.1;
+  th.weight_decay = 0.1;
+  for (int s = 0; s < 3; ++s) {
+    Host<T> g(Shape{4});
+    for (int i = 0; i < 4; ++i) g[i] = static_cast<T>(kTorchGrads[s][i]);
+    th.step = s + 1;
+    be().adamw_step(tp.t(), g.t(), tm.t(), tv.t(), th);
+  }
+  check_close(tp.v, torch_out, tol<T>(1e-6, 1e-13), tol<T>(1e-6, 1e-13), "vs torch");
+
+  Host<T> short_m(Shape{n - 1});
+  check_throws_with([&] { be().adamw_step(p.t(), p.t(), short_m.t(), v.t(), hp); }, "adamw_step: sizes differ");
+  hp.step = 0;
+  check_throws_with([&] { be().adamw_step(p.t(), p.t(), m.t(), v.t(), hp); }, "1-based");
+}
+
+TEST_CASE_TEMPLATE("sgd_step: plain, momentum, nesterov, weight decay", T, float, double) {
+  struct Variant {
+    const char* name;
+    double momentum, wd;
+    bool nesterov;
+    std::vector<double> torch_out;  // torch.optim.SGD(lr=0.1, ...) after the 3 kTorchGrads steps
+  };
+  const Variant variants[] = {
+      {"plain", 0.0, 0.01, false, {0.47351648950000003, -1.0370029790000002, 2.0340659680000002, 9.9999999999988987e-05}},
+      {"momentum", 0.9, 0.01, false, {0.45963038950000001, -1.0362307789999998, 1.9776035680000001, -0.089900000000000022}},
+      {"nesterov", 0.9, 0.01, true, {0.43722731198049997, -1.0696463239610001, 2.0140685365120001, -0.080639000000000002}},
+  };
+  for (const Variant& var : variants) {
+    CAPTURE(var.name);
+    SgdParams hp;
+    hp.lr = 0.1;
+    hp.momentum = var.momentum;
+    hp.weight_decay = var.wd;
+    hp.nesterov = var.nesterov;
+
+    const std::int64_t n = 40'001;
+    auto p = rand_host<T>(Shape{n}, 1);
+    auto buf = rand_host<T>(Shape{n}, 2);  // garbage: the first step must overwrite it
+    std::vector<double> rp = to_double(p), rb(n, 0.0);
+    for (int step = 0; step < 3; ++step) {
+      auto g = rand_host<T>(Shape{n}, 20 + step);
+      hp.first_step = step == 0;
+      ref_sgd(rp, to_double(g), rb, hp);
+      be().sgd_step(p.t(), g.t(), var.momentum > 0 ? buf.t() : Tensor{}, hp);
+    }
+    check_close(p.v, rp, tol<T>(1e-6, 1e-14), tol<T>(1e-6, 1e-14), "params");
+    if (var.momentum > 0) check_close(buf.v, rb, tol<T>(1e-6, 1e-14), tol<T>(1e-6, 1e-14), "momentum buffer");
+
+    Host<T> tp(Shape{4}), tb(Shape{4}, T(123));
+    for (int i = 0; i < 4; ++i) tp[i] = static_cast<T>(kTorchStart[i]);
+    for (int s = 0; s < 3; ++s) {
+      Host<T> g(Shape{4});
+      for (int i = 0; i < 4; ++i) g[i] = static_cast<T>(kTorchGrads[s][i]);
+      hp.first_step = s == 0;
+      be().sgd_step(tp.t(), g.t(), tb.t(), hp);
+    }
+    check_close(tp.v, var.torch_out, tol<T>(1e-6, 1e-14), tol<T>(1e-6, 1e-14), "vs torch");
+  }
+  Host<T> p(Shape{5}), g(Shape{5});
+  SgdParams hp;
+  hp.momentum = 0.9;
+  check_throws_with([&] { be().sgd_step(p.t(), g.t(), Tensor{}, hp); }, "sgd_step: momentum 0.9 needs a momentum buffer");
+  Host<T> short_buf(Shape{4});
+  check_throws_with([&] { be().sgd_step(p.t(), g.t(), short_buf.t(), hp); }, "sgd_step: sizes differ");
+  hp.momentum = 0.0;
+  hp.nesterov = true;
+  check_throws_with([&] { be().sgd_step(p.t(), g.t(), Tensor{}, hp); }, "nesterov needs momentum");
+}
+
+// ---- determinism across thread counts -------------------------------------------------------------
+TEST_CASE_TEMPLATE("every kernel gives the same bits on 1, 2 and 3 threads", T, float, double) {
+  const std::unique_ptr<Backend> backends[] = {make_cpu_backend(1), make_cpu_backend(2), make_cpu_backend(3)};
+  const std::int64_t rows = 4099, cols = 37;
+  const auto x = rand_host<T>(Shape{rows, cols}, 1, -3.0, 3.0);
+  const auto w = rand_host<T>(Shape{cols, 29}, 2);
+  const auto gamma = rand_host<T>(Shape{cols}, 3);
+  const auto beta = rand_host<T>(Shape{cols}, 4);
+  const auto target = rand_host<T>(Shape{rows, cols}, 5, 0.0, 1.0);
+
+  struct Result {
+    std::vector<std::vector<T>> tensors;
+    std::vector<double> scalars;
+  };
+  std::vector<Result> results;
+  for (const auto& b : backends) {
+    Result res;
+    Host<T> xx = x, ww = w, gg = gamma, bb = beta, tt = target;
+    Host<T> c(Shape{rows, 29});
+    b->gemm(xx.t(), false, ww.t(), false, c.t());
+    Host<T> dw(Shape{cols, 29});
+    b->gemm(xx.t(), true, c.t(), false, dw.t());
+    Host<T> db(Shape{cols});
+    b->bias_grad(xx.t(), db.t());
+    Host<T> act(Shape{rows, cols}), dact(Shape{rows, cols}), drop(Shape{rows, cols});
+    b->activation_forward(Activation::gelu_tanh, xx.t(), act.t());
+    b->activation_backward(Activation::silu, xx.t(), tt.t(), dact.t());
+    b->dropout_forward(xx.t(), drop.t(), 0.25, 9, 3);
+    Host<T> y(Shape{rows, cols}), mean(Shape{rows}), rstd(Shape{rows}), dx(Shape{rows, cols});
+    Host<T> dgamma(Shape{cols}), dbeta(Shape{cols});
+    b->layernorm_forward(xx.t(), gg.t(), bb.t(), y.t(), mean.t(), rstd.t(), 1e-5);
+    b->layernorm_backward(xx.t(), gg.t(), mean.t(), rstd.t(), tt.t(), dx.t(), dgamma.t(), dbeta.t());
+    Host<T> sm(Shape{rows, cols}), dsm(Shape{rows, cols});
+    b->softmax_forward(xx.t(), sm.t());
+    b->softmax_backward(sm.t(), tt.t(), dsm.t());
+    Host<T> d1(Shape{rows, cols}), d2(Shape{rows, cols}), d3(Shape{rows, cols});
+    res.scalars.push_back(b->mse_loss(xx.t(), tt.t(), d1.t(), 1.0 / rows));
+    res.scalars.push_back(b->bce_logits_loss(xx.t(), tt.t(), d2.t(), 1.0 / rows));
+    Host<std::int32_t> labels(Shape{rows});
+    for (std::int64_t r = 0; r < rows; ++r) labels[r] = static_cast<std::int32_t>(r % cols);
+    res.scalars.push_back(b->softmax_ce_loss(xx.t(), labels.t(), d3.t(), 1.0 / rows));
+    Host<T> tgt_narrow(Shape{rows, 1});
+    Host<T> pred2(Shape{rows, 2});
+    for (std::int64_t r = 0; r < rows; ++r) pred2[2 * r] = xx[r * cols], pred2[2 * r + 1] = xx[r * cols + 1];
+    Host<T> dg(Shape{rows, 2});
+    res.scalars.push_back(b->gaussian_nll_loss(pred2.t(), tgt_narrow.t(), dg.t(), 1.0));
+    res.scalars.push_back(b->sum_squares(xx.t()));
+    res.scalars.push_back(static_cast<double>(b->first_nonfinite(xx.t())));
+    Host<T> p = xx, m(Shape{rows, cols}), v(Shape{rows, cols});
+    AdamWParams hp;
+    b->adamw_step(p.t(), tt.t(), m.t(), v.t(), hp);
+    res.tensors = {c.v, dw.v, db.v, act.v, dact.v, drop.v, y.v, mean.v, rstd.v, dx.v, dgamma.v, dbeta.v,
+                   sm.v, dsm.v, d1.v, d2.v, d3.v, dg.v, p.v};
+    results.push_back(std::move(res));
+  }
+  for (std::size_t k = 1; k < results.size(); ++k) {
+    CAPTURE(k);
+    for (std::size_t i = 0; i < results[0].tensors.size(); ++i) {
+      CAPTURE(i);
+      CHECK(same_bits(results[k].tensors[i], results[0].tensors[i]));
+    }
+    for (std::size_t i = 0; i < results[0].scalars.size(); ++i) {
+      CAPTURE(i);
+      CHECK(std::memcmp(&results[k].scalars[i], &results[0].scalars[i], sizeof(double)) == 0);
+    }
+  }
+}
+
+// ---- the CPU's vectorisable float exp / tanh / erf ---------------------------------------------------
+TEST_CASE("fast float exp, tanh and erf stay within a few ulps of libm") {
+  using namespace hpct::kernels::cpu;
+  const auto worst = [](auto fast, auto exact, double lo, double hi, bool relative) {
+    double w = 0.0;
+    for (int i = 0; i <= 400'000; ++i) {
+      const float x = static_cast<float>(lo + (hi - lo) * i / 400'000.0);
+      const double ref = exact(static_cast<double>(x)), got = fast(x);
+      const double err = relative ? std::abs(got - ref) / std::abs(ref) : std::abs(got - ref);
+      if (!(err <= w)) w = err;
+    }
+    return w;
+  };
+  CHECK(worst(fast_exp, [](double x) { return std::exp(x); }, -87.3, 88.7, true) < 2e-7);
+  CHECK(worst(fast_tanh, [](double x) { return std::tanh(x); }, -12.0, 12.0, true) < 2e-7);
+  CHECK(worst(fast_tanh, [](double x) { return std::tanh(x); }, -1e-3, 1e-3, true) < 2e-7);
+  CHECK(worst(fast_erf, [](double x) { return std::erf(x); }, -6.0, 6.0, false) < 1.5e-7);
+  CHECK(worst(fast_erf, [](double x) { return std::erf(x); }, -1e-3, 1e-3, true) < 2e-7);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  CHECK(fast_exp(-inf) == 0.0f);
+  CHECK(fast_exp(-200.0f) == 0.0f);
+  CHECK(fast_exp(inf) == inf);
+  CHECK(fast_exp(89.0f) == inf);
+  CHECK(fast_exp(0.0f) == 1.0f);
+  CHECK(fast_tanh(inf) == 1.0f);
+  CHECK(fast_tanh(-inf) == -1.0f);
+  CHECK(fast_erf(-inf) == -1.0f);
+  CHECK(fast_erf(5.0f) == 1.0f);
+  CHECK(std::isnan(fast_exp(nan)));
+  CHECK(std::isnan(fast_tanh(nan)));
+  CHECK(std::isnan(fast_erf(nan)));
+}
+
+TEST_CASE_TEMPLATE("activations keep NaN and give the right limits at +-inf", T, float, double) {
+  const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
+  for (const Activation f : kAllActivations) {
+    CAPTURE(to_string(f));
+    Host<T> x(Shape{3}), y(Shape{3}), g(Shape{3}, T(1)), dx(Shape{3});
+    x[0] = nan, x[1] = inf, x[2] = T(-1000);
+    be().activation_forward(f, x.t(), y.t());
+    be().activation_backward(f, x.t(), g.t(), dx.t());
+    CHECK(std::isnan(y[0]));  // a NaN must reach first_nonfinite, never turn into a number
+    if (f != Activation::relu && f != Activation::identity) CHECK(std::isnan(dx[0]));
+    if (f != Activation::tanh) CHECK(y[1] == inf);
+    CHECK(std::isfinite(y[2]));
+    CHECK(std::isfinite(dx[2]));
+    if (f != Activation::identity && f != Activation::tanh) CHECK(std::abs(double(y[2])) < 1e-30);
+  }
+}
