@@ -57,19 +57,16 @@ struct SigmoidPair {
   T one_minus_s;  // 1 - sigmoid(x) = sigmoid(-x), without the cancellation of 1 - s
 };
 
-// With e = exp(-|x|) in (0, 1]: sigmoid(|x|) = 1 / (1 + e), sigmoid(-|x|) = e / (1 + e); exp never
-// overflows and neither value loses precision.
+// sigmoid(x) = 1 / (1 + exp(-x)) and sigmoid(-x) = 1 / (1 + exp(x)): two exps, but no cancellation and
+// no branch (so it vectorises); an exp that overflows to inf gives the exact limit 0.
 template <class T, class Ops = LibmOps>
 HPCT_HD SigmoidPair<T> sigmoid_pair(T x) {
-  const T e = Ops::exp(-hd_abs(x));
-  const T a = T(1) / (T(1) + e);
-  const T b = e * a;
-  return x >= T(0) ? SigmoidPair<T>{a, b} : SigmoidPair<T>{b, a};
+  return {T(1) / (T(1) + Ops::exp(-x)), T(1) / (T(1) + Ops::exp(x))};
 }
 
 // sigmoid(x) = 1 / (1 + exp(-x))
 template <class T, class Ops = LibmOps>
-HPCT_HD T sigmoid(T x) { return sigmoid_pair<T, Ops>(x).s; }
+HPCT_HD T sigmoid(T x) { return T(1) / (T(1) + Ops::exp(-x)); }
 
 // softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))   (no overflow, no cancellation)
 template <class T>

@@ -10,45 +10,50 @@
 
 namespace hpct::kernels::cpu {
 
-// min / max as selects (std::fmin's NaN rules make g++ call fminf, which blocks vectorisation; NaN is
-// handled explicitly by each function instead).
-inline float clampf(float x, float lo, float hi) {
-  x = x < lo ? lo : x;
-  return x > hi ? hi : x;
+// g++ (12, with the default -ftrapping-math) vectorises neither a float select whose arms involve float
+// arithmetic (it will not speculate an operation that may trap) nor std::fmin / std::fmax; a bitwise
+// blend of unconditionally computed values is fine, so that is the only select the code below uses.
+inline std::uint32_t float_to_bits(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
 }
-inline double clampd(double x, double lo, double hi) {
-  x = x < lo ? lo : x;
-  return x > hi ? hi : x;
-}
-
 inline float bits_to_float(std::uint32_t u) {
   float f;
   std::memcpy(&f, &u, sizeof f);
   return f;
 }
+// cond ? a : b, branch-free.
+inline float blend(bool cond, float a, float b) {
+  const std::uint32_t mask = 0u - static_cast<std::uint32_t>(cond);
+  return bits_to_float((float_to_bits(a) & mask) | (float_to_bits(b) & ~mask));
+}
+
+// lo <= x <= hi (NaN stays NaN), as blends: a `x < lo ? lo : x` would let g++ thread the clamped cases
+// into constant branches, leaving control flow that blocks vectorisation.
+inline float clampf(float x, float lo, float hi) {
+  const float y = blend(x < lo, lo, x);
+  return blend(y > hi, hi, y);
+}
 
 // exp(x) = 2^n exp(r), n = round(x / ln 2), r = x - n ln 2 in [-ln2/2, ln2/2] (ln 2 split in two parts
 // so n ln 2 is exact); exp(r) by Cephes' expf polynomial; 2^n = 2^(n/2) 2^(n - n/2) from exponent bits,
-// so results down to the denormals are right. Below -104 the result is 0, above 88.72 it is +inf, NaN
-// stays NaN.
+// so results down to the denormals are right. x is clamped to [-104, 88.8], where the result has
+// already rounded to 0 / overflowed to +inf; NaN propagates through the polynomial.
 inline float fast_exp(float x) {
   const float xc = clampf(x, -104.0f, 88.8f);
-  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float n = (xc * 1.44269504088896341f + kRound) - kRound;
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer, held in the low bits
+  const float t = xc * 1.44269504088896341f + kRound;
+  const float n = t - kRound;
   float r = xc - n * 0.693359375f;  // ln 2 = 0.693359375 - 2.12194440e-4
   r = r + n * 2.12194440e-4f;
   const float p = ((((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
                      1.6666665459e-1f) * r + 5.0000001201e-1f) * r * r) + r + 1.0f;
-  const auto ni = static_cast<std::int32_t>(n);
-  const std::int32_t n1 = ni / 2, n2 = ni - n1;  // both in [-75, 65]: normal powers of two
-  const float y = p * bits_to_float(static_cast<std::uint32_t>(n1 + 127) << 23) *
-                  bits_to_float(static_cast<std::uint32_t>(n2 + 127) << 23);
-  // Selects on unconditionally computed values: g++ only if-converts (vectorises) those.
-  constexpr float kInf = __builtin_huge_valf();
-  const bool is_nan = x != x, overflow = x > 88.72283f, underflow = x < -104.0f;
-  float out = is_nan ? x : y;
-  out = overflow ? kInf : out;
-  return underflow ? 0.0f : out;
+  // n from the bits of t (no float-to-int conversion, which would be undefined for NaN).
+  const auto ni = static_cast<std::int32_t>(float_to_bits(t) - float_to_bits(kRound));
+  const std::int32_t n1 = ni / 2, n2 = ni - n1;  // both in [-75, 65] for finite x: normal powers of two
+  return p * bits_to_float(static_cast<std::uint32_t>(n1 + 127) << 23) *
+         bits_to_float(static_cast<std::uint32_t>(n2 + 127) << 23);
 }
 
 // tanh(x): |x| < 0.625: Cephes' tanhf polynomial x + x^3 P(x^2); else sign(x) (1 - 2 / (exp(2|x|) + 1)).
@@ -58,15 +63,14 @@ inline float fast_tanh(float x) {
   const float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
                         1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
   const float big = std::copysign(1.0f - 2.0f / (fast_exp(2.0f * ax) + 1.0f), x);
-  const bool use_small = ax < 0.625f;
-  return use_small ? small : big;
+  return blend(ax < 0.625f, small, big);  // NaN: big, which is NaN
 }
 
 // erf(x): x P(x^2) / Q(x^2) on [-4, 4] (odd degree-13 over even degree-8 minimax rational, the one Eigen
 // and XLA use for float; its own error is < 7e-8). Evaluated in double: in float the rounding of the
 // polynomials costs ~7 ulp. Exactly +-1 from |x| = 3.92 on, where erf rounds to +-1 in float.
 inline float fast_erf(float x) {
-  const double xc = clampd(static_cast<double>(x), -4.0, 4.0);
+  const double xc = static_cast<double>(clampf(x, -4.0f, 4.0f));
   const double x2 = xc * xc;
   double p = x2 * -2.72614225801306e-10 + 2.77068142495902e-08;
   p = x2 * p + -2.10102402082508e-06;
@@ -79,11 +83,8 @@ inline float fast_erf(float x) {
   q = x2 * q + -1.68282697438203e-03;
   q = x2 * q + -7.37332916720468e-03;
   q = x2 * q + -1.42647390514189e-02;
-  const float ratio = static_cast<float>(p / q);
-  const float one = std::copysign(1.0f, x);
-  const bool saturated = std::fabs(x) >= 3.92f, is_nan = x != x;
-  const float y = saturated ? one : ratio;
-  return is_nan ? x : y;
+  const float ratio = static_cast<float>(p / q);  // NaN for NaN x
+  return blend(std::fabs(x) >= 3.92f, std::copysign(1.0f, x), ratio);
 }
 
 // The elementary functions of kernels/common/math.hpp's formulas, for the CPU: the fast float ones

@@ -1,5 +1,87 @@
+// hpctrain info FILE...: describe HDF5 data sets (shape, task, column ranges) and checkpoints (model,
+// parameters, standardisation, training progress).
+#include <algorithm>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
 #include "app/commands.hpp"
-#include "core/error.hpp"
+#include "app/config.hpp"
+#include "data/dataset.hpp"
+#include "data/hdf5.hpp"
+#include "train/checkpoint.hpp"
+#include "train/model_io.hpp"
+
 namespace hpct::app {
-int run_info(const Args&) { fail("info: not written yet"); }
+namespace {
+
+std::string join(const std::vector<std::int64_t>& v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += cat(i ? "," : "", v[i]);
+  return s;
 }
+
+void describe_checkpoint(const std::string& path) {
+  const train::CheckpointData c = train::load_checkpoint(path);
+  const nn::ModelSpec s = train::spec_from_attrs(c.model, path);
+  std::int64_t count = 0;
+  for (const auto& p : c.params) count += static_cast<std::int64_t>(p.values.size());
+  std::cout << path << ": hpctrain checkpoint, epoch " << c.epoch << ", step " << c.step << "\n"
+            << "  model " << s.type << ": " << s.in_features << " -> [" << join(s.widths) << "] -> "
+            << s.out_features << ", activation " << s.activation << ", dropout " << s.dropout << ", layernorm "
+            << (s.layernorm ? "on" : "off") << "\n"
+            << "  loss " << s.loss << ", task " << s.task << ", " << s.targets << " target(s)\n"
+            << "  standardization " << (c.standardization.x_mean.empty() ? "off" : "on") << "\n"
+            << "  " << c.params.size() << " tensors, " << count << " parameters:\n";
+  for (const auto& p : c.params) std::cout << "    " << std::left << std::setw(24) << p.name << " [" << join(p.shape) << "]\n";
+}
+
+void describe_dataset(const std::string& path) {
+  const data::Dataset d = data::read_dataset(path, /*require_targets=*/false);
+  std::cout << path << ": data set, " << d.n << " rows, " << d.features << " features";
+  if (d.targets > 0) {
+    std::cout << ", task " << data::to_string(d.task);
+    if (d.task == data::Task::classification) std::cout << " (" << d.num_classes << " classes)";
+    else std::cout << ", " << d.targets << " target(s)";
+  } else {
+    std::cout << ", no targets";
+  }
+  std::cout << "\n";
+  auto column = [&](const std::vector<float>& v, std::int64_t cols, std::int64_t c, const std::string& name) {
+    double lo = v[c], hi = v[c], sum = 0;
+    for (std::int64_t r = 0; r < d.n; ++r) {
+      const double x = v[r * cols + c];
+      lo = std::min(lo, x);
+      hi = std::max(hi, x);
+      sum += x;
+    }
+    std::cout << "  " << std::left << std::setw(6) << name << " min " << std::setw(11) << lo << " mean "
+              << std::setw(11) << sum / static_cast<double>(d.n) << " max " << hi << "\n";
+  };
+  const std::int64_t shown = std::min<std::int64_t>(d.features, 8);
+  for (std::int64_t c = 0; c < shown; ++c) column(d.x, d.features, c, cat("x", c));
+  if (shown < d.features) std::cout << "  ... " << d.features - shown << " more features\n";
+  for (std::int64_t c = 0; c < d.targets && !d.y.empty(); ++c) column(d.y, d.targets, c, cat("y", c));
+  for (const auto& [name, values] : d.extras) std::cout << "  extra /" << name << " (" << values.size() << " values)\n";
+}
+
+}  // namespace
+
+int run_info(const Args& args) {
+  Options o("info", "Describe HDF5 data sets and checkpoints: hpctrain info FILE...");
+  o.add("file", "", "files to describe (also given as plain arguments)").positional("file");
+  const Config cfg = Config::parse(o, args);
+  if (cfg.help()) {
+    std::cout << o.help_text();
+    return 0;
+  }
+  HPCT_CHECK(cfg.is_set("file"), "info needs a file: hpctrain info FILE");
+  const std::string path = cfg.str("file");
+  const data::h5::File f = data::h5::File::open_read(path);
+  const bool is_checkpoint = data::h5::has_attr(f, "/", "format");
+  if (is_checkpoint) describe_checkpoint(path);
+  else describe_dataset(path);
+  return 0;
+}
+
+}  // namespace hpct::app

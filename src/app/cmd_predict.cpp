@@ -1,5 +1,94 @@
+// hpctrain predict: load a checkpoint, run it over a data set and write the predictions to HDF5
+// (layout in src/train/predictions.hpp); prints metrics when the data set has targets.
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
 #include "app/commands.hpp"
-#include "core/error.hpp"
+#include "app/config.hpp"
+#include "app/setup.hpp"
+#include "data/dataset.hpp"
+#include "data/hdf5.hpp"
+#include "nn/model.hpp"
+#include "train/checkpoint.hpp"
+#include "train/evaluate.hpp"
+#include "train/metrics.hpp"
+#include "train/model_io.hpp"
+#include "train/predictions.hpp"
+#include "train/standardize.hpp"
+
 namespace hpct::app {
-int run_predict(const Args&) { fail("predict: not written yet"); }
+namespace {
+
+void write_predictions(const std::string& path, const train::Predictions& p, const std::string& checkpoint,
+                       const std::string& input) {
+  namespace h5 = data::h5;
+  h5::AtomicFile out(path);
+  const h5::File& f = out.file();
+  const std::vector<std::int64_t> shape = {p.n, p.width};
+  if (!p.mean.empty()) h5::write(f, "/mean", shape, p.mean);
+  if (!p.var.empty()) {
+    h5::write(f, "/var", shape, p.var);
+    std::vector<float> sd(p.var.size());
+    for (std::size_t i = 0; i < sd.size(); ++i) sd[i] = std::sqrt(p.var[i]);
+    h5::write(f, "/std", shape, sd);
+  }
+  if (!p.prob.empty()) h5::write(f, "/prob", shape, p.prob);
+  if (!p.label.empty()) h5::write(f, "/label", {p.n}, p.label);
+  h5::write_attr(f, "/", "loss", nn::to_string(p.loss));
+  h5::write_attr(f, "/", "checkpoint", checkpoint);
+  h5::write_attr(f, "/", "input", input);
+  out.commit();
 }
+
+}  // namespace
+
+int run_predict(const Args& args) {
+  Options o("predict", "Write a checkpoint's predictions for a data set to HDF5: /mean (and /var, /std for\n"
+                       "gaussian-nll) in the data's units, /prob (bce, ce) and /label (ce).");
+  o.add("checkpoint", "", "checkpoint written by train (model.h5)")
+      .add("data", "", "HDF5 data set: /X [N, F]; /y optional (then metrics are printed)")
+      .add("out", "", "output HDF5 file")
+      .add("batch-size", "1024", "rows per forward pass")
+      .add("threads", "0", "threads (0 = cores of the node / processes on it)");
+  const Config cfg = Config::parse(o, args);
+  if (cfg.help()) {
+    std::cout << o.help_text();
+    return 0;
+  }
+  for (const char* required : {"checkpoint", "data", "out"})
+    HPCT_CHECK(cfg.is_set(required), "option --", required, " is required (see hpctrain predict --help)");
+  const std::string ckpt_path = cfg.str("checkpoint"), data_path = cfg.str("data");
+
+  const train::CheckpointData ckpt = train::load_checkpoint(ckpt_path);
+  const nn::ModelSpec spec = train::spec_from_attrs(ckpt.model, ckpt_path);
+  data::Dataset d = data::read_dataset(data_path, /*require_targets=*/false);
+  HPCT_CHECK(d.features == spec.in_features, data_path, ": /X has ", d.features, " features but ", ckpt_path,
+             " was trained on ", spec.in_features);
+  if (d.targets > 0)
+    HPCT_CHECK(data::to_string(d.task) == spec.task && d.targets == spec.targets, data_path, ": /y (",
+               d.targets, " target(s), task ", data::to_string(d.task), ") does not match ", ckpt_path, " (",
+               spec.targets, " target(s), task ", spec.task, ")");
+  const data::Dataset truth = d;
+  train::apply_standardization(ckpt.standardization, d);
+
+  auto backend = make_backend(cfg);
+  auto model = nn::build_model(spec, *backend, 0);
+  train::load_parameters(*backend, *model, ckpt.params, ckpt_path);
+  const nn::LossKind loss = nn::parse_loss(spec.loss);
+  const train::Evaluation ev = train::evaluate(*backend, *model, loss, d, cfg.integer("batch-size"));
+  const train::Predictions p =
+      train::interpret_outputs(loss, ev.raw, d.n, spec.out_features, ckpt.standardization);
+  write_predictions(cfg.str("out"), p, ckpt_path, data_path);
+
+  std::ostringstream line;
+  line << "wrote " << cfg.str("out") << ": " << d.n << " predictions";
+  if (truth.targets > 0) {
+    line << std::setprecision(5) << " | loss=" << ev.loss.mean();
+    for (const auto& [name, value] : train::compute_metrics(p, truth)) line << " " << name << "=" << value;
+  }
+  std::cout << line.str() << std::endl;
+  return 0;
+}
+
+}  // namespace hpct::app

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
     if (command == "gen-data") return run_gen_data(args);
     if (command == "convert") return run_convert(args);
     if (command == "info") return run_info(args);
-    std::cerr << "hpctrain: unknown command '" << command << "'\n" << kUsage;
+    std::cerr << "hpctrain: unknown command '" << command << "' (hpctrain --help lists the commands)\n";
     return 2;
   } catch (const hpct::Error& e) {
     std::cerr << "hpctrain " << command << ": error: " << e.what() << '\n';

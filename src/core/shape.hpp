@@ -31,7 +31,7 @@ class Shape {
   std::vector<std::int64_t> vec() const { return {dims_.begin(), dims_.begin() + rank_}; }
   std::string str() const {
     std::string s = "[";
-    for (int i = 0; i < rank_; ++i) s += (i ? ", " : "") + std::to_string(dims_[i]);
+    for (int i = 0; i < rank_; ++i) s.append(i ? ", " : "").append(std::to_string(dims_[i]));
     return s + "]";
   }
   friend bool operator==(const Shape& a, const Shape& b) {

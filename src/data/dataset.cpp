@@ -109,12 +109,14 @@ Dataset Dataset::subset(const std::vector<std::int64_t>& index) const {
   return out;
 }
 
-Dataset read_dataset(const std::string& path) {
+Dataset read_dataset(const std::string& path, bool require_targets) {
   const h5::File f = h5::File::open_read(path);
   Dataset d;
   d.source = path;
 
+  const bool has_targets = require_targets || h5::exists(f, "/y");
   for (const char* name : {"/X", "/y"}) {
+    if (!has_targets && std::string(name) == "/y") continue;
     HPCT_CHECK(h5::exists(f, name), path, ": no dataset ", name);
     HPCT_CHECK(h5::is_dataset(f, name), path, ": ", name, " is not a dataset");
   }
@@ -126,6 +128,11 @@ Dataset read_dataset(const std::string& path) {
   d.features = xi.shape[1];
   HPCT_CHECK(d.n > 0, path, ": dataset /X has no rows (N = 0)");
   HPCT_CHECK(d.features > 0, path, ": dataset /X has no feature columns (F = 0)");
+  if (!has_targets) {  // inputs only (prediction)
+    d.targets = 0;
+    d.x = read_finite(f, "/X", xi);
+    return d;
+  }
 
   const h5::DatasetInfo yi = h5::dataset_info(f, "/y");
   HPCT_CHECK(yi.shape.size() == 1 || yi.shape.size() == 2, path,

@@ -37,8 +37,9 @@ struct Dataset {
 
 // Reads and validates: /X and /y present, 2-D X, matching N, float32 X (float32/float64 accepted and
 // converted), no NaN/Inf (the error names the file, dataset, row and column), labels in range.
-// Every error message names the file and the dataset.
-Dataset read_dataset(const std::string& path);
+// Every error message names the file and the dataset. With require_targets == false a file without
+// /y is accepted (inputs for prediction): targets is then 0 and y and labels are empty.
+Dataset read_dataset(const std::string& path, bool require_targets = true);
 
 // Writes atomically: to "<path>.tmp.<pid>", then rename, so a failure leaves no partial file.
 void write_dataset(const std::string& path, const Dataset& d);

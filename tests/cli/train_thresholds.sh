@@ -19,7 +19,8 @@ check "mse < 0.125 and 0.24 < mean_std < 0.36" mse="$(final_metric mse nll.log)"
 check "accuracy > 0.82 and auc > 0.89" accuracy="$(final_metric accuracy gauss.log)" auc="$(final_metric auc gauss.log)"
 
 "$HPCTRAIN" gen-data --kind physics19 --n 16384 --out phys.h5 >/dev/null
-"$HPCTRAIN" train --data.train phys.h5 --epochs 30 --model.widths 128,128,128 --sched.name cosine \
-  --run-dir run-phys --quiet >phys.log
-check "r2 > 0.98" r2="$(final_metric r2 phys.log)"
+"$HPCTRAIN" train --data.train phys.h5 --epochs 60 --batch-size 64 --model.widths 128,128,128 --optim.lr 2e-3 \
+  --sched.name cosine --run-dir run-phys --quiet >phys.log
+# Targets are smooth with noise std 0.01, so nearly all variance is learnable.
+check "r2 > 0.99" r2="$(final_metric r2 phys.log)"
 finish

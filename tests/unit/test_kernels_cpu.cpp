@@ -1181,3 +1181,35 @@ TEST_CASE_TEMPLATE("activations keep NaN and give the right limits at +-inf", T,
     if (f != Activation::identity && f != Activation::tanh) CHECK(std::abs(double(y[2])) < 1e-30);
   }
 }
+
+TEST_CASE_TEMPLATE("gemm over many tiles gives the same bits on 1, 2 and 3 threads", T, float, double) {
+  const std::int64_t m = 700, n = 600, k = 300;  // 3 x 3 tiles
+  const std::unique_ptr<Backend> backends[] = {make_cpu_backend(1), make_cpu_backend(2), make_cpu_backend(3)};
+  for (const bool ta : {false, true})
+    for (const bool tb : {false, true}) {
+      CAPTURE(ta);
+      CAPTURE(tb);
+      auto a = rand_host<T>(ta ? Shape{k, m} : Shape{m, k}, 1);
+      auto b = rand_host<T>(tb ? Shape{n, k} : Shape{k, n}, 2);
+      const auto c0 = rand_host<T>(Shape{m, n}, 3);
+      std::vector<std::vector<T>> out;
+      for (const auto& be_n : backends) {
+        Host<T> c = c0;
+        be_n->gemm(a.t(), ta, b.t(), tb, c.t(), 0.5, 0.25);
+        out.push_back(c.v);
+      }
+      CHECK(same_bits(out[1], out[0]));
+      CHECK(same_bits(out[2], out[0]));
+      // Spot-check against the naive product on a few rows.
+      std::vector<double> got, ref;
+      for (const std::int64_t i : {std::int64_t{0}, std::int64_t{257}, m - 1})
+        for (std::int64_t j = 0; j < n; j += 37) {
+          double s = 0;
+          for (std::int64_t l = 0; l < k; ++l)
+            s += double(ta ? a[l * m + i] : a[i * k + l]) * double(tb ? b[j * k + l] : b[l * n + j]);
+          ref.push_back(0.5 * s + 0.25 * double(c0[i * n + j]));
+          got.push_back(double(out[0][i * n + j]));
+        }
+      check_close(got, ref, tol<T>(1e-5, 1e-12), tol<T>(1e-4, 1e-12), "gemm tiles");
+    }
+}
