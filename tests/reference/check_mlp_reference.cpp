@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "data/dataset.hpp"
@@ -45,24 +46,37 @@ void report(const std::string& what, double err, double tol, double& worst, Wors
   std::printf("%-4s %-34s rel.err %.2e (tol %.0e)\n", ok ? "ok" : "FAIL", what.c_str(), err, tol);
 }
 
+// The MLP of init.h5 with its weights, and the whole reference batch gathered as one mini-batch.
+struct Setup {
+  std::unique_ptr<nn::Model> model;
+  nn::LossKind loss;
+  std::unique_ptr<train::BatchAssembler> batch;
+};
+
+Setup setup(kernels::Backend& be, const train::CheckpointData& init, const data::Dataset& batch_data) {
+  Setup s;
+  s.model = nn::build_model(train::spec_from_attrs(init.model, "init.h5"), be, 0);
+  train::load_parameters(be, *s.model, init.params, "init.h5");
+  s.loss = nn::parse_loss(s.model->spec().loss);
+  s.batch = std::make_unique<train::BatchAssembler>(be, DType::f32);
+  std::vector<std::int64_t> index(batch_data.n);
+  for (std::int64_t i = 0; i < batch_data.n; ++i) index[i] = i;
+  s.batch->gather(batch_data, index.data(), batch_data.n);
+  return s;
+}
+
 // Runs `steps` optimizer steps on the batch from the init weights and compares with group `group`.
 void check_steps(kernels::Backend& be, const train::CheckpointData& init, const data::Dataset& batch_data,
                  const h5::File& ref, const std::string& group, optim::OptimizerOptions o, Worst& w) {
-  auto model = nn::build_model(train::spec_from_attrs(init.model, "init.h5"), be, 0);
-  train::load_parameters(be, *model, init.params, "init.h5");
-  const nn::LossKind loss = nn::parse_loss(model->spec().loss);
-  train::BatchAssembler batch(be, DType::f32);
-  std::vector<std::int64_t> index(batch_data.n);
-  for (std::int64_t i = 0; i < batch_data.n; ++i) index[i] = i;
-  batch.gather(batch_data, index.data(), batch_data.n);
+  auto [model, loss, batch] = setup(be, init, batch_data);
   auto opt = optim::make_optimizer(o, be, model->params());
   Buffer dout;
   const int steps = static_cast<int>(h5::read_int64_attr(ref, "/" + group, "steps"));
   for (int s = 0; s < steps; ++s) {
     model->params().zero_grads(be);
-    const Tensor out = model->forward(be, batch.x(), nn::Pass{true, static_cast<std::uint64_t>(s)});
+    const Tensor out = model->forward(be, batch->x(), nn::Pass{true, static_cast<std::uint64_t>(s)});
     const Tensor& d = dout.ensure(be.allocator(), out.shape, out.dtype);
-    nn::compute_loss(be, loss, out, batch.target(), d);
+    nn::compute_loss(be, loss, out, batch->target(), d);
     model->backward(be, d);
     opt->step(be, model->params(), o.lr);
   }
@@ -91,18 +105,12 @@ int main(int argc, char** argv) {
     Worst w;
 
     // Forward, loss and gradients at the initial weights.
-    auto model = nn::build_model(train::spec_from_attrs(init.model, "init.h5"), *be, 0);
-    train::load_parameters(*be, *model, init.params, "init.h5");
-    const nn::LossKind loss = nn::parse_loss(model->spec().loss);
-    train::BatchAssembler batch(*be, DType::f32);
-    std::vector<std::int64_t> index(batch_data.n);
-    for (std::int64_t i = 0; i < batch_data.n; ++i) index[i] = i;
-    batch.gather(batch_data, index.data(), batch_data.n);
+    auto [model, loss, batch] = setup(*be, init, batch_data);
     model->params().zero_grads(*be);
-    const Tensor out = model->forward(*be, batch.x(), nn::Pass{true, 0});
+    const Tensor out = model->forward(*be, batch->x(), nn::Pass{true, 0});
     report("output", rel_error(out.f32(), h5::read_float(ref, "/output")), kForwardTol, w.forward, w);
     Buffer dout(be->allocator(), out.shape, out.dtype);
-    const double value = nn::compute_loss(*be, loss, out, batch.target(), dout).mean();
+    const double value = nn::compute_loss(*be, loss, out, batch->target(), dout).mean();
     const double want = h5::read_double_attr(ref, "/", "loss");
     report("loss", std::abs(value - want) / std::abs(want), kForwardTol, w.forward, w);
     model->backward(*be, dout);

@@ -13,45 +13,19 @@
 #include "core/error.hpp"
 #include "data/dataset.hpp"
 #include "data/hdf5.hpp"
+#include "test_support.hpp"
 #include "train/checkpoint.hpp"
 
 namespace fs = std::filesystem;
 using namespace hpct::train;
 namespace h5 = hpct::data::h5;
 
+using hpct::test::TempDir;
+using hpct::test::check_error;
+using hpct::test::error_of;
+
 namespace {
 
-struct CkptTempDir {
-  fs::path dir;
-  CkptTempDir() {
-    static std::atomic<int> counter{0};
-    dir = fs::temp_directory_path() /
-          ("hpct_test_ckpt_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~CkptTempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-    return out;
-  }
-};
-
-void check_ckpt_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
-  std::string msg = "<no exception>";
-  try {
-    f();
-  } catch (const hpct::Error& e) {
-    msg = e.what();
-  }
-  INFO("message: " << msg);
-  for (const auto& p : parts) CHECK_MESSAGE(msg.find(p) != std::string::npos, "missing: " << p);
-}
 
 CheckpointData sample() {
   CheckpointData c;
@@ -106,7 +80,7 @@ void check_same(const CheckpointData& a, const CheckpointData& b) {
 }  // namespace
 
 TEST_CASE("checkpoint round trip keeps every field and the parameter order") {
-  CkptTempDir tmp;
+  TempDir tmp;
   const std::string p = tmp.file("model.h5");
   const CheckpointData c = sample();
   save_checkpoint(p, c);
@@ -134,7 +108,7 @@ TEST_CASE("checkpoint round trip keeps every field and the parameter order") {
 }
 
 TEST_CASE("checkpoint without standardization, with a large config") {
-  CkptTempDir tmp;
+  TempDir tmp;
   const std::string p = tmp.file("plain.h5");
   CheckpointData c = sample();
   c.standardization = {};
@@ -147,7 +121,7 @@ TEST_CASE("checkpoint without standardization, with a large config") {
 }
 
 TEST_CASE("overwriting a checkpoint replaces it") {
-  CkptTempDir tmp;
+  TempDir tmp;
   const std::string p = tmp.file("c.h5");
   CheckpointData c = sample();
   save_checkpoint(p, c);
@@ -159,15 +133,15 @@ TEST_CASE("overwriting a checkpoint replaces it") {
 }
 
 TEST_CASE("checkpoint load errors name the file and the fault") {
-  CkptTempDir tmp;
+  TempDir tmp;
   SUBCASE("missing file") {
     const std::string p = tmp.file("none.h5");
-    check_ckpt_error([&] { load_checkpoint(p); }, {p, "no such file"});
+    check_error([&] { load_checkpoint(p); }, {p, "no such file"});
   }
   SUBCASE("not HDF5") {
     const std::string p = tmp.file("text.h5");
     std::ofstream(p) << "hello\n";
-    check_ckpt_error([&] { load_checkpoint(p); }, {p, "not an HDF5 file"});
+    check_error([&] { load_checkpoint(p); }, {p, "not an HDF5 file"});
   }
   SUBCASE("a data set is not a checkpoint") {
     const std::string p = tmp.file("data.h5");
@@ -177,7 +151,7 @@ TEST_CASE("checkpoint load errors name the file and the fault") {
     d.x = {1, 2};
     d.y = {3, 4};
     hpct::data::write_dataset(p, d);
-    check_ckpt_error([&] { load_checkpoint(p); },
+    check_error([&] { load_checkpoint(p); },
                      {p + ": not an hpctrain checkpoint (no format attribute)"});
   }
   SUBCASE("wrong format string") {
@@ -186,7 +160,7 @@ TEST_CASE("checkpoint load errors name the file and the fault") {
       h5::File f = h5::File::create(p);
       h5::write_attr(f, "/", "format", "something-else");
     }
-    check_ckpt_error([&] { load_checkpoint(p); }, {p, "not an hpctrain checkpoint", "something-else"});
+    check_error([&] { load_checkpoint(p); }, {p, "not an hpctrain checkpoint", "something-else"});
   }
   SUBCASE("unknown version") {
     const std::string p = tmp.file("v2.h5");
@@ -195,7 +169,7 @@ TEST_CASE("checkpoint load errors name the file and the fault") {
       h5::write_attr(f, "/", "format", "hpctrain-checkpoint");
       h5::write_attr(f, "/", "version", std::int64_t{2});
     }
-    check_ckpt_error([&] { load_checkpoint(p); }, {p, "unsupported checkpoint version 2"});
+    check_error([&] { load_checkpoint(p); }, {p, "unsupported checkpoint version 2"});
   }
   SUBCASE("missing /params") {
     const std::string p = tmp.file("noparams.h5");
@@ -208,12 +182,12 @@ TEST_CASE("checkpoint load errors name the file and the fault") {
       h5::write_attr(f, "/", "step", std::int64_t{0});
       h5::create_group(f, "/model");
     }
-    check_ckpt_error([&] { load_checkpoint(p); }, {p, "/params"});
+    check_error([&] { load_checkpoint(p); }, {p, "/params"});
   }
 }
 
 TEST_CASE("checkpoint save failures leave the old file and no temporary") {
-  CkptTempDir tmp;
+  TempDir tmp;
   const std::string p = tmp.file("c.h5");
   const CheckpointData good = sample();
   save_checkpoint(p, good);
@@ -221,25 +195,25 @@ TEST_CASE("checkpoint save failures leave the old file and no temporary") {
   SUBCASE("shape and values disagree") {
     CheckpointData bad = sample();
     bad.params[3].values.push_back(1.0f);
-    check_ckpt_error([&] { save_checkpoint(p, bad); }, {p, "/params/layers.2.bias"});
+    check_error([&] { save_checkpoint(p, bad); }, {p, "/params/layers.2.bias"});
   }
   SUBCASE("duplicate parameter name") {
     CheckpointData bad = sample();
     bad.params.push_back(bad.params[0]);
-    check_ckpt_error([&] { save_checkpoint(p, bad); }, {p, "duplicate", "layers.0.weight"});
+    check_error([&] { save_checkpoint(p, bad); }, {p, "duplicate", "layers.0.weight"});
   }
   SUBCASE("name with a slash") {
     CheckpointData bad = sample();
     bad.params[0].name = "layers/0";
-    check_ckpt_error([&] { save_checkpoint(p, bad); }, {p, "layers/0"});
+    check_error([&] { save_checkpoint(p, bad); }, {p, "layers/0"});
   }
   CHECK(tmp.entries() == std::vector<std::string>{"c.h5"});
   check_same(good, load_checkpoint(p));
 }
 
 TEST_CASE("checkpoint into a missing directory") {
-  CkptTempDir tmp;
+  TempDir tmp;
   const std::string p = tmp.file("no/such/dir/c.h5");
-  check_ckpt_error([&] { save_checkpoint(p, sample()); }, {p, "cannot create"});
+  check_error([&] { save_checkpoint(p, sample()); }, {p, "cannot create"});
   CHECK(tmp.entries().empty());
 }

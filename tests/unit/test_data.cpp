@@ -19,53 +19,16 @@
 #include "data/dataset.hpp"
 #include "data/generators.hpp"
 #include "data/hdf5.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using namespace hpct::data;
 
+using hpct::test::TempDir;
+using hpct::test::check_error;
+using hpct::test::error_of;
+
 namespace {
-
-// A fresh directory under the system temp dir, removed with everything in it.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    dir = fs::temp_directory_path() /
-          ("hpct_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-    return out;
-  }
-};
-
-// The message of the hpct::Error that f throws, or a marker when it throws none.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const hpct::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("<not an hpct::Error: ") + e.what() + ">";
-  }
-  return "<no exception>";
-}
-
-// Checks that f throws hpct::Error whose one-line message contains every part.
-void check_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
-  const std::string msg = error_of(f);
-  INFO("message: " << msg);
-  CHECK(msg.find('\n') == std::string::npos);
-  for (const auto& p : parts) CHECK_MESSAGE(msg.find(p) != std::string::npos, "missing: " << p);
-}
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
