@@ -39,6 +39,14 @@ sed -i 's|^run-dir = .*|run-dir = r2|' r1/config.ini
   || die "rerun from config.ini differs: $(grep final r1.log) vs $(grep final r2.log)"
 pass "config.ini reproduces the run"
 
+# A separate validation file instead of a held-out fraction; it must match the training data.
+"$HPCTRAIN" gen-data --n 300 --seed 7 --out v.h5 >/dev/null
+"$HPCTRAIN" train --data.train d.h5 --data.val v.h5 --epochs 1 --run-dir r3 >r3.log
+grep -q "512 training rows, 300 validation rows" r3.log || die "--data.val not used: $(grep rows r3.log)"
+"$HPCTRAIN" gen-data --kind two-gaussians --n 300 --out g.h5 >/dev/null
+expect_fail "does not match" "$HPCTRAIN" train --data.train d.h5 --data.val g.h5 --run-dir r4
+pass "separate validation file"
+
 echo "[model]" >bad.ini && echo "colour = red" >>bad.ini
 expect_fail "model.colour" "$HPCTRAIN" train --config bad.ini --data.train d.h5
 echo "this is not ini" >worse.ini
