@@ -52,8 +52,9 @@ double CpuBackend::mse_loss(const Tensor& pred, const Tensor& target, const Tens
     const std::int64_t cols = pred.cols();
     return sum_rows<T>(threads_, pred.rows(), cols, cols, pred.as<T>(), target.as<T>(),
                        dpred.empty() ? nullptr : dpred.as<T>(), [=](const T* p, const T* t, T* d) {
+      // No simd reduction: a vectorised sum would be ordered differently with and without the
+      // gradient store, and the sum must not depend on whether dpred is asked for.
       double s = 0.0;
-#pragma omp simd reduction(+ : s)
       for (std::int64_t c = 0; c < cols; ++c) {
         const double e = static_cast<double>(p[c]) - static_cast<double>(t[c]);
         s += e * e;
