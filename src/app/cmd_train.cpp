@@ -146,7 +146,7 @@ int run_train(const Args& args) {
   write_text_atomic((run_dir / "config.ini").string(), config_text);
   opt.metrics_csv = (run_dir / "metrics.csv").string();
 
-  log::info("# hpctrain train: resolved configuration (saved in " + (run_dir / "config.ini").string() + ")");
+  log::info(cat("# hpctrain train: resolved configuration (saved in ", (run_dir / "config.ini").string(), ")"));
   log::info(config_text);
   log::info(cat("backend ", backend->name(), ", ", backend->threads(), " thread(s); data ", train.source, ": ",
                 train.n, " training rows, ", val.n, " validation rows, ", train.features, " features, task ",

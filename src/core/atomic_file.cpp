@@ -9,7 +9,7 @@
 
 namespace hpct {
 
-std::string temporary_path(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
+std::string temporary_path(const std::string& path) { return cat(path, ".tmp.", ::getpid()); }
 
 void write_text_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = temporary_path(path);

@@ -10,7 +10,7 @@ struct Device {
   int index = 0;
 
   bool is_cpu() const { return kind == DeviceKind::cpu; }
-  std::string str() const { return kind == DeviceKind::cpu ? "cpu" : "cuda:" + std::to_string(index); }
+  std::string str() const { return kind == DeviceKind::cpu ? std::string("cpu") : std::string("cuda:").append(std::to_string(index)); }
   friend bool operator==(const Device&, const Device&) = default;
 };
 

@@ -9,7 +9,7 @@ class ActivationLayer final : public Layer {
   explicit ActivationLayer(kernels::Activation f) : f_(f) {}
   Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
   Tensor backward(kernels::Backend& be, const Tensor& dy) override;
-  std::string describe() const override { return "Activation(" + kernels::to_string(f_) + ")"; }
+  std::string describe() const override { return cat("Activation(", kernels::to_string(f_), ")"); }
 
  private:
   kernels::Activation f_;

@@ -9,7 +9,7 @@ namespace hpct::nn {
 
 Mlp::Mlp(const ModelSpec& spec, DType dtype, std::uint64_t seed) : Model(spec, dtype) {
   const kernels::Activation act = kernels::parse_activation(spec.activation);
-  auto name = [this] { return "layers." + std::to_string(layers_.size()); };
+  auto name = [this] { return cat("layers.", layers_.size()); };
   std::int64_t prev = spec.in_features;
   std::uint32_t dropout_id = 0;
   for (std::int64_t w : spec.widths) {
@@ -35,7 +35,7 @@ void Mlp::backward(kernels::Backend& be, const Tensor& doutput) {
 
 std::string Mlp::describe() const {
   std::string s = "mlp:";
-  for (const auto& layer : layers_) s += " " + layer->describe();
+  for (const auto& layer : layers_) s.append(" ").append(layer->describe());
   return s;
 }
 
