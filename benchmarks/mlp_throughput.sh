@@ -6,7 +6,7 @@
 # Usage: benchmarks/mlp_throughput.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-build}/src/hpctrain
+bin=${1:-build}/hpctrain
 repeats=${REPEATS:-3}
 epochs=${EPOCHS:-6}
 work=$(mktemp -d)
