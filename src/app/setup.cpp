@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "train/trainer.hpp"
+#include "data/distributed_sampler.hpp"
 
 namespace hpct::app {
 
@@ -32,7 +32,7 @@ SplitData load_train_val(const std::string& train_path, const std::string& val_p
   const auto n_val = static_cast<std::int64_t>(std::floor(val_fraction * static_cast<double>(all.n)));
   HPCT_CHECK(all.n - n_val > 0, train_path, ": no rows left for training after holding out ", n_val);
   // Epoch -1 of the data-order permutation: a split independent of every training epoch's order.
-  const std::vector<std::int64_t> perm = train::epoch_permutation(all.n, seed, -1);
+  const std::vector<std::int64_t> perm = data::epoch_permutation(all.n, seed, -1);
   s.val = all.subset({perm.begin(), perm.begin() + n_val});
   s.train = all.subset({perm.begin() + n_val, perm.end()});
   return s;

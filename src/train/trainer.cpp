@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/log.hpp"
+#include "data/distributed_sampler.hpp"
 #include "core/timer.hpp"
 #include "optim/clip.hpp"
 #include "train/batch.hpp"
@@ -16,17 +17,6 @@
 #include "train/predictions.hpp"
 
 namespace hpct::train {
-
-std::vector<std::int64_t> epoch_permutation(std::int64_t n, std::uint64_t seed, std::int64_t epoch) {
-  std::vector<std::int64_t> p(n);
-  std::iota(p.begin(), p.end(), 0);
-  std::mt19937_64 gen(seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(epoch));
-  for (std::int64_t i = n - 1; i > 0; --i) {
-    const std::int64_t j = static_cast<std::int64_t>(gen() % static_cast<std::uint64_t>(i + 1));
-    std::swap(p[i], p[j]);
-  }
-  return p;
-}
 
 namespace {
 
@@ -93,7 +83,7 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss, cons
   double timed_seconds = 0.0;
   std::int64_t timed_samples = 0, step = 0;
   for (std::int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
-    const std::vector<std::int64_t> order = epoch_permutation(train.n, opt.seed, epoch);
+    const std::vector<std::int64_t> order = data::epoch_permutation(train.n, opt.seed, epoch);
     Stopwatch epoch_clock;
     double loss_sum = 0.0;
     std::int64_t loss_count = 0;

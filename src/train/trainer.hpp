@@ -46,8 +46,4 @@ struct TrainData {
 TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const TrainData& data,
                  const TrainOptions& opt);
 
-// Order of the training rows in epoch `epoch`: a Fisher-Yates shuffle driven by mt19937_64 seeded
-// with (seed, epoch), whose output the C++ standard fixes, so the order is the same everywhere.
-std::vector<std::int64_t> epoch_permutation(std::int64_t n, std::uint64_t seed, std::int64_t epoch);
-
 }  // namespace hpct::train
