@@ -1,0 +1,52 @@
+#pragma once
+// Collectives over a group of ranks, asynchronous: each call returns at once with a Handle to wait
+// on, and the operations of one communicator complete in the order they were issued. Every rank of
+// the communicator must issue the same collectives in the same order (DESIGN: collective discipline).
+// A wait that does not complete within the timeout throws hpct::Error naming the rank and the
+// operation instead of hanging.
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/tensor.hpp"
+
+namespace hpct::dist {
+
+enum class ReduceOp { sum, average };
+
+// Completion of one operation. wait() rethrows an error the operation met.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+  virtual bool done() const = 0;
+};
+using Handle = std::shared_ptr<Work>;
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  // In place: every rank's buf becomes the element-wise sum (or average) over the ranks.
+  virtual Handle allreduce(const Tensor& buf, ReduceOp op) = 0;
+  // In place: every rank's buf becomes root's.
+  virtual Handle broadcast(const Tensor& buf, int root) = 0;
+  // recv [size * n] = the ranks' send [n], in rank order.
+  virtual Handle allgather(const Tensor& send, const Tensor& recv) = 0;
+  // send [size * n] is reduced over the ranks; this rank receives its block recv [n].
+  virtual Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) = 0;
+  virtual Handle barrier() = 0;
+  // Ranks with the same color form a new communicator, ordered by key (then by rank). Collective.
+  virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
+
+  // How long wait() allows an operation before it fails (default 300 s).
+  void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+ protected:
+  std::chrono::milliseconds timeout_{300000};
+};
+
+}  // namespace hpct::dist

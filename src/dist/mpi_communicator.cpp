@@ -1,0 +1,187 @@
+#include "dist/mpi_communicator.hpp"
+
+#include <climits>
+
+#include "core/error.hpp"
+
+namespace hpct::dist {
+
+void check_mpi(int rc, const std::string& what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  fail(what, " failed: ", std::string(text, static_cast<std::size_t>(len)));
+}
+
+namespace {
+
+MPI_Datatype mpi_type(DType t, const char* what) {
+  switch (t) {
+    case DType::f32: return MPI_FLOAT;
+    case DType::f64: return MPI_DOUBLE;
+    case DType::i32: return MPI_INT;
+    case DType::i64: return MPI_INT64_T;
+    default: fail(what, ": MPI collectives do not support ", name_of(t));
+  }
+}
+
+int mpi_count(const Tensor& t, const char* what) {
+  HPCT_CHECK(t.device.is_cpu(), what, ": the MPI communicator needs host memory, got ", t.device.str());
+  HPCT_CHECK(t.numel() <= INT_MAX, what, ": ", t.numel(), " elements exceed MPI's int count");
+  return static_cast<int>(t.numel());
+}
+
+// x /= n for the float dtypes (the average of a sum over n ranks).
+void divide(const Tensor& t, int n) {
+  if (t.dtype == DType::f32) {
+    for (std::int64_t i = 0; i < t.numel(); ++i) t.as<float>()[i] /= static_cast<float>(n);
+  } else if (t.dtype == DType::f64) {
+    for (std::int64_t i = 0; i < t.numel(); ++i) t.as<double>()[i] /= n;
+  } else {
+    fail("average of ", name_of(t.dtype), " values is not supported");
+  }
+}
+
+}  // namespace
+
+// One queued operation and its completion.
+struct MpiCommunicator::Task final : Work {
+  std::string what;
+  std::function<void()> op;
+  std::chrono::milliseconds timeout{};
+  int world_rank = 0;
+  mutable std::mutex m;
+  std::condition_variable cv;
+  bool finished = false;
+  std::exception_ptr error;
+
+  void wait() override {
+    std::unique_lock lock(m);
+    if (!cv.wait_for(lock, timeout, [&] { return finished; }))
+      fail("rank ", world_rank, ": ", what, " did not complete within ", timeout.count() / 1000.0,
+           " s (a peer rank failed, hangs, or issued different collectives)");
+    if (error) std::rethrow_exception(error);
+  }
+  bool done() const override {
+    std::lock_guard lock(m);
+    return finished;
+  }
+};
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, int world_rank) : comm_(comm), world_rank_(world_rank) {
+  check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
+  check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+  // Errors come back as return codes (then hpct::Error), not as MPI's default abort.
+  check_mpi(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+  thread_ = std::thread([this] { loop(); });
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  if (comm_ != MPI_COMM_WORLD && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+Handle MpiCommunicator::enqueue(std::string what, std::function<void()> op) {
+  auto task = std::make_shared<Task>();
+  task->what = std::move(what);
+  task->op = std::move(op);
+  task->timeout = timeout_;
+  task->world_rank = world_rank_;
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(task);
+  }
+  cv_.notify_all();
+  return task;
+}
+
+void MpiCommunicator::loop() {
+  for (;;) {
+    std::shared_ptr<Task> task;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to do
+      task = queue_.front();
+      queue_.pop_front();
+    }
+    std::exception_ptr error;
+    try {
+      task->op();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    {
+      std::lock_guard lock(task->m);
+      task->finished = true;
+      task->error = error;
+    }
+    task->cv.notify_all();
+  }
+}
+
+Handle MpiCommunicator::allreduce(const Tensor& buf, ReduceOp op) {
+  const int n = mpi_count(buf, "allreduce");
+  const MPI_Datatype type = mpi_type(buf.dtype, "allreduce");
+  return enqueue(cat("allreduce of ", n, " ", name_of(buf.dtype)), [=, this] {
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf.data, n, type, MPI_SUM, comm_), "MPI_Allreduce");
+    if (op == ReduceOp::average) divide(buf, size_);
+  });
+}
+
+Handle MpiCommunicator::broadcast(const Tensor& buf, int root) {
+  HPCT_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " outside a communicator of ", size_);
+  const int n = mpi_count(buf, "broadcast");
+  const MPI_Datatype type = mpi_type(buf.dtype, "broadcast");
+  return enqueue(cat("broadcast of ", n, " ", name_of(buf.dtype)),
+                 [=, this] { check_mpi(MPI_Bcast(buf.data, n, type, root, comm_), "MPI_Bcast"); });
+}
+
+Handle MpiCommunicator::allgather(const Tensor& send, const Tensor& recv) {
+  const int n = mpi_count(send, "allgather");
+  HPCT_CHECK(recv.numel() == static_cast<std::int64_t>(n) * size_ && recv.dtype == send.dtype,
+             "allgather: recv has ", recv.numel(), " ", name_of(recv.dtype), ", expected ", size_, " x ", n, " ",
+             name_of(send.dtype));
+  mpi_count(recv, "allgather");
+  const MPI_Datatype type = mpi_type(send.dtype, "allgather");
+  return enqueue(cat("allgather of ", n, " ", name_of(send.dtype)), [=, this] {
+    check_mpi(MPI_Allgather(send.data, n, type, recv.data, n, type, comm_), "MPI_Allgather");
+  });
+}
+
+Handle MpiCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) {
+  const int n = mpi_count(recv, "reduce_scatter");
+  HPCT_CHECK(send.numel() == static_cast<std::int64_t>(n) * size_ && recv.dtype == send.dtype,
+             "reduce_scatter: send has ", send.numel(), " ", name_of(send.dtype), ", expected ", size_, " x ", n,
+             " ", name_of(recv.dtype));
+  mpi_count(send, "reduce_scatter");
+  const MPI_Datatype type = mpi_type(send.dtype, "reduce_scatter");
+  return enqueue(cat("reduce_scatter of ", n, " ", name_of(send.dtype)), [=, this] {
+    check_mpi(MPI_Reduce_scatter_block(send.data, recv.data, n, type, MPI_SUM, comm_), "MPI_Reduce_scatter_block");
+    if (op == ReduceOp::average) divide(recv, size_);
+  });
+}
+
+Handle MpiCommunicator::barrier() {
+  return enqueue("barrier", [this] { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"); });
+}
+
+std::unique_ptr<Communicator> MpiCommunicator::split(int color, int key) {
+  HPCT_CHECK(color >= 0, "split: color must be >= 0, got ", color);
+  MPI_Comm sub = MPI_COMM_NULL;
+  // On the communication thread, in order with the collectives already queued.
+  enqueue(cat("split (color ", color, ")"),
+          [&, this] { check_mpi(MPI_Comm_split(comm_, color, key, &sub), "MPI_Comm_split"); })
+      ->wait();
+  auto child = std::make_unique<MpiCommunicator>(sub, world_rank_);
+  child->set_timeout(timeout_);
+  return child;
+}
+
+}  // namespace hpct::dist

@@ -1,0 +1,49 @@
+#pragma once
+// Communicator over MPI on host buffers. One communication thread per communicator performs the
+// MPI calls in issue order, so a collective makes progress while the caller computes (backward
+// overlapping the gradient allreduce) without relying on MPI's asynchronous progress.
+#include <mpi.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "dist/communicator.hpp"
+
+namespace hpct::dist {
+
+class MpiCommunicator final : public Communicator {
+ public:
+  // Takes ownership of comm (freed on destruction). world_rank names this process in messages.
+  MpiCommunicator(MPI_Comm comm, int world_rank);
+  ~MpiCommunicator() override;
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  Handle allreduce(const Tensor& buf, ReduceOp op) override;
+  Handle broadcast(const Tensor& buf, int root) override;
+  Handle allgather(const Tensor& send, const Tensor& recv) override;
+  Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override;
+  Handle barrier() override;
+  std::unique_ptr<Communicator> split(int color, int key) override;
+
+ private:
+  struct Task;
+  Handle enqueue(std::string what, std::function<void()> op);
+  void loop();
+
+  MPI_Comm comm_;
+  int rank_ = 0, size_ = 1, world_rank_ = 0;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Task>> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// Throws hpct::Error naming the operation and MPI's error string when rc is not MPI_SUCCESS.
+void check_mpi(int rc, const std::string& what);
+
+}  // namespace hpct::dist

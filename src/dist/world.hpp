@@ -1,0 +1,42 @@
+#pragma once
+// The MPI world of this process: initialised once (World::init), finalised at exit. Rank, size,
+// the node layout (local rank from MPI_Comm_split_type(MPI_COMM_TYPE_SHARED), cross-checked with the
+// launcher's OMPI_COMM_WORLD_LOCAL_RANK / SLURM_LOCALID when present) and the world communicator.
+#include <memory>
+#include <string>
+
+#include "dist/communicator.hpp"
+
+namespace hpct::dist {
+
+struct Topology {
+  int rank = 0, size = 1;
+  int local_rank = 0, local_size = 1;  // on this node
+  int nodes = 1;
+};
+
+class World {
+ public:
+  // Initialises MPI with MPI_THREAD_SERIALIZED (the communication threads make the MPI calls, one at
+  // a time) and builds the world communicator. Throws if MPI cannot give that thread level.
+  static World& init(int* argc, char*** argv);
+  static World& get();  // after init
+  ~World();
+  World(const World&) = delete;
+  World& operator=(const World&) = delete;
+
+  const Topology& topology() const { return topo_; }
+  int rank() const { return topo_.rank; }
+  int size() const { return topo_.size; }
+  Communicator& comm() { return *comm_; }
+  // Ends every rank of the job now, with the message on stderr of this rank (see DESIGN: a
+  // distributed failure aborts every rank with a message saying which rank and why).
+  [[noreturn]] static void abort(const std::string& message, int code = 1);
+
+ private:
+  World(int* argc, char*** argv);
+  Topology topo_;
+  std::unique_ptr<Communicator> comm_;
+};
+
+}  // namespace hpct::dist

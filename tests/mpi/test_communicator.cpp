@@ -1,0 +1,99 @@
+// Run under mpirun (-np 1, 2, 4): every rank runs these cases against the real MPI world.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <numeric>
+#include <vector>
+
+#include "dist/world.hpp"
+
+using namespace hpct;
+using namespace std::chrono_literals;
+
+namespace {
+dist::Communicator& comm() { return dist::World::get().comm(); }
+}  // namespace
+
+TEST_CASE("topology is consistent") {
+  const auto& t = dist::World::get().topology();
+  CHECK(t.size == comm().size());
+  CHECK(t.rank == comm().rank());
+  CHECK(t.local_rank < t.local_size);
+  CHECK(t.nodes >= 1);
+  CHECK(t.nodes * t.local_size >= t.size);  // one host here: nodes 1, local_size = size
+}
+
+TEST_CASE("allreduce sum and average, several in flight, complete in order") {
+  const int p = comm().size(), r = comm().rank();
+  std::vector<float> a(1000), b(7);
+  std::vector<double> c(3);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(r + i);
+  std::fill(b.begin(), b.end(), static_cast<float>(r));
+  std::fill(c.begin(), c.end(), 2.0 * r);
+  auto h1 = comm().allreduce(Tensor(a.data(), Shape{1000}, DType::f32), dist::ReduceOp::sum);
+  auto h2 = comm().allreduce(Tensor(b.data(), Shape{7}, DType::f32), dist::ReduceOp::average);
+  auto h3 = comm().allreduce(Tensor(c.data(), Shape{3}, DType::f64), dist::ReduceOp::sum);
+  h3->wait();
+  CHECK(h1->done());  // issue order is completion order
+  h1->wait();
+  h2->wait();
+  const double rank_sum = p * (p - 1) / 2.0;
+  CHECK(a[0] == doctest::Approx(rank_sum));
+  CHECK(a[999] == doctest::Approx(rank_sum + 999.0 * p));
+  CHECK(b[3] == doctest::Approx(rank_sum / p));
+  CHECK(c[2] == doctest::Approx(2 * rank_sum));
+}
+
+TEST_CASE("broadcast, allgather, reduce_scatter, barrier") {
+  const int p = comm().size(), r = comm().rank();
+  std::vector<std::int64_t> v = {r == 0 ? 42 : -1, r == 0 ? 7 : -1};
+  comm().broadcast(Tensor(v.data(), Shape{2}, DType::i64), 0)->wait();
+  CHECK(v == std::vector<std::int64_t>{42, 7});
+
+  std::vector<std::int32_t> mine = {r, 10 * r}, all(2 * p);
+  comm().allgather(Tensor(mine.data(), Shape{2}, DType::i32), Tensor(all.data(), Shape{2 * p}, DType::i32))->wait();
+  for (int q = 0; q < p; ++q) {
+    CHECK(all[2 * q] == q);
+    CHECK(all[2 * q + 1] == 10 * q);
+  }
+
+  std::vector<float> send(3 * p), recv(3);
+  std::iota(send.begin(), send.end(), 0.0f);  // the same on every rank
+  comm().reduce_scatter(Tensor(send.data(), Shape{3 * p}, DType::f32), Tensor(recv.data(), Shape{3}, DType::f32),
+                        dist::ReduceOp::sum)->wait();
+  for (int i = 0; i < 3; ++i) CHECK(recv[i] == doctest::Approx(p * (3.0 * r + i)));
+  comm().barrier()->wait();
+}
+
+TEST_CASE("split into groups: even and odd ranks reduce separately") {
+  const int r = comm().rank();
+  auto group = comm().split(r % 2, r);
+  CHECK(group->rank() == r / 2);
+  float x = 1.0f;
+  group->allreduce(Tensor(&x, Shape{1}, DType::f32), dist::ReduceOp::sum)->wait();
+  CHECK(x == static_cast<float>(group->size()));
+}
+
+TEST_CASE("a collective that a peer never joins times out with a message naming the rank") {
+  if (comm().size() < 2) return;
+  // Only rank 0 enters the barrier at first, so its wait must time out with a clear message; the
+  // other ranks join afterwards, so that every communication thread can finish.
+  auto pair = comm().split(0, comm().rank());
+  pair->set_timeout(300ms);
+  if (comm().rank() == 0) {
+    auto h = pair->barrier();
+    CHECK_THROWS_WITH_AS(h->wait(), doctest::Contains("rank 0: barrier did not complete"), Error);
+  }
+  comm().barrier()->wait();  // everyone: rank 0 has seen its timeout
+  if (comm().rank() != 0) pair->barrier()->wait();  // now complete rank 0's barrier so all threads can end
+}
+
+int main(int argc, char** argv) {
+  dist::World::init(&argc, &argv);
+  doctest::Context ctx(argc, argv);
+  if (dist::World::get().rank() != 0) ctx.setOption("out", "/dev/null");
+  int failed = ctx.run();
+  // Every rank's verdict counts: the job fails if any rank failed.
+  comm().allreduce(Tensor(&failed, Shape{1}, DType::i32), dist::ReduceOp::sum)->wait();
+  return failed ? 1 : 0;
+}
