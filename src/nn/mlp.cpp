@@ -10,16 +10,22 @@ namespace hpct::nn {
 Mlp::Mlp(const ModelSpec& spec, DType dtype, std::uint64_t seed) : Model(spec, dtype) {
   const kernels::Activation act = kernels::parse_activation(spec.activation);
   auto name = [this] { return cat("layers.", layers_.size()); };
+  // Remembers where each layer's parameters start, for the grad-ready hook.
+  auto add = [this](auto make_layer) {
+    const std::size_t before = params_.entries().size();
+    layers_.push_back(make_layer());
+    first_offset_.push_back(params_.entries().size() > before ? params_.entries()[before].offset : -1);
+  };
   std::int64_t prev = spec.in_features;
   std::uint32_t dropout_id = 0;
   for (std::int64_t w : spec.widths) {
-    layers_.push_back(std::make_unique<Linear>(params_, name(), prev, w));
-    if (spec.layernorm) layers_.push_back(std::make_unique<LayerNorm>(params_, name(), w));
-    layers_.push_back(std::make_unique<ActivationLayer>(act));
-    if (spec.dropout > 0) layers_.push_back(std::make_unique<Dropout>(spec.dropout, seed, dropout_id++));
+    add([&] { return std::make_unique<Linear>(params_, name(), prev, w); });
+    if (spec.layernorm) add([&] { return std::make_unique<LayerNorm>(params_, name(), w); });
+    add([&] { return std::make_unique<ActivationLayer>(act); });
+    if (spec.dropout > 0) add([&] { return std::make_unique<Dropout>(spec.dropout, seed, dropout_id++); });
     prev = w;
   }
-  layers_.push_back(std::make_unique<Linear>(params_, name(), prev, spec.out_features));
+  add([&] { return std::make_unique<Linear>(params_, name(), prev, spec.out_features); });
 }
 
 Tensor Mlp::forward(kernels::Backend& be, const Tensor& x, const Pass& pass) {
@@ -30,7 +36,10 @@ Tensor Mlp::forward(kernels::Backend& be, const Tensor& x, const Pass& pass) {
 
 void Mlp::backward(kernels::Backend& be, const Tensor& doutput) {
   Tensor g = doutput;
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = (*it)->backward(be, g);
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    g = layers_[i]->backward(be, g);
+    if (first_offset_[i] >= 0) grads_ready_from(first_offset_[i]);
+  }
 }
 
 std::string Mlp::describe() const {

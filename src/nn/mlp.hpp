@@ -16,6 +16,7 @@ class Mlp final : public Model {
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<std::int64_t> first_offset_;  // per layer: flat offset of its first parameter, or -1
 };
 
 }  // namespace hpct::nn

@@ -1213,3 +1213,18 @@ TEST_CASE_TEMPLATE("gemm over many tiles gives the same bits on 1, 2 and 3 threa
       check_close(got, ref, tol<T>(1e-5, 1e-12), tol<T>(1e-4, 1e-12), "gemm tiles");
     }
 }
+
+TEST_CASE_TEMPLATE("loss sums do not depend on whether the gradient is asked for (wide rows)", T, float, double) {
+  for (const LossKind kind : kAllLosses) {
+    CAPTURE(loss_name(kind));
+    const LossCase lc{kind, 50, 67};  // rows long enough for vectorised inner loops
+    LossInputs<T> in(lc, 3);
+    Host<T> dpred(in.pred.shape);
+    const double with_grad = run_loss<T>(be(), kind, in.pred, in.target, in.labels, dpred.t(), 0.5);
+    const double without = run_loss<T>(be(), kind, in.pred, in.target, in.labels, Tensor{}, 0.5);
+    CHECK(std::memcmp(&with_grad, &without, sizeof(double)) == 0);
+    std::vector<int> labels(in.labels.v.begin(), in.labels.v.end());
+    const auto ref = ref_loss(lc, to_double(in.pred), to_double(in.target), labels);
+    check_close_scalar(with_grad, ref.first, tol<T>(1e-6, 1e-12), 1e-9, "wide loss sum");
+  }
+}

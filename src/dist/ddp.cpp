@@ -1,0 +1,73 @@
+#include "dist/ddp.hpp"
+
+#include <cstring>
+
+#include "core/error.hpp"
+#include "core/timer.hpp"
+
+namespace hpct::dist {
+
+Ddp::Ddp(Communicator& comm, nn::ParameterStore& store, const DdpOptions& opt) : comm_(comm), store_(store) {
+  HPCT_CHECK(opt.bucket_mb > 0 && opt.first_bucket_mb > 0, "option ddp.bucket-mb: must be positive, got ",
+             opt.bucket_mb);
+  // Walk the parameters from the last to the first; close a bucket once it reaches its size. A
+  // bucket always ends on a parameter boundary, so "every parameter in it is final" is one offset test.
+  const auto& entries = store.entries();
+  const double bytes_per = static_cast<double>(size_of(store.dtype()));
+  std::int64_t end = store.flat_size();
+  double cap = opt.first_bucket_mb * 1048576.0;
+  for (std::size_t i = entries.size(); i-- > 0;) {
+    const std::int64_t begin = i == 0 ? 0 : entries[i].offset;
+    if (static_cast<double>(end - begin) * bytes_per >= cap || i == 0) {
+      buckets_.push_back({begin, end});
+      end = begin;
+      cap = opt.bucket_mb * 1048576.0;
+    }
+  }
+}
+
+void Ddp::broadcast_parameters() {
+  comm_.broadcast(store_.flat_params(), 0)->wait();
+  check_in_sync("after the initial broadcast");
+}
+
+void Ddp::check_in_sync(const std::string& when) {
+  // FNV-1a over the bytes of the parameters: equal weights, equal hash, on any rank.
+  const Tensor& p = store_.flat_params();
+  const auto* bytes = static_cast<const unsigned char*>(p.data);
+  std::uint64_t h = 1469598103934665603ull;
+  for (std::size_t i = 0; i < p.bytes(); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  std::vector<std::int64_t> all(static_cast<std::size_t>(comm_.size()));
+  std::int64_t mine = static_cast<std::int64_t>(h);
+  comm_.allgather(Tensor(&mine, Shape{1}, DType::i64), Tensor(all.data(), Shape{comm_.size()}, DType::i64))->wait();
+  std::string differ;
+  for (int r = 1; r < comm_.size(); ++r)
+    if (all[r] != all[0]) differ += cat(differ.empty() ? "" : ", ", r);
+  HPCT_CHECK(differ.empty(), "ranks ", differ, " hold different weights from rank 0 ", when,
+             " (the model has diverged across ranks)");
+}
+
+void Ddp::begin_step(bool sync) {
+  HPCT_CHECK(pending_.empty() && next_ == 0, "Ddp::begin_step while a step is in flight");
+  sync_ = sync;
+}
+
+void Ddp::grads_ready_from(std::int64_t offset) {
+  if (!sync_) return;
+  while (next_ < buckets_.size() && buckets_[next_].begin >= offset) {
+    const Bucket& b = buckets_[next_++];
+    pending_.push_back(comm_.allreduce(store_.flat_grads().flat_range(b.begin, b.end - b.begin), ReduceOp::average));
+  }
+}
+
+double Ddp::finish_step() {
+  if (!sync_) return 0.0;
+  grads_ready_from(0);  // whatever backward did not report (e.g. no hook): launch now, in order
+  Stopwatch wait;
+  for (const Handle& h : pending_) h->wait();
+  pending_.clear();
+  next_ = 0;
+  return wait.seconds();
+}
+
+}  // namespace hpct::dist
