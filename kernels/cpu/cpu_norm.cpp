@@ -104,7 +104,7 @@ void CpuBackend::layernorm_backward(const Tensor& x, const Tensor& gamma, const 
           const double g = d * static_cast<double>(gp[c]);
           sum_g += g;
           sum_gx += g * xhat;
-          acc[c] += d;
+          acc[c] += d * xhat;
           acc[cols + c] += d;
         }
         const double mean_g = sum_g / static_cast<double>(cols), mean_gx = sum_gx / static_cast<double>(cols);
