@@ -58,59 +58,129 @@ std::string format_metrics(const Metrics& m) {
   return os.str();
 }
 
+// This rank's validation rows: r, r + p, r + 2p, ... (no padding, so every row counts once).
+struct ValShard {
+  data::Dataset rows;
+  std::int64_t max_rows = 0;  // the largest shard, ceil(n / p)
+};
+
+ValShard shard_rows(const data::Dataset& val, int world, int rank) {
+  std::vector<std::int64_t> mine;
+  for (std::int64_t i = rank; i < val.n; i += world) mine.push_back(i);
+  return {val.subset(mine), (val.n + world - 1) / world};
+}
+
+// Evaluates this rank's shard and gathers every rank's outputs back into the original row order,
+// and the loss as exact sums and counts, so each rank ends with the whole validation result.
+Evaluation evaluate_sharded(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const data::Dataset& val,
+                            const ValShard& shard, dist::Communicator* comm, std::int64_t batch_size) {
+  if (!comm || comm->size() == 1) return evaluate(be, model, loss, val, batch_size);
+  const int world = comm->size();
+  const std::int64_t width = model.spec().out_features;
+  Evaluation local = shard.rows.n ? evaluate(be, model, loss, shard.rows, batch_size) : Evaluation{};
+  double sums[2] = {local.loss.sum, static_cast<double>(local.loss.count)};
+  comm->allreduce(Tensor(sums, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait();
+  std::vector<float> send(static_cast<std::size_t>(shard.max_rows * width), 0.0f);
+  std::copy(local.raw.begin(), local.raw.end(), send.begin());
+  std::vector<float> all(send.size() * static_cast<std::size_t>(world));
+  comm->allgather(Tensor(send.data(), Shape{static_cast<std::int64_t>(send.size())}, DType::f32),
+                  Tensor(all.data(), Shape{static_cast<std::int64_t>(all.size())}, DType::f32))
+      ->wait();
+  Evaluation ev;
+  ev.loss = {sums[0], static_cast<std::int64_t>(sums[1])};
+  ev.raw.resize(static_cast<std::size_t>(val.n * width));
+  for (std::int64_t i = 0; i < val.n; ++i) {  // row i is row i / p of rank i % p
+    const float* src = all.data() + ((i % world) * shard.max_rows + i / world) * width;
+    std::copy(src, src + width, ev.raw.begin() + i * width);
+  }
+  return ev;
+}
+
 }  // namespace
 
-TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const TrainData& data,
+TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind, const TrainData& data,
                  const TrainOptions& opt) {
   const data::Dataset& train = *data.train;
   HPCT_CHECK(opt.epochs > 0, "option epochs: must be positive, got ", opt.epochs);
   HPCT_CHECK(opt.eval_every > 0, "option eval-every: must be positive, got ", opt.eval_every);
   HPCT_CHECK(opt.batch_size > 0, "option batch-size: must be positive, got ", opt.batch_size);
-  HPCT_CHECK(opt.batch_size <= train.n, "option batch-size: ", opt.batch_size, " is larger than the ",
-             train.n, " training rows of ", train.source);
+  HPCT_CHECK(opt.accum_steps > 0, "option accum-steps: must be positive, got ", opt.accum_steps);
+  const int world = opt.comm ? opt.comm->size() : 1, rank = opt.comm ? opt.comm->rank() : 0;
+  const data::DistributedSampler sampler(train.n, world, rank, opt.seed);
+  const std::int64_t per_rank = sampler.samples_per_rank();
+  HPCT_CHECK(opt.batch_size <= per_rank, "option batch-size: ", opt.batch_size, " is larger than the ", per_rank,
+             " training rows per rank of ", train.source, " (", train.n, " rows over ", world, " rank(s))");
 
   nn::ParameterStore& params = model.params();
-  const std::int64_t steps_per_epoch = (train.n + opt.batch_size - 1) / opt.batch_size;
+  std::unique_ptr<dist::Ddp> ddp;
+  if (world > 1) {
+    ddp = std::make_unique<dist::Ddp>(*opt.comm, params, opt.ddp);
+    ddp->broadcast_parameters();
+    model.set_grad_ready_hook([&](std::int64_t offset) { ddp->grads_ready_from(offset); });
+  }
+  const std::int64_t micro_per_epoch = (per_rank + opt.batch_size - 1) / opt.batch_size;
+  const std::int64_t steps_per_epoch = (micro_per_epoch + opt.accum_steps - 1) / opt.accum_steps;
   auto optimizer = optim::make_optimizer(opt.optim, be, params);
   const optim::Schedule schedule(opt.sched, opt.optim.lr, steps_per_epoch * opt.epochs);
   BatchAssembler batch(be, params.dtype());
   Buffer dout;
-  MetricsCsv csv(opt.metrics_csv);
+  MetricsCsv csv(rank == 0 ? opt.metrics_csv : std::string());
+  const ValShard val_shard = data.val ? shard_rows(*data.val, world, rank) : ValShard{};
 
   TrainSummary summary;
   summary.val_loss = std::numeric_limits<double>::quiet_NaN();
   Stopwatch total;
   double timed_seconds = 0.0;
-  std::int64_t timed_samples = 0, step = 0;
+  std::int64_t timed_samples = 0, step = 0, micro_steps = 0;  // optimizer steps, forward passes
+  Stopwatch phase;
+  auto lap = [&](double& into) {
+    into += phase.seconds();
+    phase.reset();
+  };
   for (std::int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
-    const std::vector<std::int64_t> order = data::epoch_permutation(train.n, opt.seed, epoch);
+    const std::vector<std::int64_t> order = sampler.indices(epoch);
     Stopwatch epoch_clock;
-    double loss_sum = 0.0;
-    std::int64_t loss_count = 0;
+    double loss[2] = {0.0, 0.0};  // sum, count: reduced over the ranks at the end of the epoch
     double lr = 0.0;
-    for (std::int64_t begin = 0; begin < train.n; begin += opt.batch_size, ++step) {
-      const std::int64_t count = std::min(opt.batch_size, train.n - begin);
+    for (std::int64_t micro = 0; micro < micro_per_epoch; ++micro) {
+      // Micro-step k of an accumulation group; the group's last one communicates and steps.
+      const std::int64_t k = micro % opt.accum_steps;
+      const bool last = k == opt.accum_steps - 1 || micro == micro_per_epoch - 1;
+      const std::int64_t begin = micro * opt.batch_size, count = std::min(opt.batch_size, per_rank - begin);
+      phase.reset();
       batch.gather(train, order.data() + begin, count);
-      params.zero_grads(be);
-      const Tensor out = model.forward(be, batch.x(), nn::Pass{true, static_cast<std::uint64_t>(step)});
+      if (k == 0) params.zero_grads(be);
+      if (ddp) ddp->begin_step(/*sync=*/last);
+      lap(summary.t_data);
+      const Tensor out = model.forward(be, batch.x(), nn::Pass{true, static_cast<std::uint64_t>(micro_steps++)});
       const Tensor& dy = dout.ensure(be.allocator(), out.shape, out.dtype);
-      const nn::LossValue lv = nn::compute_loss(be, loss, out, batch.target(), dy);
+      const nn::LossValue lv = nn::compute_loss(be, loss_kind, out, batch.target(), dy,
+                                                1.0 / static_cast<double>(opt.accum_steps));
       HPCT_CHECK(std::isfinite(lv.sum), "training diverged: the loss is ", lv.sum, " at epoch ", epoch,
                  " step ", step, " (lower optim.lr or set optim.clip-norm)");
-      loss_sum += lv.sum;
-      loss_count += lv.count;
+      loss[0] += lv.sum;
+      loss[1] += static_cast<double>(lv.count);
+      lap(summary.t_forward);
       model.backward(be, dy);
+      lap(summary.t_backward);
+      if (ddp) summary.t_comm_wait += ddp->finish_step();
+      phase.reset();
+      if (!last) continue;
       optim::clip_grad_norm(be, params.flat_grads(), opt.clip_norm);
       lr = schedule.lr(step);
       optimizer->step(be, params, lr);
+      ++step;
+      if (ddp && opt.check_every > 0 && step % opt.check_every == 0) ddp->check_in_sync(cat("at step ", step));
+      lap(summary.t_optimizer);
     }
     be.synchronize();
+    if (opt.comm && world > 1) opt.comm->allreduce(Tensor(loss, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait();
     const double epoch_seconds = epoch_clock.seconds();
     if (epoch > 1 || opt.epochs == 1) {  // the first epoch pays for allocations; leave it out
       timed_seconds += epoch_seconds;
-      timed_samples += train.n;
+      timed_samples += per_rank * world;
     }
-    summary.train_loss = loss_sum / static_cast<double>(loss_count);
+    summary.train_loss = loss[0] / loss[1];
 
     std::vector<std::pair<std::string, double>> row = {{"epoch", static_cast<double>(epoch)},
                                                        {"step", static_cast<double>(step)},
@@ -120,21 +190,22 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss, cons
                            summary.train_loss);
     const bool evaluate_now = data.val && (epoch % opt.eval_every == 0 || epoch == opt.epochs);
     if (evaluate_now) {
-      const Evaluation ev = evaluate(be, model, loss, *data.val, std::max<std::int64_t>(opt.batch_size, 256));
+      const Evaluation ev =
+          evaluate_sharded(be, model, loss_kind, *data.val, val_shard, opt.comm, std::max<std::int64_t>(opt.batch_size, 256));
       summary.val_loss = ev.loss.mean();
       summary.val_metrics = compute_metrics(
-          interpret_outputs(loss, ev.raw, data.val->n, model.spec().out_features, *data.standardization),
+          interpret_outputs(loss_kind, ev.raw, data.val->n, model.spec().out_features, *data.standardization),
           *data.val_truth);
       line += cat(" val_loss=", summary.val_loss) + format_metrics(summary.val_metrics);
     }
     if (data.val) {
       const double nan = std::numeric_limits<double>::quiet_NaN();
       row.emplace_back("val_loss", evaluate_now ? summary.val_loss : nan);
-      const std::vector<std::string> names = metric_names(loss);
+      const std::vector<std::string> names = metric_names(loss_kind);
       for (std::size_t i = 0; i < names.size(); ++i)
         row.emplace_back("val_" + names[i], evaluate_now ? summary.val_metrics[i].second : nan);
     }
-    const double rate = static_cast<double>(train.n) / epoch_seconds;
+    const double rate = static_cast<double>(per_rank * world) / epoch_seconds;
     row.emplace_back("samples_per_s", rate);
     row.emplace_back("epoch_seconds", epoch_seconds);
     csv.row(row);

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "data/dataset.hpp"
+#include "dist/communicator.hpp"
+#include "dist/ddp.hpp"
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
 #include "optim/optimizer.hpp"
@@ -22,7 +24,14 @@ struct TrainOptions {
   double clip_norm = 0.0;       // global gradient-norm clipping, 0 = off
   optim::OptimizerOptions optim;
   optim::ScheduleOptions sched;
-  std::string metrics_csv;      // path of the metrics file, empty = none
+  std::string metrics_csv;      // path of the metrics file, empty = none (written by rank 0)
+  // Data parallelism: with a communicator of several ranks each trains on its DistributedSampler
+  // share with batch_size rows per micro-step, gradients averaged by Ddp; global batch =
+  // batch_size x ranks x accum_steps. Validation is sharded and reduced exactly.
+  dist::Communicator* comm = nullptr;
+  std::int64_t accum_steps = 1;  // micro-steps per optimizer step (no communication on the first K-1)
+  dist::DdpOptions ddp;
+  std::int64_t check_every = 0;  // steps between weight-sync checks across ranks, 0 = off
 };
 
 struct TrainSummary {
@@ -30,8 +39,11 @@ struct TrainSummary {
   double train_loss = 0.0;     // mean over the last epoch
   double val_loss = 0.0;       // last evaluation (NaN without validation data)
   Metrics val_metrics;         // last evaluation, original units
-  double samples_per_s = 0.0;  // training throughput over all epochs after the first
+  double samples_per_s = 0.0;  // training throughput (all ranks) over all epochs after the first
   double seconds = 0.0;
+  // Time per phase over the whole run, seconds on this rank: data (batch assembly), forward,
+  // backward, comm_wait (allreduce not hidden behind backward), optimizer (clip + step).
+  double t_data = 0, t_forward = 0, t_backward = 0, t_comm_wait = 0, t_optimizer = 0;
 };
 
 // The data sets are standardised already; val_truth holds the validation targets in original units
