@@ -15,9 +15,10 @@
 
 #include "kernels/cpu/cpu_common.hpp"
 
-// OpenBLAS's own entry point (both the pthread and the OpenMP build have it). With the OpenMP build
-// (HPCTRAIN_OPENBLAS_OPENMP) it shares OpenMP's pool; with the pthread build it owns a second pool,
-// whose size must be set explicitly so the two never oversubscribe the cores.
+// OpenBLAS's own entry point (both the pthread and the OpenMP build have it). The OpenMP build
+// (HPCTRAIN_OPENBLAS_OPENMP) shares OpenMP's pool and in fact follows omp_get_max_threads() of the
+// calling thread; the pthread build owns a second pool. Either way gemm keeps OpenBLAS at one thread
+// per call and parallelises over tiles itself (see gemm), so two pools never spin on the same cores.
 extern "C" void openblas_set_num_threads(int);
 
 namespace hpct::kernels {

@@ -4,6 +4,7 @@
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
+#include "core/error.hpp"
 #include "data/dataset.hpp"
 #include "data/generators.hpp"
 
@@ -33,7 +34,9 @@ int run_gen_data(const Args& args) {
   const std::string out = cfg.is_set("out") ? cfg.str("out") : "data/" + g.kind + ".h5";
   const data::Dataset d = data::generate(g);
   const std::filesystem::path parent = std::filesystem::path(out).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
+  std::error_code ec;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  HPCT_CHECK(!ec, "option --out: cannot create the directory ", parent.string(), ": ", ec.message());
   data::write_dataset(out, d);
   std::cout << "wrote " << out << ": " << g.kind << ", " << d.n << " rows, " << d.features << " features, "
             << d.targets << " target(s), task " << data::to_string(d.task) << std::endl;

@@ -68,8 +68,8 @@ void describe_dataset(const std::string& path) {
 }  // namespace
 
 int run_info(const Args& args) {
-  Options o("info", "Describe HDF5 data sets and checkpoints: hpctrain info FILE...");
-  o.add("file", "", "files to describe (also given as plain arguments)").positional("file");
+  Options o("info", "Describe an HDF5 data set or checkpoint: hpctrain info FILE");
+  o.add("file", "", "the file to describe (also given as a plain argument)").positional("file");
   const Config cfg = Config::parse(o, args);
   if (cfg.help()) {
     std::cout << o.help_text();

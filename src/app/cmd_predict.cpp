@@ -59,6 +59,7 @@ int run_predict(const Args& args) {
   for (const char* required : {"checkpoint", "data", "out"})
     HPCT_CHECK(cfg.is_set(required), "option --", required, " is required (see hpctrain predict --help)");
   const std::string ckpt_path = cfg.str("checkpoint"), data_path = cfg.str("data");
+  HPCT_CHECK(cfg.integer("batch-size") > 0, "option --batch-size: must be positive, got ", cfg.integer("batch-size"));
 
   const train::CheckpointData ckpt = train::load_checkpoint(ckpt_path);
   const nn::ModelSpec spec = train::spec_from_attrs(ckpt.model, ckpt_path);
@@ -69,6 +70,11 @@ int run_predict(const Args& args) {
     HPCT_CHECK(data::to_string(d.task) == spec.task && d.targets == spec.targets, data_path, ": /y (",
                d.targets, " target(s), task ", data::to_string(d.task), ") does not match ", ckpt_path, " (",
                spec.targets, " target(s), task ", spec.task, ")");
+  if (d.task == data::Task::classification)
+    for (std::int64_t i = 0; i < d.n && !d.labels.empty(); ++i)
+      HPCT_CHECK(d.labels[i] < spec.out_features, data_path, ": /y row ", i, " is label ", d.labels[i], " but ",
+                 ckpt_path, " knows ", spec.out_features, " classes");
+  train::check_standardization(ckpt.standardization, spec.in_features, spec.targets, ckpt_path);
   const data::Dataset truth = d;
   train::apply_standardization(ckpt.standardization, d);
 

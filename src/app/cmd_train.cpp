@@ -14,6 +14,7 @@
 #include "data/dataset.hpp"
 #include "kernels/kernels.hpp"
 #include "nn/model.hpp"
+#include "optim/optimizer.hpp"
 #include "train/checkpoint.hpp"
 #include "train/model_io.hpp"
 #include "train/standardize.hpp"
@@ -137,16 +138,18 @@ int run_train(const Args& args) {
   opt.sched = {cfg.str("sched.name"), cfg.integer("sched.warmup-steps"), cfg.real("sched.min-lr"),
                cfg.integer("sched.step-size"), cfg.real("sched.gamma")};
 
-  // Run directory: the resolved configuration first, so a failed run still says what it was.
+  // Every option is checked before the run directory is touched; its files are replaced only by a
+  // run that completes (config.ini and model.h5 at the end, metrics.csv renamed into place).
+  train::check_train_options(opt);
+  optim::make_optimizer(opt.optim, *backend, model->params());  // throws naming a bad optim.* option
   const std::filesystem::path run_dir = cfg.str("run-dir");
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
   HPCT_CHECK(!ec, "option --run-dir: cannot create ", run_dir.string(), ": ", ec.message());
   const std::string config_text = cfg.to_ini();
-  write_text_atomic((run_dir / "config.ini").string(), config_text);
   opt.metrics_csv = (run_dir / "metrics.csv").string();
 
-  log::info(cat("# hpctrain train: resolved configuration (saved in ", (run_dir / "config.ini").string(), ")"));
+  log::info(cat("# hpctrain train: resolved configuration (saved at the end in ", (run_dir / "config.ini").string(), ")"));
   log::info(config_text);
   log::info(cat("backend ", backend->name(), ", ", backend->threads(), " thread(s); data ", train.source, ": ",
                 train.n, " training rows, ", val.n, " validation rows, ", train.features, " features, task ",
@@ -165,6 +168,7 @@ int run_train(const Args& args) {
   ckpt.standardization = standardization;
   const std::string model_path = (run_dir / "model.h5").string();
   train::save_checkpoint(model_path, ckpt);
+  write_text_atomic((run_dir / "config.ini").string(), config_text);
 
   std::ostringstream final_line;
   final_line << std::setprecision(5) << "final: epochs=" << s.epochs << " steps=" << s.steps

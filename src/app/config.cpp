@@ -57,7 +57,7 @@ Options& Options::flag(const std::string& name, bool def, const std::string& hel
 }
 
 Options& Options::positional(const std::string& name) {
-  pos_.add(name.c_str(), -1);
+  pos_.add(name.c_str(), 1);
   return *this;
 }
 
@@ -71,7 +71,10 @@ Config Config::parse(const Options& options, const std::vector<std::string>& arg
   Config c;
   c.options_ = &options;
   try {
-    po::store(po::command_line_parser(args).options(options.desc_).positional(options.pos_).run(), c.vm_);
+    // No prefix guessing: a misspelled option is an error, never silently another option.
+    const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    po::store(po::command_line_parser(args).options(options.desc_).positional(options.pos_).style(style).run(),
+              c.vm_);
     if (c.vm_.count("config")) {
       const std::string file = c.vm_["config"].as<std::string>();
       std::ifstream in(file);

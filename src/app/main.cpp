@@ -15,7 +15,7 @@ commands:
   predict    load a checkpoint and write predictions for a data set to HDF5
   gen-data   write a synthetic data set with known ground truth
   convert    turn a CSV file into the HDF5 data layout
-  info       describe an HDF5 data set or checkpoint
+  info       describe an HDF5 data set or a checkpoint
 
 `hpctrain COMMAND --help` lists a command's options.
 )";

@@ -8,7 +8,7 @@ namespace hpct::app {
 
 std::unique_ptr<kernels::Backend> make_backend(const Config& cfg) {
   const std::int64_t threads = cfg.integer("threads");
-  HPCT_CHECK(threads >= 0, "option --threads: must be >= 0, got ", threads);
+  HPCT_CHECK(threads >= 0 && threads <= 4096, "option --threads: must be in [0, 4096], got ", threads);
   return kernels::make_cpu_backend(static_cast<int>(threads));
 }
 

@@ -14,7 +14,8 @@ class Dropout final : public Layer {
   std::string describe() const override;
 
  private:
-  std::uint64_t stream(std::uint64_t step) const { return (step << 16) | layer_id_; }
+  // Bit 63 keeps dropout streams apart from the parameter-initialisation streams (0, 1, 2, ...).
+  std::uint64_t stream(std::uint64_t step) const { return (std::uint64_t{1} << 63) | (step << 16) | layer_id_; }
   double p_;
   std::uint64_t seed_;
   std::uint32_t layer_id_;

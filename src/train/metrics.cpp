@@ -9,6 +9,8 @@ namespace hpct::train {
 
 double roc_auc(const std::vector<float>& score, const std::vector<float>& label) {
   const std::size_t n = score.size();
+  for (float s : score)
+    if (std::isnan(s)) return std::numeric_limits<double>::quiet_NaN();  // sorting NaNs is undefined
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return score[a] < score[b]; });

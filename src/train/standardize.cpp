@@ -33,6 +33,21 @@ void normalise(std::vector<float>& v, std::int64_t cols, const std::vector<float
 
 }  // namespace
 
+void check_standardization(const Standardization& s, std::int64_t features, std::int64_t targets,
+                           const std::string& source) {
+  auto check = [&](const std::vector<float>& mean, const std::vector<float>& sd, std::int64_t width,
+                   const char* what) {
+    HPCT_CHECK(mean.size() == sd.size() && (mean.empty() || static_cast<std::int64_t>(mean.size()) == width),
+               source, ": /standardization/", what, "_mean and ", what, "_std have ", mean.size(), " and ",
+               sd.size(), " values, expected 0 or ", width);
+    for (std::size_t i = 0; i < sd.size(); ++i)
+      HPCT_CHECK(std::isfinite(mean[i]) && std::isfinite(sd[i]) && sd[i] > 0, source, ": /standardization/", what,
+                 "_std[", i, "] = ", sd[i], " is not a positive finite number");
+  };
+  check(s.x_mean, s.x_std, features, "x");
+  check(s.y_mean, s.y_std, targets, "y");
+}
+
 Standardization fit_standardization(const data::Dataset& train, bool enabled) {
   Standardization s;
   if (!enabled) return s;

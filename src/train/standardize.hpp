@@ -11,6 +11,11 @@ namespace hpct::train {
 // With enabled == false: empty vectors (the identity).
 Standardization fit_standardization(const data::Dataset& train, bool enabled);
 
+// Checks a loaded standardisation: x_* empty or [features], y_* empty or [targets], std finite and
+// positive; errors name the file.
+void check_standardization(const Standardization& s, std::int64_t features, std::int64_t targets,
+                           const std::string& source);
+
 // In place: x <- (x - x_mean) / x_std, and y likewise for regression. Checks widths, naming `what`.
 void apply_standardization(const Standardization& s, data::Dataset& d);
 

@@ -1,6 +1,7 @@
 #include "train/trainer.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <iomanip>
 #include <limits>
@@ -8,6 +9,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/atomic_file.hpp"
 #include "core/log.hpp"
 #include "data/distributed_sampler.hpp"
 #include "core/timer.hpp"
@@ -20,13 +22,26 @@ namespace hpct::train {
 
 namespace {
 
-// One row of metrics.csv per epoch; the header is written with the first row.
+// One row of metrics.csv per epoch; the header is written with the first row. Rows go to a
+// temporary file that commit() renames into place, so a failed run leaves an earlier metrics.csv as
+// it was.
 class MetricsCsv {
  public:
   explicit MetricsCsv(const std::string& path) : path_(path) {
     if (path.empty()) return;
-    out_.open(path, std::ios::trunc);
+    out_.open(temporary_path(path), std::ios::trunc);
     HPCT_CHECK(out_, path, ": cannot write the metrics file");
+  }
+  ~MetricsCsv() {
+    if (path_.empty() || committed_) return;
+    out_.close();
+    std::remove(temporary_path(path_).c_str());
+  }
+  void commit() {
+    if (path_.empty()) return;
+    out_.close();
+    HPCT_CHECK(std::rename(temporary_path(path_).c_str(), path_.c_str()) == 0, path_, ": cannot rename into place");
+    committed_ = true;
   }
   // NaN values are written as empty cells (e.g. validation columns of epochs without evaluation).
   void row(const std::vector<std::pair<std::string, double>>& cols) {
@@ -48,7 +63,7 @@ class MetricsCsv {
  private:
   std::string path_;
   std::ofstream out_;
-  bool header_written_ = false;
+  bool header_written_ = false, committed_ = false;
 };
 
 std::string format_metrics(const Metrics& m) {
@@ -98,13 +113,19 @@ Evaluation evaluate_sharded(kernels::Backend& be, nn::Model& model, nn::LossKind
 
 }  // namespace
 
-TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind, const TrainData& data,
-                 const TrainOptions& opt) {
-  const data::Dataset& train = *data.train;
+void check_train_options(const TrainOptions& opt) {
   HPCT_CHECK(opt.epochs > 0, "option epochs: must be positive, got ", opt.epochs);
   HPCT_CHECK(opt.eval_every > 0, "option eval-every: must be positive, got ", opt.eval_every);
   HPCT_CHECK(opt.batch_size > 0, "option batch-size: must be positive, got ", opt.batch_size);
   HPCT_CHECK(opt.accum_steps > 0, "option accum-steps: must be positive, got ", opt.accum_steps);
+  HPCT_CHECK(opt.clip_norm >= 0, "option optim.clip-norm: must be >= 0, got ", opt.clip_norm);
+  optim::Schedule(opt.sched, opt.optim.lr, 1);  // throws naming a bad sched.* option
+}
+
+TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind, const TrainData& data,
+                 const TrainOptions& opt) {
+  const data::Dataset& train = *data.train;
+  check_train_options(opt);
   const int world = opt.comm ? opt.comm->size() : 1, rank = opt.comm ? opt.comm->rank() : 0;
   const data::DistributedSampler sampler(train.n, world, rank, opt.seed);
   const std::int64_t per_rank = sampler.samples_per_rank();
@@ -213,6 +234,7 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
     tail << std::fixed << std::setprecision(0) << " | " << rate << " samples/s";
     log::info(line + tail.str());
   }
+  csv.commit();
   summary.epochs = opt.epochs;
   summary.steps = step;
   summary.seconds = total.seconds();

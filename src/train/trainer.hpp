@@ -55,6 +55,10 @@ struct TrainData {
   const Standardization* standardization = nullptr;
 };
 
+// Throws naming the first bad option (epochs, batch-size, eval-every, accum-steps, clip, schedule), so
+// a command can refuse before it touches its run directory.
+void check_train_options(const TrainOptions& opt);
+
 TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const TrainData& data,
                  const TrainOptions& opt);
 
