@@ -1,5 +1,6 @@
 // hpctrain train: read the data, split and standardise it, build the model, train, and leave in the
 // run directory config.ini (the resolved options), metrics.csv and model.h5 (the checkpoint).
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -12,6 +13,7 @@
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
 #include "data/dataset.hpp"
+#include "dist/world.hpp"
 #include "kernels/kernels.hpp"
 #include "nn/model.hpp"
 #include "optim/optimizer.hpp"
@@ -54,6 +56,9 @@ Options train_options() {
       .add("eval-every", "1", "epochs between validations (the last epoch is always validated)")
       .add("seed", "1", "seed of initialisation, dropout and data order")
       .add("threads", "0", "threads per process (0 = cores of the node / processes on it)")
+      .add("accum-steps", "1", "micro-batches per optimizer step (global batch = batch-size x ranks x this)")
+      .add("ddp.bucket-mb", "25", "size of the gradient buckets reduced while backward runs")
+      .add("ddp.check-every", "0", "steps between checks that all ranks hold the same weights (0 = off)")
       .add("run-dir", "runs/default", "output directory: config.ini, metrics.csv, model.h5")
       .add("init", "", "start from the parameters of this checkpoint (HDF5, see README)")
       .flag("quiet", false, "print only errors and the final line");
@@ -93,7 +98,9 @@ int run_train(const Args& args) {
     std::cout << options.help_text();
     return 0;
   }
-  log::settings().quiet = cfg.boolean("quiet");
+  dist::World& world = dist::World::init(nullptr, nullptr);
+  const bool root = world.rank() == 0;
+  log::settings().quiet = cfg.boolean("quiet") || !root;
   auto backend = make_backend(cfg);
   const std::uint64_t seed = cfg.unsigned_integer("seed");
 
@@ -135,6 +142,10 @@ int run_train(const Args& args) {
   opt.optim = {cfg.str("optim.name"), cfg.real("optim.lr"), cfg.real("optim.weight-decay"),
                cfg.real("optim.beta1"), cfg.real("optim.beta2"), cfg.real("optim.eps"),
                cfg.real("optim.momentum"), cfg.boolean("optim.nesterov")};
+  opt.comm = &world.comm();
+  opt.accum_steps = cfg.integer("accum-steps");
+  opt.ddp.bucket_mb = cfg.real("ddp.bucket-mb");
+  opt.check_every = cfg.integer("ddp.check-every");
   opt.sched = {cfg.str("sched.name"), cfg.integer("sched.warmup-steps"), cfg.real("sched.min-lr"),
                cfg.integer("sched.step-size"), cfg.real("sched.gamma")};
 
@@ -155,9 +166,20 @@ int run_train(const Args& args) {
                 train.n, " training rows, ", val.n, " validation rows, ", train.features, " features, task ",
                 data::to_string(train.task), ", loss ", spec.loss));
   log::info(cat(model->describe(), " | ", model->params().count(), " parameters"));
+  const dist::Topology& topo = world.topology();
+  log::info(cat("topology: ", topo.nodes, " node(s), ", topo.local_size, " rank(s) on this node, ", topo.size,
+                " rank(s) in all, ", backend->threads(), " thread(s) per rank, backend ", backend->name(),
+                "; global batch ", opt.batch_size, " x ", topo.size, " ranks x ", opt.accum_steps, " accumulation = ",
+                opt.batch_size * topo.size * opt.accum_steps));
 
   const train::TrainSummary s = train::fit(*backend, *model, loss,
                                            {&train, val.n ? &val : nullptr, &val_truth, &standardization}, opt);
+
+  const double phases = s.t_data + s.t_forward + s.t_backward + s.t_comm_wait + s.t_optimizer;
+  log::info(cat("time per phase on rank 0 (s): data ", s.t_data, ", forward ", s.t_forward, ", backward ",
+                s.t_backward, ", communication wait ", s.t_comm_wait, " (", 100.0 * s.t_comm_wait / std::max(phases, 1e-12),
+                "%), optimizer ", s.t_optimizer));
+  if (!root) return 0;  // rank 0 writes the checkpoint and reports
 
   train::CheckpointData ckpt;
   ckpt.config = config_text;

@@ -5,6 +5,7 @@
 
 #include "app/commands.hpp"
 #include "core/error.hpp"
+#include "dist/world.hpp"
 
 namespace {
 
@@ -19,6 +20,15 @@ commands:
 
 `hpctrain COMMAND --help` lists a command's options.
 )";
+
+// Prints the error; in a job of several ranks, names this rank and ends every rank (peers may be
+// waiting in a collective for this one).
+void fail_job(const std::string& command, const char* kind, const char* what) {
+  using hpct::dist::World;
+  if (World::active() && World::get().size() > 1)
+    World::abort(hpct::cat("hpctrain ", command, ": rank ", World::get().rank(), ": ", kind, what));
+  std::cerr << "hpctrain " << command << ": " << kind << what << '\n';
+}
 
 }  // namespace
 
@@ -39,9 +49,9 @@ int main(int argc, char** argv) {
     std::cerr << "hpctrain: unknown command '" << command << "' (hpctrain --help lists the commands)\n";
     return 2;
   } catch (const hpct::Error& e) {
-    std::cerr << "hpctrain " << command << ": error: " << e.what() << '\n';
+    fail_job(command, "error: ", e.what());
   } catch (const std::exception& e) {
-    std::cerr << "hpctrain " << command << ": internal error: " << e.what() << '\n';
+    fail_job(command, "internal error: ", e.what());
   }
   return 1;
 }

@@ -26,6 +26,8 @@ World& World::init(int* argc, char*** argv) {
   return world;
 }
 
+bool World::active() { return g_world != nullptr; }
+
 World& World::get() {
   HPCT_CHECK(g_world, "MPI world used before World::init");
   return *g_world;

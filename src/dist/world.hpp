@@ -21,6 +21,7 @@ class World {
   // a time) and builds the world communicator. Throws if MPI cannot give that thread level.
   static World& init(int* argc, char*** argv);
   static World& get();  // after init
+  static bool active();  // init has run (and the world is not finalised)
   ~World();
   World(const World&) = delete;
   World& operator=(const World&) = delete;
