@@ -92,14 +92,15 @@ std::string metrics_line(const train::Metrics& m) {
 }  // namespace
 
 int run_train(const Args& args) {
+  // MPI first, so that every error, bad options included, names its rank and ends the whole job.
+  dist::World& world = dist::World::init(nullptr, nullptr);
+  const bool root = world.rank() == 0;
   const Options options = train_options();
   const Config cfg = Config::parse(options, args);
   if (cfg.help()) {
     std::cout << options.help_text();
     return 0;
   }
-  dist::World& world = dist::World::init(nullptr, nullptr);
-  const bool root = world.rank() == 0;
   log::settings().quiet = cfg.boolean("quiet") || !root;
   auto backend = make_backend(cfg);
   const std::uint64_t seed = cfg.unsigned_integer("seed");
