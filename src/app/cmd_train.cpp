@@ -153,7 +153,7 @@ int run_train(const Args& args) {
   // Every option is checked before the run directory is touched; its files are replaced only by a
   // run that completes (config.ini and model.h5 at the end, metrics.csv renamed into place).
   train::check_train_options(opt);
-  optim::make_optimizer(opt.optim, *backend, model->params());  // throws naming a bad optim.* option
+  optim::check_optimizer_options(opt.optim);
   const std::filesystem::path run_dir = cfg.str("run-dir");
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);

@@ -45,22 +45,28 @@ class Sgd final : public Optimizer {
 
 }  // namespace
 
-std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& o, kernels::Backend& be,
-                                          const nn::ParameterStore& store) {
+void check_optimizer_options(const OptimizerOptions& o) {
   HPCT_CHECK(o.lr > 0, "option optim.lr: must be positive, got ", o.lr);
   HPCT_CHECK(o.weight_decay >= 0, "option optim.weight-decay: must be >= 0, got ", o.weight_decay);
   if (o.name == "adamw") {
     HPCT_CHECK(o.beta1 >= 0 && o.beta1 < 1, "option optim.beta1: must be in [0, 1), got ", o.beta1);
     HPCT_CHECK(o.beta2 >= 0 && o.beta2 < 1, "option optim.beta2: must be in [0, 1), got ", o.beta2);
     HPCT_CHECK(o.eps > 0, "option optim.eps: must be positive, got ", o.eps);
-    return std::make_unique<AdamW>(o, be, store);
+    return;
   }
   if (o.name == "sgd") {
     HPCT_CHECK(o.momentum >= 0 && o.momentum < 1, "option optim.momentum: must be in [0, 1), got ", o.momentum);
     HPCT_CHECK(!o.nesterov || o.momentum > 0, "option optim.nesterov: needs optim.momentum > 0");
-    return std::make_unique<Sgd>(o, be, store);
+    return;
   }
   fail("option optim.name: unknown optimizer '", o.name, "' (valid: adamw, sgd)");
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& o, kernels::Backend& be,
+                                          const nn::ParameterStore& store) {
+  check_optimizer_options(o);
+  if (o.name == "adamw") return std::make_unique<AdamW>(o, be, store);
+  return std::make_unique<Sgd>(o, be, store);
 }
 
 }  // namespace hpct::optim

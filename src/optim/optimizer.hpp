@@ -32,6 +32,9 @@ class Optimizer {
   std::int64_t steps_ = 0;
 };
 
+// Throws naming the first bad option and its value.
+void check_optimizer_options(const OptimizerOptions& opt);
+
 // Checks the options (errors name the option and value) and allocates the state on the backend.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& opt, kernels::Backend& be,
                                           const nn::ParameterStore& store);

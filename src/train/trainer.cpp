@@ -5,8 +5,6 @@
 #include <fstream>
 #include <iomanip>
 #include <limits>
-#include <numeric>
-#include <random>
 #include <sstream>
 
 #include "core/atomic_file.hpp"
@@ -187,7 +185,8 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
       if (ddp) summary.t_comm_wait += ddp->finish_step();
       phase.reset();
       if (!last) continue;
-      optim::clip_grad_norm(be, params.flat_grads(), opt.clip_norm);
+      // The norm costs a pass over every gradient: only when clipping is on.
+      if (opt.clip_norm > 0) optim::clip_grad_norm(be, params.flat_grads(), opt.clip_norm);
       lr = schedule.lr(step);
       optimizer->step(be, params, lr);
       ++step;
