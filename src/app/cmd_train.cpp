@@ -31,6 +31,8 @@ Options train_options() {
       .add("data.val", "", "validation data file; when unset, a fraction of data.train is held out")
       .add("data.val-fraction", "0.2", "fraction of data.train held out for validation (0 = none)")
       .flag("data.standardize", true, "standardise features (and regression targets) on the training split")
+      .flag("data.stream", false, "read training rows from the file batch by batch instead of loading it (each rank reads only its rows)")
+      .add("data.workers", "1", "loader threads preparing the next batches while one trains (0 = none)")
       .add("model.type", "mlp", "model type: mlp")
       .add("model.widths", "64,64,64", "hidden layer widths, comma-separated")
       .add("model.activation", "gelu", "relu | gelu (tanh approx.) | gelu-exact | tanh | silu")
@@ -107,13 +109,19 @@ int run_train(const Args& args) {
 
   // Data: training split, validation split (held out or from its own file), standardisation.
   const SplitData split = load_train_val(cfg.str("data.train"), cfg.str("data.val"), cfg.real("data.val-fraction"),
-                                         seed);
+                                         seed, cfg.boolean("data.stream"), world.size(), world.rank());
   data::Dataset train = split.train;
   data::Dataset val = split.val;
-  const train::Standardization standardization = train::fit_standardization(train, cfg.boolean("data.standardize"));
-  const data::Dataset val_truth = val;  // original units, for metrics
+  const data::Dataset& val_truth = split.val_truth;  // original units, for metrics
+  const bool standardize = cfg.boolean("data.standardize");
+  const train::Standardization standardization =
+      split.train_x ? train::fit_standardization(train, *split.train_x, &world.comm(), standardize)
+                    : train::fit_standardization(train, standardize);
   train::apply_standardization(standardization, train);
   train::apply_standardization(standardization, val);
+  if (split.train_x && !standardization.x_mean.empty())
+    split.train_x->set_transform(
+        [&standardization](float* x, std::int64_t rows) { train::standardize_features(standardization, x, rows); });
 
   // Model.
   const nn::LossKind loss = choose_loss(cfg.str("loss"), train.task, train.source);
@@ -147,6 +155,7 @@ int run_train(const Args& args) {
   opt.accum_steps = cfg.integer("accum-steps");
   opt.ddp.bucket_mb = cfg.real("ddp.bucket-mb");
   opt.check_every = cfg.integer("ddp.check-every");
+  opt.data_workers = static_cast<int>(cfg.integer("data.workers"));
   opt.sched = {cfg.str("sched.name"), cfg.integer("sched.warmup-steps"), cfg.real("sched.min-lr"),
                cfg.integer("sched.step-size"), cfg.real("sched.gamma")};
 
@@ -164,7 +173,7 @@ int run_train(const Args& args) {
   log::info(cat("# hpctrain train: resolved configuration (saved at the end in ", (run_dir / "config.ini").string(), ")"));
   log::info(config_text);
   log::info(cat("backend ", backend->name(), ", ", backend->threads(), " thread(s); data ", train.source, ": ",
-                train.n, " training rows, ", val.n, " validation rows, ", train.features, " features, task ",
+                train.n, " training rows", split.train_x ? " (streamed)" : "", ", ", val_truth.n, " validation rows, ", train.features, " features, task ",
                 data::to_string(train.task), ", loss ", spec.loss));
   log::info(cat(model->describe(), " | ", model->params().count(), " parameters"));
   const dist::Topology& topo = world.topology();
@@ -174,12 +183,12 @@ int run_train(const Args& args) {
                 opt.batch_size * topo.size * opt.accum_steps));
 
   const train::TrainSummary s = train::fit(*backend, *model, loss,
-                                           {&train, val.n ? &val : nullptr, &val_truth, &standardization}, opt);
+                                           {&train, split.train_x.get(), &val, &val_truth, &standardization}, opt);
 
-  const double phases = s.t_data + s.t_forward + s.t_backward + s.t_comm_wait + s.t_optimizer;
-  log::info(cat("time per phase on rank 0 (s): data ", s.t_data, ", forward ", s.t_forward, ", backward ",
-                s.t_backward, ", communication wait ", s.t_comm_wait, " (", 100.0 * s.t_comm_wait / std::max(phases, 1e-12),
-                "%), optimizer ", s.t_optimizer));
+  const train::PhaseTimes& t = s.phases;
+  auto share = [&](double v) { return cat(std::setprecision(3), v, " s (", std::setprecision(2), 100.0 * v / std::max(t.total(), 1e-12), "%)"); };
+  log::info(cat("time per phase on rank 0: data ", share(t.data), ", forward ", share(t.forward), ", backward ",
+                share(t.backward), ", communication wait ", share(t.comm_wait), ", optimizer ", share(t.optimizer)));
   if (!root) return 0;  // rank 0 writes the checkpoint and reports
 
   train::CheckpointData ckpt;
@@ -196,7 +205,7 @@ int run_train(const Args& args) {
   std::ostringstream final_line;
   final_line << std::setprecision(5) << "final: epochs=" << s.epochs << " steps=" << s.steps
              << " train_loss=" << s.train_loss;
-  if (val.n) final_line << " val_loss=" << s.val_loss << metrics_line(s.val_metrics);
+  if (val_truth.n) final_line << " val_loss=" << s.val_loss << metrics_line(s.val_metrics);
   final_line << std::fixed << std::setprecision(0) << " | " << s.samples_per_s << " samples/s | model "
              << model_path;
   std::cout << final_line.str() << std::endl;

@@ -5,6 +5,7 @@
 
 #include "app/config.hpp"
 #include "data/dataset.hpp"
+#include "data/row_source.hpp"
 #include "kernels/kernels.hpp"
 
 namespace hpct::app {
@@ -13,12 +14,17 @@ namespace hpct::app {
 std::unique_ptr<kernels::Backend> make_backend(const Config& cfg);
 
 struct SplitData {
-  data::Dataset train, val;
+  data::Dataset train;                        // training rows: targets, and features unless streamed
+  std::unique_ptr<data::Hdf5Rows> train_x;    // their features read from the file, when streamed
+  data::Dataset val;                          // this rank's validation rows r, r + p, r + 2p, ...
+  data::Dataset val_truth;                    // targets of every validation row (no features)
 };
 
 // val_path set: both files, which must agree in features, targets and task. Otherwise a seeded
-// random val_fraction of train_path is held out (val_fraction 0: no validation).
+// random val_fraction of train_path is held out (val_fraction 0: no validation). With `stream`, the
+// training features are not loaded but read batch by batch (train_x), and of the validation rows
+// only this rank's shard is read; otherwise every rank loads the files whole and keeps its shard.
 SplitData load_train_val(const std::string& train_path, const std::string& val_path, double val_fraction,
-                         std::uint64_t seed);
+                         std::uint64_t seed, bool stream, int world, int rank);
 
 }  // namespace hpct::app

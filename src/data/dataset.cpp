@@ -95,7 +95,7 @@ Dataset Dataset::subset(const std::vector<std::int64_t>& index) const {
   };
   for (auto i : index)
     HPCT_CHECK(i >= 0 && i < n, source, ": row index ", i, " out of range [0, ", n, ")");
-  copy_rows(x, out.x, features);
+  if (!x.empty()) copy_rows(x, out.x, features);
   if (task == Task::classification)
     copy_rows(labels, out.labels, 1);
   else
@@ -109,7 +109,7 @@ Dataset Dataset::subset(const std::vector<std::int64_t>& index) const {
   return out;
 }
 
-Dataset read_dataset(const std::string& path, bool require_targets) {
+Dataset read_dataset(const std::string& path, bool require_targets, bool read_features) {
   const h5::File f = h5::File::open_read(path);
   Dataset d;
   d.source = path;
@@ -130,7 +130,7 @@ Dataset read_dataset(const std::string& path, bool require_targets) {
   HPCT_CHECK(d.features > 0, path, ": dataset /X has no feature columns (F = 0)");
   if (!has_targets) {  // inputs only (prediction)
     d.targets = 0;
-    d.x = read_finite(f, "/X", xi);
+    if (read_features) d.x = read_finite(f, "/X", xi);
     return d;
   }
 
@@ -153,7 +153,7 @@ Dataset read_dataset(const std::string& path, bool require_targets) {
     d.task = yi.type == h5::TypeClass::integer ? Task::classification : Task::regression;
   }
 
-  d.x = read_finite(f, "/X", xi);
+  if (read_features) d.x = read_finite(f, "/X", xi);
 
   if (d.task == Task::classification) {
     HPCT_CHECK(d.targets == 1, path, ": dataset /y: classification labels must be [N], found ",

@@ -31,7 +31,7 @@ struct Dataset {
   // with the first dimension n.
   std::vector<std::pair<std::string, std::vector<float>>> extras;
 
-  // Rows `index` (in that order) as a new Dataset.
+  // Rows `index` (in that order) as a new Dataset (x stays empty when it is, for streamed data).
   Dataset subset(const std::vector<std::int64_t>& index) const;
 };
 
@@ -39,7 +39,9 @@ struct Dataset {
 // converted), no NaN/Inf (the error names the file, dataset, row and column), labels in range.
 // Every error message names the file and the dataset. With require_targets == false a file without
 // /y is accepted (inputs for prediction): targets is then 0 and y and labels are empty.
-Dataset read_dataset(const std::string& path, bool require_targets = true);
+// With read_features == false /X is checked (shape, type) but not read: x stays empty while features
+// is set, for streamed training (data/row_source.hpp reads the rows when they are needed).
+Dataset read_dataset(const std::string& path, bool require_targets = true, bool read_features = true);
 
 // Writes atomically: to "<path>.tmp.<pid>", then rename, so a failure leaves no partial file.
 void write_dataset(const std::string& path, const Dataset& d);

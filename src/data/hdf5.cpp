@@ -319,6 +319,32 @@ std::vector<std::int64_t> read_int64(const File& f, const std::string& path) {
   return read_numeric<std::int64_t>(f, path, H5T_NATIVE_INT64);
 }
 
+void read_float_rows(const File& f, const std::string& path, const std::vector<std::int64_t>& rows, float* out) {
+  if (rows.empty()) return;
+  Quiet q;
+  Handle d = open_dataset(f, path);
+  Handle space(H5Dget_space(d.get()), H5Sclose);
+  const std::vector<std::int64_t> shape = space_shape(space.get());
+  HPCT_CHECK(!shape.empty(), ds_ctx(f, path), ": a scalar has no rows");
+  std::vector<hsize_t> start(shape.size(), 0), count(shape.begin(), shape.end());
+  H5Sselect_none(space.get());
+  for (std::size_t i = 0; i < rows.size();) {
+    std::size_t j = i + 1;  // rows[i..j) is a run of consecutive rows
+    while (j < rows.size() && rows[j] == rows[j - 1] + 1) ++j;
+    HPCT_CHECK(rows[i] >= 0 && rows[j - 1] < shape[0] && (i == 0 || rows[i] > rows[i - 1]), ds_ctx(f, path),
+               ": row ", rows[i], " is out of range or out of order (", shape[0], " rows)");
+    start[0] = static_cast<hsize_t>(rows[i]);
+    count[0] = static_cast<hsize_t>(j - i);
+    HPCT_CHECK(H5Sselect_hyperslab(space.get(), H5S_SELECT_OR, start.data(), nullptr, count.data(), nullptr) >= 0,
+               ds_ctx(f, path), ": cannot select rows", hdf5_reason());
+    i = j;
+  }
+  const auto selected = static_cast<hsize_t>(H5Sget_select_npoints(space.get()));
+  Handle mem(H5Screate_simple(1, &selected, nullptr), H5Sclose);
+  HPCT_CHECK(H5Dread(d.get(), H5T_NATIVE_FLOAT, mem.get(), space.get(), H5P_DEFAULT, out) >= 0, ds_ctx(f, path),
+             ": reading ", rows.size(), " rows failed", hdf5_reason());
+}
+
 void write(const File& f, const std::string& path, const std::vector<std::int64_t>& shape,
            const std::vector<float>& values) {
   write_numeric(f, path, shape, values, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT);

@@ -88,6 +88,10 @@ std::vector<float> read_float(const File& f, const std::string& path);
 std::vector<double> read_double(const File& f, const std::string& path);
 std::vector<std::int32_t> read_int32(const File& f, const std::string& path);
 std::vector<std::int64_t> read_int64(const File& f, const std::string& path);
+// Rows `rows` (strictly increasing indices along the first dimension) of a numeric dataset of any
+// rank, converted to float32, into out (rows.size() x the product of the other dimensions). One
+// H5Dread of a union of hyperslabs, one per run of consecutive rows.
+void read_float_rows(const File& f, const std::string& path, const std::vector<std::int64_t>& rows, float* out);
 // Writes a new dataset of this shape (empty shape: scalar); values.size() must match the shape.
 void write(const File& f, const std::string& path, const std::vector<std::int64_t>& shape,
            const std::vector<float>& values);

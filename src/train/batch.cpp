@@ -26,4 +26,20 @@ void BatchAssembler::gather(const data::Dataset& d, const std::int64_t* index, s
   }
 }
 
+void BatchAssembler::upload(const data::HostBatch& b, std::int64_t width) {
+  HPCT_CHECK(dtype_ == DType::f32, "batches in ", name_of(dtype_), " are not supported yet");
+  auto host = [](const auto& v, Shape s, DType t) { return Tensor(const_cast<void*>(static_cast<const void*>(v.data())), s, t); };
+  x_ = xb_.ensure(be_.allocator(), Shape{b.rows, width}, DType::f32);
+  be_.copy(x_, host(b.x, x_.shape, DType::f32));
+  if (!b.labels.empty()) {
+    target_ = yb_.ensure(be_.allocator(), Shape{b.rows}, DType::i32);
+    be_.copy(target_, host(b.labels, target_.shape, DType::i32));
+  } else if (!b.y.empty()) {
+    target_ = yb_.ensure(be_.allocator(), Shape{b.rows, static_cast<std::int64_t>(b.y.size()) / b.rows}, DType::f32);
+    be_.copy(target_, host(b.y, target_.shape, DType::f32));
+  } else {
+    target_ = Tensor{};
+  }
+}
+
 }  // namespace hpct::train

@@ -1,11 +1,12 @@
 #pragma once
-// Assembles mini-batches on the backend from a host-resident data set: rows picked by an index list
-// are gathered into reusable input and target buffers.
+// Mini-batches on the backend, in reusable input and target buffers: rows of a host-resident data set
+// picked by an index list (evaluation), or a batch the prefetching loader prepared (training).
 #include <cstdint>
 #include <vector>
 
 #include "core/buffer.hpp"
 #include "data/dataset.hpp"
+#include "data/loader.hpp"
 #include "kernels/kernels.hpp"
 
 namespace hpct::train {
@@ -17,6 +18,8 @@ class BatchAssembler {
 
   // Gathers rows index[begin, begin + count) of d. The returned views stay valid until the next call.
   void gather(const data::Dataset& d, const std::int64_t* index, std::int64_t count);
+  // Copies a batch the loader assembled in host memory (with the CUDA backend: to the device).
+  void upload(const data::HostBatch& b, std::int64_t width);
   const Tensor& x() const { return x_; }
   // Targets: float [count, T], or int32 labels [count]; empty when d has no targets.
   const Tensor& target() const { return target_; }

@@ -1,5 +1,6 @@
 #include "train/standardize.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.hpp"
@@ -56,11 +57,55 @@ Standardization fit_standardization(const data::Dataset& train, bool enabled) {
   return s;
 }
 
+Standardization fit_standardization(const data::Dataset& train, const data::RowSource& x, dist::Communicator* comm,
+                                    bool enabled) {
+  Standardization s;
+  if (!enabled) return s;
+  const std::int64_t n = x.rows(), cols = x.width(), chunk = 4096;
+  const int world = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
+  std::vector<float> shift(static_cast<std::size_t>(cols)), buf;
+  const std::int64_t first = 0;
+  x.read(&first, 1, shift.data());
+  std::vector<double> sums(static_cast<std::size_t>(2 * cols), 0.0);  // sum (x - s), then sum (x - s)^2
+  std::vector<std::int64_t> rows;
+  for (std::int64_t begin = rank * chunk; begin < n; begin += world * chunk) {
+    const std::int64_t count = std::min(chunk, n - begin);
+    rows.resize(static_cast<std::size_t>(count));
+    for (std::int64_t i = 0; i < count; ++i) rows[i] = begin + i;
+    buf.resize(static_cast<std::size_t>(count * cols));
+    x.read(rows.data(), count, buf.data());
+    for (std::int64_t r = 0; r < count; ++r)
+      for (std::int64_t c = 0; c < cols; ++c) {
+        const double d = static_cast<double>(buf[r * cols + c]) - shift[c];
+        sums[c] += d;
+        sums[cols + c] += d * d;
+      }
+  }
+  if (comm && world > 1)
+    comm->allreduce(Tensor(sums.data(), Shape{2 * cols}, DType::f64), dist::ReduceOp::sum)->wait();
+  s.x_mean.resize(static_cast<std::size_t>(cols));
+  s.x_std.resize(static_cast<std::size_t>(cols));
+  for (std::int64_t c = 0; c < cols; ++c) {
+    const double m = sums[c] / static_cast<double>(n);
+    const double sd = std::sqrt(std::max(sums[cols + c] / static_cast<double>(n) - m * m, 0.0));
+    s.x_mean[c] = static_cast<float>(shift[c] + m);
+    s.x_std[c] = sd > 1e-12 ? static_cast<float>(sd) : 1.0f;
+  }
+  if (train.task == data::Task::regression) column_stats(train.y, train.n, train.targets, s.y_mean, s.y_std);
+  return s;
+}
+
+void standardize_features(const Standardization& s, float* x, std::int64_t rows) {
+  const auto cols = static_cast<std::int64_t>(s.x_mean.size());
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < cols; ++c) x[r * cols + c] = (x[r * cols + c] - s.x_mean[c]) / s.x_std[c];
+}
+
 void apply_standardization(const Standardization& s, data::Dataset& d) {
   if (!s.x_mean.empty()) {
     HPCT_CHECK(static_cast<std::int64_t>(s.x_mean.size()) == d.features, d.source, ": has ", d.features,
                " features but the model was trained on ", s.x_mean.size());
-    normalise(d.x, d.features, s.x_mean, s.x_std);
+    if (!d.x.empty()) normalise(d.x, d.features, s.x_mean, s.x_std);
   }
   if (!s.y_mean.empty() && d.task == data::Task::regression && !d.y.empty()) {
     HPCT_CHECK(static_cast<std::int64_t>(s.y_mean.size()) == d.targets, d.source, ": has ", d.targets,

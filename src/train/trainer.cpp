@@ -10,6 +10,7 @@
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
 #include "data/distributed_sampler.hpp"
+#include "data/loader.hpp"
 #include "core/timer.hpp"
 #include "optim/clip.hpp"
 #include "train/batch.hpp"
@@ -71,29 +72,18 @@ std::string format_metrics(const Metrics& m) {
   return os.str();
 }
 
-// This rank's validation rows: r, r + p, r + 2p, ... (no padding, so every row counts once).
-struct ValShard {
-  data::Dataset rows;
-  std::int64_t max_rows = 0;  // the largest shard, ceil(n / p)
-};
-
-ValShard shard_rows(const data::Dataset& val, int world, int rank) {
-  std::vector<std::int64_t> mine;
-  for (std::int64_t i = rank; i < val.n; i += world) mine.push_back(i);
-  return {val.subset(mine), (val.n + world - 1) / world};
-}
-
-// Evaluates this rank's shard and gathers every rank's outputs back into the original row order,
-// and the loss as exact sums and counts, so each rank ends with the whole validation result.
-Evaluation evaluate_sharded(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const data::Dataset& val,
-                            const ValShard& shard, dist::Communicator* comm, std::int64_t batch_size) {
-  if (!comm || comm->size() == 1) return evaluate(be, model, loss, val, batch_size);
+// Evaluates this rank's validation shard (rows r, r + p, ... of the split) and gathers every rank's
+// outputs back into the split's row order, and the loss as exact sums and counts, so each rank ends
+// with the whole validation result.
+Evaluation evaluate_sharded(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const data::Dataset& shard,
+                            std::int64_t total_rows, dist::Communicator* comm, std::int64_t batch_size) {
+  if (!comm || comm->size() == 1) return evaluate(be, model, loss, shard, batch_size);
   const int world = comm->size();
-  const std::int64_t width = model.spec().out_features;
-  Evaluation local = shard.rows.n ? evaluate(be, model, loss, shard.rows, batch_size) : Evaluation{};
+  const std::int64_t width = model.spec().out_features, max_rows = (total_rows + world - 1) / world;
+  Evaluation local = shard.n ? evaluate(be, model, loss, shard, batch_size) : Evaluation{};
   double sums[2] = {local.loss.sum, static_cast<double>(local.loss.count)};
   comm->allreduce(Tensor(sums, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait();
-  std::vector<float> send(static_cast<std::size_t>(shard.max_rows * width), 0.0f);
+  std::vector<float> send(static_cast<std::size_t>(max_rows * width), 0.0f);
   std::copy(local.raw.begin(), local.raw.end(), send.begin());
   std::vector<float> all(send.size() * static_cast<std::size_t>(world));
   comm->allgather(Tensor(send.data(), Shape{static_cast<std::int64_t>(send.size())}, DType::f32),
@@ -101,9 +91,9 @@ Evaluation evaluate_sharded(kernels::Backend& be, nn::Model& model, nn::LossKind
       ->wait();
   Evaluation ev;
   ev.loss = {sums[0], static_cast<std::int64_t>(sums[1])};
-  ev.raw.resize(static_cast<std::size_t>(val.n * width));
-  for (std::int64_t i = 0; i < val.n; ++i) {  // row i is row i / p of rank i % p
-    const float* src = all.data() + ((i % world) * shard.max_rows + i / world) * width;
+  ev.raw.resize(static_cast<std::size_t>(total_rows * width));
+  for (std::int64_t i = 0; i < total_rows; ++i) {  // row i is row i / p of rank i % p
+    const float* src = all.data() + ((i % world) * max_rows + i / world) * width;
     std::copy(src, src + width, ev.raw.begin() + i * width);
   }
   return ev;
@@ -111,12 +101,23 @@ Evaluation evaluate_sharded(kernels::Backend& be, nn::Model& model, nn::LossKind
 
 }  // namespace
 
+PhaseTimes& PhaseTimes::operator+=(const PhaseTimes& o) {
+  data += o.data;
+  forward += o.forward;
+  backward += o.backward;
+  comm_wait += o.comm_wait;
+  optimizer += o.optimizer;
+  return *this;
+}
+
 void check_train_options(const TrainOptions& opt) {
   HPCT_CHECK(opt.epochs > 0, "option epochs: must be positive, got ", opt.epochs);
   HPCT_CHECK(opt.eval_every > 0, "option eval-every: must be positive, got ", opt.eval_every);
   HPCT_CHECK(opt.batch_size > 0, "option batch-size: must be positive, got ", opt.batch_size);
   HPCT_CHECK(opt.accum_steps > 0, "option accum-steps: must be positive, got ", opt.accum_steps);
   HPCT_CHECK(opt.clip_norm >= 0, "option optim.clip-norm: must be >= 0, got ", opt.clip_norm);
+  HPCT_CHECK(opt.data_workers >= 0 && opt.data_workers <= 64, "option data.workers: must be in [0, 64], got ",
+             opt.data_workers);
   optim::Schedule(opt.sched, opt.optim.lr, 1);  // throws naming a bad sched.* option
 }
 
@@ -144,7 +145,11 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
   BatchAssembler batch(be, params.dtype());
   Buffer dout;
   MetricsCsv csv(rank == 0 ? opt.metrics_csv : std::string());
-  const ValShard val_shard = data.val ? shard_rows(*data.val, world, rank) : ValShard{};
+  const bool validate = data.val_truth && data.val_truth->n > 0;
+  const data::MemoryRows in_memory(train);
+  const data::RowSource& train_x = data.train_x ? *data.train_x : in_memory;
+  data::Loader loader(train, train_x, [&sampler](std::int64_t epoch) { return sampler.indices(epoch); },
+                      per_rank, {opt.batch_size, opt.epochs, opt.data_workers, 0});
 
   TrainSummary summary;
   summary.val_loss = std::numeric_limits<double>::quiet_NaN();
@@ -152,25 +157,24 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
   double timed_seconds = 0.0;
   std::int64_t timed_samples = 0, step = 0, micro_steps = 0;  // optimizer steps, forward passes
   Stopwatch phase;
-  auto lap = [&](double& into) {
-    into += phase.seconds();
-    phase.reset();
-  };
   for (std::int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
-    const std::vector<std::int64_t> order = sampler.indices(epoch);
     Stopwatch epoch_clock;
+    PhaseTimes t;
+    auto lap = [&](double& into) {
+      into += phase.seconds();
+      phase.reset();
+    };
     double loss[2] = {0.0, 0.0};  // sum, count: reduced over the ranks at the end of the epoch
     double lr = 0.0;
     for (std::int64_t micro = 0; micro < micro_per_epoch; ++micro) {
       // Micro-step k of an accumulation group; the group's last one communicates and steps.
       const std::int64_t k = micro % opt.accum_steps;
       const bool last = k == opt.accum_steps - 1 || micro == micro_per_epoch - 1;
-      const std::int64_t begin = micro * opt.batch_size, count = std::min(opt.batch_size, per_rank - begin);
       phase.reset();
-      batch.gather(train, order.data() + begin, count);
+      batch.upload(loader.next(), train_x.width());
       if (k == 0) params.zero_grads(be);
       if (ddp) ddp->begin_step(/*sync=*/last);
-      lap(summary.t_data);
+      lap(t.data);
       const Tensor out = model.forward(be, batch.x(), nn::Pass{true, static_cast<std::uint64_t>(micro_steps++)});
       const Tensor& dy = dout.ensure(be.allocator(), out.shape, out.dtype);
       const nn::LossValue lv = nn::compute_loss(be, loss_kind, out, batch.target(), dy,
@@ -179,10 +183,10 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
                  " step ", step, " (lower optim.lr or set optim.clip-norm)");
       loss[0] += lv.sum;
       loss[1] += static_cast<double>(lv.count);
-      lap(summary.t_forward);
+      lap(t.forward);
       model.backward(be, dy);
-      lap(summary.t_backward);
-      if (ddp) summary.t_comm_wait += ddp->finish_step();
+      lap(t.backward);
+      if (ddp) t.comm_wait += ddp->finish_step();
       phase.reset();
       if (!last) continue;
       // The norm costs a pass over every gradient: only when clipping is on.
@@ -191,7 +195,7 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
       optimizer->step(be, params, lr);
       ++step;
       if (ddp && opt.check_every > 0 && step % opt.check_every == 0) ddp->check_in_sync(cat("at step ", step));
-      lap(summary.t_optimizer);
+      lap(t.optimizer);
     }
     be.synchronize();
     if (opt.comm && world > 1) opt.comm->allreduce(Tensor(loss, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait();
@@ -208,17 +212,17 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
                                                        {"train_loss", summary.train_loss}};
     std::string line = cat("epoch ", epoch, "/", opt.epochs, " train_loss=", std::setprecision(5),
                            summary.train_loss);
-    const bool evaluate_now = data.val && (epoch % opt.eval_every == 0 || epoch == opt.epochs);
+    const bool evaluate_now = validate && (epoch % opt.eval_every == 0 || epoch == opt.epochs);
     if (evaluate_now) {
-      const Evaluation ev =
-          evaluate_sharded(be, model, loss_kind, *data.val, val_shard, opt.comm, std::max<std::int64_t>(opt.batch_size, 256));
+      const Evaluation ev = evaluate_sharded(be, model, loss_kind, *data.val, data.val_truth->n, opt.comm,
+                                             std::max<std::int64_t>(opt.batch_size, 256));
       summary.val_loss = ev.loss.mean();
       summary.val_metrics = compute_metrics(
-          interpret_outputs(loss_kind, ev.raw, data.val->n, model.spec().out_features, *data.standardization),
+          interpret_outputs(loss_kind, ev.raw, data.val_truth->n, model.spec().out_features, *data.standardization),
           *data.val_truth);
       line += cat(" val_loss=", summary.val_loss) + format_metrics(summary.val_metrics);
     }
-    if (data.val) {
+    if (validate) {
       const double nan = std::numeric_limits<double>::quiet_NaN();
       row.emplace_back("val_loss", evaluate_now ? summary.val_loss : nan);
       const std::vector<std::string> names = metric_names(loss_kind);
@@ -228,6 +232,10 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
     const double rate = static_cast<double>(per_rank * world) / epoch_seconds;
     row.emplace_back("samples_per_s", rate);
     row.emplace_back("epoch_seconds", epoch_seconds);
+    for (const auto& [name, seconds] : {std::pair{"t_data", t.data}, {"t_forward", t.forward}, {"t_backward", t.backward},
+                                        {"t_comm_wait", t.comm_wait}, {"t_optimizer", t.optimizer}})
+      row.emplace_back(name, seconds);
+    summary.phases += t;
     csv.row(row);
     std::ostringstream tail;
     tail << std::fixed << std::setprecision(0) << " | " << rate << " samples/s";

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "data/dataset.hpp"
+#include "data/row_source.hpp"
 #include "dist/communicator.hpp"
 #include "dist/ddp.hpp"
 #include "nn/loss.hpp"
@@ -32,6 +33,15 @@ struct TrainOptions {
   std::int64_t accum_steps = 1;  // micro-steps per optimizer step (no communication on the first K-1)
   dist::DdpOptions ddp;
   std::int64_t check_every = 0;  // steps between weight-sync checks across ranks, 0 = off
+  int data_workers = 1;          // loader threads preparing the next batches (0 = on the training thread)
+};
+
+// Seconds per phase on this rank: data (waiting for the loader and copying the batch in), forward
+// (and loss), backward, comm_wait (allreduce not hidden behind backward), optimizer (clip + step).
+struct PhaseTimes {
+  double data = 0, forward = 0, backward = 0, comm_wait = 0, optimizer = 0;
+  double total() const { return data + forward + backward + comm_wait + optimizer; }
+  PhaseTimes& operator+=(const PhaseTimes& o);
 };
 
 struct TrainSummary {
@@ -41,15 +51,17 @@ struct TrainSummary {
   Metrics val_metrics;         // last evaluation, original units
   double samples_per_s = 0.0;  // training throughput (all ranks) over all epochs after the first
   double seconds = 0.0;
-  // Time per phase over the whole run, seconds on this rank: data (batch assembly), forward,
-  // backward, comm_wait (allreduce not hidden behind backward), optimizer (clip + step).
-  double t_data = 0, t_forward = 0, t_backward = 0, t_comm_wait = 0, t_optimizer = 0;
+  PhaseTimes phases;           // over the whole run, on this rank
 };
 
-// The data sets are standardised already; val_truth holds the validation targets in original units
-// (for metrics) and `standardization` maps outputs back to them. val may be null.
+// The training split: its targets (standardised) in `train`, its features from `train_x` (rows of
+// train, in memory or streamed from the file, standardised). Validation: `val` holds this rank's
+// shard, rows r, r + p, r + 2p, ... of the validation split (standardised); val_truth the targets of
+// the whole split in original units, for metrics; `standardization` maps outputs back to them.
+// val_truth == nullptr or empty: no validation.
 struct TrainData {
   const data::Dataset* train = nullptr;
+  const data::RowSource* train_x = nullptr;
   const data::Dataset* val = nullptr;
   const data::Dataset* val_truth = nullptr;
   const Standardization* standardization = nullptr;

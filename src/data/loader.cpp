@@ -1,0 +1,115 @@
+#include "data/loader.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+
+namespace hpct::data {
+
+Loader::Loader(const Dataset& targets, const RowSource& x, Order order, std::int64_t per_epoch,
+               const LoaderOptions& opt)
+    : targets_(targets), x_(x), order_(std::move(order)), per_epoch_(per_epoch), batch_size_(opt.batch_size),
+      workers_(opt.workers) {
+  HPCT_CHECK(opt.workers >= 0 && opt.workers <= 64, "option data.workers: must be in [0, 64], got ", opt.workers);
+  HPCT_CHECK(batch_size_ > 0 && per_epoch_ > 0 && opt.epochs > 0, "loader: empty schedule");
+  per_epoch_batches_ = (per_epoch_ + batch_size_ - 1) / batch_size_;
+  total_ = per_epoch_batches_ * opt.epochs;
+  if (workers_ == 0) return;
+  const int depth = opt.depth > 0 ? opt.depth : 2 * workers_;
+  slots_.resize(static_cast<std::size_t>(std::max(depth, workers_) + 1));  // +1: the batch in use
+  for (int w = 0; w < workers_; ++w) threads_.emplace_back([this, w] { work(w); });
+}
+
+Loader::~Loader() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+// Each epoch's order is computed once, by the first thread that needs it, and dropped once the
+// trainer has moved past that epoch.
+std::shared_ptr<const std::vector<std::int64_t>> Loader::epoch_order(std::int64_t epoch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = orders_.find(epoch); it != orders_.end()) return it->second;
+  }
+  auto order = std::make_shared<const std::vector<std::int64_t>>(order_(epoch));
+  HPCT_CHECK(static_cast<std::int64_t>(order->size()) == per_epoch_, "loader: epoch ", epoch, " has ",
+             order->size(), " rows, expected ", per_epoch_);
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::int64_t current = 1 + std::max<std::int64_t>(consumed_ - 1, 0) / per_epoch_batches_;
+  orders_.erase(orders_.begin(), orders_.lower_bound(current));
+  return orders_.emplace(epoch, order).first->second;
+}
+
+void Loader::assemble(std::int64_t g, HostBatch& out) {
+  out.epoch = 1 + g / per_epoch_batches_;
+  out.index = g % per_epoch_batches_;
+  const auto order = epoch_order(out.epoch);
+  const std::int64_t begin = out.index * batch_size_, n = std::min(batch_size_, per_epoch_ - begin);
+  const std::int64_t* rows = order->data() + begin;
+  out.rows = n;
+  out.x.resize(static_cast<std::size_t>(n * x_.width()));
+  x_.read(rows, n, out.x.data());
+  out.y.clear();
+  out.labels.clear();
+  if (targets_.task == Task::classification && !targets_.labels.empty()) {
+    out.labels.resize(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) out.labels[i] = targets_.labels[static_cast<std::size_t>(rows[i])];
+  } else if (!targets_.y.empty()) {
+    const std::int64_t t = targets_.targets;
+    out.y.resize(static_cast<std::size_t>(n * t));
+    for (std::int64_t i = 0; i < n; ++i)
+      std::copy_n(targets_.y.begin() + rows[i] * t, t, out.y.begin() + i * t);
+  }
+}
+
+void Loader::work(int worker) {
+  const auto ring = static_cast<std::int64_t>(slots_.size());
+  for (std::int64_t g = worker; g < total_; g += workers_) {
+    Slot& slot = slots_[static_cast<std::size_t>(g % ring)];
+    {
+      // Slot g % ring last held batch g - ring, free once the trainer has moved past it.
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || consumed_ > g - ring + 1; });
+      if (stop_) return;
+    }
+    HostBatch batch = std::move(slot.batch);  // reuse its memory
+    std::exception_ptr error;
+    try {
+      assemble(g, batch);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      slot.batch = std::move(batch);
+      slot.error = error;
+      slot.id = g;
+    }
+    cv_.notify_all();
+    if (error) return;
+  }
+}
+
+const HostBatch& Loader::next() {
+  HPCT_CHECK(consumed_ < total_, "loader: all ", total_, " batches were handed out");
+  const std::int64_t g = consumed_;
+  if (workers_ == 0) {
+    ++consumed_;
+    assemble(g, inline_);
+    return inline_;
+  }
+  Slot& slot = slots_[static_cast<std::size_t>(g % static_cast<std::int64_t>(slots_.size()))];
+  std::unique_lock<std::mutex> lock(mu_);
+  ++consumed_;  // releases batch g - 1's slot
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return slot.id == g; });
+  if (slot.error) std::rethrow_exception(slot.error);
+  return slot.batch;
+}
+
+}  // namespace hpct::data
