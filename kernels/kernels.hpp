@@ -36,6 +36,16 @@ struct SgdParams {
   bool first_step = false;  // momentum buffer is initialised to the gradient on the first step
 };
 
+// Arguments of attention_forward / attention_backward besides the tensors (see there).
+struct AttentionArgs {
+  std::int64_t heads = 1;                 // H; D = H * Dh
+  const std::int32_t* lengths = nullptr;  // host [N], each in [1, L]: keys at positions >= lengths[n] are
+                                          // masked (key padding); nullptr: all L keys are valid
+  bool causal = false;                    // query i also sees no key j > i
+  double dropout_p = 0.0;                 // attention dropout on the probabilities, in [0, 1)
+  std::uint64_t seed = 0, stream = 0;     // its Philox seed and stream
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -97,6 +107,43 @@ class Backend {
   virtual void softmax_forward(const Tensor& x, const Tensor& y) = 0;
   // dx = y * (dy - sum_c(dy * y)) per row.
   virtual void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) = 0;
+
+  // ---- sequences ------------------------------------------------------------------------------
+  // Multi-head scaled-dot-product attention on the fused projection qkv [N, L, 3D] = (Q | K | V), each
+  // D = H Dh columns wide, head h in columns h Dh .. h Dh + Dh - 1 of each. Per sequence n and head h,
+  // with scale = 1 / sqrt(Dh):
+  //   S = scale Q K^T [L, L];  P = softmax of each row over the keys it may see, P = 0 exactly elsewhere;
+  //   P~ = P * keep / (1 - p);  out[n, :, h Dh ..] = P~ V.
+  // Query i of sequence n sees key j when j < lengths[n] and, if causal, j <= i. Query rows at padded
+  // positions (i >= lengths[n]) attend normally over the valid keys (lengths >= 1: every row sees one).
+  // Attention dropout: keep = philox_uniform(seed, stream, e) >= p, e the flat index of the element in
+  // probs [N, H, L, L] (((n H + h) L + i) L + j), i.e. dropout_forward's convention applied to probs.
+  // probs [N, H, L, L] saves P (before dropout) for backward; out [N, L, D] is overwritten.
+  virtual void attention_forward(const Tensor& qkv, const Tensor& out, const Tensor& probs,
+                                 const AttentionArgs& args) = 0;
+  // With dO = dout[n, :, h Dh ..] and the forward's mask and dropout (same args):
+  //   dP~ = dO V^T;  dP = dP~ * keep / (1 - p);  dS = P * (dP - rowsum(dP * P));
+  //   dQ = scale dS K;  dK = scale dS^T Q;  dV = P~^T dO.
+  // dqkv [N, L, 3D] is overwritten; masked keys (positions >= lengths[n]) get dK = dV = 0.
+  virtual void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dout, const Tensor& dqkv,
+                                  const AttentionArgs& args) = 0;
+  // Token embedding: out[n, l, :] = table[ids[n, l], :] with ids i32 [N, L] (any shape: all positions),
+  // table [V, D], out [N, L, D]. Throws naming the position and value of an id outside [0, V).
+  virtual void embedding_forward(const Tensor& ids, const Tensor& table, const Tensor& out) = 0;
+  // dtable[v, :] += sum over positions p with ids[p] = v of dout[p, :], the positions summed in order.
+  virtual void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) = 0;
+  // Tabular feature tokens: x [N, F], w and b [F, D], out [N, F, D]:
+  //   out[n, f, :] = x[n, f] w[f, :] + b[f, :].
+  virtual void feature_tokens_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) = 0;
+  //   dx[n, f] = dot(dout[n, f, :], w[f, :])            (overwritten; skipped when dx is empty)
+  //   dw[f, :] += sum_n x[n, f] dout[n, f, :];  db[f, :] += sum_n dout[n, f, :].
+  virtual void feature_tokens_backward(const Tensor& x, const Tensor& w, const Tensor& dout, const Tensor& dx,
+                                       const Tensor& dw, const Tensor& db) = 0;
+  // Masked mean over positions: x [N, L, D], out [N, D], lengths host [N] in [1, L] or nullptr (all L):
+  //   out[n, :] = sum_{l < len_n} x[n, l, :] / len_n.
+  virtual void mean_pool_forward(const Tensor& x, const std::int32_t* lengths, const Tensor& out) = 0;
+  //   dx[n, l, :] = l < len_n ? dout[n, :] / len_n : 0        (dx [N, L, D] overwritten)
+  virtual void mean_pool_backward(const Tensor& dout, const std::int32_t* lengths, const Tensor& dx) = 0;
 
   // ---- losses --------------------------------------------------------------------------------
   // Each returns the SUM of the per-element (or per-row) loss over the batch, and, when dpred is not

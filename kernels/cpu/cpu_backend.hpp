@@ -2,7 +2,8 @@
 // The CPU backend: OpenBLAS for gemm, OpenMP loops for everything else, float32 and float64.
 // The methods are defined one concern per file: cpu_backend.cpp (threads, memory, gemm),
 // cpu_elementwise.cpp (bias, activations, dropout), cpu_norm.cpp (layernorm, softmax), cpu_loss.cpp,
-// cpu_optim.cpp (optimizer steps and flat-range reductions).
+// cpu_optim.cpp (optimizer steps and flat-range reductions), cpu_attention.cpp (fused multi-head
+// attention), cpu_embedding.cpp (token embedding, feature tokens), cpu_pool.cpp (masked mean pooling).
 #include <cstdint>
 #include <string>
 
@@ -56,6 +57,18 @@ class CpuBackend final : public Backend {
                           const Tensor& dy, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) override;
   void softmax_forward(const Tensor& x, const Tensor& y) override;
   void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) override;
+
+  void attention_forward(const Tensor& qkv, const Tensor& out, const Tensor& probs,
+                         const AttentionArgs& args) override;
+  void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dout, const Tensor& dqkv,
+                          const AttentionArgs& args) override;
+  void embedding_forward(const Tensor& ids, const Tensor& table, const Tensor& out) override;
+  void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) override;
+  void feature_tokens_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) override;
+  void feature_tokens_backward(const Tensor& x, const Tensor& w, const Tensor& dout, const Tensor& dx,
+                               const Tensor& dw, const Tensor& db) override;
+  void mean_pool_forward(const Tensor& x, const std::int32_t* lengths, const Tensor& out) override;
+  void mean_pool_backward(const Tensor& dout, const std::int32_t* lengths, const Tensor& dx) override;
 
   double mse_loss(const Tensor& pred, const Tensor& target, const Tensor& dpred, double grad_scale) override;
   double gaussian_nll_loss(const Tensor& pred, const Tensor& target, const Tensor& dpred,

@@ -1,5 +1,6 @@
 #include "nn/parameter_store.hpp"
 
+#include <cmath>
 #include <vector>
 
 #include "core/philox.hpp"
@@ -26,8 +27,15 @@ void ParameterStore::finalize(kernels::Backend& backend, std::uint64_t seed) {
   for (std::size_t p = 0; p < entries_.size(); ++p) {
     const ParamInfo& e = entries_[p];
     for (std::int64_t i = 0; i < e.shape.numel(); ++i) {
-      const double u = philox_uniform(seed, p, static_cast<std::uint64_t>(i));
-      host[e.offset + i] = e.init.kind == Init::Kind::uniform ? (2.0 * u - 1.0) * e.init.value : e.init.value;
+      const auto index = static_cast<std::uint64_t>(i);
+      double v = e.init.value;
+      if (e.init.kind == Init::Kind::uniform) {
+        v = (2.0 * philox_uniform(seed, p, index) - 1.0) * e.init.value;
+      } else if (e.init.kind == Init::Kind::normal) {  // Box-Muller; 1 - u1 is in (0, 1]
+        const double u1 = philox_uniform(seed, p, 2 * index), u2 = philox_uniform(seed, p, 2 * index + 1);
+        v = e.init.value * std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(6.283185307179586 * u2);
+      }
+      host[e.offset + i] = v;
     }
   }
   Buffer staging(host_allocator(), Shape{flat_size_}, dtype_);

@@ -16,12 +16,13 @@
 
 namespace hpct::nn {
 
-// How a parameter starts: U(-bound, bound), or a constant.
+// How a parameter starts: U(-bound, bound), N(0, std^2), or a constant.
 struct Init {
-  enum class Kind { uniform, constant } kind = Kind::constant;
-  double value = 0.0;  // the constant, or the uniform bound
+  enum class Kind { uniform, constant, normal } kind = Kind::constant;
+  double value = 0.0;  // the constant, the uniform bound, or the standard deviation
   static Init uniform(double bound) { return {Kind::uniform, bound}; }
   static Init constant(double v) { return {Kind::constant, v}; }
+  static Init normal(double std) { return {Kind::normal, std}; }
 };
 
 struct ParamInfo {
@@ -40,7 +41,8 @@ class ParameterStore {
   ParamId add(const std::string& name, Shape shape, Init init);
   // Allocates both buffers on the backend and draws every parameter from its Init with Philox:
   // element i of parameter p is philox_uniform(seed, p, i), so initialisation is reproducible on
-  // any backend. Gradients start at zero.
+  // any backend. A normal element i is Box-Muller of u1 = philox_uniform(seed, p, 2i) and
+  // u2 = philox_uniform(seed, p, 2i + 1): std * sqrt(-2 ln(1 - u1)) cos(2 pi u2). Gradients start at zero.
   void finalize(kernels::Backend& backend, std::uint64_t seed);
   bool finalized() const { return finalized_; }
 

@@ -1,0 +1,70 @@
+#include "nn/transformer_block.hpp"
+
+namespace hpct::nn {
+namespace {
+
+// The flat offset the next parameter added to the store will get.
+std::int64_t next_offset(const ParameterStore& store) { return store.flat_size(); }
+
+}  // namespace
+
+TransformerBlock::TransformerBlock(ParameterStore& store, const std::string& prefix, std::int64_t width,
+                                   std::int64_t heads, std::int64_t ff_width, double dropout,
+                                   kernels::Activation activation, std::uint64_t seed,
+                                   std::uint32_t first_dropout_id, double eps)
+    : width_(width), heads_(heads), ff_width_(ff_width), p_(dropout), act_kind_(activation),
+      first_offset_(next_offset(store)),
+      self_attn_(store, prefix + ".self_attn", width, heads, dropout, seed, first_dropout_id),
+      linear1_(store, prefix + ".linear1", width, ff_width),
+      linear2_(store, prefix + ".linear2", ff_width, width),
+      norm1_(store, prefix + ".norm1", width, eps),
+      norm2_(store, prefix + ".norm2", width, eps),
+      act_(activation),
+      dropout1_(dropout, seed, first_dropout_id + 1),
+      dropout_(dropout, seed, first_dropout_id + 2),
+      dropout2_(dropout, seed, first_dropout_id + 3) {}
+
+std::string TransformerBlock::describe() const {
+  return cat("TransformerBlock(", width_, ", heads=", heads_, ", ff=", ff_width_, ", ", kernels::to_string(act_kind_),
+             p_ > 0 ? cat(", dropout=", p_) : "", ")");
+}
+
+Tensor TransformerBlock::forward(kernels::Backend& be, const Tensor& x, const Pass& pass, const SequenceMask& mask) {
+  // x1 = x + Dropout(SelfAttention(LayerNorm1(x)))
+  Tensor a = norm1_.forward(be, x, pass);
+  a = self_attn_.forward(be, a, pass, mask);
+  a = dropout1_.forward(be, a, pass);
+  Tensor& x1 = x1_.ensure(be.allocator(), x.shape, x.dtype);
+  be.copy(x1, x);
+  be.axpy(1.0, a, x1);
+  // y = x1 + Dropout(Linear2(Dropout(act(Linear1(LayerNorm2(x1))))))
+  Tensor f = norm2_.forward(be, x1, pass);
+  f = linear1_.forward(be, f, pass);
+  f = act_.forward(be, f, pass);
+  f = dropout_.forward(be, f, pass);
+  f = linear2_.forward(be, f, pass);
+  f = dropout2_.forward(be, f, pass);
+  Tensor& y = y_.ensure(be.allocator(), x.shape, x.dtype);
+  be.copy(y, x1);
+  be.axpy(1.0, f, y);
+  return y;
+}
+
+// dx1 = dy + (feed-forward path)^T dy; dx = dx1 + (attention path)^T dx1. The residual gradients are
+// added in place into the layer norms' dx workspaces, which nothing reads afterwards.
+Tensor TransformerBlock::backward(kernels::Backend& be, const Tensor& dy) {
+  Tensor g = dropout2_.backward(be, dy);
+  g = linear2_.backward(be, g);
+  g = dropout_.backward(be, g);
+  g = act_.backward(be, g);
+  g = linear1_.backward(be, g);
+  const Tensor dx1 = norm2_.backward(be, g);
+  be.axpy(1.0, dy, dx1);
+  Tensor h = dropout1_.backward(be, dx1);
+  h = self_attn_.backward(be, h);
+  const Tensor dx = norm1_.backward(be, h);
+  be.axpy(1.0, dx1, dx);
+  return dx;
+}
+
+}  // namespace hpct::nn

@@ -1,0 +1,15 @@
+# hpctrain's transformer block against PyTorch's nn.TransformerEncoderLayer(norm_first=True,
+# batch_first=True) on identical weights and batch, with key padding (lengths 1 .. L) and causal masks:
+# output, loss, input and parameter gradients, and the weights after 3 AdamW steps, each within 1e-4
+# relative. The reference is generated now by tests/reference/transformer_reference.py; nothing is pasted.
+source "$(dirname "$0")/../lib.sh"
+: "${CHECK_TRANSFORMER_REFERENCE:?}"
+ref="$HPCTRAIN_SOURCE/tests/reference/transformer_reference.py"
+for variant in "gelu-exact" "relu --causal" "gelu --causal" "silu --no-padding"; do
+  set -- $variant
+  dir="ref-block-${1}${2:+-${2#--}}"
+  "$PYTHON" "$ref" "$dir" --case block --activation "$@" --seed 5 >/dev/null
+  "$CHECK_TRANSFORMER_REFERENCE" "$dir" >"$dir.log" || { cat "$dir.log"; die "mismatch with PyTorch: block $variant"; }
+  pass "block $variant: $(tail -1 "$dir.log")"
+done
+finish

@@ -1,0 +1,211 @@
+// Compares hpctrain's transformer layers with the PyTorch reference written by transformer_reference.py
+// (same weights, same batch): the forward output, the loss, d(loss)/dx, every parameter gradient, and
+// the weights after the reference's AdamW steps. Case "block": one nn::TransformerBlock against
+// nn.TransformerEncoderLayer(norm_first=True, batch_first=True) with key padding (and causal) masks.
+// Prints the relative error per tensor (||a - b|| / ||b||) and exits 1 when any exceeds its tolerance.
+// Usage: check_transformer_reference DIR
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/hdf5.hpp"
+#include "kernels/kernels.hpp"
+#include "nn/parameter_store.hpp"
+#include "nn/transformer_block.hpp"
+#include "optim/optimizer.hpp"
+
+using namespace hpct;
+namespace h5 = hpct::data::h5;
+
+namespace {
+
+constexpr double kTol = 1e-4;
+
+struct Worst {
+  double err = 0;
+  int failures = 0;
+};
+
+double rel_error(const float* a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+}
+
+void report(const std::string& what, double err, Worst& w) {
+  w.err = std::max(w.err, err);
+  const bool ok = err <= kTol;
+  w.failures += !ok;
+  std::printf("%-4s %-58s rel.err %.2e (tol %.0e)\n", ok ? "ok" : "FAIL", what.c_str(), err, kTol);
+}
+
+// Compares a tensor with a reference dataset of the same number of elements.
+void compare(const std::string& what, const Tensor& t, const h5::File& ref, const std::string& path, Worst& w) {
+  const std::vector<float> want = h5::read_float(ref, path);
+  HPCT_CHECK(static_cast<std::int64_t>(want.size()) == t.numel(), path, " has ", want.size(), " elements, ", what,
+             " has ", t.numel());
+  report(what, rel_error(t.f32(), want), w);
+}
+
+// The key third of in_proj_bias has no gradient: it adds q . b_k to every score of a row, which the
+// softmax cancels. Both implementations compute ~1e-9 of rounding noise there, and Adam turns noise of
+// either sign into steps of about lr, so after AdamW that third is compared only through the checks that
+// its gradient vanishes; the query and value thirds are compared as usual.
+bool is_in_proj_bias(const std::string& name) {
+  const std::string suffix = "in_proj_bias";
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void compare_without_key_bias(const std::string& what, const Tensor& t, const h5::File& ref, const std::string& path,
+                              Worst& w) {
+  std::vector<float> want = h5::read_float(ref, path);
+  HPCT_CHECK(static_cast<std::int64_t>(want.size()) == t.numel() && t.numel() % 3 == 0, path, " has ", want.size(),
+             " elements, ", what, " has ", t.numel());
+  std::vector<float> got(t.f32(), t.f32() + t.numel());
+  const std::size_t d = want.size() / 3;
+  std::fill(got.begin() + d, got.begin() + 2 * d, 0.0f);
+  std::fill(want.begin() + d, want.begin() + 2 * d, 0.0f);
+  report(what + " (q, v)", rel_error(got.data(), want), w);
+}
+
+// max |key third of the in_proj_bias gradient| relative to the norm of the whole gradient (both ~1e-8).
+void check_key_bias_gradient(const std::string& what, const float* g, std::int64_t n, Worst& w) {
+  double norm = 0, key = 0;
+  for (std::int64_t i = 0; i < n; ++i) norm += static_cast<double>(g[i]) * g[i];
+  for (std::int64_t i = n / 3; i < 2 * n / 3; ++i) key = std::max(key, std::abs(static_cast<double>(g[i])));
+  report(what + " key third ~ 0", key / std::max(std::sqrt(norm), 1e-30), w);
+}
+
+// The block of the reference file, with its initial weights (every parameter present, nothing extra).
+struct Setup {
+  nn::ParameterStore store{DType::f32};
+  std::unique_ptr<nn::TransformerBlock> block;
+};
+
+std::unique_ptr<Setup> setup(kernels::Backend& be, const h5::File& ref) {
+  auto s = std::make_unique<Setup>();
+  const std::string act = h5::read_string_attr(ref, "/", "activation");
+  s->block = std::make_unique<nn::TransformerBlock>(
+      s->store, h5::read_string_attr(ref, "/", "prefix"), h5::read_int64_attr(ref, "/", "d_model"),
+      h5::read_int64_attr(ref, "/", "heads"), h5::read_int64_attr(ref, "/", "dim_feedforward"), 0.0,
+      kernels::parse_activation(act), 0, 0, h5::read_double_attr(ref, "/", "eps"));
+  s->store.finalize(be, 0);
+  const std::vector<std::string> names = h5::members(ref, "/params");
+  HPCT_CHECK(names.size() == s->store.entries().size(), "reference has ", names.size(), " parameters, the block ",
+             s->store.entries().size());
+  for (const std::string& name : names) {
+    const auto id = s->store.find(name);
+    HPCT_CHECK(id.has_value(), "reference parameter ", name, " is not a parameter of the block");
+    const std::vector<float> v = h5::read_float(ref, "/params/" + name);
+    const Tensor p = s->store.param(*id);
+    HPCT_CHECK(static_cast<std::int64_t>(v.size()) == p.numel(), name, ": reference has ", v.size(),
+               " elements, the block ", p.numel());
+    std::memcpy(p.data, v.data(), v.size() * sizeof(float));
+  }
+  return s;
+}
+
+struct Batch {
+  std::vector<float> x, target;
+  std::vector<std::int32_t> lengths;
+  Tensor xt, targett;
+  nn::SequenceMask mask;
+};
+
+// Mean squared error over all elements; writes dL/dout.
+double mse(kernels::Backend& be, const Tensor& out, const Batch& b, Buffer& dout) {
+  const Tensor& d = dout.ensure(be.allocator(), out.shape, out.dtype);
+  const double n = static_cast<double>(out.numel());
+  return be.mse_loss(out, b.targett, d, 1.0 / n) / n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: check_transformer_reference DIR (written by tests/reference/transformer_reference.py)\n";
+    return 2;
+  }
+  try {
+    auto be = kernels::make_cpu_backend(1);
+    const h5::File ref = h5::File::open_read(std::string(argv[1]) + "/reference.h5");
+    HPCT_CHECK(h5::read_string_attr(ref, "/", "case") == "block", "case ", h5::read_string_attr(ref, "/", "case"),
+               " is not known to this checker");
+    Worst w;
+    Batch b;
+    b.x = h5::read_float(ref, "/x");
+    b.target = h5::read_float(ref, "/target");
+    b.lengths = h5::read_int32(ref, "/lengths");
+    const std::vector<std::int64_t> xs = h5::dataset_info(ref, "/x").shape;
+    HPCT_CHECK(xs.size() == 3, "/x must be [N, L, D]");
+    b.xt = Tensor(b.x.data(), Shape{xs[0], xs[1], xs[2]}, DType::f32);
+    b.targett = Tensor(b.target.data(), b.xt.shape, DType::f32);
+    b.mask = nn::SequenceMask{b.lengths.data(), h5::read_int64_attr(ref, "/", "causal") != 0};
+
+    // Forward, loss and gradients at the initial weights.
+    auto s = setup(*be, ref);
+    s->store.zero_grads(*be);
+    const Tensor out = s->block->forward(*be, b.xt, nn::Pass{true, 0}, b.mask);
+    compare("output", out, ref, "/output", w);
+    Buffer dout;
+    const double loss = mse(*be, out, b, dout);
+    const double want = h5::read_double_attr(ref, "/", "loss");
+    report("loss", std::abs(loss - want) / std::abs(want), w);
+    const Tensor dx = s->block->backward(*be, dout);
+    compare("grad_input", dx, ref, "/grad_input", w);
+    for (std::size_t i = 0; i < s->store.entries().size(); ++i) {
+      const std::string& name = s->store.entries()[i].name;
+      const Tensor g = s->store.grad(static_cast<nn::ParamId>(i));
+      compare("grads/" + name, g, ref, "/grads/" + name, w);
+      if (is_in_proj_bias(name)) {
+        check_key_bias_gradient("grads/" + name, g.f32(), g.numel(), w);
+        const std::vector<float> want_g = h5::read_float(ref, "/grads/" + name);
+        check_key_bias_gradient("torch grads/" + name, want_g.data(), g.numel(), w);
+      }
+    }
+
+    // AdamW steps on the same batch from the initial weights.
+    auto t = setup(*be, ref);
+    optim::OptimizerOptions o;
+    o.name = "adamw";
+    o.lr = h5::read_double_attr(ref, "/after_adamw", "lr");
+    o.beta1 = h5::read_double_attr(ref, "/after_adamw", "beta1");
+    o.beta2 = h5::read_double_attr(ref, "/after_adamw", "beta2");
+    o.eps = h5::read_double_attr(ref, "/after_adamw", "eps");
+    o.weight_decay = h5::read_double_attr(ref, "/after_adamw", "weight_decay");
+    auto opt = optim::make_optimizer(o, *be, t->store);
+    const std::int64_t steps = h5::read_int64_attr(ref, "/after_adamw", "steps");
+    const std::vector<double> want_losses = h5::read_double(ref, "/losses");
+    HPCT_CHECK(static_cast<std::int64_t>(want_losses.size()) == steps, "/losses has ", want_losses.size(),
+               " values for ", steps, " steps");
+    for (std::int64_t step = 0; step < steps; ++step) {
+      t->store.zero_grads(*be);
+      const Tensor o_step = t->block->forward(*be, b.xt, nn::Pass{true, static_cast<std::uint64_t>(step)}, b.mask);
+      const double l = mse(*be, o_step, b, dout);
+      report(cat("losses[", step, "]"), std::abs(l - want_losses[step]) / std::abs(want_losses[step]), w);
+      t->block->backward(*be, dout);
+      opt->step(*be, t->store, o.lr);
+    }
+    for (std::size_t i = 0; i < t->store.entries().size(); ++i) {
+      const std::string& name = t->store.entries()[i].name;
+      const Tensor p = t->store.param(static_cast<nn::ParamId>(i));
+      if (is_in_proj_bias(name))
+        compare_without_key_bias("after_adamw/" + name, p, ref, "/after_adamw/" + name, w);
+      else
+        compare("after_adamw/" + name, p, ref, "/after_adamw/" + name, w);
+    }
+    std::printf("worst: %.2e, %d failure(s)\n", w.err, w.failures);
+    return w.failures ? 1 : 0;
+  } catch (const std::exception& e) {
+    std::cerr << "check_transformer_reference: " << e.what() << '\n';
+    return 1;
+  }
+}

@@ -1,0 +1,558 @@
+// The transformer kernels of the CPU backend (attention, token embedding, feature tokens, mean pooling)
+// against naive double-precision loops written here, in float32 and float64, with key-padding and
+// causal masks and attention dropout; attention's backward also against central finite differences;
+// bit-identical results on 1, 2 and 3 threads; argument errors.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/philox.hpp"
+#include "core/tensor.hpp"
+#include "kernels/kernels.hpp"
+
+using hpct::DType;
+using hpct::Shape;
+using hpct::Tensor;
+using namespace hpct::kernels;
+
+namespace {
+
+Backend& be() {
+  static const std::unique_ptr<Backend> backend = make_cpu_backend(0);
+  return *backend;
+}
+
+// Host data with a Tensor view onto it.
+template <class T>
+struct Host {
+  std::vector<T> v;
+  Shape shape;
+  explicit Host(Shape s, T init = T(0)) : v(static_cast<std::size_t>(s.numel()), init), shape(s) {}
+  Tensor t() { return Tensor(v.data(), shape, hpct::dtype_of<T>()); }
+  T& operator[](std::int64_t i) { return v[static_cast<std::size_t>(i)]; }
+  T operator[](std::int64_t i) const { return v[static_cast<std::size_t>(i)]; }
+};
+
+template <class T>
+Host<T> rand_host(Shape s, std::uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  Host<T> h(s);
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> dist(lo, hi);
+  for (auto& x : h.v) x = static_cast<T>(dist(gen));
+  return h;
+}
+
+template <class T>
+std::vector<double> to_double(const Host<T>& h) {
+  return {h.v.begin(), h.v.end()};
+}
+
+template <class T>
+constexpr double tol(double for_float, double for_double) {
+  return std::is_same_v<T, float> ? for_float : for_double;
+}
+
+// Every |got - ref| <= atol + rtol |ref| (NaN fails).
+template <class G>
+void check_close(const std::vector<G>& got, const std::vector<double>& ref, double rtol, double atol,
+                 const std::string& what) {
+  REQUIRE(got.size() == ref.size());
+  double worst = 0.0;
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double err = std::abs(static_cast<double>(got[i]) - ref[i]) / (atol + rtol * std::abs(ref[i]));
+    if (!(err <= worst)) {
+      worst = err;
+      at = i;
+      if (std::isnan(err)) break;
+    }
+  }
+  INFO(what, ": worst element ", at, " of ", got.size(), ": got ", (got.empty() ? 0.0 : double(got[at])),
+       ", expected ", (ref.empty() ? 0.0 : ref[at]), " (error ", worst, " x tolerance)");
+  CHECK(worst <= 1.0);
+}
+
+void check_throws_with(const std::function<void()>& f, const std::string& needle) {
+  try {
+    f();
+  } catch (const hpct::Error& e) {
+    INFO("message: ", std::string(e.what()));
+    CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    return;
+  } catch (...) {
+    FAIL_CHECK("threw something other than hpct::Error; expected a message containing: " << needle);
+    return;
+  }
+  FAIL_CHECK("did not throw; expected an hpct::Error containing: " << needle);
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// ---- attention reference ------------------------------------------------------------------------------
+
+struct AttnCase {
+  std::int64_t batch, len, heads, dh;
+  bool padded, causal;
+  double p;
+  std::string name() const {
+    return hpct::cat("N=", batch, " L=", len, " H=", heads, " Dh=", dh, padded ? " key-padding" : "",
+                     causal ? " causal" : "", " p=", p);
+  }
+};
+
+// Lengths in [1, L] that differ per sequence (the last one full).
+std::vector<std::int32_t> make_lengths(std::int64_t batch, std::int64_t len) {
+  std::vector<std::int32_t> l(static_cast<std::size_t>(batch));
+  for (std::int64_t n = 0; n < batch; ++n)
+    l[n] = static_cast<std::int32_t>(n + 1 == batch ? len : 1 + (n * 5 + len / 2) % len);
+  return l;
+}
+
+struct AttnRef {
+  std::vector<double> out, probs, dqkv;
+};
+
+// The attention of kernels.hpp written as plain loops in double, straight from the formulas:
+//   P = softmax over visible keys of Q K^T / sqrt(Dh), P~ = P keep / (1 - p), out = P~ V;
+//   dP~ = dO V^T, dP = dP~ keep / (1 - p), dS = P (dP - rowsum(dP P)), dQ = scale dS K,
+//   dK = scale dS^T Q, dV = P~^T dO.
+AttnRef attention_ref(const AttnCase& c, const std::vector<double>& qkv, const std::vector<double>& dout,
+                      const std::int32_t* lengths, std::uint64_t seed, std::uint64_t stream) {
+  const std::int64_t L = c.len, H = c.heads, Dh = c.dh, D = H * Dh;
+  const double scale = 1.0 / std::sqrt(double(Dh));
+  AttnRef r;
+  r.out.assign(static_cast<std::size_t>(c.batch * L * D), 0.0);
+  r.probs.assign(static_cast<std::size_t>(c.batch * H * L * L), 0.0);
+  r.dqkv.assign(qkv.size(), 0.0);
+  std::vector<double> pt(static_cast<std::size_t>(L * L)), dp(static_cast<std::size_t>(L * L));
+  for (std::int64_t n = 0; n < c.batch; ++n)
+    for (std::int64_t h = 0; h < H; ++h) {
+      const auto at = [&](std::int64_t i, std::int64_t part, std::int64_t col) {
+        return static_cast<std::size_t>((n * L + i) * 3 * D + part * D + h * Dh + col);
+      };
+      const auto o_at = [&](std::int64_t i, std::int64_t col) {
+        return static_cast<std::size_t>((n * L + i) * D + h * Dh + col);
+      };
+      const std::int64_t kv = lengths ? lengths[n] : L;
+      double* P = r.probs.data() + (n * H + h) * L * L;
+      for (std::int64_t i = 0; i < L; ++i) {
+        const auto visible = [&](std::int64_t j) { return j < kv && (!c.causal || j <= i); };
+        double mx = -1e300;
+        std::vector<double> s(static_cast<std::size_t>(L), 0.0);
+        for (std::int64_t j = 0; j < L; ++j) {
+          if (!visible(j)) continue;
+          for (std::int64_t e = 0; e < Dh; ++e) s[j] += qkv[at(i, 0, e)] * qkv[at(j, 1, e)];
+          s[j] *= scale;
+          mx = std::max(mx, s[j]);
+        }
+        double sum = 0.0;
+        for (std::int64_t j = 0; j < L; ++j)
+          if (visible(j)) sum += std::exp(s[j] - mx);
+        for (std::int64_t j = 0; j < L; ++j) {
+          P[i * L + j] = visible(j) ? std::exp(s[j] - mx) / sum : 0.0;
+          const std::uint64_t e = static_cast<std::uint64_t>(((n * H + h) * L + i) * L + j);
+          const bool keep = double(hpct::philox_uniform(seed, stream, e)) >= c.p;
+          pt[i * L + j] = keep ? P[i * L + j] / (1.0 - c.p) : 0.0;
+          double d = 0.0;
+          for (std::int64_t col = 0; col < Dh; ++col) d += dout[o_at(i, col)] * qkv[at(j, 2, col)];
+          dp[i * L + j] = keep ? d / (1.0 - c.p) : 0.0;
+        }
+        for (std::int64_t col = 0; col < Dh; ++col)
+          for (std::int64_t j = 0; j < L; ++j) r.out[o_at(i, col)] += pt[i * L + j] * qkv[at(j, 2, col)];
+      }
+      for (std::int64_t i = 0; i < L; ++i) {
+        double dot = 0.0;
+        for (std::int64_t j = 0; j < L; ++j) dot += P[i * L + j] * dp[i * L + j];
+        for (std::int64_t j = 0; j < L; ++j) {
+          const double ds = P[i * L + j] * (dp[i * L + j] - dot);
+          for (std::int64_t col = 0; col < Dh; ++col) {
+            r.dqkv[at(i, 0, col)] += scale * ds * qkv[at(j, 1, col)];
+            r.dqkv[at(j, 1, col)] += scale * ds * qkv[at(i, 0, col)];
+            r.dqkv[at(j, 2, col)] += pt[i * L + j] * dout[o_at(i, col)];
+          }
+        }
+      }
+    }
+  return r;
+}
+
+struct AttnRun {
+  std::vector<double> out, probs, dqkv;
+};
+
+template <class T>
+struct AttnTensors {
+  Host<T> qkv, out, probs, dout, dqkv;
+  std::vector<std::int32_t> lengths;
+  AttentionArgs args;
+  AttnTensors(const AttnCase& c, std::uint64_t seed)
+      : qkv(rand_host<T>(Shape{c.batch, c.len, 3 * c.heads * c.dh}, seed, -1.5, 1.5)),
+        out(Shape{c.batch, c.len, c.heads * c.dh}, T(7)),  // garbage: the kernels overwrite
+        probs(Shape{c.batch, c.heads, c.len, c.len}, T(7)),
+        dout(rand_host<T>(Shape{c.batch, c.len, c.heads * c.dh}, seed + 1)),
+        dqkv(Shape{c.batch, c.len, 3 * c.heads * c.dh}, T(7)) {
+    if (c.padded) lengths = make_lengths(c.batch, c.len);
+    args.heads = c.heads;
+    args.lengths = c.padded ? lengths.data() : nullptr;
+    args.causal = c.causal;
+    args.dropout_p = c.p;
+    args.seed = 1234;
+    args.stream = 99;
+  }
+  void run(Backend& b) {
+    b.attention_forward(qkv.t(), out.t(), probs.t(), args);
+    b.attention_backward(qkv.t(), probs.t(), dout.t(), dqkv.t(), args);
+  }
+};
+
+std::vector<AttnCase> attention_cases() {
+  std::vector<AttnCase> cases;
+  for (const bool padded : {false, true})
+    for (const bool causal : {false, true})
+      for (const double p : {0.0, 0.3}) {
+        cases.push_back({3, 7, 2, 5, padded, causal, p});
+        cases.push_back({2, 150, 2, 8, padded, causal, p});  // three causal row blocks, the last ragged
+      }
+  cases.push_back({1, 1, 1, 1, false, true, 0.0});
+  cases.push_back({2, 20, 4, 32, true, false, 0.1});  // the tabular shape (19 features + CLS)
+  return cases;
+}
+
+}  // namespace
+
+// ---- attention --------------------------------------------------------------------------------------------
+
+TEST_CASE_TEMPLATE("attention forward and backward against naive loops (masks, dropout)", T, float, double) {
+  for (const AttnCase& c : attention_cases()) {
+    CAPTURE(c.name());
+    AttnTensors<T> a(c, 5);
+    a.run(be());
+    const AttnRef ref = attention_ref(c, to_double(a.qkv), to_double(a.dout), a.args.lengths, a.args.seed,
+                                      a.args.stream);
+    check_close(a.probs.v, ref.probs, tol<T>(2e-5, 1e-12), tol<T>(1e-7, 1e-15), "probs");
+    check_close(a.out.v, ref.out, tol<T>(2e-5, 1e-12), tol<T>(2e-6, 1e-14), "out");
+    check_close(a.dqkv.v, ref.dqkv, tol<T>(5e-5, 1e-11), tol<T>(5e-6, 1e-13), "dqkv");
+    // Masked keys get probability exactly 0, and every row sums to 1.
+    const std::int64_t L = c.len;
+    bool zeros_exact = true;
+    double worst_sum = 0.0;
+    for (std::int64_t n = 0; n < c.batch; ++n)
+      for (std::int64_t h = 0; h < c.heads; ++h)
+        for (std::int64_t i = 0; i < L; ++i) {
+          const std::int64_t kv = a.args.lengths ? a.args.lengths[n] : L;
+          double sum = 0.0;
+          for (std::int64_t j = 0; j < L; ++j) {
+            const T pij = a.probs[((n * c.heads + h) * L + i) * L + j];
+            sum += double(pij);
+            if ((j >= kv || (c.causal && j > i)) && pij != T(0)) zeros_exact = false;
+          }
+          worst_sum = std::max(worst_sum, std::abs(sum - 1.0));
+        }
+    CHECK(zeros_exact);
+    CHECK(worst_sum < tol<T>(1e-5, 1e-13));
+  }
+}
+
+TEST_CASE("attention backward matches central finite differences (float64)") {
+  for (const bool padded : {false, true})
+    for (const bool causal : {false, true})
+      for (const double p : {0.0, 0.25}) {
+        const AttnCase c{2, 5, 2, 3, padded, causal, p};
+        CAPTURE(c.name());
+        AttnTensors<double> a(c, 8);
+        a.run(be());
+        const std::vector<double> analytic = a.dqkv.v;
+        // d/dqkv of sum(out * dout), by central differences.
+        std::vector<double> numeric(a.qkv.v.size());
+        for (std::size_t i = 0; i < a.qkv.v.size(); ++i) {
+          const double keep = a.qkv.v[i];
+          double f[2];
+          for (int s = 0; s < 2; ++s) {
+            a.qkv.v[i] = keep + (s ? -1e-6 : 1e-6);
+            be().attention_forward(a.qkv.t(), a.out.t(), a.probs.t(), a.args);
+            f[s] = 0.0;
+            for (std::size_t k = 0; k < a.out.v.size(); ++k) f[s] += a.out.v[k] * a.dout.v[k];
+          }
+          a.qkv.v[i] = keep;
+          numeric[i] = (f[0] - f[1]) / 2e-6;
+        }
+        check_close(analytic, numeric, 1e-6, 1e-8, "dqkv vs finite differences");
+      }
+}
+
+TEST_CASE_TEMPLATE("attention dropout: reproducible, keyed by seed and stream, the mask of dropout_forward",
+                   T, float, double) {
+  const AttnCase c{2, 9, 3, 4, true, true, 0.4};
+  AttnTensors<T> a(c, 3), b(c, 3);
+  a.run(be());
+  b.run(be());
+  CHECK(same_bits(a.out.v, b.out.v));
+  CHECK(same_bits(a.dqkv.v, b.dqkv.v));
+  // probs hold P before dropout: the same as without dropout.
+  AttnCase c0 = c;
+  c0.p = 0.0;
+  AttnTensors<T> nodrop(c0, 3);
+  nodrop.run(be());
+  CHECK(same_bits(a.probs.v, nodrop.probs.v));
+  // out = dropout_forward(P) V with the same seed and stream.
+  Host<T> dropped(a.probs.shape);
+  be().dropout_forward(a.probs.t(), dropped.t(), c.p, a.args.seed, a.args.stream);
+  const std::int64_t L = c.len, H = c.heads, Dh = c.dh, D = H * Dh;
+  std::vector<double> ref(a.out.v.size(), 0.0);
+  for (std::int64_t n = 0; n < c.batch; ++n)
+    for (std::int64_t h = 0; h < H; ++h)
+      for (std::int64_t i = 0; i < L; ++i)
+        for (std::int64_t e = 0; e < Dh; ++e)
+          for (std::int64_t j = 0; j < L; ++j)
+            ref[(n * L + i) * D + h * Dh + e] += double(dropped[((n * H + h) * L + i) * L + j]) *
+                                                 double(a.qkv[(n * L + j) * 3 * D + 2 * D + h * Dh + e]);
+  check_close(a.out.v, ref, tol<T>(1e-5, 1e-13), tol<T>(1e-6, 1e-14), "out vs dropout_forward(probs) V");
+  // Another stream or seed: another mask.
+  AttnTensors<T> other(c, 3);
+  other.args.stream = 100;
+  other.run(be());
+  CHECK_FALSE(same_bits(a.out.v, other.out.v));
+  other.args.stream = a.args.stream;
+  other.args.seed = a.args.seed + 1;
+  other.run(be());
+  CHECK_FALSE(same_bits(a.out.v, other.out.v));
+}
+
+TEST_CASE_TEMPLATE("attention argument errors name the kernel and the values", T, float, double) {
+  Host<T> qkv(Shape{2, 4, 12}), out(Shape{2, 4, 4}), probs(Shape{2, 2, 4, 4}), dqkv(Shape{2, 4, 12});
+  AttentionArgs args;
+  args.heads = 2;
+  be().attention_forward(qkv.t(), out.t(), probs.t(), args);  // fine
+  args.heads = 3;
+  check_throws_with([&] { be().attention_forward(qkv.t(), out.t(), probs.t(), args); },
+                    "attention_forward: d_model 4 is not divisible by heads 3");
+  args.heads = 2;
+  Host<T> bad_qkv(Shape{2, 4, 13});
+  check_throws_with([&] { be().attention_forward(bad_qkv.t(), out.t(), probs.t(), args); },
+                    "attention_forward: qkv must be [N, L, 3 D], got [2, 4, 13]");
+  Host<T> bad_probs(Shape{2, 2, 4, 5});
+  check_throws_with([&] { be().attention_forward(qkv.t(), out.t(), bad_probs.t(), args); },
+                    "probs is [2, 2, 4, 5], expected [2, 2, 4, 4]");
+  Host<T> bad_out(Shape{2, 4, 5});
+  check_throws_with([&] { be().attention_forward(qkv.t(), bad_out.t(), probs.t(), args); },
+                    "attention_forward: out is [2, 4, 5], expected [2, 4, 4]");
+  check_throws_with([&] { be().attention_backward(qkv.t(), probs.t(), bad_out.t(), dqkv.t(), args); },
+                    "attention_backward: dout is [2, 4, 5]");
+  std::vector<std::int32_t> lengths{4, 0};
+  args.lengths = lengths.data();
+  check_throws_with([&] { be().attention_forward(qkv.t(), out.t(), probs.t(), args); },
+                    "attention_forward: lengths[1] = 0 is outside [1, 4]");
+  lengths[1] = 5;
+  check_throws_with([&] { be().attention_backward(qkv.t(), probs.t(), out.t(), dqkv.t(), args); },
+                    "attention_backward: lengths[1] = 5 is outside [1, 4]");
+  args.lengths = nullptr;
+  args.dropout_p = 1.0;
+  check_throws_with([&] { be().attention_forward(qkv.t(), out.t(), probs.t(), args); },
+                    "dropout probability p = 1 is outside [0, 1)");
+  args.dropout_p = 0.0;
+  using Other = std::conditional_t<std::is_same_v<T, float>, double, float>;
+  Host<Other> other_out(Shape{2, 4, 4});
+  check_throws_with([&] { be().attention_forward(qkv.t(), other_out.t(), probs.t(), args); },
+                    "attention_forward: dtypes differ");
+}
+
+// ---- token embedding ----------------------------------------------------------------------------------
+
+TEST_CASE_TEMPLATE("embedding forward and backward against naive loops", T, float, double) {
+  for (const auto& [vocab, width] : {std::pair<std::int64_t, std::int64_t>{5, 3}, {300, 200}}) {
+    CAPTURE(width);
+    const std::int64_t batch = 4, len = 33;
+    Host<std::int32_t> ids(Shape{batch, len});
+    for (std::int64_t i = 0; i < batch * len; ++i) ids[i] = static_cast<std::int32_t>((i * 7 + i / 5) % vocab);
+    ids[3] = ids[4] = ids[40] = 1;  // repeated ids accumulate
+    auto table = rand_host<T>(Shape{vocab, width}, 1);
+    Host<T> out(Shape{batch, len, width}, T(3));
+    be().embedding_forward(ids.t(), table.t(), out.t());
+    std::vector<double> ref(out.v.size());
+    for (std::int64_t p = 0; p < batch * len; ++p)
+      for (std::int64_t c = 0; c < width; ++c) ref[p * width + c] = double(table[ids[p] * width + c]);
+    check_close(out.v, ref, 0.0, 1e-300, "out");  // exact copies
+
+    auto dout = rand_host<T>(out.shape, 2);
+    auto dtable = rand_host<T>(table.shape, 3);  // accumulates into what is there
+    std::vector<double> ref_dt = to_double(dtable);
+    for (std::int64_t p = 0; p < batch * len; ++p)
+      for (std::int64_t c = 0; c < width; ++c) ref_dt[ids[p] * width + c] += double(dout[p * width + c]);
+    be().embedding_backward(ids.t(), dout.t(), dtable.t());
+    check_close(dtable.v, ref_dt, tol<T>(1e-6, 1e-14), tol<T>(1e-6, 1e-14), "dtable");
+  }
+}
+
+TEST_CASE_TEMPLATE("embedding errors name the position and value of a bad id", T, float, double) {
+  Host<std::int32_t> ids(Shape{2, 3});
+  auto table = rand_host<T>(Shape{5, 4}, 1);
+  Host<T> out(Shape{2, 3, 4});
+  ids[4] = 5;
+  check_throws_with([&] { be().embedding_forward(ids.t(), table.t(), out.t()); },
+                    "embedding_forward: ids[1, 1] = 5 is outside [0, 5)");
+  ids[4] = 0;
+  ids[2] = -1;
+  check_throws_with([&] { be().embedding_backward(ids.t(), out.t(), table.t()); },
+                    "embedding_backward: ids[0, 2] = -1 is outside [0, 5)");
+  ids[2] = 0;
+  Host<T> bad_out(Shape{2, 3, 5});
+  check_throws_with([&] { be().embedding_forward(ids.t(), table.t(), bad_out.t()); },
+                    "embedding_forward: out is [2, 3, 5], expected ids [2, 3] by 4");
+  Host<T> fids(Shape{2, 3});
+  check_throws_with([&] { be().embedding_forward(fids.t(), table.t(), out.t()); }, "ids must be int32");
+}
+
+// ---- feature tokens ---------------------------------------------------------------------------------------
+
+TEST_CASE_TEMPLATE("feature tokens forward and backward against naive loops", T, float, double) {
+  for (const auto& [batch, features, width] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{3, 2, 5},
+                                               {64, 7, 96}}) {
+    CAPTURE(width);
+    auto x = rand_host<T>(Shape{batch, features}, 1, -2.0, 2.0);
+    auto w = rand_host<T>(Shape{features, width}, 2);
+    auto b = rand_host<T>(Shape{features, width}, 3);
+    Host<T> out(Shape{batch, features, width}, T(9));
+    be().feature_tokens_forward(x.t(), w.t(), b.t(), out.t());
+    std::vector<double> ref(out.v.size());
+    for (std::int64_t n = 0; n < batch; ++n)
+      for (std::int64_t f = 0; f < features; ++f)
+        for (std::int64_t c = 0; c < width; ++c)
+          ref[(n * features + f) * width + c] =
+              double(x[n * features + f]) * double(w[f * width + c]) + double(b[f * width + c]);
+    check_close(out.v, ref, tol<T>(1e-6, 1e-15), tol<T>(1e-6, 1e-15), "out");
+
+    auto dout = rand_host<T>(out.shape, 4);
+    Host<T> dx(x.shape, T(9));
+    auto dw = rand_host<T>(w.shape, 5), db = rand_host<T>(b.shape, 6);
+    std::vector<double> ref_dx(dx.v.size(), 0.0), ref_dw = to_double(dw), ref_db = to_double(db);
+    for (std::int64_t n = 0; n < batch; ++n)
+      for (std::int64_t f = 0; f < features; ++f)
+        for (std::int64_t c = 0; c < width; ++c) {
+          const double g = double(dout[(n * features + f) * width + c]);
+          ref_dx[n * features + f] += g * double(w[f * width + c]);
+          ref_dw[f * width + c] += g * double(x[n * features + f]);
+          ref_db[f * width + c] += g;
+        }
+    be().feature_tokens_backward(x.t(), w.t(), dout.t(), dx.t(), dw.t(), db.t());
+    check_close(dx.v, ref_dx, tol<T>(1e-5, 1e-13), tol<T>(1e-5, 1e-13), "dx");
+    check_close(dw.v, ref_dw, tol<T>(1e-5, 1e-13), tol<T>(1e-5, 1e-13), "dw");
+    check_close(db.v, ref_db, tol<T>(1e-5, 1e-13), tol<T>(1e-5, 1e-13), "db");
+    // Without dx: the same parameter gradients.
+    auto dw2 = rand_host<T>(w.shape, 5), db2 = rand_host<T>(b.shape, 6);
+    be().feature_tokens_backward(x.t(), w.t(), dout.t(), Tensor{}, dw2.t(), db2.t());
+    CHECK(same_bits(dw2.v, dw.v));
+    CHECK(same_bits(db2.v, db.v));
+  }
+  Host<T> x(Shape{3, 2}), w(Shape{2, 5}), b(Shape{2, 5}), bad_b(Shape{2, 4}), bad_out(Shape{3, 2, 4}), w3(Shape{3, 5});
+  Host<T> out(Shape{3, 2, 5});
+  check_throws_with([&] { be().feature_tokens_forward(x.t(), w.t(), bad_b.t(), out.t()); },
+                    "feature_tokens_forward: shapes differ: w is [2, 5], b is [2, 4]");
+  check_throws_with([&] { be().feature_tokens_forward(x.t(), w.t(), b.t(), bad_out.t()); },
+                    "feature_tokens_forward: out is [3, 2, 4], expected [3, 2, 5]");
+  check_throws_with([&] { be().feature_tokens_forward(x.t(), w3.t(), b.t(), out.t()); },
+                    "w is [3, 5], expected [2, D]");
+}
+
+// ---- mean pooling -----------------------------------------------------------------------------------------
+
+TEST_CASE_TEMPLATE("mean pooling forward and backward with and without lengths", T, float, double) {
+  const std::int64_t batch = 5, len = 6, width = 70;  // two column chunks
+  auto x = rand_host<T>(Shape{batch, len, width}, 1);
+  for (const bool padded : {false, true}) {
+    CAPTURE(padded);
+    const std::vector<std::int32_t> lengths = make_lengths(batch, len);
+    const std::int32_t* lp = padded ? lengths.data() : nullptr;
+    Host<T> out(Shape{batch, width}, T(9));
+    be().mean_pool_forward(x.t(), lp, out.t());
+    auto dout = rand_host<T>(out.shape, 2);
+    Host<T> dx(x.shape, T(9));
+    be().mean_pool_backward(dout.t(), lp, dx.t());
+    std::vector<double> ref(out.v.size(), 0.0), ref_dx(dx.v.size(), 0.0);
+    for (std::int64_t n = 0; n < batch; ++n) {
+      const std::int64_t valid = lp ? lp[n] : len;
+      for (std::int64_t l = 0; l < valid; ++l)
+        for (std::int64_t c = 0; c < width; ++c) {
+          ref[n * width + c] += double(x[(n * len + l) * width + c]) / double(valid);
+          ref_dx[(n * len + l) * width + c] = double(dout[n * width + c]) / double(valid);
+        }
+    }
+    check_close(out.v, ref, tol<T>(1e-6, 1e-14), tol<T>(1e-7, 1e-15), "out");
+    check_close(dx.v, ref_dx, tol<T>(1e-6, 1e-15), 1e-300, "dx");
+  }
+  std::vector<std::int32_t> bad{1, 2, 7, 1, 1};
+  Host<T> out(Shape{batch, width}), bad_out(Shape{batch, width + 1});
+  check_throws_with([&] { be().mean_pool_forward(x.t(), bad.data(), out.t()); },
+                    "mean_pool_forward: lengths[2] = 7 is outside [1, 6]");
+  check_throws_with([&] { be().mean_pool_backward(out.t(), bad.data(), x.t()); },
+                    "mean_pool_backward: lengths[2] = 7");
+  check_throws_with([&] { be().mean_pool_forward(x.t(), nullptr, bad_out.t()); },
+                    "mean_pool_forward: out is [5, 71], expected [5, 70]");
+}
+
+// ---- determinism ------------------------------------------------------------------------------------------
+
+TEST_CASE_TEMPLATE("transformer kernels give the same bits on 1, 2 and 3 threads", T, float, double) {
+  std::vector<std::vector<T>> first;
+  for (const int threads : {1, 2, 3}) {
+    CAPTURE(threads);
+    auto b = make_cpu_backend(threads);
+    std::vector<std::vector<T>> results;
+    for (const AttnCase& c : {AttnCase{3, 70, 2, 8, true, true, 0.2}, AttnCase{4, 9, 2, 4, true, false, 0.0}}) {
+      AttnTensors<T> a(c, 1);
+      a.run(*b);
+      results.push_back(a.out.v);
+      results.push_back(a.probs.v);
+      results.push_back(a.dqkv.v);
+    }
+    // Embedding: 300 positions x 200 columns (several column blocks).
+    Host<std::int32_t> ids(Shape{10, 30});
+    for (std::int64_t i = 0; i < 300; ++i) ids[i] = static_cast<std::int32_t>((i * 13) % 17);
+    auto table = rand_host<T>(Shape{17, 200}, 2);
+    Host<T> emb(Shape{10, 30, 200});
+    b->embedding_forward(ids.t(), table.t(), emb.t());
+    auto demb = rand_host<T>(emb.shape, 3);
+    auto dtable = rand_host<T>(table.shape, 4);
+    b->embedding_backward(ids.t(), demb.t(), dtable.t());
+    results.push_back(emb.v);
+    results.push_back(dtable.v);
+    // Feature tokens: 64 samples, 5 features of 96.
+    auto x = rand_host<T>(Shape{64, 5}, 5);
+    auto w = rand_host<T>(Shape{5, 96}, 6), bias = rand_host<T>(Shape{5, 96}, 7);
+    Host<T> tok(Shape{64, 5, 96}), dx(x.shape);
+    b->feature_tokens_forward(x.t(), w.t(), bias.t(), tok.t());
+    auto dtok = rand_host<T>(tok.shape, 8);
+    auto dw = rand_host<T>(w.shape, 9), db = rand_host<T>(w.shape, 10);
+    b->feature_tokens_backward(x.t(), w.t(), dtok.t(), dx.t(), dw.t(), db.t());
+    for (auto* h : {&tok, &dx, &dw, &db}) results.push_back(h->v);
+    // Mean pooling: 150 sequences (several blocks).
+    auto seq = rand_host<T>(Shape{150, 10, 50}, 11);
+    const std::vector<std::int32_t> lengths = make_lengths(150, 10);
+    Host<T> pooled(Shape{150, 50}), dseq(seq.shape);
+    b->mean_pool_forward(seq.t(), lengths.data(), pooled.t());
+    b->mean_pool_backward(pooled.t(), lengths.data(), dseq.t());
+    results.push_back(pooled.v);
+    results.push_back(dseq.v);
+
+    if (first.empty()) {
+      first = results;
+      continue;
+    }
+    REQUIRE(results.size() == first.size());
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      CAPTURE(i);
+      CHECK(same_bits(results[i], first[i]));
+    }
+  }
+}
