@@ -60,6 +60,7 @@ Options train_options() {
       .add("threads", "0", "threads per process (0 = cores of the node / processes on it)")
       .add("accum-steps", "1", "micro-batches per optimizer step (global batch = batch-size x ranks x this)")
       .add("ddp.bucket-mb", "25", "size of the gradient buckets reduced while backward runs")
+      .flag("ddp.zero-copy", true, "ranks on one node reduce gradients in a shared-memory window, not through MPI_Allreduce copies")
       .add("ddp.check-every", "0", "steps between checks that all ranks hold the same weights (0 = off)")
       .add("run-dir", "runs/default", "output directory: config.ini, metrics.csv, model.h5")
       .add("init", "", "start from the parameters of this checkpoint (HDF5, see README)")
@@ -154,6 +155,7 @@ int run_train(const Args& args) {
   opt.comm = &world.comm();
   opt.accum_steps = cfg.integer("accum-steps");
   opt.ddp.bucket_mb = cfg.real("ddp.bucket-mb");
+  opt.ddp.zero_copy = cfg.boolean("ddp.zero-copy");
   opt.check_every = cfg.integer("ddp.check-every");
   opt.data_workers = static_cast<int>(cfg.integer("data.workers"));
   opt.sched = {cfg.str("sched.name"), cfg.integer("sched.warmup-steps"), cfg.real("sched.min-lr"),

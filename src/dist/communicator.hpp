@@ -23,6 +23,14 @@ class Work {
 };
 using Handle = std::shared_ptr<Work>;
 
+// Memory a communicator reduces without copies (see Communicator::make_reduction_buffer). The
+// communicator must outlive it; destroying it is collective, like creating it.
+class ReductionBuffer {
+ public:
+  virtual ~ReductionBuffer() = default;
+  virtual Tensor tensor() const = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -38,6 +46,12 @@ class Communicator {
   // send [size * n] is reduced over the ranks; this rank receives its block recv [n].
   virtual Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) = 0;
   virtual Handle barrier() = 0;
+  // Memory that allreduce() on any range of it reduces fastest, zero-copy: for MPI ranks that all
+  // share a node, a shared-memory window (dist/shm_window.hpp); for NCCL, registered device memory.
+  // Collective. nullptr when this communicator has no such memory: any memory then works as well.
+  virtual std::unique_ptr<ReductionBuffer> make_reduction_buffer(std::int64_t /*elements*/, DType /*dtype*/) {
+    return nullptr;
+  }
   // Ranks with the same color form a new communicator, ordered by key (then by rank). Collective.
   virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 

@@ -7,7 +7,8 @@
 
 namespace hpct::dist {
 
-Ddp::Ddp(Communicator& comm, nn::ParameterStore& store, const DdpOptions& opt) : comm_(comm), store_(store) {
+Ddp::Ddp(Communicator& comm, nn::ParameterStore& store, kernels::Backend& be, const DdpOptions& opt)
+    : comm_(comm), store_(store), be_(be) {
   HPCT_CHECK(opt.bucket_mb > 0 && opt.first_bucket_mb > 0, "option ddp.bucket-mb: must be positive, got ",
              opt.bucket_mb);
   // Walk the parameters from the last to the first; close a bucket once it reaches its size. A
@@ -24,6 +25,12 @@ Ddp::Ddp(Communicator& comm, nn::ParameterStore& store, const DdpOptions& opt) :
       cap = opt.bucket_mb * 1048576.0;
     }
   }
+  if (opt.zero_copy && (shared_ = comm_.make_reduction_buffer(store.flat_size(), store.dtype())))
+    store_.place_grads(be_, shared_->tensor());
+}
+
+Ddp::~Ddp() {
+  if (shared_) store_.place_grads(be_, Tensor{});
 }
 
 void Ddp::broadcast_parameters() {

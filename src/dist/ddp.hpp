@@ -15,6 +15,9 @@ namespace hpct::dist {
 struct DdpOptions {
   double bucket_mb = 25.0;
   double first_bucket_mb = 1.0;  // small, so the first allreduce starts early in backward
+  // Keep the gradients in memory the communicator reduces without copies, when it has such
+  // (Communicator::make_reduction_buffer: a shared-memory window for MPI ranks on one node).
+  bool zero_copy = true;
 };
 
 class Ddp {
@@ -23,7 +26,13 @@ class Ddp {
     std::int64_t begin = 0, end = 0;  // element range of the flat gradient buffer
   };
 
-  Ddp(Communicator& comm, nn::ParameterStore& store, const DdpOptions& opt = {});
+  // With opt.zero_copy, moves the store's gradients into the communicator's reduction buffer (back
+  // again on destruction: both are collective). `be` copies them.
+  Ddp(Communicator& comm, nn::ParameterStore& store, kernels::Backend& be, const DdpOptions& opt = {});
+  ~Ddp();
+  Ddp(const Ddp&) = delete;
+  Ddp& operator=(const Ddp&) = delete;
+  bool zero_copy() const { return shared_ != nullptr; }
 
   // Copies rank 0's parameters to every rank, then proves they are identical (check_in_sync).
   void broadcast_parameters();
@@ -44,6 +53,8 @@ class Ddp {
  private:
   Communicator& comm_;
   nn::ParameterStore& store_;
+  kernels::Backend& be_;
+  std::unique_ptr<ReductionBuffer> shared_;  // where the gradients live, when zero-copy
   std::vector<Bucket> buckets_;  // in launch order: last layers first
   std::vector<Handle> pending_;
   std::size_t next_ = 0;         // next bucket to launch

@@ -1,6 +1,8 @@
 #include "dist/mpi_communicator.hpp"
 
+#include <algorithm>
 #include <climits>
+#include <cstdio>
 
 #include "core/error.hpp"
 
@@ -126,13 +128,67 @@ void MpiCommunicator::loop() {
   }
 }
 
+// A buffer inside a shared window (the same range on every rank, by the collective discipline) is
+// reduced in place through the window; any other goes to MPI_Allreduce.
 Handle MpiCommunicator::allreduce(const Tensor& buf, ReduceOp op) {
   const int n = mpi_count(buf, "allreduce");
   const MPI_Datatype type = mpi_type(buf.dtype, "allreduce");
   return enqueue(cat("allreduce of ", n, " ", name_of(buf.dtype)), [=, this] {
+    for (ShmWindow* w : windows_)
+      if (w->contains(buf.data, buf.bytes())) {
+        const auto offset = static_cast<std::size_t>(static_cast<char*>(buf.data) - static_cast<char*>(w->local()));
+        w->allreduce(offset, n, buf.dtype, op, timeout_);
+        return;
+      }
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf.data, n, type, MPI_SUM, comm_), "MPI_Allreduce");
     if (op == ReduceOp::average) divide(buf, size_);
   });
+}
+
+// Owns a window; creation and MPI_Win_free run on the communication thread, in order with the
+// collectives.
+class MpiCommunicator::SharedBuffer final : public ReductionBuffer {
+ public:
+  SharedBuffer(MpiCommunicator& comm, std::unique_ptr<ShmWindow> w, std::int64_t elements, DType dtype)
+      : comm_(comm), window_(std::move(w)), elements_(elements), dtype_(dtype) {}
+  ~SharedBuffer() override {
+    try {
+      comm_.enqueue("free shared window", [this] {
+        std::erase(comm_.windows_, window_.get());
+        window_.reset();
+      })->wait();
+    } catch (const Error& e) {  // a destructor must not throw; the job is failing anyway
+      std::fprintf(stderr, "%s\n", e.what());
+    }
+  }
+  Tensor tensor() const override { return Tensor(window_->local(), Shape{elements_}, dtype_); }
+
+ private:
+  MpiCommunicator& comm_;
+  std::unique_ptr<ShmWindow> window_;
+  std::int64_t elements_;
+  DType dtype_;
+};
+
+std::unique_ptr<ReductionBuffer> MpiCommunicator::make_reduction_buffer(std::int64_t elements, DType dtype) {
+  if (size_ == 1) return nullptr;
+  std::unique_ptr<ShmWindow> window;
+  enqueue("shared window", [&, this] {
+    MPI_Comm node = MPI_COMM_NULL;
+    check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
+    int node_size = 0;
+    MPI_Comm_size(node, &node_size);
+    // Every rank must agree on whether the communicator fits one node.
+    int all_local = node_size == size_ ? 1 : 0;
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &all_local, 1, MPI_INT, MPI_MIN, comm_), "MPI_Allreduce");
+    if (all_local) {
+      window = std::make_unique<ShmWindow>(node, static_cast<std::size_t>(elements) * size_of(dtype), world_rank_);
+      windows_.push_back(window.get());
+    }
+    MPI_Comm_free(&node);
+  })->wait();
+  if (!window) return nullptr;
+  return std::make_unique<SharedBuffer>(*this, std::move(window), elements, dtype);
 }
 
 Handle MpiCommunicator::broadcast(const Tensor& buf, int root) {

@@ -9,8 +9,10 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "dist/communicator.hpp"
+#include "dist/shm_window.hpp"
 
 namespace hpct::dist {
 
@@ -28,9 +30,13 @@ class MpiCommunicator final : public Communicator {
   Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override;
   Handle barrier() override;
   std::unique_ptr<Communicator> split(int color, int key) override;
+  // A shared-memory window when every rank is on one node and the communicator has more than one
+  // rank, else nullptr.
+  std::unique_ptr<ReductionBuffer> make_reduction_buffer(std::int64_t elements, DType dtype) override;
 
  private:
   struct Task;
+  class SharedBuffer;
   Handle enqueue(std::string what, std::function<void()> op);
   void loop();
 
@@ -41,6 +47,7 @@ class MpiCommunicator final : public Communicator {
   std::deque<std::shared_ptr<Task>> queue_;
   bool stop_ = false;
   std::thread thread_;
+  std::vector<ShmWindow*> windows_;  // live shared buffers, for allreduce to recognise (comm thread only)
 };
 
 // Throws hpct::Error naming the operation and MPI's error string when rc is not MPI_SUCCESS.

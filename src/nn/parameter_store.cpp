@@ -22,6 +22,7 @@ void ParameterStore::finalize(kernels::Backend& backend, std::uint64_t seed) {
   HPCT_CHECK(!finalized_, "parameter store finalized twice");
   params_ = Buffer(backend.allocator(), Shape{flat_size_}, dtype_);
   grads_ = Buffer(backend.allocator(), Shape{flat_size_}, dtype_);
+  grads_view_ = grads_.tensor();
   // Initialise on the host in double, then copy in the store's dtype.
   std::vector<double> host(static_cast<std::size_t>(flat_size_), 0.0);
   for (std::size_t p = 0; p < entries_.size(); ++p) {
@@ -61,10 +62,19 @@ std::int64_t ParameterStore::count() const {
   return n;
 }
 
-Tensor ParameterStore::view(const Buffer& flat, ParamId id) const {
+void ParameterStore::place_grads(kernels::Backend& backend, const Tensor& memory) {
+  HPCT_CHECK(finalized_, "place_grads before finalize");
+  const Tensor target = memory.empty() ? grads_.tensor() : memory;
+  HPCT_CHECK(target.numel() == flat_size_ && target.dtype == dtype_, "place_grads: memory of ", target.numel(), " ",
+             name_of(target.dtype), ", expected ", flat_size_, " ", name_of(dtype_));
+  if (target.data != grads_view_.data) backend.copy(target, grads_view_);
+  grads_view_ = target;
+}
+
+Tensor ParameterStore::view(const Tensor& flat, ParamId id) const {
   HPCT_CHECK(finalized_, "parameter ", entries_.at(id).name, " used before the store was finalized");
   const ParamInfo& e = entries_.at(id);
-  return flat.tensor().flat_range(e.offset, e.shape.numel()).view(e.shape);
+  return flat.flat_range(e.offset, e.shape.numel()).view(e.shape);
 }
 
 }  // namespace hpct::nn

@@ -47,25 +47,31 @@ class ParameterStore {
   bool finalized() const { return finalized_; }
 
   Tensor param(ParamId id) const { return view(params_, id); }
-  Tensor grad(ParamId id) const { return view(grads_, id); }
+  Tensor grad(ParamId id) const { return view(grads_view_, id); }
   const Tensor& flat_params() const { return params_.tensor(); }
-  const Tensor& flat_grads() const { return grads_.tensor(); }
+  const Tensor& flat_grads() const { return grads_view_; }
+  // Moves the gradients into `memory` (flat_size() elements of the store's dtype, e.g. memory a
+  // communicator reduces without copies) and points every gradient view there; an empty tensor moves
+  // them back into the store's own buffer. Layers look their gradient views up on every backward,
+  // so they follow.
+  void place_grads(kernels::Backend& backend, const Tensor& memory);
   const std::vector<ParamInfo>& entries() const { return entries_; }
   std::optional<ParamId> find(const std::string& name) const;
   DType dtype() const { return dtype_; }
   std::int64_t flat_size() const { return flat_size_; }    // elements, padding included
   std::int64_t count() const;                               // elements, padding excluded
 
-  void zero_grads(kernels::Backend& backend) { backend.fill(grads_, 0.0); }
+  void zero_grads(kernels::Backend& backend) { backend.fill(grads_view_, 0.0); }
 
  private:
-  Tensor view(const Buffer& flat, ParamId id) const;
+  Tensor view(const Tensor& flat, ParamId id) const;
 
   DType dtype_;
   std::vector<ParamInfo> entries_;
   std::int64_t flat_size_ = 0;
   bool finalized_ = false;
   Buffer params_, grads_;
+  Tensor grads_view_;  // grads_, or memory given to place_grads
 };
 
 }  // namespace hpct::nn

@@ -134,7 +134,7 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
   nn::ParameterStore& params = model.params();
   std::unique_ptr<dist::Ddp> ddp;
   if (world > 1) {
-    ddp = std::make_unique<dist::Ddp>(*opt.comm, params, opt.ddp);
+    ddp = std::make_unique<dist::Ddp>(*opt.comm, params, be, opt.ddp);
     ddp->broadcast_parameters();
     model.set_grad_ready_hook([&](std::int64_t offset) { ddp->grads_ready_from(offset); });
   }

@@ -2,7 +2,9 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "dist/world.hpp"
@@ -88,10 +90,68 @@ TEST_CASE("a collective that a peer never joins times out with a message naming 
   if (comm().rank() != 0) pair->barrier()->wait();  // now complete rank 0's barrier so all threads can end
 }
 
+TEST_CASE("zero-copy allreduce through a shared-memory window: sums, averages, ranges, in order") {
+  const int p = comm().size(), r = comm().rank();
+  auto shared = comm().make_reduction_buffer(10000, DType::f32);
+  if (p == 1) {
+    CHECK(shared == nullptr);  // one rank: nothing to share
+    return;
+  }
+  REQUIRE(shared != nullptr);  // every rank of these tests is on this one node
+  const Tensor t = shared->tensor();
+  float* x = t.f32();
+  for (int i = 0; i < 10000; ++i) x[i] = static_cast<float>((r + 1) * (i % 97));
+  // Ranges as DDP buckets: the last ones first, sizes not multiples of the rank count, one tiny.
+  auto h1 = comm().allreduce(t.flat_range(6000, 4000), dist::ReduceOp::average);
+  auto h2 = comm().allreduce(t.flat_range(17, 5983), dist::ReduceOp::sum);
+  auto h3 = comm().allreduce(t.flat_range(0, 17), dist::ReduceOp::sum);
+  h3->wait();
+  CHECK(h1->done());
+  h2->wait();
+  const float ranks = static_cast<float>(p * (p + 1) / 2);  // sum of (r + 1)
+  int wrong = 0;
+  for (int i = 0; i < 10000; ++i) {
+    const float want = static_cast<float>(i % 97) * ranks / (i >= 6000 ? static_cast<float>(p) : 1.0f);
+    wrong += x[i] != doctest::Approx(want);
+  }
+  CHECK(wrong == 0);
+  // A buffer outside the window still goes through MPI.
+  std::vector<float> plain(5, 1.0f);
+  comm().allreduce(Tensor(plain.data(), Shape{5}, DType::f32), dist::ReduceOp::sum)->wait();
+  CHECK(plain[4] == static_cast<float>(p));
+}
+
+TEST_CASE("a zero-copy allreduce that a peer never joins times out on every rank, naming it") {
+  if (comm().size() < 2) return;
+  auto pair = comm().split(0, comm().rank());
+  auto shared = pair->make_reduction_buffer(64, DType::f32);
+  REQUIRE(shared != nullptr);
+  pair->set_timeout(300ms);
+  // Waits until this rank's communication thread has given up too (it keeps the same timeout).
+  auto until_done = [](const dist::Handle& h) {
+    while (!h->done()) std::this_thread::sleep_for(10ms);
+  };
+  if (comm().rank() == 0) {  // alone: its peers' gradients never arrive
+    auto h = pair->allreduce(shared->tensor(), dist::ReduceOp::sum);
+    CHECK_THROWS_WITH_AS(h->wait(), doctest::Contains("rank 0: allreduce of 64 float32 did not complete within 0.3 s"),
+                         Error);
+    until_done(h);
+  }
+  comm().barrier()->wait();
+  if (comm().rank() != 0) {  // late: rank 0 has given up, so its reduced slice never comes
+    auto h = pair->allreduce(shared->tensor(), dist::ReduceOp::sum);
+    CHECK_THROWS_WITH_AS(h->wait(), doctest::Contains("did not complete within 0.3 s"), Error);
+    until_done(h);
+  }
+  pair->set_timeout(300s);
+  comm().barrier()->wait();
+}
+
 int main(int argc, char** argv) {
   dist::World::init(&argc, &argv);
   doctest::Context ctx(argc, argv);
-  if (dist::World::get().rank() != 0) ctx.setOption("out", "/dev/null");
+  // Rank 0 reports; HPCTRAIN_TEST_ALL_RANKS=1 shows every rank's report (to debug one rank).
+  if (dist::World::get().rank() != 0 && !std::getenv("HPCTRAIN_TEST_ALL_RANKS")) ctx.setOption("out", "/dev/null");
   int failed = ctx.run();
   // Every rank's verdict counts: the job fails if any rank failed.
   comm().allreduce(Tensor(&failed, Shape{1}, DType::i32), dist::ReduceOp::sum)->wait();

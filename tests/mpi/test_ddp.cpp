@@ -37,7 +37,7 @@ std::vector<float> copy_of(const Tensor& t) { return {t.f32(), t.f32() + t.numel
 
 // Trains kSteps steps. comm == nullptr: one process, batch kGlobalBatch in permutation order.
 // Otherwise: this rank's DistributedSampler share, kGlobalBatch / (p * accum) rows per micro-step.
-Run train_steps(dist::Communicator* comm, int accum) {
+Run train_steps(dist::Communicator* comm, int accum, bool zero_copy = true) {
   auto be = kernels::make_cpu_backend(1);
   data::GeneratorOptions g;
   g.kind = "physics19";
@@ -62,7 +62,9 @@ Run train_steps(dist::Communicator* comm, int accum) {
   if (comm) {
     dist::DdpOptions dopt;
     dopt.bucket_mb = dopt.first_bucket_mb = 0.002;  // ~500 floats: several buckets
-    ddp = std::make_unique<dist::Ddp>(*comm, model->params(), dopt);
+    dopt.zero_copy = zero_copy;
+    ddp = std::make_unique<dist::Ddp>(*comm, model->params(), *be, dopt);
+    CHECK(ddp->zero_copy() == (zero_copy && comm->size() > 1));
     ddp->broadcast_parameters();
     model->set_grad_ready_hook([&](std::int64_t off) { ddp->grads_ready_from(off); });
     order = data::DistributedSampler(d.n, comm->size(), comm->rank(), 5).indices(1);
@@ -101,13 +103,15 @@ Run train_steps(dist::Communicator* comm, int accum) {
 TEST_CASE("DDP on p ranks equals one process with the same global batch") {
   dist::Communicator& comm = dist::World::get().comm();
   const Run reference = train_steps(nullptr, 1);
-  for (int accum : {1, 2}) {
-    CAPTURE(accum);
-    CAPTURE(comm.size());
-    const Run ddp = train_steps(&comm, accum);
-    CHECK(rel_error(ddp.first_grads, reference.first_grads) < 1e-5);
-    CHECK(rel_error(ddp.weights, reference.weights) < 1e-4);
-  }
+  for (bool zero_copy : {true, false})  // shared-memory window, and MPI_Allreduce
+    for (int accum : {1, 2}) {
+      CAPTURE(zero_copy);
+      CAPTURE(accum);
+      CAPTURE(comm.size());
+      const Run ddp = train_steps(&comm, accum, zero_copy);
+      CHECK(rel_error(ddp.first_grads, reference.first_grads) < 1e-5);
+      CHECK(rel_error(ddp.weights, reference.weights) < 1e-4);
+    }
 }
 
 TEST_CASE("DDP buckets cover the gradient buffer in reverse order") {
@@ -120,7 +124,7 @@ TEST_CASE("DDP buckets cover the gradient buffer in reverse order") {
   dist::DdpOptions o;
   o.first_bucket_mb = 0.001;
   o.bucket_mb = 0.01;
-  dist::Ddp ddp(dist::World::get().comm(), model->params(), o);
+  dist::Ddp ddp(dist::World::get().comm(), model->params(), *be, o);
   const auto& b = ddp.buckets();
   REQUIRE(b.size() >= 2);
   CHECK(b.front().end == model->params().flat_size());

@@ -1,0 +1,107 @@
+#include "dist/shm_window.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "core/error.hpp"
+#include "dist/mpi_communicator.hpp"
+
+namespace hpct::dist {
+namespace {
+
+// Each rank's segment: a 64-byte header holding its arrival counter, then its buffer.
+constexpr std::size_t kHeader = 64;
+// Elements reduced per pass: small enough to stay in L1 while every rank's copy is read.
+constexpr std::int64_t kChunk = 2048;
+
+}  // namespace
+
+ShmWindow::ShmWindow(MPI_Comm node_comm, std::size_t bytes, int world_rank) : world_rank_(world_rank), bytes_(bytes) {
+  check_mpi(MPI_Comm_rank(node_comm, &rank_), "MPI_Comm_rank");
+  check_mpi(MPI_Comm_size(node_comm, &size_), "MPI_Comm_size");
+  MPI_Info info;
+  check_mpi(MPI_Info_create(&info), "MPI_Info_create");
+  MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each segment on its owner's NUMA node
+  char* mine = nullptr;
+  const int rc = MPI_Win_allocate_shared(static_cast<MPI_Aint>(kHeader + bytes), 1, info, node_comm, &mine, &win_);
+  MPI_Info_free(&info);
+  check_mpi(rc, "MPI_Win_allocate_shared");
+  std::memset(mine, 0, kHeader + bytes);
+  for (int r = 0; r < size_; ++r) {
+    MPI_Aint size = 0;
+    int disp = 0;
+    char* base = nullptr;
+    check_mpi(MPI_Win_shared_query(win_, r, &size, &disp, &base), "MPI_Win_shared_query");
+    counters_.push_back(reinterpret_cast<std::uint64_t*>(base));
+    bases_.push_back(base + kHeader);
+  }
+  check_mpi(MPI_Barrier(node_comm), "MPI_Barrier");  // every segment zeroed before anyone uses it
+}
+
+ShmWindow::~ShmWindow() {
+  if (win_ != MPI_WIN_NULL) MPI_Win_free(&win_);
+}
+
+bool ShmWindow::contains(const void* p, std::size_t n) const {
+  const char* c = static_cast<const char*>(p);
+  return c >= bases_[static_cast<std::size_t>(rank_)] && c + n <= bases_[static_cast<std::size_t>(rank_)] + bytes_;
+}
+
+void ShmWindow::arrive_and_wait(std::uint64_t value, std::chrono::milliseconds timeout, const char* phase) {
+  std::atomic_ref<std::uint64_t>(*counters_[static_cast<std::size_t>(rank_)]).store(value, std::memory_order_release);
+  const auto start = std::chrono::steady_clock::now();
+  for (int r = 0; r < size_; ++r) {
+    std::atomic_ref<std::uint64_t> peer(*counters_[static_cast<std::size_t>(r)]);
+    for (std::uint64_t spins = 0; peer.load(std::memory_order_acquire) < value; ++spins) {
+      if (spins < 4096) continue;  // the common case: the peer is microseconds away
+      if (spins % 1024 == 0 && std::chrono::steady_clock::now() - start > timeout)
+        fail("rank ", world_rank_, ": shared-memory allreduce (", phase, ") did not complete within ",
+             timeout.count() / 1000.0, " s (a peer rank failed, hangs, or issued different collectives)");
+      if (spins < 65536)
+        std::this_thread::yield();
+      else
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+}
+
+// Slice [begin, end) of the range: sum the ranks' copies in rank order, then store into every copy.
+template <class T>
+void ShmWindow::reduce_slice(std::size_t offset, std::int64_t begin, std::int64_t end, ReduceOp op) {
+  T acc[kChunk];
+  for (std::int64_t c = begin; c < end; c += kChunk) {
+    const std::int64_t n = std::min(kChunk, end - c);
+    const T* first = reinterpret_cast<const T*>(bases_[0] + offset) + c;
+    std::copy(first, first + n, acc);
+    for (int r = 1; r < size_; ++r) {
+      const T* src = reinterpret_cast<const T*>(bases_[static_cast<std::size_t>(r)] + offset) + c;
+      for (std::int64_t i = 0; i < n; ++i) acc[i] += src[i];
+    }
+    if (op == ReduceOp::average)  // then a division, as MpiCommunicator's average
+      for (std::int64_t i = 0; i < n; ++i) acc[i] /= static_cast<T>(size_);
+    for (int r = 0; r < size_; ++r) std::copy(acc, acc + n, reinterpret_cast<T*>(bases_[static_cast<std::size_t>(r)] + offset) + c);
+  }
+}
+
+void ShmWindow::allreduce(std::size_t offset, std::int64_t count, DType dtype, ReduceOp op,
+                          std::chrono::milliseconds timeout) {
+  HPCT_CHECK(offset + static_cast<std::size_t>(count) * size_of(dtype) <= bytes_,
+             "shared-memory allreduce: range beyond the window");
+  ++generation_;
+  arrive_and_wait(2 * generation_ - 1, timeout, "waiting for the ranks' gradients");
+  // Slices of whole 16-element blocks, so no two ranks write the same cache line.
+  const std::int64_t blocks = (count + 15) / 16;
+  const std::int64_t begin = std::min(count, blocks * rank_ / size_ * 16);
+  const std::int64_t end = std::min(count, blocks * (rank_ + 1) / size_ * 16);
+  if (dtype == DType::f32)
+    reduce_slice<float>(offset, begin, end, op);
+  else if (dtype == DType::f64)
+    reduce_slice<double>(offset, begin, end, op);
+  else
+    fail("shared-memory allreduce: ", name_of(dtype), " is not supported");
+  arrive_and_wait(2 * generation_, timeout, "waiting for the reduced slices");
+}
+
+}  // namespace hpct::dist
