@@ -38,30 +38,65 @@ void describe_checkpoint(const std::string& path) {
 
 void describe_dataset(const std::string& path) {
   const data::Dataset d = data::read_dataset(path, /*require_targets=*/false);
-  std::cout << path << ": data set, " << d.n << " rows, " << d.features << " features";
+  std::cout << path << ": data set, " << d.n << " rows";
+  if (d.is_sequence())
+    std::cout << ", sequences of L = " << d.seq_len << " positions of "
+              << (d.has_tokens() ? cat("tokens (vocab_size ", d.vocab_size, ")") : cat(d.features, " features"));
+  else
+    std::cout << ", " << d.features << " features";
   if (d.targets > 0) {
     std::cout << ", task " << data::to_string(d.task);
     if (d.task == data::Task::classification) std::cout << " (" << d.num_classes << " classes)";
     else std::cout << ", " << d.targets << " target(s)";
+    if (d.is_sequence()) std::cout << ", target level " << (d.token_targets ? "token" : "sequence");
   } else {
     std::cout << ", no targets";
   }
   std::cout << "\n";
-  auto column = [&](const std::vector<float>& v, std::int64_t cols, std::int64_t c, const std::string& name) {
-    double lo = v[c], hi = v[c], sum = 0;
-    for (std::int64_t r = 0; r < d.n; ++r) {
+  // Valid rows of a [rows, cols] view: every data row, or for sequences every valid position.
+  std::vector<std::int64_t> valid;
+  std::int64_t total_length = 0, shortest = d.seq_len, longest = 0;
+  for (std::int64_t r = 0; r < d.n; ++r) {
+    const std::int64_t len = d.length(r);
+    total_length += len;
+    shortest = std::min(shortest, len);
+    longest = std::max(longest, len);
+    for (std::int64_t i = 0; i < (d.is_sequence() ? len : 1); ++i) valid.push_back(d.is_sequence() ? r * d.seq_len + i : r);
+  }
+  if (d.is_sequence())
+    std::cout << "  lengths min " << shortest << " mean " << static_cast<double>(total_length) / static_cast<double>(d.n)
+              << " max " << longest << (d.lengths.empty() ? " (no /lengths: all L)" : "") << "\n";
+  auto column = [&](const std::vector<float>& v, std::int64_t cols, std::int64_t c, const std::vector<std::int64_t>& rows,
+                    const std::string& name) {
+    double lo = v[rows[0] * cols + c], hi = lo, sum = 0;
+    for (std::int64_t r : rows) {
       const double x = v[r * cols + c];
       lo = std::min(lo, x);
       hi = std::max(hi, x);
       sum += x;
     }
     std::cout << "  " << std::left << std::setw(6) << name << " min " << std::setw(11) << lo << " mean "
-              << std::setw(11) << sum / static_cast<double>(d.n) << " max " << hi << "\n";
+              << std::setw(11) << sum / static_cast<double>(rows.size()) << " max " << hi << "\n";
   };
+  if (d.has_tokens()) {
+    std::vector<std::int64_t> count(static_cast<std::size_t>(d.vocab_size), 0);
+    for (std::int64_t k : valid) ++count[static_cast<std::size_t>(d.tokens[k])];
+    std::cout << "  tokens " << valid.size() << " valid, "
+              << std::count_if(count.begin(), count.end(), [](std::int64_t c) { return c > 0; }) << " of "
+              << d.vocab_size << " ids used\n";
+  }
   const std::int64_t shown = std::min<std::int64_t>(d.features, 8);
-  for (std::int64_t c = 0; c < shown; ++c) column(d.x, d.features, c, cat("x", c));
+  for (std::int64_t c = 0; c < shown; ++c) column(d.x, d.features, c, valid, cat("x", c));
   if (shown < d.features) std::cout << "  ... " << d.features - shown << " more features\n";
-  for (std::int64_t c = 0; c < d.targets && !d.y.empty(); ++c) column(d.y, d.targets, c, cat("y", c));
+  std::vector<std::int64_t> all_rows(static_cast<std::size_t>(d.n));
+  for (std::int64_t r = 0; r < d.n; ++r) all_rows[static_cast<std::size_t>(r)] = r;
+  const std::vector<std::int64_t>& y_rows = d.token_targets ? valid : all_rows;  // y is [n * L, T] per token
+  for (std::int64_t c = 0; c < d.targets && !d.y.empty(); ++c) column(d.y, d.targets, c, y_rows, cat("y", c));
+  if (d.token_targets && !d.labels.empty()) {
+    const auto ignored = std::count(d.labels.begin(), d.labels.end(), data::kIgnoreLabel);
+    std::cout << "  labels " << static_cast<std::int64_t>(d.labels.size()) - ignored << " per-token labels, "
+              << ignored << " ignored (-1, padding included)\n";
+  }
   for (const auto& [name, values] : d.extras) std::cout << "  extra /" << name << " (" << values.size() << " values)\n";
 }
 

@@ -64,6 +64,9 @@ int run_predict(const Args& args) {
   const train::CheckpointData ckpt = train::load_checkpoint(ckpt_path);
   const nn::ModelSpec spec = train::spec_from_attrs(ckpt.model, ckpt_path);
   data::Dataset d = data::read_dataset(data_path, /*require_targets=*/false);
+  HPCT_CHECK(spec.type != "mlp" || !d.is_sequence(), data_path, ": holds sequences (",
+             d.has_tokens() ? "/tokens [N, L]" : "/X [N, L, F]", ") but model mlp of ", ckpt_path,
+             " takes tabular /X [N, F]");
   HPCT_CHECK(d.features == spec.in_features, data_path, ": /X has ", d.features, " features but ", ckpt_path,
              " was trained on ", spec.in_features);
   if (d.targets > 0)

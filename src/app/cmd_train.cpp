@@ -112,6 +112,8 @@ int run_train(const Args& args) {
   const SplitData split = load_train_val(cfg.str("data.train"), cfg.str("data.val"), cfg.real("data.val-fraction"),
                                          seed, cfg.boolean("data.stream"), world.size(), world.rank());
   data::Dataset train = split.train;
+  HPCT_CHECK(cfg.str("model.type") != "mlp" || !train.is_sequence(), train.source, ": holds sequences (",
+             train.has_tokens() ? "/tokens [N, L]" : "/X [N, L, F]", ") but option model.type mlp takes tabular /X [N, F]");
   data::Dataset val = split.val;
   const data::Dataset& val_truth = split.val_truth;  // original units, for metrics
   const bool standardize = cfg.boolean("data.standardize");

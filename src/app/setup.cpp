@@ -27,8 +27,8 @@ std::vector<std::int64_t> shard_of(const std::vector<std::int64_t>& rows, int wo
 // file (streamed).
 data::Dataset rows_with_features(const data::Dataset& all, const std::vector<std::int64_t>& rows) {
   data::Dataset d = all.subset(rows);
-  if (all.x.empty() && !rows.empty()) {
-    d.x.resize(rows.size() * static_cast<std::size_t>(all.features));
+  if (all.x.empty() && all.row_width() > 0 && !rows.empty()) {  // token data have no float features
+    d.x.resize(rows.size() * static_cast<std::size_t>(all.row_width()));
     data::Hdf5Rows(all.source, rows).read_all(d.x.data());
   }
   return d;
@@ -46,6 +46,8 @@ SplitData load_train_val(const std::string& train_path, const std::string& val_p
                          std::uint64_t seed, bool stream, int world, int rank) {
   SplitData s;
   data::Dataset all = data::read_dataset(train_path, true, !stream);
+  HPCT_CHECK(!stream || !all.is_sequence(), "option --data.stream: ", train_path,
+             " holds sequences; they are loaded whole (streaming reads tabular /X [N, F] only)");
   std::vector<std::int64_t> train_rows, val_rows;  // rows of train_path, and of the validation file
   data::Dataset val_all;
   if (!val_path.empty()) {
@@ -54,6 +56,13 @@ SplitData load_train_val(const std::string& train_path, const std::string& val_p
                val_path, ": validation data (", val_all.features, " features, ", val_all.targets, " targets, ",
                data::to_string(val_all.task), ") does not match ", train_path, " (", all.features, " features, ",
                all.targets, " targets, ", data::to_string(all.task), ")");
+    // Sequences may differ in L (the model checks its maximum); not in kind, vocabulary or target level.
+    HPCT_CHECK(val_all.is_sequence() == all.is_sequence() && val_all.vocab_size == all.vocab_size &&
+                   val_all.token_targets == all.token_targets,
+               val_path, ": validation data (", val_all.is_sequence() ? "sequences" : "tabular", ", vocab_size ",
+               val_all.vocab_size, ", ", val_all.token_targets ? "per-token" : "per-row", " targets) does not match ",
+               train_path, " (", all.is_sequence() ? "sequences" : "tabular", ", vocab_size ", all.vocab_size, ", ",
+               all.token_targets ? "per-token" : "per-row", " targets)");
     val_all.num_classes = all.num_classes = std::max(val_all.num_classes, all.num_classes);
     train_rows.resize(static_cast<std::size_t>(all.n));
     std::iota(train_rows.begin(), train_rows.end(), 0);

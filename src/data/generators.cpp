@@ -1,5 +1,6 @@
 #include "data/generators.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <numbers>
@@ -169,7 +170,82 @@ Dataset physics(const GeneratorOptions& opt, std::int64_t F) {
   return d;
 }
 
+constexpr std::int64_t kSeqClasses = 3;
+
+// Token sequences shared by the sequence kinds: lengths ~ U{ceil(L/4), .., L}, tokens uniform over
+// the alphabet at valid positions, 0 at padding.
+Dataset token_sequences(const GeneratorOptions& opt, Rng& rng) {
+  Dataset d;
+  d.n = opt.n;
+  d.seq_len = opt.seq_len > 0 ? opt.seq_len : 64;
+  d.vocab_size = opt.vocab_size > 0 ? opt.vocab_size : 20;
+  HPCT_CHECK(d.seq_len >= 2, "gen-data ", opt.kind, ": seq-len must be >= 2, got ", d.seq_len);
+  HPCT_CHECK(d.vocab_size >= 2 && d.vocab_size <= 65536, "gen-data ", opt.kind, ": vocab must be in [2, 65536], got ",
+             d.vocab_size);
+  const std::int64_t L = d.seq_len, min_len = (L + 3) / 4;
+  d.lengths.resize(static_cast<std::size_t>(d.n));
+  d.tokens.assign(static_cast<std::size_t>(d.n * L), 0);
+  for (std::int64_t r = 0; r < d.n; ++r) {
+    const auto len = min_len + static_cast<std::int64_t>(rng.uniform() * static_cast<double>(L - min_len + 1));
+    d.lengths[static_cast<std::size_t>(r)] = static_cast<std::int32_t>(len);
+    for (std::int64_t i = 0; i < len; ++i)
+      d.tokens[static_cast<std::size_t>(r * L + i)] =
+          static_cast<std::int32_t>(rng.uniform() * static_cast<double>(d.vocab_size));
+  }
+  return d;
+}
+
+// The tokens as one-hot float rows /X [N, L, V] (padding rows all zero); the tokens are dropped.
+void to_one_hot(Dataset& d) {
+  const std::int64_t L = d.seq_len, V = d.vocab_size;
+  d.features = V;
+  d.x.assign(static_cast<std::size_t>(d.n * L * V), 0.0f);
+  for (std::int64_t r = 0; r < d.n; ++r)
+    for (std::int64_t i = 0; i < d.length(r); ++i)
+      d.x[static_cast<std::size_t>((r * L + i) * V + d.tokens[static_cast<std::size_t>(r * L + i)])] = 1.0f;
+  d.tokens.clear();
+  d.vocab_size = 0;
+}
+
+Dataset seq_window(const GeneratorOptions& opt) {
+  Rng rng(opt.seed);
+  Dataset d = token_sequences(opt, rng);
+  d.task = Task::classification;
+  d.num_classes = kSeqClasses;
+  d.token_targets = true;
+  const std::int64_t L = d.seq_len;
+  d.labels.assign(static_cast<std::size_t>(d.n * L), kIgnoreLabel);
+  for (std::int64_t r = 0; r < d.n; ++r) {
+    const std::vector<std::int32_t> labels = seq_window_labels(d.tokens.data() + r * L, d.length(r));
+    std::copy(labels.begin(), labels.end(), d.labels.begin() + r * L);
+  }
+  return d;
+}
+
+Dataset seq_sum(const GeneratorOptions& opt) {
+  Rng rng(opt.seed);
+  Dataset d = token_sequences(opt, rng);
+  d.task = Task::regression;
+  d.targets = 1;
+  d.y.resize(static_cast<std::size_t>(d.n));
+  for (std::int64_t r = 0; r < d.n; ++r) {
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < d.length(r); ++i) sum += std::cos(static_cast<double>(d.tokens[static_cast<std::size_t>(r * d.seq_len + i)]));
+    d.y[static_cast<std::size_t>(r)] = static_cast<float>(sum / static_cast<double>(d.length(r)));
+  }
+  return d;
+}
+
 }  // namespace
+
+std::vector<std::int32_t> seq_window_labels(const std::int32_t* tokens, std::int64_t length) {
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(length));
+  for (std::int64_t i = 0; i < length; ++i) {
+    const std::int64_t left = i > 0 ? tokens[i - 1] : 0, right = i + 1 < length ? tokens[i + 1] : 0;
+    labels[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((left + 2 * tokens[i] + right) % kSeqClasses);
+  }
+  return labels;
+}
 
 Dataset generate(const GeneratorOptions& opt) {
   HPCT_CHECK(opt.n > 0, "gen-data: n must be > 0, got ", opt.n);
@@ -183,9 +259,23 @@ Dataset generate(const GeneratorOptions& opt) {
     d = two_gaussians(opt, F(8));
   else if (opt.kind == "physics19")
     d = physics(opt, F(kPhysicsFeatures));
+  else if (opt.kind == "seq-window")
+    d = seq_window(opt);
+  else if (opt.kind == "seq-sum")
+    d = seq_sum(opt);
   else
     fail("gen-data: unknown kind '", opt.kind,
-         "' (valid: heteroscedastic, two-gaussians, physics19)");
+         "' (valid: heteroscedastic, two-gaussians, physics19, seq-window, seq-sum)");
+  if (d.is_sequence()) {
+    HPCT_CHECK(opt.features == 0, "gen-data ", opt.kind, ": features does not apply to sequences (got ",
+               opt.features, "; with encoding onehot F is the vocabulary)");
+    HPCT_CHECK(opt.encoding == "tokens" || opt.encoding == "onehot", "gen-data: unknown encoding '", opt.encoding,
+               "' (valid: tokens, onehot)");
+    if (opt.encoding == "onehot") to_one_hot(d);
+  } else {
+    HPCT_CHECK(opt.encoding == "tokens", "gen-data ", opt.kind, ": encoding '", opt.encoding,
+               "' applies to the sequence kinds only (seq-window, seq-sum)");
+  }
   d.source = cat("generated ", opt.kind, " (seed ", opt.seed, ")");
   return d;
 }

@@ -52,19 +52,29 @@ void Loader::assemble(std::int64_t g, HostBatch& out) {
   const std::int64_t begin = out.index * batch_size_, n = std::min(batch_size_, per_epoch_ - begin);
   const std::int64_t* rows = order->data() + begin;
   out.rows = n;
+  out.seq_len = targets_.seq_len;
+  out.token_targets = targets_.token_targets;
   out.x.resize(static_cast<std::size_t>(n * x_.width()));
   x_.read(rows, n, out.x.data());
+  // Copies `width` values per row of src into dst, for the batch's rows.
+  const auto pick = [&](const auto& src, auto& dst, std::int64_t width) {
+    dst.resize(static_cast<std::size_t>(n * width));
+    for (std::int64_t i = 0; i < n; ++i) std::copy_n(src.begin() + rows[i] * width, width, dst.begin() + i * width);
+  };
+  const std::int64_t L = targets_.seq_len, P = targets_.target_positions();
+  out.tokens.clear();
+  out.lengths.clear();
+  if (!targets_.tokens.empty()) pick(targets_.tokens, out.tokens, L);
+  if (targets_.is_sequence()) {
+    out.lengths.resize(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) out.lengths[i] = static_cast<std::int32_t>(targets_.length(rows[i]));
+  }
   out.y.clear();
   out.labels.clear();
-  if (targets_.task == Task::classification && !targets_.labels.empty()) {
-    out.labels.resize(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) out.labels[i] = targets_.labels[static_cast<std::size_t>(rows[i])];
-  } else if (!targets_.y.empty()) {
-    const std::int64_t t = targets_.targets;
-    out.y.resize(static_cast<std::size_t>(n * t));
-    for (std::int64_t i = 0; i < n; ++i)
-      std::copy_n(targets_.y.begin() + rows[i] * t, t, out.y.begin() + i * t);
-  }
+  if (targets_.task == Task::classification && !targets_.labels.empty())
+    pick(targets_.labels, out.labels, P);
+  else if (!targets_.y.empty())
+    pick(targets_.y, out.y, P * targets_.targets);
 }
 
 void Loader::work(int worker) {

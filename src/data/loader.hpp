@@ -26,9 +26,13 @@ namespace hpct::data {
 struct HostBatch {
   std::int64_t rows = 0;
   std::int64_t epoch = 0, index = 0;  // which micro-batch of which epoch
-  std::vector<float> x;               // [rows, width]
-  std::vector<float> y;               // [rows, targets] (regression, binary)
-  std::vector<std::int32_t> labels;   // [rows] (classification)
+  std::int64_t seq_len = 0;           // L for sequence data, 0 for tabular data
+  bool token_targets = false;         // y and labels hold one entry per position
+  std::vector<float> x;               // [rows, width]: [rows, F], or [rows, L, F]; empty with tokens
+  std::vector<std::int32_t> tokens;   // [rows, L] token ids (padding 0), token data only
+  std::vector<std::int32_t> lengths;  // [rows] valid positions, sequence data only (L without /lengths)
+  std::vector<float> y;               // [rows, targets], or per token [rows, L, targets] (regression, binary)
+  std::vector<std::int32_t> labels;   // [rows], or per token [rows, L] with -1 = ignore (classification)
 };
 
 struct LoaderOptions {
@@ -42,7 +46,8 @@ class Loader {
  public:
   // order(epoch) gives this rank's rows of epoch `epoch` (1-based), always per_epoch of them; it
   // is called from the worker threads and must be thread-safe (DistributedSampler::indices is).
-  // `targets` supplies y or labels (and must outlive the loader); `x` the features.
+  // `targets` supplies y or labels, and for sequence data the tokens and lengths (it must outlive the
+  // loader); `x` the float features (width 0 for token data).
   using Order = std::function<std::vector<std::int64_t>(std::int64_t epoch)>;
   Loader(const Dataset& targets, const RowSource& x, Order order, std::int64_t per_epoch, const LoaderOptions& opt);
   ~Loader();

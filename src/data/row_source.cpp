@@ -15,10 +15,10 @@ std::mutex& hdf5_lock() {
 }
 
 void MemoryRows::read(const std::int64_t* rows, std::int64_t n, float* out) const {
-  const std::int64_t w = d_.features;
+  const std::int64_t w = d_.row_width();
   for (std::int64_t i = 0; i < n; ++i) {
     HPCT_CHECK(rows[i] >= 0 && rows[i] < d_.n, d_.source, ": row index ", rows[i], " out of range [0, ", d_.n, ")");
-    std::memcpy(out + i * w, d_.x.data() + rows[i] * w, static_cast<std::size_t>(w) * sizeof(float));
+    if (w > 0) std::memcpy(out + i * w, d_.x.data() + rows[i] * w, static_cast<std::size_t>(w) * sizeof(float));
   }
 }
 

@@ -22,12 +22,12 @@ class RowSource {
   virtual void read(const std::int64_t* rows, std::int64_t n, float* out) const = 0;
 };
 
-// The rows of d.x.
+// The rows of d.x: F floats per row, L * F for sequences, none for token data.
 class MemoryRows final : public RowSource {
  public:
   explicit MemoryRows(const Dataset& d) : d_(d) {}
   std::int64_t rows() const override { return d_.n; }
-  std::int64_t width() const override { return d_.features; }
+  std::int64_t width() const override { return d_.row_width(); }
   void read(const std::int64_t* rows, std::int64_t n, float* out) const override;
 
  private:
@@ -36,7 +36,8 @@ class MemoryRows final : public RowSource {
 
 // Rows of /X read from an HDF5 file: row i of this source is row file_rows[i] of the file (the
 // training split of a file is a subset of its rows). Values are checked finite (errors name the file,
-// row and column) and then passed through `transform` (standardisation), when set. Debian's HDF5 is
+// row and column) and then passed through `transform` (standardisation), when set. Tabular /X only:
+// sequence data (padding, /lengths, /tokens) are read whole by read_dataset. Debian's HDF5 is
 // built without thread safety, so every HDF5 call of every reader holds one process-wide lock.
 class Hdf5Rows final : public RowSource {
  public:

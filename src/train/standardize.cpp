@@ -52,8 +52,9 @@ void check_standardization(const Standardization& s, std::int64_t features, std:
 Standardization fit_standardization(const data::Dataset& train, bool enabled) {
   Standardization s;
   if (!enabled) return s;
-  column_stats(train.x, train.n, train.features, s.x_mean, s.x_std);
-  if (train.task == data::Task::regression) column_stats(train.y, train.n, train.targets, s.y_mean, s.y_std);
+  if (!train.is_sequence()) column_stats(train.x, train.n, train.features, s.x_mean, s.x_std);
+  if (train.task == data::Task::regression && !train.token_targets)
+    column_stats(train.y, train.n, train.targets, s.y_mean, s.y_std);
   return s;
 }
 
@@ -61,6 +62,7 @@ Standardization fit_standardization(const data::Dataset& train, const data::RowS
                                     bool enabled) {
   Standardization s;
   if (!enabled) return s;
+  HPCT_CHECK(!train.is_sequence(), train.source, ": streamed standardisation is for tabular /X [N, F] only");
   const std::int64_t n = x.rows(), cols = x.width(), chunk = 4096;
   const int world = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
   std::vector<float> shift(static_cast<std::size_t>(cols)), buf;
@@ -103,11 +105,15 @@ void standardize_features(const Standardization& s, float* x, std::int64_t rows)
 
 void apply_standardization(const Standardization& s, data::Dataset& d) {
   if (!s.x_mean.empty()) {
+    HPCT_CHECK(!d.is_sequence(), d.source, ": holds sequences, but the standardisation has feature statistics "
+               "(tabular data only)");
     HPCT_CHECK(static_cast<std::int64_t>(s.x_mean.size()) == d.features, d.source, ": has ", d.features,
                " features but the model was trained on ", s.x_mean.size());
     if (!d.x.empty()) normalise(d.x, d.features, s.x_mean, s.x_std);
   }
   if (!s.y_mean.empty() && d.task == data::Task::regression && !d.y.empty()) {
+    HPCT_CHECK(!d.token_targets, d.source, ": has per-token targets, but the standardisation has target "
+               "statistics (per-row targets only)");
     HPCT_CHECK(static_cast<std::int64_t>(s.y_mean.size()) == d.targets, d.source, ": has ", d.targets,
                " targets but the model was trained on ", s.y_mean.size());
     normalise(d.y, d.targets, s.y_mean, s.y_std);

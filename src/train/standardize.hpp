@@ -2,6 +2,9 @@
 // Feature and target standardisation: z = (v - mean) / std per column, with mean and std computed on
 // the training split only and saved in the checkpoint, so validation, prediction and a resumed run
 // see exactly the same transform.
+// Sequence data: never standardised here. Token ids are categories; per-position float features
+// (one-hot, substitution rows, embeddings) are used as they are (the model's LayerNorm scales them);
+// per-token targets likewise. Per-row regression targets of sequence data are standardised as usual.
 #include "data/dataset.hpp"
 #include "data/row_source.hpp"
 #include "dist/communicator.hpp"

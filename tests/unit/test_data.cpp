@@ -204,14 +204,14 @@ TEST_CASE("read_dataset rejects bad input with the file and the fault") {
     }
     check_error([&] { read_dataset(p); }, {p, "no dataset /y"});
   }
-  SUBCASE("/X of rank 3") {
+  SUBCASE("/X of rank 4") {  // rank 3 is sequence data (test_sequence_data.cpp)
     {
       RawFile w(p);
-      h5::write(w.f, "/X", {2, 3, 4}, x(2, 12));
+      h5::write(w.f, "/X", {2, 3, 2, 2}, x(2, 12));
       h5::write(w.f, "/y", {2}, std::vector<float>{1, 2});
     }
     check_error([&] { read_dataset(p); },
-                {p, "dataset /X: expected 2 dimensions [N, F], found 3"});
+                {p, "dataset /X: expected 2 dimensions [N, F] or 3 [N, L, F], found 4"});
   }
   SUBCASE("/y of rank 3") {
     {
