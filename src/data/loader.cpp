@@ -1,6 +1,7 @@
 #include "data/loader.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "core/error.hpp"
 
@@ -15,7 +16,11 @@ Loader::Loader(const Dataset& targets, const RowSource& x, Order order, std::int
   per_epoch_batches_ = (per_epoch_ + batch_size_ - 1) / batch_size_;
   total_ = per_epoch_batches_ * opt.epochs;
   if (workers_ == 0) return;
-  const int depth = opt.depth > 0 ? opt.depth : 2 * workers_;
+  // Small batches get a deeper ring (up to 16, within 64 MiB), so a worker that ran ahead is woken
+  // once per several batches rather than once per batch (see work()).
+  const std::int64_t batch_bytes = std::max<std::int64_t>(1, batch_size_ * x.width() * 4);
+  const int depth = opt.depth > 0 ? opt.depth
+                                  : static_cast<int>(std::clamp<std::int64_t>((64 << 20) / batch_bytes, 2 * workers_, 16));
   slots_.resize(static_cast<std::size_t>(std::max(depth, workers_) + 1));  // +1: the batch in use
   for (int w = 0; w < workers_; ++w) threads_.emplace_back([this, w] { work(w); });
 }
@@ -82,9 +87,12 @@ void Loader::work(int worker) {
   for (std::int64_t g = worker; g < total_; g += workers_) {
     Slot& slot = slots_[static_cast<std::size_t>(g % ring)];
     {
-      // Slot g % ring last held batch g - ring, free once the trainer has moved past it.
+      // Slot g % ring last held batch g - ring, free once the trainer has moved past it. A worker that
+      // has to wait resumes only when half the ring is free: each wake-up costs the training
+      // thread's core a context switch, so they come once per ring / 2 batches, not per batch.
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || consumed_ > g - ring + 1; });
+      if (!(consumed_ > g - ring + 1))
+        cv_.wait(lock, [&] { return stop_ || consumed_ > g - std::max<std::int64_t>(ring / 2, 1) + 1; });
       if (stop_) return;
     }
     HostBatch batch = std::move(slot.batch);  // reuse its memory

@@ -39,7 +39,7 @@ struct LoaderOptions {
   std::int64_t batch_size = 128;
   std::int64_t epochs = 1;
   int workers = 1;      // background threads; 0 assembles each batch in next(), on the caller's thread
-  int depth = 0;        // batches prepared ahead of the trainer; 0 = 2 per worker
+  int depth = 0;        // batches prepared ahead of the trainer; 0 = 2 per worker, more for small batches
 };
 
 class Loader {

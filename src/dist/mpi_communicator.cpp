@@ -59,6 +59,10 @@ struct MpiCommunicator::Task final : Work {
   std::exception_ptr error;
 
   void wait() override {
+    // Small collectives finish within microseconds: poll briefly before sleeping, since a sleep and
+    // wake-up costs more than that on a core other threads compete for.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+    while (!done() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
     std::unique_lock lock(m);
     if (!cv.wait_for(lock, timeout, [&] { return finished; }))
       fail("rank ", world_rank, ": ", what, " did not complete within ", timeout.count() / 1000.0,
