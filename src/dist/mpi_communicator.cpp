@@ -53,12 +53,30 @@ struct MpiCommunicator::Task final : Work {
   std::function<void()> op;
   std::chrono::milliseconds timeout{};
   int world_rank = 0;
+  MpiCommunicator* owner = nullptr;
+  bool may_run_inline = false;  // the op has its own timeout, so the waiting thread may run it
   mutable std::mutex m;
   std::condition_variable cv;
   bool finished = false;
   std::exception_ptr error;
 
+  void run() {
+    std::exception_ptr e;
+    try {
+      op();
+    } catch (...) {
+      e = std::current_exception();
+    }
+    {
+      std::lock_guard lock(m);
+      finished = true;
+      error = e;
+    }
+    cv.notify_all();
+  }
+
   void wait() override {
+    if (may_run_inline) owner->try_run_inline(*this);
     // Small collectives finish within microseconds: poll briefly before sleeping, since a sleep and
     // wake-up costs more than that on a core other threads compete for.
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
@@ -93,12 +111,14 @@ MpiCommunicator::~MpiCommunicator() {
   if (comm_ != MPI_COMM_WORLD && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
 }
 
-Handle MpiCommunicator::enqueue(std::string what, std::function<void()> op) {
+Handle MpiCommunicator::enqueue(std::string what, std::function<void()> op, bool may_run_inline) {
   auto task = std::make_shared<Task>();
   task->what = std::move(what);
   task->op = std::move(op);
   task->timeout = timeout_;
   task->world_rank = world_rank_;
+  task->owner = this;
+  task->may_run_inline = may_run_inline;
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(task);
@@ -107,29 +127,45 @@ Handle MpiCommunicator::enqueue(std::string what, std::function<void()> op) {
   return task;
 }
 
+// One operation at a time, in issue order: `busy_` covers an operation run by this thread or by a
+// waiter (try_run_inline).
 void MpiCommunicator::loop() {
   for (;;) {
     std::shared_ptr<Task> task;
     {
       std::unique_lock lock(mutex_);
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      cv_.wait(lock, [&] { return !busy_ && (stop_ || !queue_.empty()); });
       if (queue_.empty()) return;  // stopping, and nothing left to do
       task = queue_.front();
       queue_.pop_front();
+      busy_ = true;
     }
-    std::exception_ptr error;
-    try {
-      task->op();
-    } catch (...) {
-      error = std::current_exception();
-    }
+    task->run();
     {
-      std::lock_guard lock(task->m);
-      task->finished = true;
-      task->error = error;
+      std::lock_guard lock(mutex_);
+      busy_ = false;
     }
-    task->cv.notify_all();
+    cv_.notify_all();
   }
+}
+
+// The waiter runs the operation itself when it is next in line and nothing else is running: the
+// common case of the last gradient bucket, waited on as soon as it is issued, then costs no thread
+// hand-offs. Only operations with their own timeout qualify (the shared-window allreduce), so a
+// waiter can never block in MPI beyond the communicator's timeout.
+void MpiCommunicator::try_run_inline(Task& task) {
+  {
+    std::lock_guard lock(mutex_);
+    if (busy_ || queue_.empty() || queue_.front().get() != &task) return;
+    queue_.pop_front();
+    busy_ = true;
+  }
+  task.run();
+  {
+    std::lock_guard lock(mutex_);
+    busy_ = false;
+  }
+  cv_.notify_all();
 }
 
 // A buffer inside a shared window (the same range on every rank, by the collective discipline) is
@@ -137,13 +173,19 @@ void MpiCommunicator::loop() {
 Handle MpiCommunicator::allreduce(const Tensor& buf, ReduceOp op) {
   const int n = mpi_count(buf, "allreduce");
   const MPI_Datatype type = mpi_type(buf.dtype, "allreduce");
-  return enqueue(cat("allreduce of ", n, " ", name_of(buf.dtype)), [=, this] {
+  ShmWindow* window = nullptr;
+  {
+    std::lock_guard lock(mutex_);
     for (ShmWindow* w : windows_)
-      if (w->contains(buf.data, buf.bytes())) {
-        const auto offset = static_cast<std::size_t>(static_cast<char*>(buf.data) - static_cast<char*>(w->local()));
-        w->allreduce(offset, n, buf.dtype, op, timeout_);
-        return;
-      }
+      if (w->contains(buf.data, buf.bytes())) window = w;
+  }
+  const std::string what = cat("allreduce of ", n, " ", name_of(buf.dtype));
+  if (window) {
+    const auto offset = static_cast<std::size_t>(static_cast<char*>(buf.data) - static_cast<char*>(window->local()));
+    const auto timeout = timeout_;
+    return enqueue(what, [=] { window->allreduce(offset, n, buf.dtype, op, timeout); }, /*may_run_inline=*/true);
+  }
+  return enqueue(what, [=, this] {
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf.data, n, type, MPI_SUM, comm_), "MPI_Allreduce");
     if (op == ReduceOp::average) divide(buf, size_);
   });
@@ -158,7 +200,10 @@ class MpiCommunicator::SharedBuffer final : public ReductionBuffer {
   ~SharedBuffer() override {
     try {
       comm_.enqueue("free shared window", [this] {
-        std::erase(comm_.windows_, window_.get());
+        {
+          std::lock_guard lock(comm_.mutex_);
+          std::erase(comm_.windows_, window_.get());
+        }
         window_.reset();
       })->wait();
     } catch (const Error& e) {  // a destructor must not throw; the job is failing anyway
@@ -187,6 +232,7 @@ std::unique_ptr<ReductionBuffer> MpiCommunicator::make_reduction_buffer(std::int
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, &all_local, 1, MPI_INT, MPI_MIN, comm_), "MPI_Allreduce");
     if (all_local) {
       window = std::make_unique<ShmWindow>(node, static_cast<std::size_t>(elements) * size_of(dtype), world_rank_);
+      std::lock_guard lock(mutex_);
       windows_.push_back(window.get());
     }
     MPI_Comm_free(&node);

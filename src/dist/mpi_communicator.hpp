@@ -1,7 +1,8 @@
 #pragma once
 // Communicator over MPI on host buffers. One communication thread per communicator performs the
 // MPI calls in issue order, so a collective makes progress while the caller computes (backward
-// overlapping the gradient allreduce) without relying on MPI's asynchronous progress.
+// overlapping the gradient allreduce) without relying on MPI's asynchronous progress. A waiter may
+// run a shared-window allreduce itself when it is next in line (see try_run_inline).
 #include <mpi.h>
 
 #include <condition_variable>
@@ -37,8 +38,9 @@ class MpiCommunicator final : public Communicator {
  private:
   struct Task;
   class SharedBuffer;
-  Handle enqueue(std::string what, std::function<void()> op);
+  Handle enqueue(std::string what, std::function<void()> op, bool may_run_inline = false);
   void loop();
+  void try_run_inline(Task& task);
 
   MPI_Comm comm_;
   int rank_ = 0, size_ = 1, world_rank_ = 0;
@@ -46,8 +48,9 @@ class MpiCommunicator final : public Communicator {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Task>> queue_;
   bool stop_ = false;
+  bool busy_ = false;  // an operation is running (on the communication thread or a waiter)
   std::thread thread_;
-  std::vector<ShmWindow*> windows_;  // live shared buffers, for allreduce to recognise (comm thread only)
+  std::vector<ShmWindow*> windows_;  // live shared buffers, for allreduce to recognise (under mutex_)
 };
 
 // Throws hpct::Error naming the operation and MPI's error string when rc is not MPI_SUCCESS.
