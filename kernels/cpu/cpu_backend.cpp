@@ -13,6 +13,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "kernels/cpu/cpu_blas.hpp"
 #include "kernels/cpu/cpu_common.hpp"
 
 // OpenBLAS's own entry point (both the pthread and the OpenMP build have it). The OpenMP build
@@ -180,19 +181,6 @@ std::int64_t matrix_rows(const Tensor& t) {
   return r;
 }
 
-// Runs f() with this thread's OpenMP count at 1, so the OpenMP build of OpenBLAS does not fork.
-template <class F>
-void single_threaded_blas(F&& f) {
-  if (omp_in_parallel()) {  // already inside a team: OpenBLAS runs single-threaded
-    f();
-    return;
-  }
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  f();
-  omp_set_num_threads(saved);
-}
-
 }  // namespace
 
 // C[m, n] = alpha * op(A)[m, k] op(B)[k, n] + beta * C on row-major matrix views (leading dims folded
@@ -245,7 +233,7 @@ void CpuBackend::gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans
                     static_cast<int>(ldb), beta, ct, static_cast<int>(n));
     };
     if (tiles == 1 || threads_ == 1) {
-      single_threaded_blas([&] {
+      cpu::single_threaded_blas([&] {
         for (std::int64_t i = 0; i < tiles; ++i) tile(i);
       });
       return;
