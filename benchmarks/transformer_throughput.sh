@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Training throughput of two transformers, beside the same models in PyTorch (Debian's python3-torch,
+# benchmarks/torch_transformer_train.py) and as model FLOPs utilisation (MFU): model FLOPs per second
+# over the sgemm rate (benchmarks/sgemm_rate.cpp) measured in the same run, on 1 and 2 threads.
+#   tabular: transformer-tabular, 19 features (physics19), d_model 128, 4 heads, 4 layers, batch 128
+#   lm:      byte-level LM, sequences of 128, d_model 256, 4 heads, 4 layers, batch 8
+# Model FLOPs per sample = 3 x forward (backward is twice the forward), forward = per token and
+# layer 24 D^2 (QKV, output projection, MLP of ratio 4) + 4 L D for attention (2 L D for the causal
+# LM: only the products it needs), plus the head; embeddings and elementwise work are not counted.
+# Each cell is the median of REPEATS runs (default 3); samples/s exclude the first epoch.
+# Usage: benchmarks/transformer_throughput.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+bin=$build/hpctrain
+repeats=${REPEATS:-3}
+epochs=${EPOCHS:-3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$bin" gen-data --kind physics19 --n 2560 --out "$work/tabular.h5" >/dev/null
+# About 100 kB of text: this repository's README and sources.
+cat README.md src/*/*.cpp kernels/*/*.cpp | head -c 100000 >"$work/text.txt"
+"$bin" convert --text "$work/text.txt" --seq-len 128 --out "$work/lm.h5" >/dev/null
+
+median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+declare -A hp_args=(
+  [tabular]="--data.train $work/tabular.h5 --model.type transformer-tabular --model.d-model 128 --model.heads 4 --model.layers 4 --batch-size 128"
+  [lm]="--data.train $work/lm.h5 --model.type lm --model.d-model 256 --model.heads 4 --model.layers 4 --batch-size 8")
+declare -A torch_args=(
+  [tabular]="tabular $work/tabular.h5 --d-model 128 --batch-size 128"
+  [lm]="lm $work/lm.h5 --d-model 256 --batch-size 8")
+# forward FLOPs per sample: tokens T, layers N, width D, attention factor (4 full, 2 causal), head width
+declare -A flops=(
+  [tabular]=$(python3 -c "T,N,D=19,4,128; print(3*(T*N*(24*D*D+4*T*D)+2*D*2))")
+  [lm]=$(python3 -c "T,N,D=128,4,256; print(3*(T*N*(24*D*D+2*T*D)+T*2*D*256))"))
+
+hpctrain_rate() {  # model threads
+  for _ in $(seq "$repeats"); do
+    OMP_NUM_THREADS=$2 "$bin" train ${hp_args[$1]} --model.activation gelu-exact --epochs "$epochs" --threads "$2" \
+      --optim.weight-decay 0.01 --eval-every 1000 --run-dir "$work/run" --quiet | sed -n 's/.*| \([0-9.]*\) samples\/s.*/\1/p'
+  done | median
+}
+torch_rate() {  # model threads
+  for _ in $(seq "$repeats"); do
+    OMP_NUM_THREADS=$2 /usr/bin/python3 benchmarks/torch_transformer_train.py ${torch_args[$1]} --threads "$2" --epochs "$epochs"
+  done | median
+}
+
+printf "%-8s %-7s %9s %12s %12s %8s %9s %9s\n" model threads "sgemm GF" "hpctrain/s" "pytorch/s" ratio "MFU hp" "MFU torch"
+for model in tabular lm; do
+  for t in 1 2; do
+    g=$(for _ in 1 2 3; do "$build/benchmarks/sgemm_rate" --threads "$t"; done | median)
+    h=$(hpctrain_rate "$model" "$t")
+    p=$(torch_rate "$model" "$t")
+    awk -v m="$model" -v t="$t" -v g="$g" -v h="$h" -v p="$p" -v f="${flops[$model]}" 'BEGIN {
+      printf "%-8s %-7s %9.1f %12.1f %12.1f %8.2f %8.0f%% %8.0f%%\n", m, t, g, h, p, h / p, 100 * h * f / (g * 1e9), 100 * p * f / (g * 1e9) }'
+  done
+done
+echo "(lm: multiply samples/s by 128 for tokens/s)"
