@@ -19,9 +19,14 @@ Loader::Loader(const Dataset& targets, const RowSource& x, Order order, std::int
   // Small batches get a deeper ring (up to 16, within 64 MiB), so a worker that ran ahead is woken
   // once per several batches rather than once per batch (see work()).
   const std::int64_t batch_bytes = std::max<std::int64_t>(1, batch_size_ * x.width() * 4);
-  const int depth = opt.depth > 0 ? opt.depth
-                                  : static_cast<int>(std::clamp<std::int64_t>((64 << 20) / batch_bytes, 2 * workers_, 16));
+  const std::int64_t fit = std::min<std::int64_t>((64 << 20) / batch_bytes, 16);
+  const int depth = opt.depth > 0 ? opt.depth : static_cast<int>(std::max<std::int64_t>(fit, 2 * workers_));
   slots_.resize(static_cast<std::size_t>(std::max(depth, workers_) + 1));  // +1: the batch in use
+  const auto ring = static_cast<std::int64_t>(slots_.size());
+  // A worker that had to wait resumes once `slack_` more batches are free than it needs, but never
+  // so late that the trainer would wait for it: at least 1 + workers batches stay ready.
+  slack_ = std::max<std::int64_t>(0, std::min<std::int64_t>(ring / 2, ring - 2 - workers_));
+  resume_at_.assign(static_cast<std::size_t>(workers_), -1);
   for (int w = 0; w < workers_; ++w) threads_.emplace_back([this, w] { work(w); });
 }
 
@@ -30,7 +35,7 @@ Loader::~Loader() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  workers_cv_.notify_all();
   for (auto& t : threads_) t.join();
 }
 
@@ -87,12 +92,16 @@ void Loader::work(int worker) {
   for (std::int64_t g = worker; g < total_; g += workers_) {
     Slot& slot = slots_[static_cast<std::size_t>(g % ring)];
     {
-      // Slot g % ring last held batch g - ring, free once the trainer has moved past it. A worker that
-      // has to wait resumes only when half the ring is free: each wake-up costs the training
-      // thread's core a context switch, so they come once per ring / 2 batches, not per batch.
+      // Slot g % ring last held batch g - ring, free once the trainer has moved past it, i.e. when
+      // consumed_ >= g - ring + 2. A worker that has to wait asks to be woken `slack_` batches later
+      // (next() wakes it only then): each wake-up costs a context switch on a core that trains.
       std::unique_lock<std::mutex> lock(mu_);
-      if (!(consumed_ > g - ring + 1))
-        cv_.wait(lock, [&] { return stop_ || consumed_ > g - std::max<std::int64_t>(ring / 2, 1) + 1; });
+      if (consumed_ < g - ring + 2) {
+        std::int64_t& resume = resume_at_[static_cast<std::size_t>(worker)];
+        resume = g - ring + 2 + slack_;
+        workers_cv_.wait(lock, [&] { return stop_ || consumed_ >= resume; });
+        resume = -1;
+      }
       if (stop_) return;
     }
     HostBatch batch = std::move(slot.batch);  // reuse its memory
@@ -108,7 +117,7 @@ void Loader::work(int worker) {
       slot.error = error;
       slot.id = g;
     }
-    cv_.notify_all();
+    trainer_cv_.notify_all();
     if (error) return;
   }
 }
@@ -124,8 +133,12 @@ const HostBatch& Loader::next() {
   Slot& slot = slots_[static_cast<std::size_t>(g % static_cast<std::int64_t>(slots_.size()))];
   std::unique_lock<std::mutex> lock(mu_);
   ++consumed_;  // releases batch g - 1's slot
-  cv_.notify_all();
-  cv_.wait(lock, [&] { return slot.id == g; });
+  for (const std::int64_t resume : resume_at_)
+    if (resume >= 0 && consumed_ >= resume) {
+      workers_cv_.notify_all();
+      break;
+    }
+  trainer_cv_.wait(lock, [&] { return slot.id == g; });
   if (slot.error) std::rethrow_exception(slot.error);
   return slot.batch;
 }

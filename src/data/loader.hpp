@@ -77,7 +77,9 @@ class Loader {
   std::int64_t consumed_ = 0;  // batches handed out by next(); the last one is still in use
   bool stop_ = false;
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable workers_cv_, trainer_cv_;
+  std::vector<std::int64_t> resume_at_;  // per worker: the consumed_ count it waits for, or -1
+  std::int64_t slack_ = 0;
   std::map<std::int64_t, std::shared_ptr<const std::vector<std::int64_t>>> orders_;  // by epoch
   std::vector<std::thread> threads_;
   HostBatch inline_;  // workers == 0

@@ -1,6 +1,7 @@
 #pragma once
 // Where the features of a training row come from: a data set held in memory, or the HDF5 file itself,
-// read on demand (--data.stream), so that a rank only ever reads the rows it trains on.
+// read on demand (--data.stream), so that in training a rank reads only the rows it trains on (the
+// streamed standardisation pass reads each rank's share of row chunks once).
 #include <cstdint>
 #include <functional>
 #include <mutex>

@@ -48,8 +48,10 @@ class Communicator {
   virtual Handle barrier() = 0;
   // Memory that allreduce() on any range of it reduces fastest, zero-copy: for MPI ranks that all
   // share a node, a shared-memory window (dist/shm_window.hpp); for NCCL, registered device memory.
-  // Collective. nullptr when this communicator has no such memory: any memory then works as well.
-  virtual std::unique_ptr<ReductionBuffer> make_reduction_buffer(std::int64_t /*elements*/, DType /*dtype*/) {
+  // Collective, also when this rank does not want it (wanted = false): then no rank gets one, so the
+  // ranks cannot disagree. nullptr when there is no such memory: any memory then works as well.
+  virtual std::unique_ptr<ReductionBuffer> make_reduction_buffer(std::int64_t /*elements*/, DType /*dtype*/,
+                                                                 bool /*wanted*/ = true) {
     return nullptr;
   }
   // Ranks with the same color form a new communicator, ordered by key (then by rank). Collective.

@@ -1,6 +1,7 @@
 #include "dist/ddp.hpp"
 
 #include <cstring>
+#include <exception>
 
 #include "core/error.hpp"
 #include "core/timer.hpp"
@@ -25,12 +26,16 @@ Ddp::Ddp(Communicator& comm, nn::ParameterStore& store, kernels::Backend& be, co
       cap = opt.bucket_mb * 1048576.0;
     }
   }
-  if (opt.zero_copy && (shared_ = comm_.make_reduction_buffer(store.flat_size(), store.dtype())))
+  // Always asked (it is collective), so ranks that disagree on zero_copy still agree on the outcome.
+  if ((shared_ = comm_.make_reduction_buffer(store.flat_size(), store.dtype(), opt.zero_copy)))
     store_.place_grads(be_, shared_->tensor());
 }
 
+// The gradients go back into the store's own memory, unless this rank is failing (an exception
+// unwinds, or reductions are still in flight that peers may yet write into the window): then they
+// stay where they are, and the window is left to the abort that follows (see ~SharedBuffer).
 Ddp::~Ddp() {
-  if (shared_) store_.place_grads(be_, Tensor{});
+  if (shared_ && std::uncaught_exceptions() == 0 && pending_.empty()) store_.place_grads(be_, Tensor{});
 }
 
 void Ddp::broadcast_parameters() {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <exception>
 #include <cstdio>
 
 #include "core/error.hpp"
@@ -76,7 +77,9 @@ struct MpiCommunicator::Task final : Work {
   }
 
   void wait() override {
-    if (may_run_inline) owner->try_run_inline(*this);
+    // A finished task's communicator may be gone (its destructor drains the queue), so only an
+    // unfinished one looks at it.
+    if (may_run_inline && !done()) owner->try_run_inline(*this);
     // Small collectives finish within microseconds: poll briefly before sleeping, since a sleep and
     // wake-up costs more than that on a core other threads compete for.
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
@@ -197,14 +200,25 @@ class MpiCommunicator::SharedBuffer final : public ReductionBuffer {
  public:
   SharedBuffer(MpiCommunicator& comm, std::unique_ptr<ShmWindow> w, std::int64_t elements, DType dtype)
       : comm_(comm), window_(std::move(w)), elements_(elements), dtype_(dtype) {}
+  // Freeing the window is collective. While an exception unwinds (this rank failed; its peers may
+  // be waiting in a collective and will never join), nothing collective is attempted: the window is
+  // only unregistered and left to the MPI_Abort that follows. Otherwise the free runs on the
+  // communication thread, in order, and owns the window, so a timed-out wait leaves nothing dangling.
   ~SharedBuffer() override {
+    ShmWindow* w = window_.release();
+    MpiCommunicator* c = &comm_;
+    if (std::uncaught_exceptions() > 0) {
+      std::lock_guard lock(c->mutex_);
+      std::erase(c->windows_, w);
+      return;
+    }
     try {
-      comm_.enqueue("free shared window", [this] {
+      c->enqueue("free shared window", [c, w] {
         {
-          std::lock_guard lock(comm_.mutex_);
-          std::erase(comm_.windows_, window_.get());
+          std::lock_guard lock(c->mutex_);
+          std::erase(c->windows_, w);
         }
-        window_.reset();
+        delete w;
       })->wait();
     } catch (const Error& e) {  // a destructor must not throw; the job is failing anyway
       std::fprintf(stderr, "%s\n", e.what());
@@ -219,26 +233,29 @@ class MpiCommunicator::SharedBuffer final : public ReductionBuffer {
   DType dtype_;
 };
 
-std::unique_ptr<ReductionBuffer> MpiCommunicator::make_reduction_buffer(std::int64_t elements, DType dtype) {
+std::unique_ptr<ReductionBuffer> MpiCommunicator::make_reduction_buffer(std::int64_t elements, DType dtype,
+                                                                        bool wanted) {
   if (size_ == 1) return nullptr;
-  std::unique_ptr<ShmWindow> window;
-  enqueue("shared window", [&, this] {
+  // The window is handed over through the task (not this stack frame, which a timed-out wait leaves).
+  auto made = std::make_shared<std::unique_ptr<ShmWindow>>();
+  enqueue("shared window", [=, this] {
     MPI_Comm node = MPI_COMM_NULL;
     check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
     int node_size = 0;
     MPI_Comm_size(node, &node_size);
-    // Every rank must agree on whether the communicator fits one node.
-    int all_local = node_size == size_ ? 1 : 0;
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &all_local, 1, MPI_INT, MPI_MIN, comm_), "MPI_Allreduce");
-    if (all_local) {
-      window = std::make_unique<ShmWindow>(node, static_cast<std::size_t>(elements) * size_of(dtype), world_rank_);
+    // Every rank must agree: all on one node, and every rank asked for it.
+    int all_local = node_size == size_ && wanted ? 1 : 0;
+    const int rc = MPI_Allreduce(MPI_IN_PLACE, &all_local, 1, MPI_INT, MPI_MIN, comm_);
+    if (rc == MPI_SUCCESS && all_local) {
+      *made = std::make_unique<ShmWindow>(node, static_cast<std::size_t>(elements) * size_of(dtype), world_rank_);
       std::lock_guard lock(mutex_);
-      windows_.push_back(window.get());
+      windows_.push_back(made->get());
     }
     MPI_Comm_free(&node);
+    check_mpi(rc, "MPI_Allreduce");
   })->wait();
-  if (!window) return nullptr;
-  return std::make_unique<SharedBuffer>(*this, std::move(window), elements, dtype);
+  if (!*made) return nullptr;
+  return std::make_unique<SharedBuffer>(*this, std::move(*made), elements, dtype);
 }
 
 Handle MpiCommunicator::broadcast(const Tensor& buf, int root) {
@@ -280,12 +297,13 @@ Handle MpiCommunicator::barrier() {
 
 std::unique_ptr<Communicator> MpiCommunicator::split(int color, int key) {
   HPCT_CHECK(color >= 0, "split: color must be >= 0, got ", color);
-  MPI_Comm sub = MPI_COMM_NULL;
-  // On the communication thread, in order with the collectives already queued.
+  // On the communication thread, in order with the collectives already queued. The result lives in
+  // shared memory of the task, not on this stack: a wait that times out leaves the task running.
+  auto sub = std::make_shared<MPI_Comm>(MPI_COMM_NULL);
   enqueue(cat("split (color ", color, ")"),
-          [&, this] { check_mpi(MPI_Comm_split(comm_, color, key, &sub), "MPI_Comm_split"); })
+          [=, this] { check_mpi(MPI_Comm_split(comm_, color, key, sub.get()), "MPI_Comm_split"); })
       ->wait();
-  auto child = std::make_unique<MpiCommunicator>(sub, world_rank_);
+  auto child = std::make_unique<MpiCommunicator>(*sub, world_rank_);
   child->set_timeout(timeout_);
   return child;
 }

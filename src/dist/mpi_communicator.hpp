@@ -31,9 +31,9 @@ class MpiCommunicator final : public Communicator {
   Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override;
   Handle barrier() override;
   std::unique_ptr<Communicator> split(int color, int key) override;
-  // A shared-memory window when every rank is on one node and the communicator has more than one
-  // rank, else nullptr.
-  std::unique_ptr<ReductionBuffer> make_reduction_buffer(std::int64_t elements, DType dtype) override;
+  // A shared-memory window when every rank is on one node, asked for it, and the communicator has
+  // more than one rank, else nullptr.
+  std::unique_ptr<ReductionBuffer> make_reduction_buffer(std::int64_t elements, DType dtype, bool wanted) override;
 
  private:
   struct Task;

@@ -17,8 +17,9 @@ struct Topology {
 
 class World {
  public:
-  // Initialises MPI with MPI_THREAD_SERIALIZED (the communication threads make the MPI calls, one at
-  // a time) and builds the world communicator. Throws if MPI cannot give that thread level.
+  // Initialises MPI with MPI_THREAD_MULTIPLE (each communicator's thread makes its MPI calls, and
+  // several communicators run at once) and builds the world communicator. Throws if MPI cannot give
+  // that thread level.
   static World& init(int* argc, char*** argv);
   static World& get();  // after init
   static bool active();  // init has run (and the world is not finalised)

@@ -36,8 +36,9 @@ struct TrainOptions {
   int data_workers = 1;          // loader threads preparing the next batches (0 = on the training thread)
 };
 
-// Seconds per phase on this rank: data (waiting for the loader and copying the batch in), forward
-// (and loss), backward, comm_wait (allreduce not hidden behind backward), optimizer (clip + step).
+// Seconds per phase on this rank: data (waiting for the loader, copying the batch in, zeroing the
+// gradients), forward (and loss), backward, comm_wait (waiting for the allreduce not hidden behind
+// backward, including a last bucket this thread reduces itself), optimizer (clip + step).
 struct PhaseTimes {
   double data = 0, forward = 0, backward = 0, comm_wait = 0, optimizer = 0;
   double total() const { return data + forward + backward + comm_wait + optimizer; }
