@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <utility>
 
 #include "core/error.hpp"
 #include "data/dataset.hpp"
@@ -165,7 +166,8 @@ Intervals scaled_intervals(const std::vector<double>& mean, const std::vector<do
     std::vector<double> lo(size), hi(size);
     for (std::size_t i = 0; i < size; ++i) {
       const double s = scale[k][i % static_cast<std::size_t>(width)];
-      // An infinite scale is the whole line, even where the std is 0 (inf * 0 would be NaN).
+      // An infinite scale is the whole line, even where the std is 0 (inf * 0 would be NaN); a
+      // negative variance counts as 0.
       const double half = std::isinf(s) ? kInf : s * std::sqrt(std::max(var[i], 0.0));
       lo[i] = mean[i] - half;
       hi[i] = mean[i] + half;
@@ -189,7 +191,7 @@ Intervals gaussian_intervals(const std::vector<double>& mean, const std::vector<
 
 std::vector<IntervalScore> score_intervals(const Intervals& iv, const std::vector<float>& y) {
   const std::size_t size = static_cast<std::size_t>(iv.n * iv.width);
-  check_size("interval metrics: y", y.size(), size, "the intervals");
+  check_size("interval metrics: y", y.size(), size, "the interval set");
   HPCT_CHECK(size > 0, "interval metrics: no values");
   std::vector<IntervalScore> out;
   for (std::size_t k = 0; k < iv.levels.size(); ++k) {
