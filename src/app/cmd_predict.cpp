@@ -6,6 +6,7 @@
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
+#include "app/ensemble.hpp"
 #include "app/setup.hpp"
 #include "data/dataset.hpp"
 #include "data/hdf5.hpp"
@@ -50,7 +51,10 @@ int run_predict(const Args& args) {
       .add("data", "", "HDF5 data set: /X [N, F]; /y optional (then metrics are printed)")
       .add("out", "", "output HDF5 file")
       .add("batch-size", "1024", "rows per forward pass")
-      .add("threads", "0", "threads (0 = cores of the node / processes on it)");
+      .add("threads", "0", "threads (0 = cores of the node / processes on it)")
+      .add("uq.levels", "0.68,0.95", "ensembles: interval levels in (0, 1), written as /lower_L, /upper_L")
+      .add("uq.calibrate", "none", "ensembles: none | conformal (split-conformal on --uq.calibration-data)")
+      .add("uq.calibration-data", "", "ensembles: held-out HDF5 split with /y for --uq.calibrate conformal");
   const Config cfg = Config::parse(o, args);
   if (cfg.help()) {
     std::cout << o.help_text();
@@ -60,6 +64,7 @@ int run_predict(const Args& args) {
     HPCT_CHECK(cfg.is_set(required), "option --", required, " is required (see hpctrain predict --help)");
   const std::string ckpt_path = cfg.str("checkpoint"), data_path = cfg.str("data");
   HPCT_CHECK(cfg.integer("batch-size") > 0, "option --batch-size: must be positive, got ", cfg.integer("batch-size"));
+  if (is_ensemble_run(ckpt_path)) return run_ensemble_predict(cfg);  // a RUN of train --ensemble.members
 
   const train::CheckpointData ckpt = train::load_checkpoint(ckpt_path);
   const nn::ModelSpec spec = train::spec_from_attrs(ckpt.model, ckpt_path);

@@ -9,6 +9,7 @@
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
+#include "app/ensemble.hpp"
 #include "app/setup.hpp"
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
@@ -63,6 +64,10 @@ Options train_options() {
       .flag("ddp.zero-copy", true, "ranks on one node reduce gradients in a shared-memory window, not through MPI_Allreduce copies")
       .add("ddp.check-every", "0", "steps between checks that all ranks hold the same weights (0 = off)")
       .add("run-dir", "runs/default", "output directory: config.ini, metrics.csv, model.h5")
+      .add("ensemble.members", "1", "ensemble members, each with its own seed, in RUN/member-XXX (README: Ensembles)")
+      .flag("ensemble.resume", false, "skip members whose RUN/member-XXX/model.h5 is a complete checkpoint")
+      .add("groups", "0", "groups of ranks training members at once (0 = the largest divisor of the ranks <= members)")
+      .add("uq.levels", "0.68,0.95", "ensembles: interval levels in (0, 1) that predict writes by default")
       .add("init", "", "start from the parameters of this checkpoint (HDF5, see README)")
       .flag("quiet", false, "print only errors and the final line");
   return o;
@@ -97,20 +102,25 @@ std::string metrics_line(const train::Metrics& m) {
 int run_train(const Args& args) {
   // MPI first, so that every error, bad options included, names its rank and ends the whole job.
   dist::World& world = dist::World::init(nullptr, nullptr);
-  const bool root = world.rank() == 0;
   const Options options = train_options();
   const Config cfg = Config::parse(options, args);
   if (cfg.help()) {
     std::cout << options.help_text();
     return 0;
   }
+  if (cfg.str("ensemble.members") != "1" || cfg.str("groups") != "0") return run_ensemble(cfg, world);
+  return train_model(cfg, world.comm());
+}
+
+int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary* summary) {
+  const bool root = comm.rank() == 0;
   log::settings().quiet = cfg.boolean("quiet") || !root;
   auto backend = make_backend(cfg);
   const std::uint64_t seed = cfg.unsigned_integer("seed");
 
   // Data: training split, validation split (held out or from its own file), standardisation.
   const SplitData split = load_train_val(cfg.str("data.train"), cfg.str("data.val"), cfg.real("data.val-fraction"),
-                                         seed, cfg.boolean("data.stream"), world.size(), world.rank());
+                                         seed, cfg.boolean("data.stream"), comm.size(), comm.rank());
   data::Dataset train = split.train;
   HPCT_CHECK(cfg.str("model.type") != "mlp" || !train.is_sequence(), train.source, ": holds sequences (",
              train.has_tokens() ? "/tokens [N, L]" : "/X [N, L, F]", ") but option model.type mlp takes tabular /X [N, F]");
@@ -118,7 +128,7 @@ int run_train(const Args& args) {
   const data::Dataset& val_truth = split.val_truth;  // original units, for metrics
   const bool standardize = cfg.boolean("data.standardize");
   const train::Standardization standardization =
-      split.train_x ? train::fit_standardization(train, *split.train_x, &world.comm(), standardize)
+      split.train_x ? train::fit_standardization(train, *split.train_x, &comm, standardize)
                     : train::fit_standardization(train, standardize);
   train::apply_standardization(standardization, train);
   train::apply_standardization(standardization, val);
@@ -154,7 +164,7 @@ int run_train(const Args& args) {
   opt.optim = {cfg.str("optim.name"), cfg.real("optim.lr"), cfg.real("optim.weight-decay"),
                cfg.real("optim.beta1"), cfg.real("optim.beta2"), cfg.real("optim.eps"),
                cfg.real("optim.momentum"), cfg.boolean("optim.nesterov")};
-  opt.comm = &world.comm();
+  opt.comm = &comm;
   opt.accum_steps = cfg.integer("accum-steps");
   opt.ddp.bucket_mb = cfg.real("ddp.bucket-mb");
   opt.ddp.zero_copy = cfg.boolean("ddp.zero-copy");
@@ -180,11 +190,11 @@ int run_train(const Args& args) {
                 train.n, " training rows", split.train_x ? " (streamed)" : "", ", ", val_truth.n, " validation rows, ", train.features, " features, task ",
                 data::to_string(train.task), ", loss ", spec.loss));
   log::info(cat(model->describe(), " | ", model->params().count(), " parameters"));
-  const dist::Topology& topo = world.topology();
+  const dist::Topology& topo = dist::World::get().topology();
   log::info(cat("topology: ", topo.nodes, " node(s), ", topo.local_size, " rank(s) on this node, ", topo.size,
                 " rank(s) in all, ", backend->threads(), " thread(s) per rank, backend ", backend->name(),
-                "; global batch ", opt.batch_size, " x ", topo.size, " ranks x ", opt.accum_steps, " accumulation = ",
-                opt.batch_size * topo.size * opt.accum_steps));
+                "; global batch ", opt.batch_size, " x ", comm.size(), " ranks x ", opt.accum_steps, " accumulation = ",
+                opt.batch_size * comm.size() * opt.accum_steps));
 
   const train::TrainSummary s = train::fit(*backend, *model, loss,
                                            {&train, split.train_x.get(), &val, &val_truth, &standardization}, opt);
@@ -193,6 +203,7 @@ int run_train(const Args& args) {
   auto share = [&](double v) { return cat(std::setprecision(3), v, " s (", std::setprecision(2), 100.0 * v / std::max(t.total(), 1e-12), "%)"); };
   log::info(cat("time per phase on rank 0: data ", share(t.data), ", forward ", share(t.forward), ", backward ",
                 share(t.backward), ", communication wait ", share(t.comm_wait), ", optimizer ", share(t.optimizer)));
+  if (summary) *summary = s;
   if (!root) return 0;  // rank 0 writes the checkpoint and reports
 
   train::CheckpointData ckpt;

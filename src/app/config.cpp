@@ -142,6 +142,14 @@ std::vector<std::string> Config::str_list(const std::string& name) const {
   return split_commas(str(name));
 }
 
+Config Config::with(const std::string& name, const std::string& value) const {
+  HPCT_CHECK(options_ && options_->desc_.find_nothrow(name, false), "Config::with: no option ", name);
+  Config c = *this;
+  c.vm_.erase(name);
+  c.vm_.emplace(name, po::variable_value(boost::any(value), false));
+  return c;
+}
+
 std::string Config::to_ini() const {
   std::map<std::string, std::vector<std::string>> sections;  // "" first: top-level options
   for (const std::string& name : options_->names_) {

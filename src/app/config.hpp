@@ -46,6 +46,9 @@ class Config {
   bool boolean(const std::string& name) const;
   std::vector<std::int64_t> int_list(const std::string& name) const;
   std::vector<std::string> str_list(const std::string& name) const;
+  // A copy with option `name` (declared) set to `value`, as if given on the command line: how an
+  // ensemble gives each member its own seed and run directory (saved in the member's config.ini).
+  Config with(const std::string& name, const std::string& value) const;
 
   // The resolved configuration as INI text: top-level options first, then one section per prefix.
   std::string to_ini() const;

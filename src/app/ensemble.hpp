@@ -1,0 +1,29 @@
+#pragma once
+// Ensembles (README: Ensembles and uncertainty): `train` with --ensemble.members / --groups splits
+// the world into groups that train members one after another, each member a normal run in
+// RUN/member-XXX; `predict` on such a RUN combines the members' predictions with intervals.
+#include <string>
+
+#include "app/config.hpp"
+#include "dist/communicator.hpp"
+#include "dist/world.hpp"
+#include "train/trainer.hpp"
+
+namespace hpct::app {
+
+// The single-model body of `train` (cmd_train.cpp) on `comm`: its rank 0 writes cfg's run-dir.
+// Every rank of comm receives the training summary in *summary when given.
+int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary* summary = nullptr);
+
+// `train` of an ensemble (ensemble_train.cpp).
+int run_ensemble(const Config& cfg, dist::World& world);
+
+// The directory of member m of an ensemble run: RUN/member-007.
+std::string member_dir(const std::string& run_dir, std::int64_t member);
+// `path` is an ensemble run directory: it holds ensemble.ini or member-000/model.h5.
+bool is_ensemble_run(const std::string& path);
+
+// `predict` on an ensemble run (ensemble_predict.cpp); cfg holds predict's options.
+int run_ensemble_predict(const Config& cfg);
+
+}  // namespace hpct::app

@@ -1,0 +1,221 @@
+// hpctrain predict --checkpoint RUN, where RUN is an ensemble run directory: every member's
+// predictions (each checkpoint as a single predict reads it), combined by train::combine_members
+// into the mixture (train/uncertainty.hpp), with intervals at --uq.levels, optionally rescaled by
+// split-conformal calibration on --uq.calibration-data; with targets, the uncertainty metrics.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "app/ensemble.hpp"
+#include "app/setup.hpp"
+#include "core/atomic_file.hpp"
+#include "data/dataset.hpp"
+#include "data/hdf5.hpp"
+#include "nn/model.hpp"
+#include "train/checkpoint.hpp"
+#include "train/evaluate.hpp"
+#include "train/metrics.hpp"
+#include "train/model_io.hpp"
+#include "train/predictions.hpp"
+#include "train/standardize.hpp"
+#include "train/uncertainty.hpp"
+
+namespace hpct::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The member checkpoints of an ensemble run: members = M from ensemble.ini (each must exist), or
+// without it member-000, member-001, ... as far as they go.
+std::vector<std::string> member_checkpoints(const std::string& run) {
+  std::int64_t members = -1;
+  std::ifstream ini(fs::path(run) / "ensemble.ini");
+  for (std::string line; ini && std::getline(ini, line);)
+    if (line.rfind("members = ", 0) == 0) members = std::stoll(line.substr(10));
+  std::vector<std::string> paths;
+  for (std::int64_t m = 0; members < 0 || m < members; ++m) {
+    const std::string p = (fs::path(member_dir(run, m)) / "model.h5").string();
+    std::error_code ec;
+    if (!fs::exists(p, ec)) {
+      HPCT_CHECK(members < 0, "option --checkpoint: ", run, " is an ensemble of ", members, " members but ", p,
+                 " is missing (train it with --ensemble.resume)");
+      break;
+    }
+    paths.push_back(p);
+  }
+  HPCT_CHECK(!paths.empty(), "option --checkpoint: ", run, " holds no member-XXX/model.h5");
+  return paths;
+}
+
+// One member's predictions for the rows of d (original units), as the single-checkpoint predict
+// makes them: the member's own standardisation, model and output interpretation.
+train::Predictions predict_member(const std::string& ckpt_path, const data::Dataset& raw, kernels::Backend& be,
+                                  std::int64_t batch) {
+  const train::CheckpointData ckpt = train::load_checkpoint(ckpt_path);
+  const nn::ModelSpec spec = train::spec_from_attrs(ckpt.model, ckpt_path);
+  HPCT_CHECK(spec.type != "mlp" || !raw.is_sequence(), raw.source, ": holds sequences but model mlp of ", ckpt_path,
+             " takes tabular /X [N, F]");
+  HPCT_CHECK(raw.features == spec.in_features, raw.source, ": /X has ", raw.features, " features but ", ckpt_path,
+             " was trained on ", spec.in_features);
+  if (raw.targets > 0)
+    HPCT_CHECK(data::to_string(raw.task) == spec.task && raw.targets == spec.targets, raw.source, ": /y (",
+               raw.targets, " target(s), task ", data::to_string(raw.task), ") does not match ", ckpt_path, " (",
+               spec.targets, " target(s), task ", spec.task, ")");
+  train::check_standardization(ckpt.standardization, spec.in_features, spec.targets, ckpt_path);
+  data::Dataset d = raw;
+  train::apply_standardization(ckpt.standardization, d);
+  auto model = nn::build_model(spec, be, 0);
+  train::load_parameters(be, *model, ckpt.params, ckpt_path);
+  const nn::LossKind loss = nn::parse_loss(spec.loss);
+  const train::Evaluation ev = train::evaluate(be, *model, loss, d, batch);
+  return train::interpret_outputs(loss, ev.raw, d.n, spec.out_features, ckpt.standardization);
+}
+
+train::EnsemblePredictions predict_ensemble(const std::vector<std::string>& ckpts, const data::Dataset& d,
+                                            kernels::Backend& be, std::int64_t batch) {
+  std::vector<train::Predictions> members;
+  for (std::size_t m = 0; m < ckpts.size(); ++m) {
+    try {
+      members.push_back(predict_member(ckpts[m], d, be, batch));
+    } catch (const Error& e) {
+      fail("member ", m, ": ", e.what());
+    }
+  }
+  return train::combine_members(members);
+}
+
+std::string level_name(double level) { return cat(std::setprecision(6), level); }
+
+std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
+
+}  // namespace
+
+int run_ensemble_predict(const Config& cfg) {
+  const std::string run = cfg.str("checkpoint"), data_path = cfg.str("data"), out_path = cfg.str("out");
+  std::vector<double> levels;
+  for (const std::string& s : cfg.str_list("uq.levels")) {
+    char* end = nullptr;
+    levels.push_back(std::strtod(s.c_str(), &end));
+    HPCT_CHECK(!s.empty() && end == s.c_str() + s.size(), "option --uq.levels: '", cfg.str("uq.levels"),
+               "' is not a comma-separated list of numbers");
+  }
+  train::check_levels(levels);
+  const std::string calibrate = cfg.str("uq.calibrate");
+  HPCT_CHECK(calibrate == "none" || calibrate == "conformal", "option --uq.calibrate: none | conformal, got ", calibrate);
+  const bool conformal = calibrate == "conformal";
+  HPCT_CHECK(!conformal || cfg.is_set("uq.calibration-data"),
+             "option --uq.calibrate conformal needs --uq.calibration-data (a held-out HDF5 split with /y)");
+  const std::int64_t batch = cfg.integer("batch-size");
+
+  const std::vector<std::string> ckpts = member_checkpoints(run);
+  auto backend = make_backend(cfg);
+  const data::Dataset d = data::read_dataset(data_path, /*require_targets=*/false);
+  const train::EnsemblePredictions e = predict_ensemble(ckpts, d, *backend, batch);
+  const bool regression = e.loss == nn::LossKind::mse || e.loss == nn::LossKind::gaussian_nll;
+  HPCT_CHECK(!conformal || regression, "option --uq.calibrate conformal: the members of ", run, " use loss ",
+             nn::to_string(e.loss), "; conformal intervals are for regression (mse, gaussian-nll)");
+
+  // Intervals: Gaussian from the mixture variance, or with conformal scales fitted on the
+  // calibration split's ensemble predictions.
+  train::Intervals iv;
+  train::ConformalScales scales;
+  if (regression) {
+    if (conformal) {
+      const std::string cal_path = cfg.str("uq.calibration-data");
+      const data::Dataset cal = data::read_dataset(cal_path, /*require_targets=*/true);
+      const train::EnsemblePredictions c = predict_ensemble(ckpts, cal, *backend, batch);
+      scales = train::fit_conformal(c.mean, c.var, c.width, cal.y, levels);
+      iv = train::conformal_intervals(e.mean, e.var, e.width, scales);
+    } else {
+      iv = train::gaussian_intervals(e.mean, e.var, e.width, levels);
+    }
+  }
+
+  namespace h5 = data::h5;
+  h5::AtomicFile out(out_path);
+  const h5::File& f = out.file();
+  const std::vector<std::int64_t> shape = {e.n, e.width};
+  if (regression) {
+    std::vector<double> sd(e.var.size());
+    for (std::size_t i = 0; i < sd.size(); ++i) sd[i] = std::sqrt(e.var[i]);
+    h5::write(f, "/mean", shape, to_float(e.mean));
+    h5::write(f, "/var", shape, to_float(e.var));
+    h5::write(f, "/std", shape, to_float(sd));
+    h5::write(f, "/aleatoric", shape, to_float(e.aleatoric));
+    h5::write(f, "/epistemic", shape, to_float(e.epistemic));
+    for (std::size_t k = 0; k < levels.size(); ++k) {
+      h5::write(f, "/lower_" + level_name(levels[k]), shape, to_float(iv.lower[k]));
+      h5::write(f, "/upper_" + level_name(levels[k]), shape, to_float(iv.upper[k]));
+    }
+  } else {
+    h5::write(f, "/prob", shape, to_float(e.prob));
+    if (!e.label.empty()) h5::write(f, "/label", {e.n}, e.label);
+  }
+  h5::write_attr(f, "/", "loss", nn::to_string(e.loss));
+  h5::write_attr(f, "/", "checkpoint", run);
+  h5::write_attr(f, "/", "input", data_path);
+  h5::write_attr(f, "/", "members", e.members);
+  h5::write_attr(f, "/", "intervals", regression ? (conformal ? "conformal" : "gaussian") : "none");
+  if (conformal) h5::write_attr(f, "/", "calibration_data", cfg.str("uq.calibration-data"));
+
+  std::ostringstream line, table;
+  line << "wrote " << out_path << ": " << e.n << " predictions of an ensemble of " << e.members << " members";
+  if (d.targets > 0) {
+    line << std::setprecision(5) << " |";
+    // The task's usual metrics on the ensemble's point prediction.
+    train::Predictions p;
+    p.loss = e.loss, p.n = e.n, p.width = e.width;
+    p.mean = to_float(e.mean), p.var = to_float(e.var), p.prob = to_float(e.prob), p.label = e.label;
+    if (e.loss == nn::LossKind::mse) p.var.clear();
+    for (const auto& [name, value] : train::compute_metrics(p, d)) line << " " << name << "=" << value;
+    auto metric = [&](const std::string& name, double value) {
+      line << " " << name << "=" << value;
+      h5::write_attr(f, "/", name, value);
+    };
+    if (regression) {
+      for (const train::IntervalScore& s : train::score_intervals(iv, d.y)) {
+        metric("coverage_" + level_name(s.level), s.coverage);
+        metric("width_" + level_name(s.level), s.mean_width);
+      }
+      metric("nll", train::gaussian_nll(e.mean, e.var, d.y));
+      const std::vector<train::IntervalScore> cal = train::calibration_table(e.mean, e.var, e.width, d.y);
+      metric("calibration_error", train::calibration_error(cal));
+      std::vector<float> nominal, observed;
+      table << std::setprecision(4) << "calibration (gaussian intervals): nominal observed";
+      for (const train::IntervalScore& s : cal) {
+        nominal.push_back(static_cast<float>(s.level)), observed.push_back(static_cast<float>(s.coverage));
+        table << " " << s.level << ":" << s.coverage;
+      }
+      h5::write(f, "/calibration_nominal", {static_cast<std::int64_t>(cal.size())}, nominal);
+      h5::write(f, "/calibration_observed", {static_cast<std::int64_t>(cal.size())}, observed);
+    } else if (e.loss == nn::LossKind::bce) {
+      metric("brier", train::brier_score(e.prob, d.y));
+      metric("ece", train::expected_calibration_error(e.prob, d.y));
+    } else {
+      metric("brier", train::brier_score(e.prob, e.width, d.labels));
+      metric("ece", train::expected_calibration_error(e.prob, e.width, d.labels));
+    }
+    for (const auto& [name, values] : d.extras)
+      if (name == "p_optimal" && e.loss == nn::LossKind::bce) metric("p_optimal_mae", train::probability_mae(e.prob, values));
+  }
+  if (conformal) {
+    table << (table.str().empty() ? "" : "\n") << std::setprecision(5) << "conformal scales (" << scales.n
+          << " calibration rows):";
+    for (std::size_t k = 0; k < levels.size(); ++k)
+      for (std::int64_t c = 0; c < scales.width; ++c) {
+        table << " " << level_name(levels[k]) << (scales.width > 1 ? cat("[", c, "]") : "") << "="
+              << scales.scale[k][static_cast<std::size_t>(c)];
+        h5::write_attr(f, "/", cat("conformal_scale_", level_name(levels[k]), scales.width > 1 ? cat("_", c) : ""),
+                       scales.scale[k][static_cast<std::size_t>(c)]);
+      }
+  }
+  out.commit();
+  if (!table.str().empty()) std::cout << table.str() << "\n";
+  std::cout << line.str() << std::endl;
+  return 0;
+}
+
+}  // namespace hpct::app

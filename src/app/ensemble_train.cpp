@@ -1,0 +1,253 @@
+// hpctrain train --ensemble.members M [--groups G]: the world is split into G groups of ranks
+// (dist/group_plan.hpp); each group trains its members one after another, data-parallel on the
+// group's communicator, member m with seed member_seed(seed, m) into RUN/member-XXX as a normal run.
+// At the end world rank 0 gathers each member's last metrics row over MPI and writes
+// RUN/ensemble.csv and RUN/ensemble.ini.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <unistd.h>
+
+#include "app/ensemble.hpp"
+#include "core/atomic_file.hpp"
+#include "core/log.hpp"
+#include "dist/group_plan.hpp"
+#include "train/checkpoint.hpp"
+#include "train/uncertainty.hpp"
+
+namespace hpct::app {
+
+std::string member_dir(const std::string& run_dir, std::int64_t member) {
+  std::ostringstream name;
+  name << "member-" << std::setw(3) << std::setfill('0') << member;
+  return (std::filesystem::path(run_dir) / name.str()).string();
+}
+
+bool is_ensemble_run(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  return fs::is_directory(path, ec) &&
+         (fs::exists(fs::path(path) / "ensemble.ini", ec) || fs::exists(fs::path(member_dir(path, 0)) / "model.h5", ec));
+}
+
+namespace {
+
+// Empty when rank 0 can create run_dir and write a file in it, else why not.
+std::string probe_run_dir(const std::string& run_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  if (ec) return cat("option --run-dir: cannot create ", run_dir, ": ", ec.message());
+  const std::string probe = (fs::path(run_dir) / cat(".probe.", ::getpid())).string();
+  std::ofstream(probe) << "probe\n";
+  std::ifstream back(probe);
+  std::string line;
+  const bool ok = static_cast<bool>(std::getline(back, line)) && line == "probe";
+  std::remove(probe.c_str());
+  return ok ? std::string() : cat("option --run-dir: cannot write files in ", run_dir);
+}
+
+// Every rank of comm learns whether any rank has a problem (a sum over the ranks, collective).
+bool any_rank(dist::Communicator& comm, bool mine) {
+  double flag = mine ? 1.0 : 0.0;
+  comm.allreduce(Tensor(&flag, {1}, DType::f64), dist::ReduceOp::sum)->wait();
+  return flag > 0.0;
+}
+
+// Every rank's text, in rank order, on every rank (lengths first, then the padded bytes).
+std::vector<std::string> allgather_text(dist::Communicator& comm, const std::string& mine) {
+  const int p = comm.size();
+  std::int64_t len = static_cast<std::int64_t>(mine.size());
+  std::vector<std::int64_t> lens(static_cast<std::size_t>(p));
+  comm.allgather(Tensor(&len, {1}, DType::i64), Tensor(lens.data(), {p}, DType::i64))->wait();
+  const std::int64_t words = (*std::max_element(lens.begin(), lens.end()) + 3) / 4 + 1;
+  std::vector<std::int32_t> send(static_cast<std::size_t>(words), 0), recv(static_cast<std::size_t>(words * p));
+  std::copy(mine.begin(), mine.end(), reinterpret_cast<char*>(send.data()));
+  comm.allgather(Tensor(send.data(), {words}, DType::i32), Tensor(recv.data(), {words * p}, DType::i32))->wait();
+  std::vector<std::string> out;
+  for (int r = 0; r < p; ++r)
+    out.emplace_back(reinterpret_cast<const char*>(recv.data() + r * words), static_cast<std::size_t>(lens[r]));
+  return out;
+}
+
+// A member's output is complete: model.h5 loads as a checkpoint, metrics.csv and config.ini exist.
+bool member_complete(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(fs::path(dir) / "metrics.csv", ec) || !fs::exists(fs::path(dir) / "config.ini", ec)) return false;
+  try {
+    const train::CheckpointData c = train::load_checkpoint((fs::path(dir) / "model.h5").string());
+    return !c.params.empty();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// The header and last row of a member's metrics.csv (its final epoch).
+std::pair<std::string, std::string> last_metrics(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / "metrics.csv").string();
+  std::ifstream in(path);
+  HPCT_CHECK(in, path, ": cannot read the metrics file");
+  std::string header, line, last;
+  std::getline(in, header);
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return {header, last};
+}
+
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream in(line);
+  for (std::string cell; std::getline(in, cell, ',');) out.push_back(cell);
+  if (!line.empty() && line.back() == ',') out.emplace_back();
+  return out;
+}
+
+}  // namespace
+
+int run_ensemble(const Config& cfg, dist::World& world) {
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  dist::Communicator& wc = world.comm();
+  const bool root = world.rank() == 0;
+  const bool quiet = cfg.boolean("quiet");
+  const std::string run_dir = cfg.str("run-dir");
+  const std::uint64_t seed = cfg.unsigned_integer("seed");
+
+  // Bad input is found before any training. The plan and levels are the same on every rank; the
+  // run directory is probed by rank 0 alone; all ranks then agree, rank 0 reports, and every rank
+  // returns non-zero (no abort: nothing is running yet).
+  dist::GroupPlan plan;
+  std::string problem;
+  try {
+    const std::int64_t groups = cfg.integer("groups");
+    HPCT_CHECK(groups >= 0 && groups <= (1 << 20), "option --groups: must be >= 0 (0 = derived), got ", groups);
+    plan = dist::plan_ensemble(world.size(), static_cast<int>(groups), cfg.integer("ensemble.members"), seed);
+    std::vector<double> levels;
+    for (const std::string& s : cfg.str_list("uq.levels")) {
+      double v = 0;
+      try {
+        std::size_t used = 0;
+        v = std::stod(s, &used);
+        HPCT_CHECK(used == s.size(), "");
+      } catch (const std::exception&) {
+        fail("option --uq.levels: '", cfg.str("uq.levels"), "' is not a comma-separated list of numbers");
+      }
+      levels.push_back(v);
+    }
+    train::check_levels(levels);
+    if (root) problem = probe_run_dir(run_dir);
+  } catch (const Error& e) {
+    problem = e.what();
+  }
+  if (any_rank(wc, !problem.empty())) {
+    if (root) std::cerr << "hpctrain train: error: " << problem << std::endl;
+    return 1;
+  }
+  if (root && !quiet) std::cout << dist::describe(plan) << std::endl;
+
+  const int g = plan.group_of_rank(world.rank());
+  std::unique_ptr<dist::Communicator> gc = wc.split(g, plan.rank_in_group(world.rank()));
+  const bool group_root = gc->rank() == 0;
+  const dist::Group& group = plan.groups[static_cast<std::size_t>(g)];
+  const bool resume = cfg.boolean("ensemble.resume");
+  std::map<std::int64_t, std::string> status;  // member -> trained | resumed (on the group's rank 0)
+  for (const dist::MemberSlot& slot : group.members) {
+    const std::string dir = member_dir(run_dir, slot.member);
+    // The group's rank 0 decides, so that the group's ranks agree on skipping.
+    std::int32_t skip = resume && group_root && member_complete(dir) ? 1 : 0;
+    gc->broadcast(Tensor(&skip, {1}, DType::i32), 0)->wait();
+    if (skip) {
+      if (group_root && !quiet)
+        std::cout << "member " << slot.member << ": complete in " << dir << ", skipped (--ensemble.resume)" << std::endl;
+      status[slot.member] = "resumed";
+      continue;
+    }
+    if (group_root && !quiet)
+      std::cout << "member " << slot.member << " (group " << g << ", seed " << slot.seed << "): training into " << dir
+                << std::endl;
+    // The member's config.ini reproduces it alone: its seed and directory, a plain single run.
+    const Config member = cfg.with("seed", std::to_string(slot.seed))
+                              .with("run-dir", dir)
+                              .with("ensemble.members", "1")
+                              .with("ensemble.resume", "false")
+                              .with("groups", "0");
+    try {
+      train_model(member, *gc);
+    } catch (const std::exception& e) {
+      throw Error(cat("member ", slot.member, ": ", e.what()));  // main ends the job with it
+    }
+    status[slot.member] = "trained";
+  }
+
+  // Summary: each group's rank 0 sends one line per member (member, status, header and last row of
+  // its metrics.csv); groups finish at different times, so the wait may be long.
+  std::string mine;
+  if (group_root)
+    for (const auto& [m, st] : status) {
+      const auto [header, row] = last_metrics(member_dir(run_dir, m));
+      mine += cat(m, '\t', st, '\t', header, '\t', row, '\n');
+    }
+  wc.set_timeout(std::chrono::hours(24 * 7));
+  const std::vector<std::string> texts = allgather_text(wc, mine);
+  if (!root) return 0;
+
+  std::map<std::int64_t, std::vector<std::string>> rows;  // member -> status, header, row
+  for (const std::string& text : texts) {
+    std::stringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      std::vector<std::string> f;
+      std::stringstream ls(line);
+      for (std::string cell; std::getline(ls, cell, '\t');) f.push_back(cell);
+      HPCT_CHECK(f.size() == 4, "ensemble summary: malformed line '", line, "'");
+      rows[std::stoll(f[0])] = {f[1], f[2], f[3]};
+    }
+  }
+  HPCT_CHECK(static_cast<std::int64_t>(rows.size()) == plan.members, "ensemble summary: ", rows.size(), " of ",
+             plan.members, " members reported");
+  const std::string header = rows.begin()->second[1];
+  const std::vector<std::string> cols = split_csv(header);
+  const auto val_col = std::find(cols.begin(), cols.end(), "val_loss") - cols.begin();
+  std::ostringstream csv, ini;
+  csv << "member,group,seed,status," << header << '\n';
+  double val_sum = 0, val_min = 1e300, val_max = -1e300;
+  std::int64_t with_val = 0, trained = 0;
+  for (const auto& [m, f] : rows) {
+    csv << m << ',' << plan.group_of_member(m) << ',' << dist::member_seed(seed, m) << ',' << f[0] << ',' << f[2] << '\n';
+    trained += f[0] == "trained";
+    const std::vector<std::string> cells = split_csv(f[2]);
+    if (val_col < static_cast<std::ptrdiff_t>(cells.size()) && !cells[static_cast<std::size_t>(val_col)].empty()) {
+      const double v = std::stod(cells[static_cast<std::size_t>(val_col)]);
+      val_sum += v, val_min = std::min(val_min, v), val_max = std::max(val_max, v), ++with_val;
+    }
+  }
+  ini << "# hpctrain ensemble: members in member-XXX (each a normal run: config.ini, metrics.csv, model.h5)\n"
+      << "members = " << plan.members << "\ngroups = " << plan.group_count() << "\nranks = " << plan.world_size
+      << "\nranks_per_group = " << plan.ranks_per_group() << "\nseed = " << seed
+      << "\nmember_seed = seed + 1000003 m\nuq_levels = " << cfg.str("uq.levels") << "\n\n[members]\n";
+  for (std::int64_t m = 0; m < plan.members; ++m)
+    ini << std::filesystem::path(member_dir(run_dir, m)).filename().string() << " = group " << plan.group_of_member(m)
+        << ", seed " << dist::member_seed(seed, m) << '\n';
+  write_text_atomic((std::filesystem::path(run_dir) / "ensemble.csv").string(), csv.str());
+  write_text_atomic((std::filesystem::path(run_dir) / "ensemble.ini").string(), ini.str());
+
+  const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+  std::ostringstream line;
+  line << std::setprecision(5) << "ensemble: " << plan.members << " members (" << trained << " trained, "
+       << plan.members - trained << " resumed) in " << plan.group_count() << " group(s) of " << plan.ranks_per_group()
+       << " rank(s)";
+  if (with_val) line << " | val_loss mean=" << val_sum / static_cast<double>(with_val) << " min=" << val_min << " max=" << val_max;
+  line << std::fixed << std::setprecision(1) << " | " << seconds << " s, "
+       << (trained ? static_cast<double>(trained) * 3600.0 / seconds : 0.0) << " members/hour | "
+       << (std::filesystem::path(run_dir) / "ensemble.csv").string();
+  std::cout << line.str() << std::endl;
+  return 0;
+}
+
+}  // namespace hpct::app
