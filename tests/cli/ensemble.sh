@@ -71,6 +71,14 @@ grep -q "^1,1,1000004,resumed," five/ensemble.csv && grep -q "^4,0,4000013,train
 "$PYTHON" -c "import h5py; h5py.File('five/member-004/model.h5')['params']" || die "member 4 not rewritten whole"
 pass "--ensemble.resume skips members 0-2 (files untouched) and retrains the missing and the corrupt one"
 
+# A member that fails in training ends the job, naming the member (and the rank).
+rc=0
+timeout 60 "${np4[@]}" "$HPCTRAIN" train "${small[@]}" --ensemble.members 4 --groups 2 --init missing.h5 \
+  --run-dir failing >fail.log 2>&1 || rc=$?
+[[ $rc -ne 0 && $rc -ne 124 ]] || die "a failing member did not end the job (rc $rc): $(cat fail.log)"
+grep -q "rank [0-3]: error: member [01]: .*missing.h5" fail.log || die "failure not named: $(cat fail.log)"
+pass "a failing member ends the job: $(grep -o 'member [01]: .*missing.h5' fail.log | head -1)"
+
 # Bad input: reported once (rank 0), before any training, every rank exits non-zero, quickly.
 touch afile
 bad_case() {  # MESSAGE ARGS...
