@@ -6,16 +6,18 @@
 #   conformal  the mixture rescaled by split-conformal calibration on the calibration split
 # Target (issue 5): conformal within 95% +- 2% on every seed. Then ensemble throughput (members per
 # hour) of 8 members under mpirun -np 4 in 1, 2 and 4 groups.
-# Usage: benchmarks/ensemble_coverage.sh [BUILD_DIR]   (EPOCHS, MEMBERS, N to change the size)
+# Usage: benchmarks/ensemble_coverage.sh [BUILD_DIR]   (EPOCHS, MEMBERS, N to change the size;
+# PARTS=coverage or PARTS=throughput for one table)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${1:-build}/hpctrain")
-epochs=${EPOCHS:-30} members=${MEMBERS:-5} n=${N:-4000}
+epochs=${EPOCHS:-20} members=${MEMBERS:-5} n=${N:-4000} parts=${PARTS:-coverage,throughput}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 attr() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$2"; }
 
+if [[ $parts == *coverage* ]]; then
 printf "%-5s %10s %10s %10s %10s %10s %10s %8s\n" seed naive width mixture width conformal width nll
 for seed in 1 2 3 4 5; do
   "$bin" gen-data --kind heteroscedastic --n "$n" --seed "$seed" --out "$work/train.h5" >/dev/null
@@ -34,13 +36,15 @@ for seed in 1 2 3 4 5; do
     "$(attr coverage_0.95 "$work/mix.log")" "$(attr width_0.95 "$work/mix.log")" \
     "$(attr coverage_0.95 "$work/conf.log")" "$(attr width_0.95 "$work/conf.log")" "$(attr nll "$work/mix.log")"
 done
-
 echo
-"$bin" gen-data --kind heteroscedastic --n 8192 --out "$work/t.h5" >/dev/null
+fi
+
+[[ $parts == *throughput* ]] || exit 0
+"$bin" gen-data --kind heteroscedastic --n 16384 --out "$work/t.h5" >/dev/null
 printf "%-8s %14s %10s\n" groups members/hour seconds
 for groups in 1 2 4; do
-  line=$(mpirun -np 4 --oversubscribe --bind-to none "$bin" train --data.train "$work/t.h5" --epochs 5 --batch-size 64 \
-    --model.widths 64,64 --threads 1 --ensemble.members 8 --groups $groups --run-dir "$work/g$groups" --quiet | tail -1)
+  line=$(mpirun -np 4 --oversubscribe --bind-to none "$bin" train --data.train "$work/t.h5" --epochs 4 --batch-size 64 \
+    --model.widths 256,256 --threads 1 --ensemble.members 8 --groups $groups --run-dir "$work/g$groups" --quiet | tail -1)
   printf "%-8s %14s %10s\n" "$groups" "$(sed -n 's/.*, \([0-9.]*\) members\/hour.*/\1/p' <<<"$line")" \
     "$(sed -n 's/.* | \([0-9.]*\) s, .*/\1/p' <<<"$line")"
 done

@@ -69,7 +69,8 @@ Options train_options() {
       .add("groups", "0", "groups of ranks training members at once (0 = the largest divisor of the ranks <= members)")
       .add("uq.levels", "0.68,0.95", "ensembles: interval levels in (0, 1) that predict writes by default")
       .add("init", "", "start from the parameters of this checkpoint (HDF5, see README)")
-      .flag("quiet", false, "print only errors and the final line");
+      .flag("quiet", false, "print only errors and the final line")
+      .named_sections("models");  // [models.NAME] in --config: several models at once (README: Ensembles)
   return o;
 }
 
@@ -108,7 +109,7 @@ int run_train(const Args& args) {
     std::cout << options.help_text();
     return 0;
   }
-  if (cfg.str("ensemble.members") != "1" || cfg.str("groups") != "0") return run_ensemble(cfg, world);
+  if (is_group_run(cfg)) return run_ensemble(cfg, world);
   return train_model(cfg, world.comm());
 }
 

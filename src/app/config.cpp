@@ -61,6 +61,11 @@ Options& Options::positional(const std::string& name) {
   return *this;
 }
 
+Options& Options::named_sections(const std::string& prefix) {
+  section_prefix_ = prefix;
+  return *this;
+}
+
 std::string Options::help_text() const {
   std::ostringstream os;
   os << "usage: hpctrain " << command_ << " [options]\n" << summary_ << "\n\n" << desc_;
@@ -77,8 +82,9 @@ Config Config::parse(const Options& options, const std::vector<std::string>& arg
               c.vm_);
     if (c.vm_.count("config")) {
       const std::string file = c.vm_["config"].as<std::string>();
-      std::ifstream in(file);
-      HPCT_CHECK(in, "--config ", file, ": cannot open the file");
+      std::ifstream file_in(file);
+      HPCT_CHECK(file_in, "--config ", file, ": cannot open the file");
+      std::istringstream in(c.take_sections(file_in, options.section_prefix_, file));
       try {
         po::store(po::parse_config_file(in, options.desc_, false), c.vm_);
       } catch (const po::error& e) {
@@ -140,6 +146,41 @@ std::vector<std::int64_t> Config::int_list(const std::string& name) const {
 std::vector<std::string> Config::str_list(const std::string& name) const {
   if (trim(str(name)).empty()) return {};
   return split_commas(str(name));
+}
+
+std::string Config::take_sections(std::istream& in, const std::string& prefix, const std::string& file) {
+  std::ostringstream rest;
+  NamedSection* current = nullptr;
+  int lineno = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lineno;
+    const std::string t = trim(line);
+    if (!t.empty() && t.front() == '[') {
+      const std::string name = t.back() == ']' ? trim(t.substr(1, t.size() - 2)) : std::string();
+      current = nullptr;
+      if (!prefix.empty() && name.rfind(prefix + ".", 0) == 0) {
+        sections_.push_back({name.substr(prefix.size() + 1), {}});
+        current = &sections_.back();
+        rest << '\n';  // keeps line numbers in boost's messages
+        continue;
+      }
+    } else if (current) {
+      if (!t.empty() && t.front() != '#' && t.front() != ';') {
+        const auto eq = t.find('=');
+        HPCT_CHECK(eq != std::string::npos, "--config ", file, " line ", lineno, ": '", t, "' in [", prefix, ".",
+                   current->name, "] is not key = value");
+        current->entries.emplace_back(trim(t.substr(0, eq)), trim(t.substr(eq + 1)));
+      }
+      rest << '\n';
+      continue;
+    }
+    rest << line << '\n';
+  }
+  return rest.str();
+}
+
+bool Config::declared(const std::string& name) const {
+  return options_ && options_->desc_.find_nothrow(name, false) != nullptr;
 }
 
 Config Config::with(const std::string& name, const std::string& value) const {

@@ -15,7 +15,9 @@ namespace hpct::app {
 // Every rank of comm receives the training summary in *summary when given.
 int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary* summary = nullptr);
 
-// `train` of an ensemble (ensemble_train.cpp).
+// `train` runs groups: --ensemble.members other than 1, --groups set, or [models.NAME] sections.
+bool is_group_run(const Config& cfg);
+// `train` of an ensemble, or of several named models at once (ensemble_train.cpp).
 int run_ensemble(const Config& cfg, dist::World& world);
 
 // The directory of member m of an ensemble run: RUN/member-007.

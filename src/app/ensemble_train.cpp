@@ -111,6 +111,59 @@ std::vector<std::string> split_csv(const std::string& line) {
 
 }  // namespace
 
+bool is_group_run(const Config& cfg) {
+  return cfg.str("ensemble.members") != "1" || cfg.str("groups") != "0" || !cfg.sections().empty();
+}
+
+namespace {
+
+// One thing a group trains: an ensemble member or a named model, as a plain run.
+struct Job {
+  std::string label;  // "member 3", "model mlp": names it in messages
+  std::string id;     // first column of the summary: 3, mlp
+  std::string dir;
+  std::string note;   // what the start line adds: "seed 3000016"
+  Config cfg;         // its resolved options: seed, run-dir, model.* set
+};
+
+// [models.NAME] sections: type, weight, group, and options of train by their key (a bare key is
+// model.KEY when train has that option, e.g. widths; otherwise a top-level option, e.g. epochs).
+std::vector<dist::ModelRequest> model_requests(const Config& cfg, std::vector<Config>& configs) {
+  std::vector<dist::ModelRequest> requests;
+  for (const NamedSection& sec : cfg.sections()) {
+    dist::ModelRequest r;
+    r.name = sec.name;
+    Config c = cfg;
+    for (const auto& [key, value] : sec.entries) {
+      const std::string where = cat("[models.", sec.name, "] ", key, " = ", value);
+      if (key == "type") {
+        r.type = value;
+      } else if (key == "weight") {
+        char* end = nullptr;
+        r.weight = std::strtod(value.c_str(), &end);
+        HPCT_CHECK(!value.empty() && end == value.c_str() + value.size(), where, ": weight is not a number");
+      } else if (key == "group") {
+        char* end = nullptr;
+        r.group = static_cast<int>(std::strtol(value.c_str(), &end, 10));
+        HPCT_CHECK(!value.empty() && end == value.c_str() + value.size(), where, ": group is not an integer");
+      } else {
+        const std::string option = cfg.declared("model." + key) ? "model." + key : key;
+        HPCT_CHECK(cfg.declared(option) && option.rfind("ensemble.", 0) != 0 && option != "groups" &&
+                       option != "run-dir" && option != "config",
+                   where, ": '", key, "' is not an option a model section may set (type, weight, group, model.* keys, "
+                   "training options; see hpctrain train --help)");
+        c = c.with(option, value);
+      }
+    }
+    HPCT_CHECK(!r.type.empty(), "[models.", sec.name, "] has no type (one of mlp, ...)");
+    requests.push_back(r);
+    configs.push_back(c.with("model.type", r.type));
+  }
+  return requests;
+}
+
+}  // namespace
+
 int run_ensemble(const Config& cfg, dist::World& world) {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
@@ -119,16 +172,24 @@ int run_ensemble(const Config& cfg, dist::World& world) {
   const bool quiet = cfg.boolean("quiet");
   const std::string run_dir = cfg.str("run-dir");
   const std::uint64_t seed = cfg.unsigned_integer("seed");
+  const bool models = !cfg.sections().empty();
 
   // Bad input is found before any training. The plan and levels are the same on every rank; the
   // run directory is probed by rank 0 alone; all ranks then agree, rank 0 reports, and every rank
   // returns non-zero (no abort: nothing is running yet).
   dist::GroupPlan plan;
+  std::vector<Config> model_configs;
   std::string problem;
   try {
     const std::int64_t groups = cfg.integer("groups");
     HPCT_CHECK(groups >= 0 && groups <= (1 << 20), "option --groups: must be >= 0 (0 = derived), got ", groups);
-    plan = dist::plan_ensemble(world.size(), static_cast<int>(groups), cfg.integer("ensemble.members"), seed);
+    if (models) {
+      HPCT_CHECK(cfg.str("ensemble.members") == "1", "option --ensemble.members ", cfg.str("ensemble.members"),
+                 ": ensembles of [models.NAME] sections are not supported; train one model per section");
+      plan = dist::plan_models(world.size(), static_cast<int>(groups), model_requests(cfg, model_configs));
+    } else {
+      plan = dist::plan_ensemble(world.size(), static_cast<int>(groups), cfg.integer("ensemble.members"), seed);
+    }
     std::vector<double> levels;
     for (const std::string& s : cfg.str_list("uq.levels")) {
       double v = 0;
@@ -156,49 +217,53 @@ int run_ensemble(const Config& cfg, dist::World& world) {
   std::unique_ptr<dist::Communicator> gc = wc.split(g, plan.rank_in_group(world.rank()));
   const bool group_root = gc->rank() == 0;
   const dist::Group& group = plan.groups[static_cast<std::size_t>(g)];
-  const bool resume = cfg.boolean("ensemble.resume");
-  std::map<std::int64_t, std::string> status;  // member -> trained | resumed (on the group's rank 0)
+  // This group's jobs, in training order. A job's config.ini reproduces it alone: a plain single run.
+  auto plain = [](const Config& c) {
+    return c.with("ensemble.members", "1").with("ensemble.resume", "false").with("groups", "0");
+  };
+  std::vector<Job> jobs;
   for (const dist::MemberSlot& slot : group.members) {
     const std::string dir = member_dir(run_dir, slot.member);
+    jobs.push_back({cat("member ", slot.member), std::to_string(slot.member), dir, cat("seed ", slot.seed),
+                    plain(cfg).with("seed", std::to_string(slot.seed)).with("run-dir", dir)});
+  }
+  for (const int i : group.models) {
+    const dist::ModelRequest& r = plan.models[static_cast<std::size_t>(i)];
+    const std::string dir = (std::filesystem::path(run_dir) / r.name).string();
+    jobs.push_back({cat("model ", r.name), r.name, dir, cat("type ", r.type),
+                    plain(model_configs[static_cast<std::size_t>(i)]).with("run-dir", dir)});
+  }
+  const bool resume = cfg.boolean("ensemble.resume");
+  std::string mine;  // summary lines of this group's jobs (on the group's rank 0)
+  for (const Job& job : jobs) {
     // The group's rank 0 decides, so that the group's ranks agree on skipping.
-    std::int32_t skip = resume && group_root && member_complete(dir) ? 1 : 0;
+    std::int32_t skip = resume && group_root && member_complete(job.dir) ? 1 : 0;
     gc->broadcast(Tensor(&skip, {1}, DType::i32), 0)->wait();
     if (skip) {
       if (group_root && !quiet)
-        std::cout << "member " << slot.member << ": complete in " << dir << ", skipped (--ensemble.resume)" << std::endl;
-      status[slot.member] = "resumed";
-      continue;
+        std::cout << job.label << ": complete in " << job.dir << ", skipped (--ensemble.resume)" << std::endl;
+    } else {
+      if (group_root && !quiet)
+        std::cout << job.label << " (group " << g << ", " << job.note << "): training into " << job.dir << std::endl;
+      try {
+        train_model(job.cfg, *gc);
+      } catch (const std::exception& e) {
+        throw Error(cat(job.label, ": ", e.what()));  // main ends the job with it
+      }
     }
-    if (group_root && !quiet)
-      std::cout << "member " << slot.member << " (group " << g << ", seed " << slot.seed << "): training into " << dir
-                << std::endl;
-    // The member's config.ini reproduces it alone: its seed and directory, a plain single run.
-    const Config member = cfg.with("seed", std::to_string(slot.seed))
-                              .with("run-dir", dir)
-                              .with("ensemble.members", "1")
-                              .with("ensemble.resume", "false")
-                              .with("groups", "0");
-    try {
-      train_model(member, *gc);
-    } catch (const std::exception& e) {
-      throw Error(cat("member ", slot.member, ": ", e.what()));  // main ends the job with it
+    // Summary line: id, status, header and last row of its metrics.csv.
+    if (group_root) {
+      const auto [header, row] = last_metrics(job.dir);
+      mine += cat(job.id, '\t', skip ? "resumed" : "trained", '\t', header, '\t', row, '\n');
     }
-    status[slot.member] = "trained";
   }
 
-  // Summary: each group's rank 0 sends one line per member (member, status, header and last row of
-  // its metrics.csv); groups finish at different times, so the wait may be long.
-  std::string mine;
-  if (group_root)
-    for (const auto& [m, st] : status) {
-      const auto [header, row] = last_metrics(member_dir(run_dir, m));
-      mine += cat(m, '\t', st, '\t', header, '\t', row, '\n');
-    }
+  // Groups finish at different times, so the wait for the summary may be long.
   wc.set_timeout(std::chrono::hours(24 * 7));
   const std::vector<std::string> texts = allgather_text(wc, mine);
   if (!root) return 0;
 
-  std::map<std::int64_t, std::vector<std::string>> rows;  // member -> status, header, row
+  std::map<std::string, std::vector<std::string>> rows;  // id -> status, header, row
   for (const std::string& text : texts) {
     std::stringstream in(text);
     for (std::string line; std::getline(in, line);) {
@@ -206,46 +271,67 @@ int run_ensemble(const Config& cfg, dist::World& world) {
       std::stringstream ls(line);
       for (std::string cell; std::getline(ls, cell, '\t');) f.push_back(cell);
       HPCT_CHECK(f.size() == 4, "ensemble summary: malformed line '", line, "'");
-      rows[std::stoll(f[0])] = {f[1], f[2], f[3]};
+      rows[f[0]] = {f[1], f[2], f[3]};
     }
   }
-  HPCT_CHECK(static_cast<std::int64_t>(rows.size()) == plan.members, "ensemble summary: ", rows.size(), " of ",
-             plan.members, " members reported");
-  const std::string header = rows.begin()->second[1];
+  const std::int64_t count = models ? static_cast<std::int64_t>(plan.models.size()) : plan.members;
+  HPCT_CHECK(static_cast<std::int64_t>(rows.size()) == count, "summary: ", rows.size(), " of ", count, " reported");
+  // In plan order: members 0..M-1, models as configured.
+  std::vector<std::string> ids;
+  for (std::int64_t j = 0; j < count; ++j)
+    ids.push_back(models ? plan.models[static_cast<std::size_t>(j)].name : std::to_string(j));
+  const std::string header = rows.at(ids.front())[1];
   const std::vector<std::string> cols = split_csv(header);
   const auto val_col = std::find(cols.begin(), cols.end(), "val_loss") - cols.begin();
   std::ostringstream csv, ini;
-  csv << "member,group,seed,status," << header << '\n';
+  csv << (models ? "model,group,type,status," : "member,group,seed,status,") << header << '\n';
   double val_sum = 0, val_min = 1e300, val_max = -1e300;
   std::int64_t with_val = 0, trained = 0;
-  for (const auto& [m, f] : rows) {
-    csv << m << ',' << plan.group_of_member(m) << ',' << dist::member_seed(seed, m) << ',' << f[0] << ',' << f[2] << '\n';
+  for (std::int64_t j = 0; j < count; ++j) {
+    const std::vector<std::string>& f = rows.at(ids[static_cast<std::size_t>(j)]);
+    if (models)
+      csv << ids[static_cast<std::size_t>(j)] << ',' << plan.group_of_model(ids[static_cast<std::size_t>(j)]) << ','
+          << plan.models[static_cast<std::size_t>(j)].type;
+    else
+      csv << j << ',' << plan.group_of_member(j) << ',' << dist::member_seed(seed, j);
+    csv << ',' << f[0] << ',' << (f[1] == header ? f[2] : "") << '\n';
     trained += f[0] == "trained";
     const std::vector<std::string> cells = split_csv(f[2]);
-    if (val_col < static_cast<std::ptrdiff_t>(cells.size()) && !cells[static_cast<std::size_t>(val_col)].empty()) {
+    if (f[1] == header && val_col < static_cast<std::ptrdiff_t>(cells.size()) &&
+        !cells[static_cast<std::size_t>(val_col)].empty()) {
       const double v = std::stod(cells[static_cast<std::size_t>(val_col)]);
       val_sum += v, val_min = std::min(val_min, v), val_max = std::max(val_max, v), ++with_val;
     }
   }
-  ini << "# hpctrain ensemble: members in member-XXX (each a normal run: config.ini, metrics.csv, model.h5)\n"
-      << "members = " << plan.members << "\ngroups = " << plan.group_count() << "\nranks = " << plan.world_size
-      << "\nranks_per_group = " << plan.ranks_per_group() << "\nseed = " << seed
-      << "\nmember_seed = seed + 1000003 m\nuq_levels = " << cfg.str("uq.levels") << "\n\n[members]\n";
-  for (std::int64_t m = 0; m < plan.members; ++m)
-    ini << std::filesystem::path(member_dir(run_dir, m)).filename().string() << " = group " << plan.group_of_member(m)
-        << ", seed " << dist::member_seed(seed, m) << '\n';
-  write_text_atomic((std::filesystem::path(run_dir) / "ensemble.csv").string(), csv.str());
-  write_text_atomic((std::filesystem::path(run_dir) / "ensemble.ini").string(), ini.str());
+  const std::string what = models ? "models" : "members";
+  ini << "# hpctrain " << (models ? "models: each in its NAME/" : "ensemble: members in member-XXX/")
+      << " (a normal run: config.ini, metrics.csv, model.h5)\n"
+      << what << " = " << count << "\ngroups = " << plan.group_count() << "\nranks = " << plan.world_size
+      << "\nranks_per_group = " << plan.ranks_per_group() << "\nseed = " << seed << '\n';
+  if (!models) ini << "member_seed = seed + 1000003 m\nuq_levels = " << cfg.str("uq.levels") << '\n';
+  ini << "\n[" << what << "]\n";
+  for (std::int64_t j = 0; j < count; ++j) {
+    if (models) {
+      const dist::ModelRequest& r = plan.models[static_cast<std::size_t>(j)];
+      ini << r.name << " = type " << r.type << ", weight " << r.weight << ", group " << plan.group_of_model(r.name) << '\n';
+    } else {
+      ini << std::filesystem::path(member_dir(run_dir, j)).filename().string() << " = group " << plan.group_of_member(j)
+          << ", seed " << dist::member_seed(seed, j) << '\n';
+    }
+  }
+  const std::filesystem::path base = std::filesystem::path(run_dir) / (models ? "models" : "ensemble");
+  write_text_atomic(base.string() + ".csv", csv.str());
+  write_text_atomic(base.string() + ".ini", ini.str());
 
   const double seconds = std::chrono::duration<double>(clock::now() - start).count();
   std::ostringstream line;
-  line << std::setprecision(5) << "ensemble: " << plan.members << " members (" << trained << " trained, "
-       << plan.members - trained << " resumed) in " << plan.group_count() << " group(s) of " << plan.ranks_per_group()
-       << " rank(s)";
+  line << std::setprecision(5) << (models ? "models: " : "ensemble: ") << count << " " << what << " (" << trained
+       << " trained, " << count - trained << " resumed) in " << plan.group_count() << " group(s) of "
+       << plan.ranks_per_group() << " rank(s)";
   if (with_val) line << " | val_loss mean=" << val_sum / static_cast<double>(with_val) << " min=" << val_min << " max=" << val_max;
   line << std::fixed << std::setprecision(1) << " | " << seconds << " s, "
-       << (trained ? static_cast<double>(trained) * 3600.0 / seconds : 0.0) << " members/hour | "
-       << (std::filesystem::path(run_dir) / "ensemble.csv").string();
+       << (trained ? static_cast<double>(trained) * 3600.0 / seconds : 0.0) << " " << what << "/hour | "
+       << base.string() << ".csv";
   std::cout << line.str() << std::endl;
   return 0;
 }

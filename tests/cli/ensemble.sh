@@ -71,6 +71,46 @@ grep -q "^1,1,1000004,resumed," five/ensemble.csv && grep -q "^4,0,4000013,train
 "$PYTHON" -c "import h5py; h5py.File('five/member-004/model.h5')['params']" || die "member 4 not rewritten whole"
 pass "--ensemble.resume skips members 0-2 (files untouched) and retrains the missing and the corrupt one"
 
+# Several models at once: [models.NAME] sections, placed by weight (3 models on 4 ranks: 2 groups of
+# 2); each trains as the same plain run would alone (here: model wide = --model.widths 32,32).
+cat >models.ini <<'INI'
+epochs = 2
+[data]
+train = d.h5
+[models.wide]
+type = mlp
+widths = 32,32
+weight = 3
+[models.small]
+type = mlp
+widths = 8
+[models.deep]
+type = mlp
+widths = 8,8,8
+weight = 2
+optim.lr = 3e-3
+INI
+timeout 120 "${np4[@]}" "$HPCTRAIN" train --config models.ini --threads 1 --data.workers 0 --batch-size 32 \
+  --run-dir models >models.log 2>&1 || die "models run failed: $(tail -5 models.log)"
+cat >want.txt <<'TXT'
+group plan: 4 ranks, 2 groups of 2 ranks, 3 models
+group 0: ranks 0-1: model wide (load 3)
+group 1: ranks 2-3: models small, deep (load 3)
+TXT
+grep -A2 "^group plan" models.log | diff - want.txt >/dev/null || die "models plan: $(grep -A2 '^group plan' models.log)"
+grep -q "^models: 3 models (3 trained, 0 resumed) in 2 group(s) of 2 rank(s)" models.log || die "no models summary"
+grep -q "^deep,1,mlp,trained,2,16,0.003," models/models.csv || die "models.csv: $(cat models/models.csv)"
+grep -qx "widths = 8,8,8" models/deep/config.ini && grep -qx "lr = 3e-3" models/deep/config.ini || die "deep config"
+"$HPCTRAIN" train --data.train d.h5 --epochs 2 --threads 1 --data.workers 0 --model.widths 32,32 --batch-size 64 \
+  --run-dir wide_alone >wide_alone.log
+"$PYTHON" - <<'PY' || die "model wide differs from its run alone"
+import h5py, numpy as np
+a, b = h5py.File("wide_alone/model.h5")["params"], h5py.File("models/wide/model.h5")["params"]
+worst = max(np.linalg.norm(a[k][:] - b[k][:]) / np.linalg.norm(a[k][:]) for k in a)
+raise SystemExit(0 if worst < 1e-4 else 1)
+PY
+pass "3 [models.NAME] on 4 ranks: plan by weight, models.csv, per-model options, weights as alone"
+
 # A member that fails in training ends the job, naming the member (and the rank).
 rc=0
 timeout 60 "${np4[@]}" "$HPCTRAIN" train "${small[@]}" --ensemble.members 4 --groups 2 --init missing.h5 \
@@ -95,6 +135,10 @@ bad_case() {  # MESSAGE ARGS...
 bad_case "--ensemble.members 0: an ensemble needs at least one member" --ensemble.members 0 --run-dir bad
 bad_case "--groups 8: more groups than the 4 ranks" --ensemble.members 8 --groups 8 --run-dir bad
 bad_case "--groups 3 does not divide the 4 ranks; use 1, 2 or 4" --ensemble.members 8 --groups 3 --run-dir bad
+printf '[models.x]\ntype = foo\n' >badtype.ini
+printf '[models.x]\ntype = mlp\nbogus = 1\n' >badkey.ini
+bad_case "--models.x.type 'foo' is not a known model type" --config badtype.ini --run-dir bad
+bad_case "[models.x] bogus = 1: 'bogus' is not an option a model section may set" --config badkey.ini --run-dir bad
 bad_case "--uq.levels: 1.2 is outside (0, 1)" --ensemble.members 2 --uq.levels 0.5,1.2 --run-dir bad
 bad_case "option --run-dir: cannot create afile/sub" --ensemble.members 2 --run-dir afile/sub
 [[ ! -e bad ]] || die "a bad run created its directory"
