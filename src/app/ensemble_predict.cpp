@@ -94,6 +94,9 @@ std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v
 }  // namespace
 
 int run_ensemble_predict(const Config& cfg) {
+  for (const char* required : {"checkpoint", "data", "out"})
+    HPCT_CHECK(cfg.is_set(required), "option --", required, " is required (see hpctrain predict --help)");
+  HPCT_CHECK(cfg.integer("batch-size") > 0, "option --batch-size: must be positive, got ", cfg.integer("batch-size"));
   const std::string run = cfg.str("checkpoint"), data_path = cfg.str("data"), out_path = cfg.str("out");
   std::vector<double> levels;
   for (const std::string& s : cfg.str_list("uq.levels")) {
