@@ -25,6 +25,9 @@ enum class Activation { identity, relu, gelu_tanh, gelu_exact, tanh, silu };
 Activation parse_activation(const std::string& name);
 std::string to_string(Activation a);
 
+// A class label that softmax_ce_loss skips (padding, unlabelled positions), as PyTorch's ignore_index.
+inline constexpr std::int32_t kIgnoreLabel = -1;
+
 struct AdamWParams {
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
   std::int64_t step = 1;  // 1-based step count, for bias correction
@@ -159,8 +162,10 @@ class Backend {
   //   l = max(z, 0) - z t + log(1 + exp(-|z|)), dl/dz = sigmoid(z) - t.
   virtual double bce_logits_loss(const Tensor& pred, const Tensor& target, const Tensor& dpred,
                                  double grad_scale) = 0;
-  // Softmax cross-entropy: logits [N, C], labels i32 [N] in [0, C); l = logsumexp(z) - z_label,
-  //   dl/dz = softmax(z) - onehot(label). Throws naming the row of a label out of range.
+  // Softmax cross-entropy: logits [N, C] (any leading dims, e.g. [N, L, C] per token), labels i32 with one
+  // per row, in [0, C) or kIgnoreLabel; l = logsumexp(z) - z_label, dl/dz = softmax(z) - onehot(label).
+  // An ignored row adds nothing to the sum and gets dlogits = 0 (callers count the others for the mean:
+  // nn::compute_loss). Throws naming the row of a label out of range.
   virtual double softmax_ce_loss(const Tensor& logits, const Tensor& labels, const Tensor& dlogits,
                                  double grad_scale) = 0;
 

@@ -93,6 +93,21 @@ SPEC_FIELDS = collections.OrderedDict([
     ("task", ("str", "regression")),
     ("targets", ("int", 1)),
 ])
+# The transformer models' fields (src/nn/model_spec.hpp). This script converts mlp checkpoints only:
+# it ignores these attributes when it reads a checkpoint and does not write them (hpctrain reads absent
+# ones as these defaults). tests/reference/transformer_reference.py writes them for its models.
+TRANSFORMER_SPEC_FIELDS = collections.OrderedDict([
+    ("d_model", ("int", 64)),
+    ("heads", ("int", 4)),
+    ("layers", ("int", 2)),
+    ("mlp_ratio", ("float", 4.0)),
+    ("max_length", ("int", 0)),
+    ("vocab_size", ("int", 0)),
+    ("seq_len", ("int", 0)),
+    ("pooling", ("str", "mean")),
+    ("causal", ("int", 0)),
+    ("target_level", ("str", "sequence")),
+])
 MODEL_TYPES = ("mlp",)
 LOSSES = ("mse", "gaussian-nll", "bce", "ce")
 TASKS = ("regression", "binary", "classification")

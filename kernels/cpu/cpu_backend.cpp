@@ -159,18 +159,22 @@ struct GemmTiles {
   std::int64_t tm, tn;
 };
 
-// Tiles of at most 256 x 256 (m and n each cut into near-equal parts): one OpenBLAS call on
-// such a tile runs at ~97% of its speed on a 512 x 1024 matrix (128 x 128: ~88%), and a 1024^2 output
-// still gives 16 tiles to share. Products under 2^22 multiply-adds (~60 us on a core) stay one call.
+// Tiles of at most 256 rows (m cut into near-equal parts): one OpenBLAS call on a 256-row tile runs
+// at ~97% of its speed on a 512 x 1024 matrix (128 rows: ~88%). Each call packs its panels of A and
+// B anew, so a tile keeps all n columns (up to 2048) when m alone gives 4 tiles or more to share:
+// B is then packed m / 256 times instead of (m / 256) x (n / 256), and A once. Otherwise n is cut
+// into 256-column parts as well, for parallelism. Products under 2^22 multiply-adds (~60 us on a core)
+// stay one call. The tiles depend on (m, n, k) only, never on the thread count.
 GemmTiles gemm_tiles(std::int64_t m, std::int64_t n, std::int64_t k) {
   constexpr double kSerialMacs = 4194304.0;
-  constexpr std::int64_t kTile = 256;
+  constexpr std::int64_t kTile = 256, kWide = 2048;
   if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) <= kSerialMacs) return {m, n};
-  const auto split = [](std::int64_t d) {
-    const std::int64_t parts = (d + kTile - 1) / kTile;
+  const auto split = [](std::int64_t d, std::int64_t most) {
+    const std::int64_t parts = (d + most - 1) / most;
     return (d + parts - 1) / parts;
   };
-  return {split(m), split(n)};
+  const std::int64_t row_tiles = (m + kTile - 1) / kTile;
+  return {split(m, kTile), split(n, row_tiles >= 4 ? kWide : kTile)};
 }
 
 // Rows of the matrix view: the product of the leading dimensions. (Tensor::rows() is numel / cols,

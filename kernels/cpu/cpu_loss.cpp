@@ -115,6 +115,7 @@ double CpuBackend::bce_logits_loss(const Tensor& pred, const Tensor& target, con
 
 // Per row: l = logsumexp(z) - z[label], logsumexp(z) = max + log sum_c exp(z - max) (exp in the tensor's
 // precision, sums in double); dl/dz = softmax(z) - onehot(label) = exp(z - logsumexp(z)) - onehot(label).
+// A row labelled kIgnoreLabel (-1) adds 0 and gets a zero gradient row.
 double CpuBackend::softmax_ce_loss(const Tensor& logits, const Tensor& labels, const Tensor& dlogits,
                                    double grad_scale) {
   constexpr const char* k = "softmax_ce_loss";
@@ -127,8 +128,8 @@ double CpuBackend::softmax_ce_loss(const Tensor& logits, const Tensor& labels, c
   if (!dlogits.empty()) cpu::check_like(k, "logits", logits, "dlogits", dlogits);
   const std::int32_t* lab = labels.as<std::int32_t>();
   for (std::int64_t r = 0; r < rows; ++r)
-    HPCT_CHECK(lab[r] >= 0 && lab[r] < cols, k, ": label ", lab[r], " of row ", r, " is out of range [0, ", cols,
-               ")");
+    HPCT_CHECK((lab[r] >= 0 && lab[r] < cols) || lab[r] == kIgnoreLabel, k, ": label ", lab[r], " of row ", r,
+               " is out of range [0, ", cols, ") (and not ", kIgnoreLabel, " = ignored)");
   return cpu::dispatch_float(k, logits.dtype, [&](auto zero) {
     using T = decltype(zero);
     const T* zp = logits.as<T>();
@@ -138,6 +139,10 @@ double CpuBackend::softmax_ce_loss(const Tensor& logits, const Tensor& labels, c
       double s = 0.0;
       for (std::int64_t r = r0; r < r1; ++r) {
         const T* z = zp + r * cols;
+        if (lab[r] == kIgnoreLabel) {
+          if (dp) std::fill(dp + r * cols, dp + (r + 1) * cols, T(0));
+          continue;
+        }
         T mx = z[0];
 #pragma omp simd reduction(max : mx)
         for (std::int64_t c = 1; c < cols; ++c) mx = math::hd_max(mx, z[c]);

@@ -26,11 +26,19 @@ void describe_checkpoint(const std::string& path) {
   const nn::ModelSpec s = train::spec_from_attrs(c.model, path);
   std::int64_t count = 0;
   for (const auto& p : c.params) count += static_cast<std::int64_t>(p.values.size());
-  std::cout << path << ": hpctrain checkpoint, epoch " << c.epoch << ", step " << c.step << "\n"
-            << "  model " << s.type << ": " << s.in_features << " -> [" << join(s.widths) << "] -> "
-            << s.out_features << ", activation " << s.activation << ", dropout " << s.dropout << ", layernorm "
-            << (s.layernorm ? "on" : "off") << "\n"
-            << "  loss " << s.loss << ", task " << s.task << ", " << s.targets << " target(s)\n"
+  std::cout << path << ": hpctrain checkpoint, epoch " << c.epoch << ", step " << c.step << "\n";
+  if (s.type == "mlp")
+    std::cout << "  model " << s.type << ": " << s.in_features << " -> [" << join(s.widths) << "] -> "
+              << s.out_features << ", activation " << s.activation << ", dropout " << s.dropout << ", layernorm "
+              << (s.layernorm ? "on" : "off") << "\n";
+  else
+    std::cout << "  model " << s.type << ": "
+              << (s.vocab_size > 0 ? cat("vocab_size ", s.vocab_size) : cat(s.in_features, " features")) << ", d_model "
+              << s.d_model << ", heads " << s.heads << ", layers " << s.layers << ", mlp_ratio " << s.mlp_ratio
+              << (s.type == "transformer-tabular" ? "" : cat(", max_length ", s.max_length)) << ", "
+              << (s.per_token() ? "per-token head" : "pooling " + s.pooling) << (s.causal ? ", causal" : "") << " -> "
+              << s.out_features << ", activation " << s.activation << ", dropout " << s.dropout << "\n";
+  std::cout << "  loss " << s.loss << ", task " << s.task << ", " << s.targets << " target(s)\n"
             << "  standardization " << (c.standardization.x_mean.empty() ? "off" : "on") << "\n"
             << "  " << c.params.size() << " tensors, " << count << " parameters:\n";
   for (const auto& p : c.params) std::cout << "    " << std::left << std::setw(24) << p.name << " [" << join(p.shape) << "]\n";

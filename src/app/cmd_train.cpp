@@ -34,11 +34,18 @@ Options train_options() {
       .flag("data.standardize", true, "standardise features (and regression targets) on the training split")
       .flag("data.stream", false, "read training rows from the file batch by batch instead of loading it (each rank reads only its rows)")
       .add("data.workers", "1", "loader threads preparing the next batches while one trains (0 = none)")
-      .add("model.type", "mlp", "model type: mlp")
-      .add("model.widths", "64,64,64", "hidden layer widths, comma-separated")
-      .add("model.activation", "gelu", "relu | gelu (tanh approx.) | gelu-exact | tanh | silu")
-      .add("model.dropout", "0", "dropout probability after each hidden activation")
-      .flag("model.layernorm", false, "LayerNorm after each hidden Linear")
+      .add("model.type", "mlp", "mlp | transformer-tabular (features as tokens) | transformer (sequences) | lm (causal byte LM)")
+      .add("model.widths", "64,64,64", "mlp: hidden layer widths, comma-separated")
+      .add("model.activation", "auto", "relu | gelu (tanh approx.) | gelu-exact | tanh | silu; auto = gelu for mlp, gelu-exact (torch's) for transformers")
+      .add("model.dropout", "0", "dropout probability (mlp: after each hidden activation; transformers: attention, residual, feed-forward)")
+      .flag("model.layernorm", false, "mlp: LayerNorm after each hidden Linear")
+      .add("model.d-model", "64", "transformers: width of every token")
+      .add("model.heads", "4", "transformers: attention heads (must divide d-model)")
+      .add("model.layers", "2", "transformers: blocks")
+      .add("model.mlp-ratio", "4", "transformers: feed-forward width / d-model")
+      .add("model.max-length", "0", "transformer, lm: positions of the positional embedding (0 = the data's L)")
+      .add("model.pooling", "mean", "transformer-tabular, transformer with per-row targets: mean | cls")
+      .flag("model.causal", false, "transformer: causal attention (lm always is)")
       .add("loss", "auto", "auto (by task) | mse | gaussian-nll | bce | ce")
       .add("optim.name", "adamw", "adamw | sgd")
       .add("optim.lr", "1e-3", "learning rate")
@@ -123,8 +130,6 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
   const SplitData split = load_train_val(cfg.str("data.train"), cfg.str("data.val"), cfg.real("data.val-fraction"),
                                          seed, cfg.boolean("data.stream"), comm.size(), comm.rank());
   data::Dataset train = split.train;
-  HPCT_CHECK(cfg.str("model.type") != "mlp" || !train.is_sequence(), train.source, ": holds sequences (",
-             train.has_tokens() ? "/tokens [N, L]" : "/X [N, L, F]", ") but option model.type mlp takes tabular /X [N, F]");
   data::Dataset val = split.val;
   const data::Dataset& val_truth = split.val_truth;  // original units, for metrics
   const bool standardize = cfg.boolean("data.standardize");
@@ -139,20 +144,12 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
 
   // Model.
   const nn::LossKind loss = choose_loss(cfg.str("loss"), train.task, train.source);
-  nn::ModelSpec spec;
-  spec.type = cfg.str("model.type");
-  spec.in_features = train.features;
-  spec.targets = train.task == data::Task::classification ? 1 : train.targets;
-  spec.out_features = nn::output_width(loss, train.targets, train.num_classes);
-  spec.widths = cfg.int_list("model.widths");
-  spec.activation = cfg.str("model.activation");
-  spec.dropout = cfg.real("model.dropout");
-  spec.layernorm = cfg.boolean("model.layernorm");
-  spec.loss = nn::to_string(loss);
-  spec.task = data::to_string(train.task);
+  const nn::ModelSpec spec = model_spec_from_options(cfg, loss, train, val_truth);
   auto model = nn::build_model(spec, *backend, seed);
   if (cfg.is_set("init")) {
     const train::CheckpointData init = train::load_checkpoint(cfg.str("init"));
+    // The checkpoint's own model must fit the data too (e.g. token ids beyond its vocabulary).
+    check_model_fits_data(train::spec_from_attrs(init.model, cfg.str("init")), train, cfg.str("init"));
     train::load_parameters(*backend, *model, init.params, cfg.str("init"));
   }
 

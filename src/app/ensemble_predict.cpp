@@ -56,10 +56,7 @@ train::Predictions predict_member(const std::string& ckpt_path, const data::Data
                                   std::int64_t batch) {
   const train::CheckpointData ckpt = train::load_checkpoint(ckpt_path);
   const nn::ModelSpec spec = train::spec_from_attrs(ckpt.model, ckpt_path);
-  HPCT_CHECK(spec.type != "mlp" || !raw.is_sequence(), raw.source, ": holds sequences but model mlp of ", ckpt_path,
-             " takes tabular /X [N, F]");
-  HPCT_CHECK(raw.features == spec.in_features, raw.source, ": /X has ", raw.features, " features but ", ckpt_path,
-             " was trained on ", spec.in_features);
+  check_model_fits_data(spec, raw, ckpt_path);
   if (raw.targets > 0)
     HPCT_CHECK(data::to_string(raw.task) == spec.task && raw.targets == spec.targets, raw.source, ": /y (",
                raw.targets, " target(s), task ", data::to_string(raw.task), ") does not match ", ckpt_path, " (",
@@ -71,6 +68,7 @@ train::Predictions predict_member(const std::string& ckpt_path, const data::Data
   train::load_parameters(be, *model, ckpt.params, ckpt_path);
   const nn::LossKind loss = nn::parse_loss(spec.loss);
   const train::Evaluation ev = train::evaluate(be, *model, loss, d, batch);
+  HPCT_CHECK(ev.positions <= 1, ckpt_path, ": predicts per token; ensembles combine one prediction per row");
   return train::interpret_outputs(loss, ev.raw, d.n, spec.out_features, ckpt.standardization);
 }
 

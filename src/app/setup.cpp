@@ -1,5 +1,6 @@
 #include "app/setup.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -84,6 +85,96 @@ SplitData load_train_val(const std::string& train_path, const std::string& val_p
   s.train = all.subset(train_rows);
   if (stream) s.train_x = std::make_unique<data::Hdf5Rows>(train_path, std::move(train_rows));
   return s;
+}
+
+namespace {
+
+std::string input_kind(const data::Dataset& d) {
+  if (!d.is_sequence()) return "tabular /X [N, F]";
+  return d.has_tokens() ? cat("sequences /tokens [N, L] (vocab_size ", d.vocab_size, ")") : "sequences /X [N, L, F]";
+}
+
+}  // namespace
+
+void check_model_fits_data(const nn::ModelSpec& spec, const data::Dataset& d, const std::string& origin) {
+  const std::string model =
+      origin == "option model.type" ? cat(origin, " ", spec.type) : cat("model ", spec.type, " of ", origin);
+  if (spec.type == "mlp" || spec.type == "transformer-tabular") {
+    HPCT_CHECK(!d.is_sequence(), d.source, ": holds ", input_kind(d), " but ", model, " takes tabular /X [N, F]");
+  } else {
+    HPCT_CHECK(d.is_sequence(), d.source, ": holds ", input_kind(d), " but ", model,
+               spec.type == "lm" ? " takes byte tokens /tokens [N, L] (hpctrain convert --text)"
+                                 : " takes sequences (/tokens [N, L] or /X [N, L, F])");
+    HPCT_CHECK(d.has_tokens() == (spec.vocab_size > 0), d.source, ": holds ", input_kind(d), " but ", model,
+               " takes ", spec.vocab_size > 0 ? "token ids /tokens [N, L]" : "per-position features /X [N, L, F]");
+    HPCT_CHECK(d.seq_len <= spec.max_length, d.source, ": sequences of L = ", d.seq_len,
+               " positions are longer than the model's maximum length ", spec.max_length,
+               " (option model.max-length, or the checkpoint's max_length)");
+    if (d.has_tokens()) {
+      // The reader checked ids against the file's vocab_size; this checks them against the model's (a
+      // file may declare a larger vocabulary than it uses).
+      for (std::int64_t r = 0; r < d.n; ++r)
+        for (std::int64_t l = 0; l < d.length(r); ++l) {
+          const std::int32_t id = d.tokens[static_cast<std::size_t>(r * d.seq_len + l)];
+          HPCT_CHECK(id < spec.vocab_size, d.source, ": /tokens row ", r, " position ", l, " is id ", id,
+                     ", outside the vocabulary [0, ", spec.vocab_size, ") of ", model);
+        }
+    }
+  }
+  if (d.vocab_size == 0)
+    HPCT_CHECK(d.features == spec.in_features, d.source, ": /X has ", d.features, " features per ",
+               d.is_sequence() ? "position" : "row", " but ", model, " takes ", spec.in_features);
+  if (d.targets > 0) {
+    const bool token = d.token_targets;
+    HPCT_CHECK(token == spec.per_token(), d.source, ": /y holds ", token ? "per-token" : "per-row", " targets but ",
+               model, " predicts ", spec.per_token() ? "per token" : "per row",
+               spec.type == "lm" ? " (lm needs next-byte labels: hpctrain convert --text)" : "");
+    if (d.task == data::Task::classification)
+      HPCT_CHECK(d.num_classes <= spec.out_features, d.source, ": /y has ", d.num_classes, " classes but ", model,
+                 " predicts ", spec.out_features);
+  }
+}
+
+nn::ModelSpec model_spec_from_options(const Config& cfg, nn::LossKind loss, const data::Dataset& train,
+                                      const data::Dataset& val) {
+  nn::ModelSpec spec;
+  spec.type = cfg.str("model.type");
+  HPCT_CHECK(spec.type == "mlp" || spec.type == "transformer-tabular" || spec.type == "transformer" ||
+                 spec.type == "lm",
+             "option model.type: unknown model type '", spec.type, "' (valid: mlp, transformer-tabular, transformer, lm)");
+  const bool lm = spec.type == "lm";
+  spec.in_features = train.features;
+  spec.targets = train.task == data::Task::classification ? 1 : train.targets;
+  spec.out_features = lm ? 256 : nn::output_width(loss, train.targets, train.num_classes);
+  spec.widths = cfg.int_list("model.widths");
+  spec.activation = cfg.str("model.activation");
+  if (spec.activation == "auto") spec.activation = spec.type == "mlp" ? "gelu" : "gelu-exact";
+  spec.dropout = cfg.real("model.dropout");
+  spec.layernorm = cfg.boolean("model.layernorm");
+  spec.loss = nn::to_string(loss);
+  spec.task = data::to_string(train.task);
+  spec.d_model = cfg.integer("model.d-model");
+  spec.heads = cfg.integer("model.heads");
+  spec.layers = cfg.integer("model.layers");
+  spec.mlp_ratio = cfg.real("model.mlp-ratio");
+  spec.pooling = cfg.str("model.pooling");
+  HPCT_CHECK(spec.pooling == "mean" || spec.pooling == "cls", "option model.pooling: unknown pooling '", spec.pooling,
+             "' (valid: mean, cls)");
+  spec.causal = lm || cfg.boolean("model.causal");
+  spec.vocab_size = lm ? 256 : train.vocab_size;
+  spec.seq_len = train.seq_len;
+  spec.target_level = lm || train.token_targets ? "token" : "sequence";  // lm: next-byte labels per position
+  if (spec.type == "transformer" || lm) {
+    const std::int64_t max_length = cfg.integer("model.max-length");
+    HPCT_CHECK(max_length >= 0, "option model.max-length: must be positive (or 0 = the data's L), got ", max_length);
+    spec.max_length = max_length > 0 ? max_length : std::max(train.seq_len, val.seq_len);
+  }
+  const std::string origin = "option model.type";
+  check_model_fits_data(spec, train, origin);
+  if (val.n > 0) check_model_fits_data(spec, val, origin);
+  HPCT_CHECK(!lm || loss == nn::LossKind::ce, "option model.type lm: trains with next-byte cross-entropy, not loss ",
+             nn::to_string(loss), " (", train.source, " has task ", data::to_string(train.task), ")");
+  return spec;
 }
 
 }  // namespace hpct::app

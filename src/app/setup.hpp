@@ -7,6 +7,8 @@
 #include "data/dataset.hpp"
 #include "data/row_source.hpp"
 #include "kernels/kernels.hpp"
+#include "nn/loss.hpp"
+#include "nn/model_spec.hpp"
 
 namespace hpct::app {
 
@@ -26,5 +28,17 @@ struct SplitData {
 // only this rank's shard is read; otherwise every rank loads the files whole and keeps its shard.
 SplitData load_train_val(const std::string& train_path, const std::string& val_path, double val_fraction,
                          std::uint64_t seed, bool stream, int world, int rank);
+
+// The model spec of a `train` run from the [model] options and the training data (its inputs, targets
+// and L; max_length defaults to the longest L of the training and validation data), with the data-fit
+// checks of check_model_fits_data on both. Errors name the option and value, or the file.
+nn::ModelSpec model_spec_from_options(const Config& cfg, nn::LossKind loss, const data::Dataset& train,
+                                      const data::Dataset& val);
+
+// Checks that data d (file d.source) fits a model: its input kind (mlp and transformer-tabular take
+// tabular /X [N, F]; transformer and lm sequences, lm byte tokens), features, vocabulary and token ids,
+// sequence length (L <= max_length), target level. `origin` names where the model comes from
+// ("option model.type", or a checkpoint path); errors name it.
+void check_model_fits_data(const nn::ModelSpec& spec, const data::Dataset& d, const std::string& origin);
 
 }  // namespace hpct::app

@@ -28,18 +28,60 @@ std::int64_t output_width(LossKind k, std::int64_t targets, std::int64_t num_cla
   }
 }
 
+namespace {
+
+// The sum of one float loss over rows [N', W] of pred against target.
+double float_loss(kernels::Backend& be, LossKind kind, const Tensor& pred, const Tensor& target, const Tensor& dpred,
+                  double scale) {
+  switch (kind) {
+    case LossKind::mse: return be.mse_loss(pred, target, dpred, scale);
+    case LossKind::gaussian_nll: return be.gaussian_nll_loss(pred, target, dpred, scale);
+    case LossKind::bce: return be.bce_logits_loss(pred, target, dpred, scale);
+    case LossKind::ce: break;
+  }
+  fail("float_loss: not a float loss");
+}
+
+}  // namespace
+
 LossValue compute_loss(kernels::Backend& be, LossKind kind, const Tensor& pred, const Tensor& target,
-                       const Tensor& dpred, double grad_multiplier) {
-  const std::int64_t n = pred.rows();
-  const std::int64_t count = kind == LossKind::ce ? n : target.numel();
+                       const Tensor& dpred, double grad_multiplier, const std::int32_t* lengths) {
+  if (kind == LossKind::ce) {
+    // Labels live in host memory (the kernel checks); the ignored ones are not counted.
+    const std::int32_t* lab = target.as<std::int32_t>();
+    std::int64_t count = 0;
+    for (std::int64_t i = 0; i < target.numel(); ++i) count += lab[i] != kernels::kIgnoreLabel;
+    HPCT_CHECK(target.numel() > 0, "loss of an empty batch");
+    if (count == 0) {  // nothing labelled: no loss, no gradient
+      if (!dpred.empty()) be.fill(dpred, 0.0);
+      return {0.0, 0};
+    }
+    return {be.softmax_ce_loss(pred, target, dpred, grad_multiplier / static_cast<double>(count)), count};
+  }
+  const bool masked = lengths != nullptr && pred.rank() == 3 && target.rank() == 3;
+  if (!masked) {
+    const std::int64_t count = target.numel();
+    HPCT_CHECK(count > 0, "loss of an empty batch");
+    return {float_loss(be, kind, pred, target, dpred, grad_multiplier / static_cast<double>(count)), count};
+  }
+  // Per token, masked: sequence n's valid positions are the rows [0, lengths[n]) of its [L, W] block, so
+  // the kernel runs on those rows and the padding rows of dpred are zeroed.
+  const std::int64_t n = pred.dim(0), len = pred.dim(1), t = target.dim(2);
+  HPCT_CHECK(target.dim(0) == n && target.dim(1) == len, "loss: pred ", pred.shape.str(), " and target ",
+             target.shape.str(), " differ in [N, L]");
+  std::int64_t count = 0;
+  for (std::int64_t i = 0; i < n; ++i) count += lengths[i] * t;
   HPCT_CHECK(count > 0, "loss of an empty batch");
   const double scale = grad_multiplier / static_cast<double>(count);
+  const Tensor p2 = pred.view(Shape{n * len, pred.dim(2)}), t2 = target.view(Shape{n * len, t});
+  const Tensor d2 = dpred.empty() ? Tensor{} : dpred.view(p2.shape);
   double sum = 0.0;
-  switch (kind) {
-    case LossKind::mse: sum = be.mse_loss(pred, target, dpred, scale); break;
-    case LossKind::gaussian_nll: sum = be.gaussian_nll_loss(pred, target, dpred, scale); break;
-    case LossKind::bce: sum = be.bce_logits_loss(pred, target, dpred, scale); break;
-    case LossKind::ce: sum = be.softmax_ce_loss(pred, target, dpred, scale); break;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t r0 = i * len, r1 = r0 + lengths[i], end = r0 + len;
+    HPCT_CHECK(lengths[i] >= 1 && lengths[i] <= len, "loss: length ", lengths[i], " of row ", i, " is outside [1, ",
+               len, "]");
+    sum += float_loss(be, kind, p2.slice(r0, r1), t2.slice(r0, r1), d2.empty() ? Tensor{} : d2.slice(r0, r1), scale);
+    if (!d2.empty() && r1 < end) be.fill(d2.slice(r1, end), 0.0);
   }
   return {sum, count};
 }

@@ -2,6 +2,9 @@
 // Losses over a batch, reduced to a mean the way PyTorch's defaults do (MSE, Gaussian NLL and BCE over
 // all N*T elements; cross-entropy over the N rows). The sum and the count are returned separately so
 // that distributed evaluation can reduce them exactly.
+// Per-token outputs [N, L, ...] count only what is real: cross-entropy skips labels kIgnoreLabel (-1;
+// padding reads as -1, as PyTorch's ignore_index), the others only the positions l < lengths[n].
+// The mean is over this batch's counted tokens (under DDP each rank's mean, as PyTorch's DDP).
 #include <cstdint>
 #include <string>
 
@@ -22,9 +25,11 @@ struct LossValue {
   double mean() const { return count ? sum / static_cast<double>(count) : 0.0; }
 };
 
-// target: float [N, T] (mse, gaussian-nll, bce) or int32 labels [N] (ce). When dpred is not empty it
-// receives d(mean loss)/d(pred) scaled by grad_multiplier (e.g. 1/K for K accumulation steps).
+// target: float [N, T] (mse, gaussian-nll, bce) or int32 labels [N] (ce); per token pred [N, L, W] with
+// float [N, L, T] or labels [N, L]. When dpred is not empty it receives d(mean loss)/d(pred) scaled by
+// grad_multiplier (e.g. 1/K for K accumulation steps), zero at padding. lengths (host [N], or nullptr
+// = all L) mask the per-token float losses.
 LossValue compute_loss(kernels::Backend& be, LossKind kind, const Tensor& pred, const Tensor& target,
-                       const Tensor& dpred, double grad_multiplier = 1.0);
+                       const Tensor& dpred, double grad_multiplier = 1.0, const std::int32_t* lengths = nullptr);
 
 }  // namespace hpct::nn

@@ -28,8 +28,10 @@ Mlp::Mlp(const ModelSpec& spec, DType dtype, std::uint64_t seed) : Model(spec, d
   add([&] { return std::make_unique<Linear>(params_, name(), prev, spec.out_features); });
 }
 
-Tensor Mlp::forward(kernels::Backend& be, const Tensor& x, const Pass& pass) {
-  Tensor h = x;
+Tensor Mlp::forward(kernels::Backend& be, const ModelInput& in, const Pass& pass) {
+  HPCT_CHECK(in.tokens.empty() && in.x.rank() == 2, "mlp: input must be x [N, F], got ",
+             in.tokens.empty() ? in.x.shape.str() : cat("tokens ", in.tokens.shape.str()));
+  Tensor h = in.x;
   for (auto& layer : layers_) h = layer->forward(be, h, pass);
   return h;
 }

@@ -10,7 +10,8 @@ namespace hpct::nn {
 class Mlp final : public Model {
  public:
   Mlp(const ModelSpec& spec, DType dtype, std::uint64_t seed);
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
+  using Model::forward;
+  Tensor forward(kernels::Backend& be, const ModelInput& in, const Pass& pass) override;
   void backward(kernels::Backend& be, const Tensor& doutput) override;
   std::string describe() const override;
 

@@ -8,6 +8,7 @@
 #include "data/dataset.hpp"
 #include "data/loader.hpp"
 #include "kernels/kernels.hpp"
+#include "nn/model.hpp"
 
 namespace hpct::train {
 
@@ -30,6 +31,10 @@ class BatchAssembler {
   // Targets: float [count, T], or int32 labels [count]; per token float [count, L, T] or int32
   // labels [count, L] (-1 = ignore, padding included). Empty when d has no targets.
   const Tensor& target() const { return target_; }
+  // The lengths as a host pointer for the model and the loss; nullptr for tabular data.
+  const std::int32_t* lengths_or_null() const { return lengths_.empty() ? nullptr : lengths_.data(); }
+  // What the model reads: x or tokens, and the lengths.
+  nn::ModelInput input() const { return {x_, tokens_, lengths_or_null()}; }
 
  private:
   kernels::Backend& be_;

@@ -31,55 +31,88 @@ double roc_auc(const std::vector<float>& score, const std::vector<float>& label)
   return (rank_sum_pos - positives * (positives + 1) / 2) / (positives * negatives);
 }
 
-std::vector<std::string> metric_names(nn::LossKind loss) {
+std::vector<std::string> metric_names(nn::LossKind loss, bool language_model) {
   switch (loss) {
     case nn::LossKind::mse: return {"mse", "mae", "r2"};
     case nn::LossKind::gaussian_nll: return {"mse", "mae", "r2", "mean_std"};
     case nn::LossKind::bce: return {"accuracy", "auc"};
-    case nn::LossKind::ce: return {"accuracy"};
+    case nn::LossKind::ce:
+      if (language_model) return {"accuracy", "perplexity", "bits_per_byte"};
+      return {"accuracy"};
   }
   return {};
 }
 
-Metrics compute_metrics(const Predictions& p, const data::Dataset& truth) {
-  const std::int64_t n = p.n, t = p.width;
+namespace {
+
+// The prediction rows that count: every row for per-sample outputs; per token, the positions with a
+// label (classification) or inside the sequence (float targets).
+std::vector<std::int64_t> counted_rows(const Predictions& p, const data::Dataset& truth) {
+  std::vector<std::int64_t> rows;
+  const std::int64_t len = p.positions;
+  for (std::int64_t r = 0; r < p.n; ++r)
+    for (std::int64_t l = 0; l < len; ++l) {
+      const std::int64_t i = r * len + l;
+      const bool counted = len == 1 ? true
+                           : p.loss == nn::LossKind::ce ? truth.labels[i] != data::kIgnoreLabel
+                                                        : l < truth.length(r);
+      if (counted) rows.push_back(i);
+    }
+  return rows;
+}
+
+}  // namespace
+
+Metrics compute_metrics(const Predictions& p, const data::Dataset& truth, bool language_model) {
+  const std::int64_t t = p.width;
+  const std::vector<std::int64_t> rows = counted_rows(p, truth);
+  const auto n = static_cast<double>(rows.size());
   Metrics m;
   if (p.loss == nn::LossKind::mse || p.loss == nn::LossKind::gaussian_nll) {
     double mse = 0, mae = 0, r2 = 0, std_sum = 0;
     for (std::int64_t c = 0; c < t; ++c) {
       double mean_y = 0;
-      for (std::int64_t r = 0; r < n; ++r) mean_y += truth.y[r * t + c];
-      mean_y /= static_cast<double>(n);
+      for (std::int64_t r : rows) mean_y += truth.y[r * t + c];
+      mean_y /= n;
       double ss_res = 0, ss_tot = 0, abs_sum = 0;
-      for (std::int64_t r = 0; r < n; ++r) {
+      for (std::int64_t r : rows) {
         const double e = p.mean[r * t + c] - truth.y[r * t + c];
         ss_res += e * e;
         abs_sum += std::abs(e);
         ss_tot += (truth.y[r * t + c] - mean_y) * (truth.y[r * t + c] - mean_y);
         if (!p.var.empty()) std_sum += std::sqrt(p.var[r * t + c]);
       }
-      mse += ss_res / static_cast<double>(n);
-      mae += abs_sum / static_cast<double>(n);
+      mse += ss_res / n;
+      mae += abs_sum / n;
       r2 += ss_tot > 0 ? 1.0 - ss_res / ss_tot : 0.0;
     }
     m = {{"mse", mse / t}, {"mae", mae / t}, {"r2", r2 / t}};
-    if (!p.var.empty()) m.emplace_back("mean_std", std_sum / static_cast<double>(n * t));
+    if (!p.var.empty()) m.emplace_back("mean_std", std_sum / (n * static_cast<double>(t)));
   } else if (p.loss == nn::LossKind::bce) {
     double correct = 0, auc = 0;
     for (std::int64_t c = 0; c < t; ++c) {
-      std::vector<float> score(n), label(n);
-      for (std::int64_t r = 0; r < n; ++r) {
-        score[r] = p.prob[r * t + c];
-        label[r] = truth.y[r * t + c];
-        correct += (score[r] > 0.5f) == (label[r] > 0.5f);
+      std::vector<float> score, label;
+      for (std::int64_t r : rows) {
+        score.push_back(p.prob[r * t + c]);
+        label.push_back(truth.y[r * t + c]);
+        correct += (score.back() > 0.5f) == (label.back() > 0.5f);
       }
       auc += roc_auc(score, label);
     }
-    m = {{"accuracy", correct / static_cast<double>(n * t)}, {"auc", auc / t}};
+    m = {{"accuracy", correct / (n * static_cast<double>(t))}, {"auc", auc / t}};
   } else {
-    double correct = 0;
-    for (std::int64_t r = 0; r < n; ++r) correct += p.label[r] == truth.labels[r];
-    m = {{"accuracy", correct / static_cast<double>(n)}};
+    double correct = 0, nll = 0;
+    for (std::int64_t r : rows) {
+      const std::int32_t label = truth.labels[r];
+      correct += p.label[r] == label;
+      // Probabilities are float: one that underflowed to 0 counts as the smallest normal float.
+      nll -= std::log(std::max(static_cast<double>(p.prob[r * t + label]), 1.1754943508222875e-38));
+    }
+    m = {{"accuracy", correct / n}};
+    if (language_model) {
+      m.emplace_back("perplexity", std::exp(nll / n));
+      m.emplace_back("bits_per_byte", nll / n / std::log(2.0));
+    }
   }
   return m;
 }

@@ -14,6 +14,13 @@ const T& attr(const std::map<std::string, AttrValue>& attrs, const std::string& 
   return *v;
 }
 
+// An attribute that checkpoints written before it existed lack: the ModelSpec default then.
+template <class T>
+T attr_or(const std::map<std::string, AttrValue>& attrs, const std::string& name, const T& fallback,
+          const std::string& source) {
+  return attrs.count(name) ? attr<T>(attrs, name, source) : fallback;
+}
+
 }  // namespace
 
 std::map<std::string, AttrValue> spec_to_attrs(const nn::ModelSpec& s) {
@@ -26,7 +33,17 @@ std::map<std::string, AttrValue> spec_to_attrs(const nn::ModelSpec& s) {
           {"layernorm", std::int64_t{s.layernorm ? 1 : 0}},
           {"loss", s.loss},
           {"task", s.task},
-          {"targets", s.targets}};
+          {"targets", s.targets},
+          {"d_model", s.d_model},
+          {"heads", s.heads},
+          {"layers", s.layers},
+          {"mlp_ratio", s.mlp_ratio},
+          {"max_length", s.max_length},
+          {"vocab_size", s.vocab_size},
+          {"seq_len", s.seq_len},
+          {"pooling", s.pooling},
+          {"causal", std::int64_t{s.causal ? 1 : 0}},
+          {"target_level", s.target_level}};
 }
 
 nn::ModelSpec spec_from_attrs(const std::map<std::string, AttrValue>& a, const std::string& source) {
@@ -41,6 +58,18 @@ nn::ModelSpec spec_from_attrs(const std::map<std::string, AttrValue>& a, const s
   s.loss = attr<std::string>(a, "loss", source);
   s.task = attr<std::string>(a, "task", source);
   s.targets = attr<std::int64_t>(a, "targets", source);
+  // The transformer fields (absent from mlp checkpoints of earlier versions).
+  const nn::ModelSpec d;
+  s.d_model = attr_or<std::int64_t>(a, "d_model", d.d_model, source);
+  s.heads = attr_or<std::int64_t>(a, "heads", d.heads, source);
+  s.layers = attr_or<std::int64_t>(a, "layers", d.layers, source);
+  s.mlp_ratio = attr_or<double>(a, "mlp_ratio", d.mlp_ratio, source);
+  s.max_length = attr_or<std::int64_t>(a, "max_length", d.max_length, source);
+  s.vocab_size = attr_or<std::int64_t>(a, "vocab_size", d.vocab_size, source);
+  s.seq_len = attr_or<std::int64_t>(a, "seq_len", d.seq_len, source);
+  s.pooling = attr_or<std::string>(a, "pooling", d.pooling, source);
+  s.causal = attr_or<std::int64_t>(a, "causal", 0, source) != 0;
+  s.target_level = attr_or<std::string>(a, "target_level", d.target_level, source);
   return s;
 }
 

@@ -5,11 +5,13 @@
 
 namespace hpct::train {
 
-Predictions interpret_outputs(nn::LossKind loss, const std::vector<float>& raw, std::int64_t n,
-                              std::int64_t out_width, const Standardization& s) {
+Predictions interpret_outputs(nn::LossKind loss, const std::vector<float>& raw, std::int64_t samples,
+                              std::int64_t out_width, const Standardization& s, std::int64_t positions) {
   Predictions p;
   p.loss = loss;
-  p.n = n;
+  p.n = samples;
+  p.positions = positions;
+  const std::int64_t n = samples * positions;  // output rows
   p.width = loss == nn::LossKind::gaussian_nll ? out_width / 2 : out_width;
   const std::int64_t t = p.width;
   auto y_mean = [&](std::int64_t c) { return s.y_mean.empty() ? 0.0 : static_cast<double>(s.y_mean[c]); };
@@ -32,7 +34,7 @@ Predictions interpret_outputs(nn::LossKind loss, const std::vector<float>& raw, 
       break;
     case nn::LossKind::ce:
       p.prob.resize(n * t);
-      p.label.resize(n);
+      p.label.resize(static_cast<std::size_t>(n));
       for (std::int64_t r = 0; r < n; ++r) {
         const float* z = &raw[r * t];
         const float zmax = *std::max_element(z, z + t);

@@ -79,7 +79,8 @@ Evaluation evaluate_sharded(kernels::Backend& be, nn::Model& model, nn::LossKind
                             std::int64_t total_rows, dist::Communicator* comm, std::int64_t batch_size) {
   if (!comm || comm->size() == 1) return evaluate(be, model, loss, shard, batch_size);
   const int world = comm->size();
-  const std::int64_t width = model.spec().out_features, max_rows = (total_rows + world - 1) / world;
+  const std::int64_t positions = output_positions(model, shard);
+  const std::int64_t width = model.spec().out_features * positions, max_rows = (total_rows + world - 1) / world;
   Evaluation local = shard.n ? evaluate(be, model, loss, shard, batch_size) : Evaluation{};
   double sums[2] = {local.loss.sum, static_cast<double>(local.loss.count)};
   comm->allreduce(Tensor(sums, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait();
@@ -90,6 +91,7 @@ Evaluation evaluate_sharded(kernels::Backend& be, nn::Model& model, nn::LossKind
                   Tensor(all.data(), Shape{static_cast<std::int64_t>(all.size())}, DType::f32))
       ->wait();
   Evaluation ev;
+  ev.positions = positions;
   ev.loss = {sums[0], static_cast<std::int64_t>(sums[1])};
   ev.raw.resize(static_cast<std::size_t>(total_rows * width));
   for (std::int64_t i = 0; i < total_rows; ++i) {  // row i is row i / p of rank i % p
@@ -146,6 +148,7 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
   Buffer dout;
   MetricsCsv csv(rank == 0 ? opt.metrics_csv : std::string());
   const bool validate = data.val_truth && data.val_truth->n > 0;
+  const bool language_model = model.spec().type == "lm";
   const data::MemoryRows in_memory(train);
   const data::RowSource& train_x = data.train_x ? *data.train_x : in_memory;
   data::Loader loader(train, train_x, [&sampler](std::int64_t epoch) { return sampler.indices(epoch); },
@@ -175,10 +178,10 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
       if (k == 0) params.zero_grads(be);
       if (ddp) ddp->begin_step(/*sync=*/last);
       lap(t.data);
-      const Tensor out = model.forward(be, batch.x(), nn::Pass{true, static_cast<std::uint64_t>(micro_steps++)});
+      const Tensor out = model.forward(be, batch.input(), nn::Pass{true, static_cast<std::uint64_t>(micro_steps++)});
       const Tensor& dy = dout.ensure(be.allocator(), out.shape, out.dtype);
       const nn::LossValue lv = nn::compute_loss(be, loss_kind, out, batch.target(), dy,
-                                                1.0 / static_cast<double>(opt.accum_steps));
+                                                1.0 / static_cast<double>(opt.accum_steps), batch.lengths_or_null());
       HPCT_CHECK(std::isfinite(lv.sum), "training diverged: the loss is ", lv.sum, " at epoch ", epoch,
                  " step ", step, " (lower optim.lr or set optim.clip-norm)");
       loss[0] += lv.sum;
@@ -217,15 +220,16 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
       const Evaluation ev = evaluate_sharded(be, model, loss_kind, *data.val, data.val_truth->n, opt.comm,
                                              std::max<std::int64_t>(opt.batch_size, 256));
       summary.val_loss = ev.loss.mean();
-      summary.val_metrics = compute_metrics(
-          interpret_outputs(loss_kind, ev.raw, data.val_truth->n, model.spec().out_features, *data.standardization),
-          *data.val_truth);
+      summary.val_metrics = compute_metrics(interpret_outputs(loss_kind, ev.raw, data.val_truth->n,
+                                                              model.spec().out_features, *data.standardization,
+                                                              ev.positions),
+                                            *data.val_truth, language_model);
       line += cat(" val_loss=", summary.val_loss) + format_metrics(summary.val_metrics);
     }
     if (validate) {
       const double nan = std::numeric_limits<double>::quiet_NaN();
       row.emplace_back("val_loss", evaluate_now ? summary.val_loss : nan);
-      const std::vector<std::string> names = metric_names(loss_kind);
+      const std::vector<std::string> names = metric_names(loss_kind, language_model);
       for (std::size_t i = 0; i < names.size(); ++i)
         row.emplace_back("val_" + names[i], evaluate_now ? summary.val_metrics[i].second : nan);
     }

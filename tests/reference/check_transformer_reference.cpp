@@ -2,6 +2,8 @@
 // (same weights, same batch): the forward output, the loss, d(loss)/dx, every parameter gradient, and
 // the weights after the reference's AdamW steps. Case "block": one nn::TransformerBlock against
 // nn.TransformerEncoderLayer(norm_first=True, batch_first=True) with key padding (and causal) masks.
+// Cases "tabular", "sequence", "lm": a whole 2-block model with its head, built by nn::build_model from
+// the file's /model attributes, trained as the trainer does (nn::compute_loss with the lengths).
 // Prints the relative error per tensor (||a - b|| / ||b||) and exits 1 when any exceeds its tolerance.
 // Usage: check_transformer_reference DIR
 #include <algorithm>
@@ -9,15 +11,19 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "data/hdf5.hpp"
 #include "kernels/kernels.hpp"
+#include "nn/loss.hpp"
+#include "nn/model.hpp"
 #include "nn/parameter_store.hpp"
 #include "nn/transformer_block.hpp"
 #include "optim/optimizer.hpp"
+#include "train/model_io.hpp"
 
 using namespace hpct;
 namespace h5 = hpct::data::h5;
@@ -90,6 +96,22 @@ struct Setup {
   std::unique_ptr<nn::TransformerBlock> block;
 };
 
+// Sets every parameter of the store from /params (every one present, nothing extra).
+void load_reference_params(nn::ParameterStore& store, const h5::File& ref) {
+  const std::vector<std::string> names = h5::members(ref, "/params");
+  HPCT_CHECK(names.size() == store.entries().size(), "reference has ", names.size(), " parameters, hpctrain ",
+             store.entries().size());
+  for (const std::string& name : names) {
+    const auto id = store.find(name);
+    HPCT_CHECK(id.has_value(), "reference parameter ", name, " is not a parameter of hpctrain's model");
+    const std::vector<float> v = h5::read_float(ref, "/params/" + name);
+    const Tensor p = store.param(*id);
+    HPCT_CHECK(static_cast<std::int64_t>(v.size()) == p.numel(), name, ": reference has ", v.size(),
+               " elements, hpctrain ", p.numel());
+    std::memcpy(p.data, v.data(), v.size() * sizeof(float));
+  }
+}
+
 std::unique_ptr<Setup> setup(kernels::Backend& be, const h5::File& ref) {
   auto s = std::make_unique<Setup>();
   const std::string act = h5::read_string_attr(ref, "/", "activation");
@@ -98,19 +120,132 @@ std::unique_ptr<Setup> setup(kernels::Backend& be, const h5::File& ref) {
       h5::read_int64_attr(ref, "/", "heads"), h5::read_int64_attr(ref, "/", "dim_feedforward"), 0.0,
       kernels::parse_activation(act), 0, 0, h5::read_double_attr(ref, "/", "eps"));
   s->store.finalize(be, 0);
-  const std::vector<std::string> names = h5::members(ref, "/params");
-  HPCT_CHECK(names.size() == s->store.entries().size(), "reference has ", names.size(), " parameters, the block ",
-             s->store.entries().size());
-  for (const std::string& name : names) {
-    const auto id = s->store.find(name);
-    HPCT_CHECK(id.has_value(), "reference parameter ", name, " is not a parameter of the block");
-    const std::vector<float> v = h5::read_float(ref, "/params/" + name);
-    const Tensor p = s->store.param(*id);
-    HPCT_CHECK(static_cast<std::int64_t>(v.size()) == p.numel(), name, ": reference has ", v.size(),
-               " elements, the block ", p.numel());
-    std::memcpy(p.data, v.data(), v.size() * sizeof(float));
-  }
+  load_reference_params(s->store, ref);
   return s;
+}
+
+optim::OptimizerOptions adamw_options(const h5::File& ref) {
+  optim::OptimizerOptions o;
+  o.name = "adamw";
+  o.lr = h5::read_double_attr(ref, "/after_adamw", "lr");
+  o.beta1 = h5::read_double_attr(ref, "/after_adamw", "beta1");
+  o.beta2 = h5::read_double_attr(ref, "/after_adamw", "beta2");
+  o.eps = h5::read_double_attr(ref, "/after_adamw", "eps");
+  o.weight_decay = h5::read_double_attr(ref, "/after_adamw", "weight_decay");
+  return o;
+}
+
+// Parameter gradients (with the in_proj_bias key-third checks) and the weights after AdamW.
+void compare_grads(const nn::ParameterStore& store, const h5::File& ref, Worst& w) {
+  for (std::size_t i = 0; i < store.entries().size(); ++i) {
+    const std::string& name = store.entries()[i].name;
+    const Tensor g = store.grad(static_cast<nn::ParamId>(i));
+    compare("grads/" + name, g, ref, "/grads/" + name, w);
+    if (is_in_proj_bias(name)) {
+      check_key_bias_gradient("grads/" + name, g.f32(), g.numel(), w);
+      const std::vector<float> want_g = h5::read_float(ref, "/grads/" + name);
+      check_key_bias_gradient("torch grads/" + name, want_g.data(), g.numel(), w);
+    }
+  }
+}
+
+void compare_after_adamw(const nn::ParameterStore& store, const h5::File& ref, Worst& w) {
+  for (std::size_t i = 0; i < store.entries().size(); ++i) {
+    const std::string& name = store.entries()[i].name;
+    const Tensor p = store.param(static_cast<nn::ParamId>(i));
+    if (is_in_proj_bias(name))
+      compare_without_key_bias("after_adamw/" + name, p, ref, "/after_adamw/" + name, w);
+    else
+      compare("after_adamw/" + name, p, ref, "/after_adamw/" + name, w);
+  }
+}
+
+std::vector<std::int64_t> shape_of(const h5::File& ref, const std::string& path) {
+  return h5::dataset_info(ref, path).shape;
+}
+
+// A whole model (cases tabular, sequence, lm): spec from /model, weights from /params, the batch and
+// its targets from the file; the loss as the trainer computes it.
+int check_model(kernels::Backend& be, const h5::File& ref, const std::string& path) {
+  std::map<std::string, train::AttrValue> attrs;
+  for (const std::string& name : h5::attr_names(ref, "/model")) {
+    switch (h5::attr_kind(ref, "/model", name)) {
+      case h5::AttrKind::string: attrs[name] = h5::read_string_attr(ref, "/model", name); break;
+      case h5::AttrKind::integer: attrs[name] = h5::read_int64_attr(ref, "/model", name); break;
+      case h5::AttrKind::floating: attrs[name] = h5::read_double_attr(ref, "/model", name); break;
+      case h5::AttrKind::integer_array: attrs[name] = h5::read_int64_array_attr(ref, "/model", name); break;
+      default: fail(path, ": /model attribute ", name, " has an unsupported type");
+    }
+  }
+  const nn::ModelSpec spec = train::spec_from_attrs(attrs, path);
+  const nn::LossKind loss_kind = nn::parse_loss(spec.loss);
+  std::printf("model %s: %s\n", spec.type.c_str(), path.c_str());
+
+  // The batch: x [N, F] or tokens [N, L] with lengths; targets float /target or int32 /labels.
+  std::vector<float> x, target;
+  std::vector<std::int32_t> tokens, lengths, labels;
+  nn::ModelInput in;
+  if (h5::exists(ref, "/x")) {
+    x = h5::read_float(ref, "/x");
+    in.x = Tensor(x.data(), Shape(shape_of(ref, "/x")), DType::f32);
+  } else {
+    tokens = h5::read_int32(ref, "/tokens");
+    in.tokens = Tensor(tokens.data(), Shape(shape_of(ref, "/tokens")), DType::i32);
+  }
+  if (h5::exists(ref, "/lengths")) {
+    lengths = h5::read_int32(ref, "/lengths");
+    in.lengths = lengths.data();
+  }
+  Tensor target_t;
+  if (h5::exists(ref, "/labels")) {
+    labels = h5::read_int32(ref, "/labels");
+    target_t = Tensor(labels.data(), Shape(shape_of(ref, "/labels")), DType::i32);
+  } else {
+    target = h5::read_float(ref, "/target");
+    target_t = Tensor(target.data(), Shape(shape_of(ref, "/target")), DType::f32);
+  }
+
+  Worst w;
+  Buffer dout;
+  auto make = [&] {
+    auto model = nn::build_model(spec, be, 0);
+    load_reference_params(model->params(), ref);
+    return model;
+  };
+  auto step_loss = [&](nn::Model& model, std::uint64_t step, Tensor* out_view) {
+    const Tensor out = model.forward(be, in, nn::Pass{true, step});
+    if (out_view) *out_view = out;
+    const Tensor& d = dout.ensure(be.allocator(), out.shape, out.dtype);
+    return nn::compute_loss(be, loss_kind, out, target_t, d, 1.0, in.lengths).mean();
+  };
+
+  // Forward, loss and gradients at the initial weights.
+  auto model = make();
+  model->params().zero_grads(be);
+  Tensor out;
+  const double loss = step_loss(*model, 0, &out);
+  compare("output", out, ref, "/output", w);
+  const double want = h5::read_double_attr(ref, "/", "loss");
+  report("loss", std::abs(loss - want) / std::abs(want), w);
+  model->backward(be, dout);
+  compare_grads(model->params(), ref, w);
+
+  // AdamW steps on the same batch from the initial weights.
+  auto trained = make();
+  const optim::OptimizerOptions o = adamw_options(ref);
+  auto opt = optim::make_optimizer(o, be, trained->params());
+  const std::int64_t steps = h5::read_int64_attr(ref, "/after_adamw", "steps");
+  const std::vector<double> want_losses = h5::read_double(ref, "/losses");
+  for (std::int64_t step = 0; step < steps; ++step) {
+    trained->params().zero_grads(be);
+    const double l = step_loss(*trained, static_cast<std::uint64_t>(step), nullptr);
+    report(cat("losses[", step, "]"), std::abs(l - want_losses[step]) / std::abs(want_losses[step]), w);
+    trained->backward(be, dout);
+    opt->step(be, trained->params(), o.lr);
+  }
+  compare_after_adamw(trained->params(), ref, w);
+  std::printf("worst: %.2e, %d failure(s)\n", w.err, w.failures);
+  return w.failures ? 1 : 0;
 }
 
 struct Batch {
@@ -136,9 +271,11 @@ int main(int argc, char** argv) {
   }
   try {
     auto be = kernels::make_cpu_backend(1);
-    const h5::File ref = h5::File::open_read(std::string(argv[1]) + "/reference.h5");
-    HPCT_CHECK(h5::read_string_attr(ref, "/", "case") == "block", "case ", h5::read_string_attr(ref, "/", "case"),
-               " is not known to this checker");
+    const std::string path = std::string(argv[1]) + "/reference.h5";
+    const h5::File ref = h5::File::open_read(path);
+    const std::string which = h5::read_string_attr(ref, "/", "case");
+    if (which == "tabular" || which == "sequence" || which == "lm") return check_model(*be, ref, path);
+    HPCT_CHECK(which == "block", "case ", which, " is not known to this checker");
     Worst w;
     Batch b;
     b.x = h5::read_float(ref, "/x");
@@ -161,26 +298,11 @@ int main(int argc, char** argv) {
     report("loss", std::abs(loss - want) / std::abs(want), w);
     const Tensor dx = s->block->backward(*be, dout);
     compare("grad_input", dx, ref, "/grad_input", w);
-    for (std::size_t i = 0; i < s->store.entries().size(); ++i) {
-      const std::string& name = s->store.entries()[i].name;
-      const Tensor g = s->store.grad(static_cast<nn::ParamId>(i));
-      compare("grads/" + name, g, ref, "/grads/" + name, w);
-      if (is_in_proj_bias(name)) {
-        check_key_bias_gradient("grads/" + name, g.f32(), g.numel(), w);
-        const std::vector<float> want_g = h5::read_float(ref, "/grads/" + name);
-        check_key_bias_gradient("torch grads/" + name, want_g.data(), g.numel(), w);
-      }
-    }
+    compare_grads(s->store, ref, w);
 
     // AdamW steps on the same batch from the initial weights.
     auto t = setup(*be, ref);
-    optim::OptimizerOptions o;
-    o.name = "adamw";
-    o.lr = h5::read_double_attr(ref, "/after_adamw", "lr");
-    o.beta1 = h5::read_double_attr(ref, "/after_adamw", "beta1");
-    o.beta2 = h5::read_double_attr(ref, "/after_adamw", "beta2");
-    o.eps = h5::read_double_attr(ref, "/after_adamw", "eps");
-    o.weight_decay = h5::read_double_attr(ref, "/after_adamw", "weight_decay");
+    const optim::OptimizerOptions o = adamw_options(ref);
     auto opt = optim::make_optimizer(o, *be, t->store);
     const std::int64_t steps = h5::read_int64_attr(ref, "/after_adamw", "steps");
     const std::vector<double> want_losses = h5::read_double(ref, "/losses");
@@ -194,14 +316,7 @@ int main(int argc, char** argv) {
       t->block->backward(*be, dout);
       opt->step(*be, t->store, o.lr);
     }
-    for (std::size_t i = 0; i < t->store.entries().size(); ++i) {
-      const std::string& name = t->store.entries()[i].name;
-      const Tensor p = t->store.param(static_cast<nn::ParamId>(i));
-      if (is_in_proj_bias(name))
-        compare_without_key_bias("after_adamw/" + name, p, ref, "/after_adamw/" + name, w);
-      else
-        compare("after_adamw/" + name, p, ref, "/after_adamw/" + name, w);
-    }
+    compare_after_adamw(t->store, ref, w);
     std::printf("worst: %.2e, %d failure(s)\n", w.err, w.failures);
     return w.failures ? 1 : 0;
   } catch (const std::exception& e) {

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """PyTorch reference for the C++ check of hpctrain's transformer layers (check_transformer_reference).
 
-Usage: transformer_reference.py OUTDIR [--case block] [--seed 0] [--activation gelu-exact] [--causal]
-                                [--no-padding]
+Usage: transformer_reference.py OUTDIR [--case block|tabular|sequence|lm] [--seed 0]
+                                [--activation gelu-exact] [--causal] [--no-padding] [--pooling cls|mean]
 
 Case "block": one nn.TransformerEncoderLayer(D, H, dim_feedforward=F, dropout=0, activation,
 batch_first=True, norm_first=True) -- hpctrain's nn::TransformerBlock -- with its parameters named
@@ -12,21 +12,35 @@ over every position (padded query rows attend to the valid keys in both implemen
 init is moved off its zeros and ones (biases, LayerNorm) so every gradient is in general position.
 Dropout is 0: its random masks cannot match across implementations (the FD tests cover it).
 
+Whole models with their head and loss, 2 blocks each, named as hpctrain's checkpoints (the /model group
+holds the ModelSpec attributes, so the checker builds the model with nn::build_model):
+  "tabular":  transformer-tabular: FeatureTokenizer (x_f w_f + b_f + feature embedding, CLS token with
+              --pooling cls) -> 2 blocks -> LayerNorm -> CLS or mean pooling -> Linear head (2 targets);
+              MSE on x [N, F].
+  "sequence": transformer on token ids [N, L] with key padding from /lengths (and --causal): Embedding +
+              learned positions -> 2 blocks -> LayerNorm -> per-token Linear head (5 classes);
+              cross-entropy over /labels [N, L] with ignore_index -1 (padding and some unlabelled
+              positions), mean over the labelled ones.
+  "lm":       the same as hpctrain's lm: byte tokens (vocab 256), causal, 256 next-byte logits per token.
+
 Writes OUTDIR/reference.h5, float32 unless noted:
   root attrs   case, generator, seed, activation (hpctrain name), causal, d_model, heads,
                dim_feedforward, eps, prefix
   /params/<name>            the initial weights, in state_dict order (creation order tracked)
-  /x [N, L, D], /target [N, L, D], /lengths int32 [N]
+  /x [N, L, D], /target [N, L, D], /lengths int32 [N]  (block; the models: /x [N, F] and /target [N, T],
+                            or /tokens int32 [N, L], /lengths and /labels int32 [N, L])
+  /model                    attrs: the ModelSpec (models only)
   /output [N, L, D]         forward output at the initial weights; root attr loss (float64)
-  /grad_input [N, L, D]     d(loss)/dx
+  /grad_input [N, L, D]     d(loss)/dx (block only)
   /grads/<name>             d(loss)/d(param)
   /after_adamw/<name>       after STEPS torch.optim.AdamW steps on the same batch; attrs steps, lr,
                             beta1, beta2, eps, weight_decay; /losses float64 [STEPS], the loss before
                             each step
-To add a case (e.g. a whole model with a head), write a make_<case>(args) returning
-(module, inputs, forward) below and register it in CASES; the file layout stays the same.
+To add a case, write a make_<case>(args) returning a Case below and register it in CASES; the file
+layout stays the same.
 """
 import argparse
+import math
 import os
 import sys
 
@@ -58,20 +72,164 @@ class Block(nn.Module):
         return self.blocks[0](x, src_mask=src_mask, src_key_padding_mask=key_padding_mask)
 
 
-def make_block(args):
-    module = Block(args.activation)
+class Case:
+    """module; inputs (name -> tensor, written to the file); forward(module, x) with x the float input
+    (requires grad when grad_input) or None; targets(out) -> name -> tensor (drawn after the first
+    forward, written); loss(out, targets) -> scalar; model: the /model attributes (None for block)."""
+
+    def __init__(self, module, inputs, forward, targets, loss, grad_input=False, model=None):
+        self.module, self.inputs, self.forward = module, inputs, forward
+        self.targets, self.loss, self.grad_input, self.model = targets, loss, grad_input, model
+
+
+def perturb(module):
     with torch.no_grad():  # off torch's zero biases and unit LayerNorm weights
         for name, p in module.named_parameters():
             if name.endswith("bias") or "norm" in name:
                 p.add_(0.1 * torch.randn_like(p))
+
+
+def mse(out, t):
+    return ((out - t["target"]) ** 2).mean()
+
+
+def encoder_layer(activation, d=D, heads=HEADS, ff=FF):
+    return nn.TransformerEncoderLayer(d, heads, dim_feedforward=ff, dropout=0.0,
+                                      activation=ht.ACTIVATIONS[activation](), layer_norm_eps=EPS,
+                                      batch_first=True, norm_first=True)
+
+
+def make_block(args):
+    module = Block(args.activation)
+    perturb(module)
     x = torch.randn(N, L, D)
     lengths = torch.tensor(LENGTHS if args.padding else [L] * N, dtype=torch.int32)
     key_padding = torch.arange(L)[None, :] >= lengths[:, None].long()  # True = padding, ignored
     causal = torch.triu(torch.ones(L, L, dtype=torch.bool), diagonal=1) if args.causal else None
-    return module, dict(x=x, lengths=lengths), lambda m, x_: m(x_, causal, key_padding)
+    return Case(module, dict(x=x, lengths=lengths), lambda m, x_: m(x_, causal, key_padding),
+                lambda out: dict(target=torch.randn_like(out)), mse, grad_input=True)
 
 
-CASES = {"block": make_block}
+# ---- whole models: 2 blocks, a head and a loss -------------------------------------------------------
+LAYERS, MODEL_D, MODEL_HEADS, MLP_RATIO = 2, 16, 4, 2.0
+TAB_N, TAB_F, TAB_T = 8, 5, 2
+SEQ_VOCAB, SEQ_MAX_LEN, SEQ_CLASSES = 11, 9, 5
+
+
+class FeatureTokenizer(nn.Module):
+    """hpctrain's nn::FeatureTokenizer: token f = x_f weight[f] + bias[f] + feature_embedding[f], and a
+    CLS token at position 0."""
+
+    def __init__(self, features, d, cls):
+        super().__init__()
+        b = 1.0 / math.sqrt(d)
+        self.weight = nn.Parameter(torch.empty(features, d).uniform_(-b, b))
+        self.bias = nn.Parameter(torch.empty(features, d).uniform_(-b, b))
+        self.feature_embedding = nn.Embedding(features, d)
+        self.cls_token = nn.Parameter(torch.empty(d).uniform_(-b, b)) if cls else None
+
+    def forward(self, x):
+        t = x[..., None] * self.weight + self.bias + self.feature_embedding.weight
+        if self.cls_token is not None:
+            t = torch.cat([self.cls_token.expand(x.shape[0], 1, -1), t], dim=1)
+        return t
+
+
+class TabularModel(nn.Module):
+    """hpctrain's transformer-tabular."""
+
+    def __init__(self, activation, pooling):
+        super().__init__()
+        self.tokenizer = FeatureTokenizer(TAB_F, MODEL_D, pooling == "cls")
+        self.blocks = nn.ModuleList([encoder_layer(activation, MODEL_D, MODEL_HEADS,
+                                                   int(MLP_RATIO * MODEL_D)) for _ in range(LAYERS)])
+        self.norm = nn.LayerNorm(MODEL_D, eps=EPS)
+        self.head = nn.Linear(MODEL_D, TAB_T)
+        self.pooling = pooling
+
+    def forward(self, x):
+        t = self.tokenizer(x)
+        for block in self.blocks:
+            t = block(t)
+        t = self.norm(t)
+        return self.head(t[:, 0] if self.pooling == "cls" else t.mean(dim=1))
+
+
+class SequenceModel(nn.Module):
+    """hpctrain's transformer (token ids, per-token head) and lm."""
+
+    def __init__(self, activation, vocab, max_len, out, causal):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, MODEL_D)
+        self.pos = nn.Embedding(max_len, MODEL_D)
+        self.blocks = nn.ModuleList([encoder_layer(activation, MODEL_D, MODEL_HEADS,
+                                                   int(MLP_RATIO * MODEL_D)) for _ in range(LAYERS)])
+        self.norm = nn.LayerNorm(MODEL_D, eps=EPS)
+        self.head = nn.Linear(MODEL_D, out)
+        self.causal = causal
+
+    def forward(self, tokens, lengths):
+        length = tokens.shape[1]
+        t = self.embed(tokens.long()) + self.pos.weight[:length]
+        key_padding = torch.arange(length)[None, :] >= lengths[:, None].long()
+        mask = torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=1) if self.causal else None
+        for block in self.blocks:
+            t = block(t, src_mask=mask, src_key_padding_mask=key_padding)
+        return self.head(self.norm(t))
+
+
+MODEL_FIELDS = dict(list(ht.SPEC_FIELDS.items()) + list(ht.TRANSFORMER_SPEC_FIELDS.items()))
+
+
+def model_attrs(**fields):
+    """The /model attributes: every ModelSpec field (hpctrain_torch's SPEC_FIELDS and
+    TRANSFORMER_SPEC_FIELDS), defaults overridden."""
+    out = {name: default for name, (_, default) in MODEL_FIELDS.items()}
+    out.update(d_model=MODEL_D, heads=MODEL_HEADS, layers=LAYERS, mlp_ratio=MLP_RATIO)
+    out.update(fields)
+    return out
+
+
+def make_tabular(args):
+    module = TabularModel(args.activation, args.pooling)
+    perturb(module)
+    x = torch.randn(TAB_N, TAB_F)
+    return Case(module, dict(x=x), lambda m, x_: m(x_),
+                lambda out: dict(target=torch.randn_like(out)), mse,
+                model=model_attrs(type="transformer-tabular", in_features=TAB_F, out_features=TAB_T,
+                                  activation=args.activation, pooling=args.pooling, loss="mse",
+                                  task="regression", targets=TAB_T))
+
+
+def make_sequence_case(args, lm):
+    vocab, out_width = (256, 256) if lm else (SEQ_VOCAB, SEQ_CLASSES)
+    causal = lm or args.causal
+    module = SequenceModel(args.activation, vocab, SEQ_MAX_LEN, out_width, causal)
+    perturb(module)
+    lengths = torch.tensor(LENGTHS if args.padding else [L] * N, dtype=torch.int32)
+    tokens = torch.randint(0, vocab, (N, L), dtype=torch.int32)
+    tokens[torch.arange(L)[None, :] >= lengths[:, None].long()] = 0  # padding reads as 0
+
+    def targets(out):
+        labels = torch.randint(0, out_width, (N, L), dtype=torch.int32)
+        labels[torch.arange(L)[None, :] >= lengths[:, None].long()] = -1  # padding
+        labels[0, 1] = -1  # an unlabelled position inside a sequence
+        return dict(labels=labels)
+
+    def loss(out, t):
+        return nn.functional.cross_entropy(out.reshape(-1, out_width), t["labels"].reshape(-1).long(),
+                                           ignore_index=-1)
+
+    return Case(module, dict(tokens=tokens, lengths=lengths), lambda m, _: m(tokens, lengths), targets, loss,
+                model=model_attrs(type="lm" if lm else "transformer", in_features=0, out_features=out_width,
+                                  activation=args.activation, loss="ce", task="classification", targets=1,
+                                  max_length=SEQ_MAX_LEN, vocab_size=vocab, seq_len=L, causal=int(causal),
+                                  target_level="token"))
+
+
+CASES = {"block": make_block, "tabular": make_tabular,
+         "sequence": lambda args: make_sequence_case(args, False),
+         "lm": lambda args: make_sequence_case(args, True)}
 
 
 def main():
@@ -82,6 +240,7 @@ def main():
     p.add_argument("--activation", default="gelu-exact", choices=sorted(ht.ACTIVATIONS))
     p.add_argument("--causal", action="store_true")
     p.add_argument("--no-padding", dest="padding", action="store_false")
+    p.add_argument("--pooling", default="cls", choices=["cls", "mean"])
     args = p.parse_args()
 
     torch.set_num_threads(1)
@@ -89,24 +248,28 @@ def main():
     torch.set_default_dtype(torch.float32)
     torch.manual_seed(args.seed)
 
-    # Everything random is drawn here, in this order: weights, inputs, target.
-    module, inputs, forward = CASES[args.case](args)
+    # Everything random is drawn here, in this order: weights, inputs, targets.
+    case = CASES[args.case](args)
+    module, inputs, forward = case.module, case.inputs, case.forward
     module.train()  # the plain (differentiable) path; dropout is 0
     init = {n: t.detach().clone() for n, t in module.state_dict().items()}
-    x = inputs["x"].clone().requires_grad_(True)
+    x = inputs.get("x")
+    if case.grad_input:
+        x = x.clone().requires_grad_(True)
     out = forward(module, x)
-    target = torch.randn_like(out)
+    targets = case.targets(out)
 
-    loss = ((out - target) ** 2).mean()
+    loss = case.loss(out, targets)
     loss.backward()
-    output, grad_input = out.detach().clone(), x.grad.detach().clone()
+    output = out.detach().clone()
+    grad_input = x.grad.detach().clone() if case.grad_input else None
     grads = {n: q.grad.detach().clone() for n, q in module.named_parameters()}
 
     opt = torch.optim.AdamW(module.parameters(), foreach=False, **ADAMW)
     losses = []
     for _ in range(STEPS):
         opt.zero_grad(set_to_none=False)
-        value = ((forward(module, inputs["x"]) - target) ** 2).mean()
+        value = case.loss(forward(module, inputs.get("x")), targets)
         value.backward()
         losses.append(float(value))
         opt.step()
@@ -120,7 +283,7 @@ def main():
     tmp = "%s.tmp.%d" % (path, os.getpid())
     try:
         with h5py.File(tmp, "w") as f:
-            for k, v in dict(case=args.case, activation=args.activation, prefix="blocks.0",
+            for k, v in dict(case=args.case, activation=args.activation, prefix="blocks.0", pooling=args.pooling,
                              generator="tests/reference/transformer_reference.py torch %s"
                              % torch.__version__).items():
                 f.attrs.create(k, v, dtype=ht.STR_DTYPE)
@@ -139,19 +302,31 @@ def main():
                              eps=ADAMW["eps"], weight_decay=ADAMW["weight_decay"]).items():
                 g.attrs.create(k, np.int64(v) if k == "steps" else np.float64(v))
             f.create_dataset("losses", data=np.asarray(losses, np.float64))
-            f.create_dataset("x", data=f32(inputs["x"]))
-            f.create_dataset("lengths", data=inputs["lengths"].numpy().astype(np.int32))
-            f.create_dataset("target", data=f32(target))
+            for name, t in list(inputs.items()) + list(targets.items()):
+                f.create_dataset(name, data=t.numpy().astype(np.int32) if t.dtype == torch.int32 else f32(t))
             f.create_dataset("output", data=f32(output))
-            f.create_dataset("grad_input", data=f32(grad_input))
+            if grad_input is not None:
+                f.create_dataset("grad_input", data=f32(grad_input))
+            if case.model is not None:
+                m = f.create_group("model")
+                for name, (kind, _) in MODEL_FIELDS.items():
+                    v = case.model[name]
+                    if kind == "str":
+                        m.attrs.create(name, v, dtype=ht.STR_DTYPE)
+                    elif kind == "int":
+                        m.attrs.create(name, np.int64(v))
+                    elif kind == "float":
+                        m.attrs.create(name, np.float64(v))
+                    else:
+                        m.attrs.create(name, np.asarray(v, np.int64).reshape(-1))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    print("%s: case %s, activation %s, causal %d, padding %d, seed %d: loss %.6g -> %.6g (adamw)"
-          % (args.outdir, args.case, args.activation, args.causal, args.padding, args.seed, losses[0],
-             losses[-1]))
+    print("%s: case %s, activation %s, causal %d, padding %d, pooling %s, seed %d: loss %.6g -> %.6g (adamw)"
+          % (args.outdir, args.case, args.activation, args.causal, args.padding, args.pooling, args.seed,
+             losses[0], losses[-1]))
     return 0
 
 

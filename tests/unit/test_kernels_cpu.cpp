@@ -920,6 +920,34 @@ TEST_CASE("loss gradients match finite differences (float64)") {
   }
 }
 
+// Per-token cross-entropy: rows labelled kIgnoreLabel add nothing and get zero gradient; the others are
+// the naive logsumexp(z) - z[label], softmax - onehot (in double).
+TEST_CASE_TEMPLATE("softmax_ce_loss skips kIgnoreLabel rows, against a naive reference", T, float, double) {
+  const std::int64_t rows = 7, classes = 5;
+  Host<T> logits = rand_host<T>(Shape{rows, 1, classes}, 31, -3.0, 3.0);  // any leading dims: [N, L, C]
+  Host<std::int32_t> labels(Shape{rows, 1});
+  for (std::int64_t r = 0; r < rows; ++r) labels[r] = r % 3 == 1 ? kIgnoreLabel : static_cast<std::int32_t>(r % classes);
+  Host<T> d(logits.shape, T(7));
+  const double grad_scale = 0.25;
+  const double sum = be().softmax_ce_loss(logits.t(), labels.t(), d.t(), grad_scale);
+  double want = 0.0;
+  std::vector<double> want_d(static_cast<std::size_t>(rows * classes), 0.0);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    if (labels[r] == kIgnoreLabel) continue;
+    double mx = -1e300, se = 0.0;
+    for (std::int64_t c = 0; c < classes; ++c) mx = std::max(mx, double(logits[r * classes + c]));
+    for (std::int64_t c = 0; c < classes; ++c) se += std::exp(double(logits[r * classes + c]) - mx);
+    const double lse = mx + std::log(se);
+    want += lse - double(logits[r * classes + labels[r]]);
+    for (std::int64_t c = 0; c < classes; ++c)
+      want_d[r * classes + c] = grad_scale * (std::exp(double(logits[r * classes + c]) - lse) - (c == labels[r]));
+  }
+  check_close_scalar(sum, want, tol<T>(1e-6, 1e-12), 0.0, "sum over labelled rows");
+  check_close(d.v, want_d, tol<T>(1e-5, 1e-12), tol<T>(1e-7, 1e-15), "dlogits (ignored rows zero)");
+  for (std::int64_t r = 1; r < rows; r += 3)
+    for (std::int64_t c = 0; c < classes; ++c) CHECK(d[r * classes + c] == T(0));
+}
+
 TEST_CASE_TEMPLATE("loss argument errors", T, float, double) {
   Host<T> p(Shape{4, 3}), t2(Shape{4, 2}), t3(Shape{4, 3}), d_wrong(Shape{3, 4});
   check_throws_with([&] { be().mse_loss(p.t(), t2.t(), Tensor{}, 1.0); }, "mse_loss: pred is [4, 3] but target is [4, 2]");
@@ -929,8 +957,8 @@ TEST_CASE_TEMPLATE("loss argument errors", T, float, double) {
   labels[0] = 0, labels[1] = 1, labels[2] = 5, labels[3] = 2;
   check_throws_with([&] { be().softmax_ce_loss(p.t(), labels.t(), Tensor{}, 1.0); },
                     "softmax_ce_loss: label 5 of row 2 is out of range [0, 3)");
-  labels[2] = -1;
-  check_throws_with([&] { be().softmax_ce_loss(p.t(), labels.t(), Tensor{}, 1.0); }, "label -1 of row 2");
+  labels[2] = -2;  // -1 is kIgnoreLabel; other negative labels are errors
+  check_throws_with([&] { be().softmax_ce_loss(p.t(), labels.t(), Tensor{}, 1.0); }, "label -2 of row 2");
   Host<T> flabels(Shape{4});
   check_throws_with([&] { be().softmax_ce_loss(p.t(), flabels.t(), Tensor{}, 1.0); }, "labels must be int32");
   Host<std::int32_t> short_labels(Shape{3});

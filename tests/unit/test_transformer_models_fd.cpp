@@ -1,0 +1,312 @@
+// Every transformer model with its head and loss against central finite differences in double precision:
+// the gradient of the mean loss with respect to every parameter, as the trainer computes it (forward,
+// compute_loss with the batch's lengths, backward). Covers transformer-tabular (mean and CLS pooling),
+// transformer on token ids and on per-position features with per-token heads (cross-entropy with ignored
+// labels and padding, masked MSE) and pooled heads, and the causal byte-level lm; dropout on in some.
+// Also: the grad-ready hook's offsets, the spec checks' messages, the spec's checkpoint attributes and
+// the sampler's draw. Set HPCT_FD_REPORT=1 to print the errors.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "fd_check.hpp"
+#include "nn/loss.hpp"
+#include "nn/model.hpp"
+#include "test_support.hpp"
+#include "train/model_io.hpp"
+#include "train/sampling.hpp"
+
+using namespace hpct;
+
+namespace {
+
+constexpr double kTol = 1e-6;
+constexpr std::int64_t kBatch = 3, kLen = 5;
+const std::vector<std::int32_t> kLengths = {2, 5, 4};  // padded rows, one full
+
+nn::ModelSpec transformer_spec(const std::string& type) {
+  nn::ModelSpec s;
+  s.type = type;
+  s.d_model = 8;
+  s.heads = 2;
+  s.layers = 2;
+  s.mlp_ratio = 2;
+  s.activation = "gelu-exact";
+  return s;
+}
+
+// A batch: inputs, targets (float f64 or int32 labels) and lengths, in host memory.
+struct Case {
+  std::string what;
+  nn::ModelSpec spec;
+  nn::LossKind loss = nn::LossKind::mse;
+  Buffer x, tokens, target;
+  const std::int32_t* lengths = nullptr;
+  nn::ModelInput input() const { return {x.tensor(), tokens.tensor(), lengths}; }
+};
+
+// d(mean loss)/d(every parameter) by backward against central differences; the grad-ready hook must
+// report non-increasing offsets ending at 0 (every gradient final after the first layer's backward).
+void check_model(Case& c) {
+  CAPTURE(c.what);
+  auto be = kernels::make_cpu_backend(1);
+  auto model = nn::build_model(c.spec, *be, 17, DType::f64);
+  nn::ParameterStore& store = model->params();
+  test::fill_random(store.flat_params(), 9, 0.5);  // biases and LayerNorm weights off 0 and 1
+  const nn::Pass pass{true, 3};
+  auto loss = [&] {
+    const Tensor out = model->forward(*be, c.input(), pass);
+    return nn::compute_loss(*be, c.loss, out, c.target, Tensor{}, 1.0, c.lengths).mean();
+  };
+  std::vector<std::int64_t> offsets;
+  model->set_grad_ready_hook([&](std::int64_t offset) { offsets.push_back(offset); });
+  store.zero_grads(*be);
+  const Tensor out = model->forward(*be, c.input(), pass);
+  Buffer dout(host_allocator(), out.shape, DType::f64);
+  const nn::LossValue lv = nn::compute_loss(*be, c.loss, out, c.target, dout, 1.0, c.lengths);
+  CHECK(lv.count > 0);
+  model->backward(*be, dout);
+  REQUIRE(!offsets.empty());
+  CHECK(offsets.back() == 0);
+  for (std::size_t i = 1; i < offsets.size(); ++i) CHECK(offsets[i] <= offsets[i - 1]);
+  double worst = 0;
+  for (std::size_t p = 0; p < store.entries().size(); ++p) {
+    const auto id = static_cast<nn::ParamId>(p);
+    const std::string& name = store.entries()[p].name;
+    const double err = test::rel_error(test::to_vector(store.grad(id)), test::numeric_gradient(store.param(id), loss));
+    worst = std::max(worst, err);
+    CAPTURE(name);
+    CHECK(err < kTol);
+  }
+  if (std::getenv("HPCT_FD_REPORT")) std::printf("fd %-60s worst rel.err %.2e\n", c.what.c_str(), worst);
+}
+
+Buffer labels_buffer(std::int64_t classes, bool ignore_some) {
+  Buffer t(host_allocator(), Shape{kBatch, kLen}, DType::i32);
+  for (std::int64_t n = 0; n < kBatch; ++n)
+    for (std::int64_t l = 0; l < kLen; ++l) {
+      std::int32_t v = static_cast<std::int32_t>((7 * n + 3 * l + 1) % classes);
+      if (l >= kLengths[n] || (ignore_some && (n + l) % 4 == 1)) v = kernels::kIgnoreLabel;  // padding, unlabelled
+      t.as<std::int32_t>()[n * kLen + l] = v;
+    }
+  return t;
+}
+
+Buffer token_buffer(std::int64_t vocab) {
+  Buffer t(host_allocator(), Shape{kBatch, kLen}, DType::i32);
+  for (std::int64_t i = 0; i < kBatch * kLen; ++i) t.as<std::int32_t>()[i] = static_cast<std::int32_t>((5 * i + 2) % vocab);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("transformer-tabular with its head and loss matches finite differences (mean and CLS pooling)") {
+  for (const std::string pooling : {"mean", "cls"}) {
+    Case c;
+    c.spec = transformer_spec("transformer-tabular");
+    c.spec.in_features = 3;
+    c.spec.pooling = pooling;
+    c.x = Buffer(host_allocator(), Shape{4, 3}, DType::f64);
+    test::fill_random(c.x, 1, 1.5);
+    if (pooling == "mean") {  // regression, two targets, dropout on
+      c.what = "transformer-tabular mean pooling, mse, dropout 0.1";
+      c.spec.dropout = 0.1;
+      c.spec.out_features = 2;
+      c.loss = nn::LossKind::mse;
+      c.target = Buffer(host_allocator(), Shape{4, 2}, DType::f64);
+      test::fill_random(c.target, 2);
+    } else {  // classification, 3 classes
+      c.what = "transformer-tabular cls pooling, ce";
+      c.spec.out_features = 3;
+      c.loss = nn::LossKind::ce;
+      c.target = Buffer(host_allocator(), Shape{4}, DType::i32);
+      for (std::int32_t i = 0; i < 4; ++i) c.target.as<std::int32_t>()[i] = i % 3;
+    }
+    check_model(c);
+  }
+}
+
+TEST_CASE("transformer on tokens, per-token cross-entropy with ignored labels and padding, matches finite differences") {
+  Case c;
+  c.what = "transformer tokens, per-token ce (ignore -1, padding), dropout 0.1";
+  c.spec = transformer_spec("transformer");
+  c.spec.vocab_size = 7;
+  c.spec.max_length = 6;
+  c.spec.target_level = "token";
+  c.spec.out_features = 3;
+  c.spec.dropout = 0.1;
+  c.loss = nn::LossKind::ce;
+  c.tokens = token_buffer(7);
+  c.target = labels_buffer(3, true);
+  c.lengths = kLengths.data();
+  check_model(c);
+  // The mean is over the labelled positions only.
+  std::int64_t labelled = 0;
+  for (std::int64_t i = 0; i < kBatch * kLen; ++i) labelled += c.target.as<std::int32_t>()[i] != kernels::kIgnoreLabel;
+  auto be = kernels::make_cpu_backend(1);
+  auto model = nn::build_model(c.spec, *be, 3, DType::f64);
+  const Tensor out = model->forward(*be, c.input(), nn::Pass{});
+  CHECK(out.shape == Shape({kBatch, kLen, 3}));
+  CHECK(nn::compute_loss(*be, c.loss, out, c.target, Tensor{}, 1.0, c.lengths).count == labelled);
+}
+
+TEST_CASE("transformer on per-position features, masked per-token MSE, matches finite differences") {
+  Case c;
+  c.what = "transformer features [N, L, F], per-token mse masked by lengths";
+  c.spec = transformer_spec("transformer");
+  c.spec.in_features = 4;
+  c.spec.max_length = kLen;
+  c.spec.target_level = "token";
+  c.spec.out_features = 2;
+  c.loss = nn::LossKind::mse;
+  c.x = Buffer(host_allocator(), Shape{kBatch, kLen, 4}, DType::f64);
+  test::fill_random(c.x, 3);
+  c.target = Buffer(host_allocator(), Shape{kBatch, kLen, 2}, DType::f64);
+  test::fill_random(c.target, 4);  // padding positions hold values too: the loss must not see them
+  c.lengths = kLengths.data();
+  check_model(c);
+  // Changing a padded target or a padded input changes nothing.
+  auto be = kernels::make_cpu_backend(1);
+  auto model = nn::build_model(c.spec, *be, 3, DType::f64);
+  const double before = nn::compute_loss(*be, c.loss, model->forward(*be, c.input(), {}), c.target, Tensor{}, 1.0,
+                                         c.lengths).mean();
+  c.target.as<double>()[(0 * kLen + 3) * 2] += 10.0;  // row 0 has length 2
+  c.x.as<double>()[(0 * kLen + 4) * 4] += 10.0;
+  const double after = nn::compute_loss(*be, c.loss, model->forward(*be, c.input(), {}), c.target, Tensor{}, 1.0,
+                                        c.lengths).mean();
+  CHECK(after == doctest::Approx(before).epsilon(1e-12));
+}
+
+TEST_CASE("transformer with a pooled head (mean over valid positions, and position 0) matches finite differences") {
+  for (const std::string pooling : {"mean", "cls"}) {
+    Case c;
+    c.what = "transformer tokens, pooled " + pooling + ", gaussian-nll";
+    c.spec = transformer_spec("transformer");
+    c.spec.vocab_size = 6;
+    c.spec.max_length = kLen;
+    c.spec.pooling = pooling;
+    c.spec.out_features = 2;  // mean and log-variance of one target
+    c.loss = nn::LossKind::gaussian_nll;
+    c.tokens = token_buffer(6);
+    c.target = Buffer(host_allocator(), Shape{kBatch, 1}, DType::f64);
+    test::fill_random(c.target, 5);
+    c.lengths = kLengths.data();
+    check_model(c);
+  }
+}
+
+TEST_CASE("lm: causal byte-level model with next-byte cross-entropy matches finite differences") {
+  Case c;
+  c.what = "lm causal, vocab 256, per-token ce, dropout 0.1";
+  c.spec = transformer_spec("lm");
+  c.spec.vocab_size = 256;
+  c.spec.max_length = 8;
+  c.spec.causal = true;
+  c.spec.target_level = "token";
+  c.spec.out_features = 256;
+  c.spec.loss = "ce";
+  c.spec.dropout = 0.1;
+  c.loss = nn::LossKind::ce;
+  c.tokens = token_buffer(256);
+  c.target = labels_buffer(256, false);
+  c.lengths = kLengths.data();
+  check_model(c);
+  // Causal: the output at position i does not depend on tokens after i.
+  auto be = kernels::make_cpu_backend(1);
+  auto model = nn::build_model(c.spec, *be, 3, DType::f64);
+  const std::vector<double> a = test::to_vector(model->forward(*be, c.input(), {}));
+  c.tokens.as<std::int32_t>()[1 * kLen + 3] = 200;
+  const std::vector<double> b = test::to_vector(model->forward(*be, c.input(), {}));
+  for (std::int64_t l = 0; l < kLen; ++l)
+    for (std::int64_t v = 0; v < 256; ++v) {
+      const std::size_t i = static_cast<std::size_t>((1 * kLen + l) * 256 + v);
+      if (l < 3) CHECK(a[i] == b[i]);
+    }
+  CHECK(a[static_cast<std::size_t>((1 * kLen + 3) * 256)] != b[static_cast<std::size_t>((1 * kLen + 3) * 256)]);
+}
+
+TEST_CASE("transformer specs: errors name the option and value; parameter names; spec attributes round trip") {
+  auto be = kernels::make_cpu_backend(1);
+  nn::ModelSpec s = transformer_spec("transformer-tabular");
+  s.in_features = 3;
+  s.out_features = 1;
+  s.d_model = 10;
+  s.heads = 3;
+  test::check_error([&] { nn::build_model(s, *be, 1); }, {"option model.d-model: 10 is not divisible by option model.heads 3"});
+  s.d_model = 8;
+  s.heads = 2;
+  s.pooling = "max";
+  test::check_error([&] { nn::build_model(s, *be, 1); }, {"option model.pooling", "'max'"});
+  s.pooling = "mean";
+  s.type = "rnn";
+  test::check_error([&] { nn::build_model(s, *be, 1); }, {"option model.type", "'rnn'", "transformer-tabular"});
+  s.type = "transformer";
+  s.vocab_size = 5;
+  test::check_error([&] { nn::build_model(s, *be, 1); }, {"option model.max-length: must be positive, got 0"});
+
+  // transformer-tabular with CLS: the parameter names in forward order.
+  s = transformer_spec("transformer-tabular");
+  s.in_features = 3;
+  s.out_features = 2;
+  s.layers = 1;
+  s.pooling = "cls";
+  auto model = nn::build_model(s, *be, 1);
+  std::vector<std::string> names;
+  for (const auto& e : model->params().entries()) names.push_back(e.name);
+  CHECK(names == std::vector<std::string>{
+                     "tokenizer.weight", "tokenizer.bias", "tokenizer.feature_embedding.weight", "tokenizer.cls_token",
+                     "blocks.0.self_attn.in_proj_weight", "blocks.0.self_attn.in_proj_bias",
+                     "blocks.0.self_attn.out_proj.weight", "blocks.0.self_attn.out_proj.bias",
+                     "blocks.0.linear1.weight", "blocks.0.linear1.bias", "blocks.0.linear2.weight",
+                     "blocks.0.linear2.bias", "blocks.0.norm1.weight", "blocks.0.norm1.bias", "blocks.0.norm2.weight",
+                     "blocks.0.norm2.bias", "norm.weight", "norm.bias", "head.weight", "head.bias"});
+
+  // Every field survives the checkpoint attributes; a checkpoint without the transformer fields (an mlp
+  // of an earlier version) reads their defaults.
+  nn::ModelSpec lm = transformer_spec("lm");
+  lm.vocab_size = 256;
+  lm.max_length = 64;
+  lm.seq_len = 32;
+  lm.mlp_ratio = 2.5;
+  lm.causal = true;
+  lm.target_level = "token";
+  lm.pooling = "cls";
+  const nn::ModelSpec back = train::spec_from_attrs(train::spec_to_attrs(lm), "x.h5");
+  CHECK(back.type == "lm");
+  CHECK(back.d_model == 8);
+  CHECK(back.heads == 2);
+  CHECK(back.layers == 2);
+  CHECK(back.mlp_ratio == 2.5);
+  CHECK(back.max_length == 64);
+  CHECK(back.vocab_size == 256);
+  CHECK(back.seq_len == 32);
+  CHECK(back.pooling == "cls");
+  CHECK(back.causal);
+  CHECK(back.target_level == "token");
+  auto old = train::spec_to_attrs(nn::ModelSpec{});
+  for (const char* name : {"d_model", "heads", "layers", "mlp_ratio", "max_length", "vocab_size", "seq_len", "pooling",
+                           "causal", "target_level"})
+    old.erase(name);
+  const nn::ModelSpec mlp = train::spec_from_attrs(old, "old.h5");
+  CHECK(mlp.type == "mlp");
+  CHECK(mlp.d_model == 64);
+  CHECK(!mlp.causal);
+  CHECK(mlp.target_level == "sequence");
+}
+
+TEST_CASE("sample_token: inverse CDF over softmax(z / T), top-k, greedy at temperature 0") {
+  const float z[3] = {0.0f, static_cast<float>(std::log(3.0)), -1e9f};  // p = 1/4, 3/4, 0
+  CHECK(train::sample_token(z, 3, 1.0, 0, 0.0) == 1);  // candidates by decreasing logit: 1, 0, 2
+  CHECK(train::sample_token(z, 3, 1.0, 0, 0.74) == 1);
+  CHECK(train::sample_token(z, 3, 1.0, 0, 0.76) == 0);
+  CHECK(train::sample_token(z, 3, 1.0, 0, 0.999999) == 0);
+  CHECK(train::sample_token(z, 3, 1.0, 1, 0.99) == 1);  // top-1 is greedy
+  CHECK(train::sample_token(z, 3, 0.0, 0, 0.99) == 1);  // temperature 0: argmax
+  // T = 2: p(1) = sqrt(3) / (1 + sqrt(3)) = 0.634.
+  CHECK(train::sample_token(z, 3, 2.0, 0, 0.63) == 1);
+  CHECK(train::sample_token(z, 3, 2.0, 0, 0.64) == 0);
+}
