@@ -19,7 +19,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$bin" gen-data --kind physics19 --n 2560 --out "$work/tabular.h5" >/dev/null
 # About 100 kB of text: this repository's README and sources.
-cat README.md src/*/*.cpp kernels/*/*.cpp | head -c 100000 >"$work/text.txt"
+cat README.md src/*/*.cpp kernels/*/*.cpp >"$work/all.txt"
+head -c 100000 "$work/all.txt" >"$work/text.txt"
 "$bin" convert --text "$work/text.txt" --seq-len 128 --out "$work/lm.h5" >/dev/null
 
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
