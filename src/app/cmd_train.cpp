@@ -219,7 +219,9 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
   final_line << std::setprecision(5) << "final: epochs=" << s.epochs << " steps=" << s.steps
              << " train_loss=" << s.train_loss;
   if (val_truth.n) final_line << " val_loss=" << s.val_loss << metrics_line(s.val_metrics);
-  final_line << std::fixed << std::setprecision(0) << " | " << s.samples_per_s << " samples/s | model "
+  final_line << std::fixed << std::setprecision(0) << " | " << s.samples_per_s << " samples/s";
+  if (s.tokens_per_s > 0) final_line << " (" << s.tokens_per_s << " tokens/s)";
+  final_line << " | model "
              << model_path;
   std::cout << final_line.str() << std::endl;
   return 0;

@@ -160,6 +160,8 @@ nn::ModelSpec model_spec_from_options(const Config& cfg, nn::LossKind loss, cons
   spec.pooling = cfg.str("model.pooling");
   HPCT_CHECK(spec.pooling == "mean" || spec.pooling == "cls", "option model.pooling: unknown pooling '", spec.pooling,
              "' (valid: mean, cls)");
+  HPCT_CHECK(!cfg.boolean("model.causal") || spec.type == "transformer" || lm,
+             "option model.causal: applies to model.type transformer (lm always is causal), not ", spec.type);
   spec.causal = lm || cfg.boolean("model.causal");
   spec.vocab_size = lm ? 256 : train.vocab_size;
   spec.seq_len = train.seq_len;

@@ -154,6 +154,12 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
   data::Loader loader(train, train_x, [&sampler](std::int64_t epoch) { return sampler.indices(epoch); },
                       per_rank, {opt.batch_size, opt.epochs, opt.data_workers, 0});
 
+  // Valid positions per training row, for tokens/s (0 for tabular data).
+  double mean_length = 0.0;
+  if (train.is_sequence() && train.n > 0) {
+    for (std::int64_t r = 0; r < train.n; ++r) mean_length += static_cast<double>(train.length(r));
+    mean_length /= static_cast<double>(train.n);
+  }
   TrainSummary summary;
   summary.val_loss = std::numeric_limits<double>::quiet_NaN();
   Stopwatch total;
@@ -235,6 +241,7 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
     }
     const double rate = static_cast<double>(per_rank * world) / epoch_seconds;
     row.emplace_back("samples_per_s", rate);
+    if (mean_length > 0) row.emplace_back("tokens_per_s", rate * mean_length);
     row.emplace_back("epoch_seconds", epoch_seconds);
     for (const auto& [name, seconds] : {std::pair{"t_data", t.data}, {"t_forward", t.forward}, {"t_backward", t.backward},
                                         {"t_comm_wait", t.comm_wait}, {"t_optimizer", t.optimizer}})
@@ -243,6 +250,7 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
     csv.row(row);
     std::ostringstream tail;
     tail << std::fixed << std::setprecision(0) << " | " << rate << " samples/s";
+    if (mean_length > 0) tail << " (" << rate * mean_length << " tokens/s)";
     log::info(line + tail.str());
   }
   csv.commit();
@@ -250,6 +258,7 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
   summary.steps = step;
   summary.seconds = total.seconds();
   summary.samples_per_s = timed_seconds > 0 ? static_cast<double>(timed_samples) / timed_seconds : 0.0;
+  summary.tokens_per_s = summary.samples_per_s * mean_length;
   return summary;
 }
 

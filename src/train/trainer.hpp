@@ -51,6 +51,7 @@ struct TrainSummary {
   double val_loss = 0.0;       // last evaluation (NaN without validation data)
   Metrics val_metrics;         // last evaluation, original units
   double samples_per_s = 0.0;  // training throughput (all ranks) over all epochs after the first
+  double tokens_per_s = 0.0;   // sequence data: samples/s x the mean valid length of the training rows
   double seconds = 0.0;
   PhaseTimes phases;           // over the whole run, on this rank
 };

@@ -4,7 +4,7 @@
 // transformer on token ids and on per-position features with per-token heads (cross-entropy with ignored
 // labels and padding, masked MSE) and pooled heads, and the causal byte-level lm; dropout on in some.
 // Also: the grad-ready hook's offsets, the spec checks' messages, the spec's checkpoint attributes and
-// the sampler's draw. Set HPCT_FD_REPORT=1 to print the errors.
+// the sampler's draw, per-token metrics. Set HPCT_FD_REPORT=1 to print the errors.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -17,7 +17,9 @@
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
 #include "test_support.hpp"
+#include "train/metrics.hpp"
 #include "train/model_io.hpp"
+#include "train/predictions.hpp"
 #include "train/sampling.hpp"
 
 using namespace hpct;
@@ -229,7 +231,7 @@ TEST_CASE("lm: causal byte-level model with next-byte cross-entropy matches fini
   CHECK(a[static_cast<std::size_t>((1 * kLen + 3) * 256)] != b[static_cast<std::size_t>((1 * kLen + 3) * 256)]);
 }
 
-TEST_CASE("transformer specs: errors name the option and value; parameter names; spec attributes round trip") {
+TEST_CASE("transformer specs: errors name the option and value, parameter names, spec attributes round trip") {
   auto be = kernels::make_cpu_backend(1);
   nn::ModelSpec s = transformer_spec("transformer-tabular");
   s.in_features = 3;
@@ -309,4 +311,47 @@ TEST_CASE("sample_token: inverse CDF over softmax(z / T), top-k, greedy at tempe
   // T = 2: p(1) = sqrt(3) / (1 + sqrt(3)) = 0.634.
   CHECK(train::sample_token(z, 3, 2.0, 0, 0.63) == 1);
   CHECK(train::sample_token(z, 3, 2.0, 0, 0.64) == 0);
+}
+
+TEST_CASE("per-token predictions and metrics count the labelled (or valid) positions only, lm perplexity") {
+  // 2 sequences of L = 3, 2 classes; labels -1 at padding (row 1 has length 1) and one unlabelled position.
+  data::Dataset truth;
+  truth.task = data::Task::classification;
+  truth.n = 2;
+  truth.seq_len = 3;
+  truth.num_classes = 2;
+  truth.token_targets = true;
+  truth.lengths = {3, 1};
+  truth.labels = {0, kernels::kIgnoreLabel, 1, 1, kernels::kIgnoreLabel, kernels::kIgnoreLabel};
+  // Logits per position: class 0 likely, class 1 likely, ..., so predictions 0, 1, 0 | 1, 0, 1.
+  const std::vector<float> raw = {2, 0, 0, 2, 1, 0, 0, 3, 5, 0, 0, 1};
+  const train::Predictions p = train::interpret_outputs(nn::LossKind::ce, raw, 2, 2, train::Standardization{}, 3);
+  CHECK(p.positions == 3);
+  CHECK(p.label == std::vector<std::int32_t>{0, 1, 0, 1, 0, 1});
+  const train::Metrics m = train::compute_metrics(p, truth, /*language_model=*/true);
+  REQUIRE(m.size() == 3);
+  CHECK(m[0].first == "accuracy");
+  CHECK(m[0].second == doctest::Approx(2.0 / 3.0));  // positions (0,0) right, (0,2) wrong, (1,0) right
+  // NLL of the labelled positions: -log softmax(z)[label].
+  auto nll = [](double a, double b, int label) { return std::log(std::exp(a) + std::exp(b)) - (label ? b : a); };
+  const double mean_nll = (nll(2, 0, 0) + nll(1, 0, 1) + nll(0, 3, 1)) / 3.0;
+  CHECK(m[1].first == "perplexity");
+  CHECK(m[1].second == doctest::Approx(std::exp(mean_nll)).epsilon(1e-6));
+  CHECK(m[2].first == "bits_per_byte");
+  CHECK(m[2].second == doctest::Approx(mean_nll / std::log(2.0)).epsilon(1e-6));
+  CHECK(train::metric_names(nn::LossKind::ce, true) == std::vector<std::string>{"accuracy", "perplexity", "bits_per_byte"});
+
+  // Per-token regression: only positions l < length count.
+  data::Dataset y;
+  y.task = data::Task::regression;
+  y.n = 2;
+  y.seq_len = 3;
+  y.token_targets = true;
+  y.lengths = {2, 3};
+  y.y = {1, 2, 100, 3, 4, 5};
+  const std::vector<float> out = {1, 2, -50, 3, 4, 6};  // errors 0, 0, (padding), 0, 0, 1
+  const train::Metrics r = train::compute_metrics(
+      train::interpret_outputs(nn::LossKind::mse, out, 2, 1, train::Standardization{}, 3), y);
+  CHECK(r[0].first == "mse");
+  CHECK(r[0].second == doctest::Approx(1.0 / 5.0));
 }
