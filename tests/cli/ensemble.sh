@@ -84,9 +84,11 @@ weight = 3
 [models.small]
 type = mlp
 widths = 8
-[models.deep]
-type = mlp
-widths = 8,8,8
+[models.tab]
+type = transformer-tabular
+d-model = 8
+heads = 2
+layers = 1
 weight = 2
 optim.lr = 3e-3
 INI
@@ -95,12 +97,13 @@ timeout 120 "${np4[@]}" "$HPCTRAIN" train --config models.ini --threads 1 --data
 cat >want.txt <<'TXT'
 group plan: 4 ranks, 2 groups of 2 ranks, 3 models
 group 0: ranks 0-1: model wide (load 3)
-group 1: ranks 2-3: models small, deep (load 3)
+group 1: ranks 2-3: models small, tab (load 3)
 TXT
 grep -A2 "^group plan" models.log | diff - want.txt >/dev/null || die "models plan: $(grep -A2 '^group plan' models.log)"
 grep -q "^models: 3 models (3 trained, 0 resumed) in 2 group(s) of 2 rank(s)" models.log || die "no models summary"
-grep -q "^deep,1,mlp,trained,2,16,0.003," models/models.csv || die "models.csv: $(cat models/models.csv)"
-grep -qx "widths = 8,8,8" models/deep/config.ini && grep -qx "lr = 3e-3" models/deep/config.ini || die "deep config"
+grep -q "^tab,1,transformer-tabular,trained,2,16,0.003," models/models.csv || die "models.csv: $(cat models/models.csv)"
+grep -qx "type = transformer-tabular" models/tab/config.ini && grep -qx "d-model = 8" models/tab/config.ini \
+  && grep -qx "lr = 3e-3" models/tab/config.ini || die "tab config: $(cat models/tab/config.ini)"
 "$HPCTRAIN" train --data.train d.h5 --epochs 2 --threads 1 --data.workers 0 --model.widths 32,32 --batch-size 64 \
   --run-dir wide_alone >wide_alone.log
 "$PYTHON" - <<'PY' || die "model wide differs from its run alone"
@@ -109,7 +112,7 @@ a, b = h5py.File("wide_alone/model.h5")["params"], h5py.File("models/wide/model.
 worst = max(np.linalg.norm(a[k][:] - b[k][:]) / np.linalg.norm(a[k][:]) for k in a)
 raise SystemExit(0 if worst < 1e-4 else 1)
 PY
-pass "3 [models.NAME] on 4 ranks: plan by weight, models.csv, per-model options, weights as alone"
+pass "3 [models.NAME] (2 MLPs, a tabular transformer) on 4 ranks: plan by weight, models.csv, per-model options, weights as alone"
 
 # A member that fails in training ends the job, naming the member (and the rank).
 rc=0
