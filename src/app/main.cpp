@@ -35,7 +35,7 @@ void fail_job(const std::string& command, const char* kind, const char* what) {
 
 int main(int argc, char** argv) {
   using namespace hpct::app;
-  ensure_passive_wait_policy(argv);
+  ensure_short_openmp_spin(argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;
