@@ -17,6 +17,7 @@
 #include "train/batch.hpp"
 #include "train/checkpoint.hpp"
 #include "train/model_io.hpp"
+#include "reference_support.hpp"
 
 using namespace hpct;
 namespace h5 = hpct::data::h5;
@@ -30,14 +31,7 @@ struct Worst {
   int failures = 0;
 };
 
-double rel_error(const float* a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < b.size(); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
-}
+using hpct::test::rel_error;
 
 void report(const std::string& what, double err, double tol, double& worst, Worst& w) {
   worst = std::max(worst, err);

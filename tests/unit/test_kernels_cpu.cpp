@@ -24,6 +24,7 @@
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cpu/cpu_vmath.hpp"
 #include "kernels/kernels.hpp"
+#include "test_support.hpp"
 
 using hpct::DType;
 using hpct::Shape;
@@ -98,25 +99,8 @@ void check_close_scalar(double got, double ref, double rtol, double atol, const 
   CHECK(std::abs(got - ref) <= atol + rtol * std::abs(ref));
 }
 
-// f() throws hpct::Error whose message contains `needle`.
-void check_throws_with(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-  } catch (const hpct::Error& e) {
-    INFO("message: ", std::string(e.what()));
-    CHECK(std::string(e.what()).find(needle) != std::string::npos);
-    return;
-  } catch (...) {
-    FAIL_CHECK("threw something other than hpct::Error; expected a message containing: " << needle);
-    return;
-  }
-  FAIL_CHECK("did not throw; expected an hpct::Error containing: " << needle);
-}
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
+using hpct::test::check_throws_with;
+using hpct::test::same_bits;
 
 // Sets or unsets environment variables for a scope and restores them afterwards.
 class EnvGuard {

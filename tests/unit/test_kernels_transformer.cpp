@@ -18,6 +18,7 @@
 #include "core/philox.hpp"
 #include "core/tensor.hpp"
 #include "kernels/kernels.hpp"
+#include "test_support.hpp"
 
 using hpct::DType;
 using hpct::Shape;
@@ -81,24 +82,8 @@ void check_close(const std::vector<G>& got, const std::vector<double>& ref, doub
   CHECK(worst <= 1.0);
 }
 
-void check_throws_with(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-  } catch (const hpct::Error& e) {
-    INFO("message: ", std::string(e.what()));
-    CHECK(std::string(e.what()).find(needle) != std::string::npos);
-    return;
-  } catch (...) {
-    FAIL_CHECK("threw something other than hpct::Error; expected a message containing: " << needle);
-    return;
-  }
-  FAIL_CHECK("did not throw; expected an hpct::Error containing: " << needle);
-}
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
+using hpct::test::check_throws_with;
+using hpct::test::same_bits;
 
 // ---- attention reference ------------------------------------------------------------------------------
 

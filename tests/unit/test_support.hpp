@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
@@ -56,6 +57,27 @@ inline void check_error(const std::function<void()>& f, std::initializer_list<st
   INFO("message: " << msg);
   CHECK(msg.find('\n') == std::string::npos);
   for (const auto& p : parts) CHECK_MESSAGE(msg.find(p) != std::string::npos, "missing: " << p);
+}
+
+// f() throws hpct::Error whose message contains `needle`.
+inline void check_throws_with(const std::function<void()>& f, const std::string& needle) {
+  try {
+    f();
+  } catch (const Error& e) {
+    INFO("message: ", std::string(e.what()));
+    CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    return;
+  } catch (...) {
+    FAIL_CHECK("threw something other than hpct::Error; expected a message containing: " << needle);
+    return;
+  }
+  FAIL_CHECK("did not throw; expected an hpct::Error containing: " << needle);
+}
+
+// Bitwise equality (a NaN equals itself; +0 and -0 differ).
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
 }  // namespace hpct::test
