@@ -1,11 +1,13 @@
 #include "dist/world.hpp"
 
 #include <cstdlib>
+#include <initializer_list>
 #include <iostream>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "dist/mpi_communicator.hpp"
+#include "dist/self_communicator.hpp"
 
 namespace hpct::dist {
 namespace {
@@ -33,7 +35,20 @@ World& World::get() {
   return *g_world;
 }
 
+// Whether an MPI launcher started this process (Open MPI's mpirun, PMI / PMIx as srun and MPICH's
+// hydra set them). Without one the process is its own world and MPI is not started at all.
+static bool launched_by_mpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"})
+    if (std::getenv(var)) return true;
+  return false;
+}
+
 World::World(int* argc, char*** argv) {
+  if (!launched_by_mpi()) {  // topo_ stays one rank on one node
+    comm_ = std::make_unique<SelfCommunicator>();
+    return;
+  }
+  mpi_ = true;
   int provided = 0;
   check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
   // Each communicator has its own communication thread, so MPI calls may come from several threads.
@@ -65,10 +80,11 @@ World::World(int* argc, char*** argv) {
 
 World::~World() {
   comm_.reset();  // joins the communication thread before MPI goes away
+  g_world = nullptr;
+  if (!mpi_) return;
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();
-  g_world = nullptr;
 }
 
 void World::abort(const std::string& message, int code) {

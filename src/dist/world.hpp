@@ -17,7 +17,9 @@ struct Topology {
 
 class World {
  public:
-  // Initialises MPI with MPI_THREAD_MULTIPLE (each communicator's thread makes its MPI calls, and
+  // Without an MPI launcher (no OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK, ...), the process is a
+  // world of one with a SelfCommunicator and MPI is never started. Otherwise it initialises MPI with
+  // MPI_THREAD_MULTIPLE (each communicator's thread makes its MPI calls, and
   // several communicators run at once) and builds the world communicator. Throws if MPI cannot give
   // that thread level.
   static World& init(int* argc, char*** argv);
@@ -39,6 +41,7 @@ class World {
   World(int* argc, char*** argv);
   Topology topo_;
   std::unique_ptr<Communicator> comm_;
+  bool mpi_ = false;  // MPI was started (an MPI launcher started this process)
 };
 
 }  // namespace hpct::dist
