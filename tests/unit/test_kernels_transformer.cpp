@@ -18,6 +18,7 @@
 #include "core/philox.hpp"
 #include "core/tensor.hpp"
 #include "kernels/kernels.hpp"
+#include "kernel_test_support.hpp"
 #include "test_support.hpp"
 
 using hpct::DType;
@@ -27,60 +28,12 @@ using namespace hpct::kernels;
 
 namespace {
 
-Backend& be() {
-  static const std::unique_ptr<Backend> backend = make_cpu_backend(0);
-  return *backend;
-}
-
-// Host data with a Tensor view onto it.
-template <class T>
-struct Host {
-  std::vector<T> v;
-  Shape shape;
-  explicit Host(Shape s, T init = T(0)) : v(static_cast<std::size_t>(s.numel()), init), shape(s) {}
-  Tensor t() { return Tensor(v.data(), shape, hpct::dtype_of<T>()); }
-  T& operator[](std::int64_t i) { return v[static_cast<std::size_t>(i)]; }
-  T operator[](std::int64_t i) const { return v[static_cast<std::size_t>(i)]; }
-};
-
-template <class T>
-Host<T> rand_host(Shape s, std::uint64_t seed, double lo = -1.0, double hi = 1.0) {
-  Host<T> h(s);
-  std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  for (auto& x : h.v) x = static_cast<T>(dist(gen));
-  return h;
-}
-
-template <class T>
-std::vector<double> to_double(const Host<T>& h) {
-  return {h.v.begin(), h.v.end()};
-}
-
-template <class T>
-constexpr double tol(double for_float, double for_double) {
-  return std::is_same_v<T, float> ? for_float : for_double;
-}
-
-// Every |got - ref| <= atol + rtol |ref| (NaN fails).
-template <class G>
-void check_close(const std::vector<G>& got, const std::vector<double>& ref, double rtol, double atol,
-                 const std::string& what) {
-  REQUIRE(got.size() == ref.size());
-  double worst = 0.0;
-  std::size_t at = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double err = std::abs(static_cast<double>(got[i]) - ref[i]) / (atol + rtol * std::abs(ref[i]));
-    if (!(err <= worst)) {
-      worst = err;
-      at = i;
-      if (std::isnan(err)) break;
-    }
-  }
-  INFO(what, ": worst element ", at, " of ", got.size(), ": got ", (got.empty() ? 0.0 : double(got[at])),
-       ", expected ", (ref.empty() ? 0.0 : ref[at]), " (error ", worst, " x tolerance)");
-  CHECK(worst <= 1.0);
-}
+using hpct::test::be;
+using hpct::test::check_close;
+using hpct::test::Host;
+using hpct::test::rand_host;
+using hpct::test::to_double;
+using hpct::test::tol;
 
 using hpct::test::check_throws_with;
 using hpct::test::same_bits;
