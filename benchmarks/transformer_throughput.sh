@@ -7,7 +7,8 @@
 # Model FLOPs per sample = 3 x forward (backward is twice the forward), forward = per token and
 # layer 24 D^2 (QKV, output projection, MLP of ratio 4) + 4 L D for attention (2 L D for the causal
 # LM: only the products it needs), plus the head; embeddings and elementwise work are not counted.
-# Each cell is the median of REPEATS runs (default 3); samples/s exclude the first epoch.
+# Each cell is the median of REPEATS runs (default 3); samples/s exclude the first epoch; MFU divides
+# by the sgemm rate measured around the same repeat (see below).
 # Usage: benchmarks/transformer_throughput.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,6 @@ cat README.md src/*/*.cpp kernels/*/*.cpp >"$work/all.txt"
 head -c 100000 "$work/all.txt" >"$work/text.txt"
 "$bin" convert --text "$work/text.txt" --seq-len 128 --out "$work/lm.h5" >/dev/null
 
-median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 declare -A hp_args=(
   [tabular]="--data.train $work/tabular.h5 --model.type transformer-tabular --model.d-model 128 --model.heads 4 --model.layers 4 --batch-size 128"
   [lm]="--data.train $work/lm.h5 --model.type lm --model.d-model 256 --model.heads 4 --model.layers 4 --batch-size 8")
@@ -36,25 +36,35 @@ declare -A flops=(
   [lm]=$(python3 -c "T,N,D=128,4,256; print(3*(T*N*(24*D*D+2*T*D)+T*2*D*256))"))
 
 hpctrain_rate() {  # model threads
-  for _ in $(seq "$repeats"); do
-    OMP_NUM_THREADS=$2 "$bin" train ${hp_args[$1]} --model.activation gelu-exact --epochs "$epochs" --threads "$2" \
-      --optim.weight-decay 0.01 --eval-every 1000 --run-dir "$work/run" --quiet | sed -n 's/.*| \([0-9.]*\) samples\/s.*/\1/p'
-  done | median
+  OMP_NUM_THREADS=$2 "$bin" train ${hp_args[$1]} --model.activation gelu-exact --epochs "$epochs" --threads "$2" \
+    --optim.weight-decay 0.01 --eval-every 1000 --run-dir "$work/run" --quiet | sed -n 's/.*| \([0-9.]*\) samples\/s.*/\1/p'
 }
 torch_rate() {  # model threads
-  for _ in $(seq "$repeats"); do
-    OMP_NUM_THREADS=$2 /usr/bin/python3 benchmarks/torch_transformer_train.py ${torch_args[$1]} --threads "$2" --epochs "$epochs"
-  done | median
+  OMP_NUM_THREADS=$2 /usr/bin/python3 benchmarks/torch_transformer_train.py ${torch_args[$1]} --threads "$2" --epochs "$epochs"
 }
+sgemm() { "$build/benchmarks/sgemm_rate" --threads "$1"; }
 
+# Each repeat measures the sgemm rate just before and just after its two training runs and divides by
+# their mean, so a change of clock or of load between repeats moves numerator and denominator
+# together; every column is the median over the repeats.
 printf "%-8s %-7s %9s %12s %12s %8s %9s %9s\n" model threads "sgemm GF" "hpctrain/s" "pytorch/s" ratio "MFU hp" "MFU torch"
 for model in tabular lm; do
   for t in 1 2; do
-    g=$(for _ in 1 2 3; do "$build/benchmarks/sgemm_rate" --threads "$t"; done | median)
-    h=$(hpctrain_rate "$model" "$t")
-    p=$(torch_rate "$model" "$t")
-    awk -v m="$model" -v t="$t" -v g="$g" -v h="$h" -v p="$p" -v f="${flops[$model]}" 'BEGIN {
-      printf "%-8s %-7s %9.1f %12.1f %12.1f %8.2f %8.0f%% %8.0f%%\n", m, t, g, h, p, h / p, 100 * h * f / (g * 1e9), 100 * p * f / (g * 1e9) }'
+    for _ in $(seq "$repeats"); do
+      g0=$(sgemm "$t")
+      h=$(hpctrain_rate "$model" "$t")
+      p=$(torch_rate "$model" "$t")
+      g1=$(sgemm "$t")
+      echo "$g0 $g1 $h $p"
+    done | awk -v m="$model" -v t="$t" -v f="${flops[$model]}" '
+      function median(a, n,   i, j, x) {  # sorts a[1..n] in place
+        for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j > 0 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+        return a[int((n + 1) / 2)]
+      }
+      { n++; g[n] = ($1 + $2) / 2; h[n] = $3; p[n] = $4; r[n] = $3 / $4
+        mh[n] = 100 * $3 * f / (g[n] * 1e9); mp[n] = 100 * $4 * f / (g[n] * 1e9) }
+      END { printf "%-8s %-7s %9.1f %12.1f %12.1f %8.2f %8.0f%% %8.0f%%\n", m, t, median(g, n), median(h, n),
+            median(p, n), median(r, n), median(mh, n), median(mp, n) }'
   done
 done
 echo "(lm: multiply samples/s by 128 for tokens/s)"

@@ -70,6 +70,10 @@ class Backend {
   // C = alpha * op(A) op(B) + beta * C, op(X) = X or X^T, on matrix views. beta = 1 accumulates.
   virtual void gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c,
                     double alpha = 1.0, double beta = 0.0) = 0;
+  // C = op(A) op(B) + bias, bias [n] added to every row: gemm with a bias epilogue (a Linear's forward
+  // in one pass over C; cuBLASLt's CUBLASLT_EPILOGUE_BIAS on CUDA).
+  virtual void gemm_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias,
+                         const Tensor& c) = 0;
   // y[r, c] += bias[c]
   virtual void bias_add(const Tensor& y, const Tensor& bias) = 0;
   // dbias[c] += sum_r dy[r, c]

@@ -1,15 +1,17 @@
 // CpuBackend: fused multi-head scaled-dot-product attention. One task per (sequence, head), tasks in
-// parallel; inside a task, single-threaded BLAS directly on the strided head views of the fused qkv
-// layout (leading dimension 3D, no gather copies), with the mask, the stable softmax and the dropout
+// parallel; inside a task, single-threaded BLAS (plain loops for small heads, see head_gemm) directly
+// on the strided head views of the fused qkv layout (leading dimension 3D, no gather copies), with the mask, the stable softmax and the dropout
 // fused into one pass over each row of scores. Tasks write disjoint parts of the outputs, so the bits do
 // not depend on the thread count.
 //
 // Causal attention runs in blocks of kCausalBlock query rows: block [i0, i1) needs keys < i1 only, so
 // the products skip most of the zero triangle above the diagonal. Key padding shrinks every product to
 // the valid keys.
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "core/philox.hpp"
@@ -137,7 +139,79 @@ struct HeadViews {
 
 int as_int(std::int64_t v) { return static_cast<int>(v); }
 
-// S = scale Q K^T, P = masked softmax(S) into probs; out = P~ V (P~ = dropped P in scratch [L, L]).
+// Products under this many multiply-adds (the tabular shape: 20 tokens, head width 32, ~13k) run as
+// plain loops: there a BLAS call's fixed cost (argument checks, packing both panels) exceeds the
+// arithmetic, and attention took 10% of a tabular training step for 2.5% of its FLOPs. The choice
+// depends on the shape only, so the bits still do not depend on the thread count.
+constexpr double kSmallProductMacs = 65536.0;
+
+// Register block of the small-product path: kRowBlock rows of C by two 32-byte vectors of columns (16
+// floats or 8 doubles): 8 independent accumulator chains, enough to keep both FMA pipes busy.
+constexpr std::int64_t kRowBlock = 4, kVectorBytes = 32, kMaxColBlock = 2 * kVectorBytes / sizeof(float);
+std::int64_t round_up(std::int64_t n, std::int64_t to) { return (n + to - 1) / to * to; }
+// Elements of head_gemm's tmp for products of up to [rows, dh] x [dh, cols] with rows, cols <= len.
+std::int64_t head_gemm_tmp(std::int64_t len, std::int64_t dh) {
+  return std::max(len, dh) * round_up(std::max(len, dh), kMaxColBlock);
+}
+
+// C[m, n] = alpha op(A)[m, k] op(B)[k, n] (beta 0) for one head. Small products: op(B) is copied into
+// tmp as [k, n] rows zero-padded to a whole column block, then each block of C is summed over k in
+// accumulators held in registers (g++ vector types; a plain array was spilled to the stack) and stored
+// once: accumulating in C itself would chain every FMA through a store and a reload.
+template <class T>
+void head_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+               std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc, T* tmp) {
+  if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) > kSmallProductMacs) {
+    cpu::blas_gemm<T>(trans_a, trans_b, as_int(m), as_int(n), as_int(k), alpha, a, as_int(lda), b, as_int(ldb), T(0),
+                      c, as_int(ldc));
+    return;
+  }
+  typedef T Vec __attribute__((vector_size(kVectorBytes)));
+  constexpr std::int64_t lanes = kVectorBytes / sizeof(T), col_block = 2 * lanes;
+  const std::int64_t np = round_up(n, col_block);
+  for (std::int64_t p = 0; p < k; ++p) {
+    T* row = tmp + p * np;
+    for (std::int64_t j = 0; j < n; ++j) row[j] = trans_b ? b[j * ldb + p] : b[p * ldb + j];
+    for (std::int64_t j = n; j < np; ++j) row[j] = T(0);
+  }
+  // A(i, p) = a[i * step_i + p * step_p]; rows past m repeat row m - 1 (their sums are not stored).
+  const std::int64_t step_i = trans_a ? 1 : lda, step_p = trans_a ? lda : 1;
+  for (std::int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
+    const std::int64_t rows = std::min(kRowBlock, m - i0);
+    const T* a0 = a + i0 * step_i;
+    const T* a1 = a + (i0 + std::min<std::int64_t>(1, rows - 1)) * step_i;
+    const T* a2 = a + (i0 + std::min<std::int64_t>(2, rows - 1)) * step_i;
+    const T* a3 = a + (i0 + std::min<std::int64_t>(3, rows - 1)) * step_i;
+    for (std::int64_t j0 = 0; j0 < n; j0 += col_block) {
+      Vec c00{}, c01{}, c10{}, c11{}, c20{}, c21{}, c30{}, c31{};
+      const T* bp = tmp + j0;
+      for (std::int64_t p = 0; p < k; ++p, bp += np) {
+        Vec b0, b1;
+        std::memcpy(&b0, bp, sizeof b0);
+        std::memcpy(&b1, bp + lanes, sizeof b1);
+        const std::int64_t ap = p * step_p;
+        c00 += a0[ap] * b0;
+        c01 += a0[ap] * b1;
+        c10 += a1[ap] * b0;
+        c11 += a1[ap] * b1;
+        c20 += a2[ap] * b0;
+        c21 += a2[ap] * b1;
+        c30 += a3[ap] * b0;
+        c31 += a3[ap] * b1;
+      }
+      const Vec acc[kRowBlock][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+      const std::int64_t cols = std::min(col_block, n - j0);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        T sum[col_block];
+        std::memcpy(sum, acc[r], sizeof sum);
+        for (std::int64_t j = 0; j < cols; ++j) c[(i0 + r) * ldc + j0 + j] = alpha * sum[j];
+      }
+    }
+  }
+}
+
+// S = scale Q K^T, P = masked softmax(S) into probs; out = P~ V. scratch: head_gemm's tmp, then
+// (with dropout) P~ = dropped P [L, L].
 template <class T>
 void forward_task(const Geometry& g, const AttentionArgs& a, const T* qkv, T* out, T* probs, T* scratch,
                   std::int64_t task) {
@@ -147,24 +221,25 @@ void forward_task(const Geometry& g, const AttentionArgs& a, const T* qkv, T* ou
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(g.dh)));
   const bool dropout = a.dropout_p > 0.0;
   const DropMask<T> drop(a);
+  T* tmp = scratch;
+  scratch += head_gemm_tmp(L, g.dh);
   T* p = probs + hv.probs_offset;
   const std::int64_t block = a.causal ? kCausalBlock : L;
   for (std::int64_t i0 = 0; i0 < L; i0 += block) {
     const std::int64_t i1 = std::min(L, i0 + block), rows = i1 - i0, cols = vis.block_cols(i1);
-    cpu::blas_gemm<T>(false, true, as_int(rows), as_int(cols), as_int(g.dh), scale, hv.q + i0 * ld, as_int(ld),
-                      hv.k, as_int(ld), T(0), p + i0 * L, as_int(L));
+    head_gemm<T>(false, true, rows, cols, g.dh, scale, hv.q + i0 * ld, ld, hv.k, ld, p + i0 * L, L, tmp);
     for (std::int64_t i = i0; i < i1; ++i) {
       masked_softmax_row(p + i * L, vis.row_cols(i), L);
       if (dropout)
         drop.apply(p + i * L, scratch + i * L, cols, static_cast<std::uint64_t>(hv.probs_offset + i * L));
     }
     const T* pv = dropout ? scratch : p;
-    cpu::blas_gemm<T>(false, false, as_int(rows), as_int(g.dh), as_int(cols), T(1), pv + i0 * L, as_int(L), hv.v,
-                      as_int(ld), T(0), out + hv.out_offset + i0 * g.d, as_int(g.d));
+    head_gemm<T>(false, false, rows, g.dh, cols, T(1), pv + i0 * L, L, hv.v, ld, out + hv.out_offset + i0 * g.d, g.d,
+                 tmp);
   }
 }
 
-// scratch: dS [L, L], then (with dropout) P~ [L, L].
+// scratch: head_gemm's tmp, dS [L, L], then (with dropout) P~ [L, L].
 template <class T>
 void backward_task(const Geometry& g, const AttentionArgs& a, const T* qkv, const T* probs, const T* dout,
                    T* dqkv, T* scratch, std::int64_t task) {
@@ -176,8 +251,9 @@ void backward_task(const Geometry& g, const AttentionArgs& a, const T* qkv, cons
   const DropMask<T> drop(a);
   const T* p = probs + hv.probs_offset;
   const T* d_o = dout + hv.out_offset;
-  T* ds = scratch;
-  T* pd = scratch + L * L;
+  T* tmp = scratch;
+  T* ds = scratch + head_gemm_tmp(L, g.dh);
+  T* pd = ds + L * L;
   T* dq = dqkv + hv.qkv_offset;
   T* dk = dq + g.d;
   T* dv = dq + 2 * g.d;
@@ -185,8 +261,7 @@ void backward_task(const Geometry& g, const AttentionArgs& a, const T* qkv, cons
   // Query blocks: dP~ = dO V^T, dS = P * (dP - rowsum(dP * P)), dQ = scale dS K.
   for (std::int64_t i0 = 0; i0 < L; i0 += block) {
     const std::int64_t i1 = std::min(L, i0 + block), rows = i1 - i0, cols = vis.block_cols(i1);
-    cpu::blas_gemm<T>(false, true, as_int(rows), as_int(cols), as_int(g.dh), T(1), d_o + i0 * g.d, as_int(g.d),
-                      hv.v, as_int(ld), T(0), ds + i0 * L, as_int(L));
+    head_gemm<T>(false, true, rows, cols, g.dh, T(1), d_o + i0 * g.d, g.d, hv.v, ld, ds + i0 * L, L, tmp);
     for (std::int64_t i = i0; i < i1; ++i) {
       const std::int64_t visible = vis.row_cols(i);
       const T* pr = p + i * L;
@@ -205,18 +280,17 @@ void backward_task(const Geometry& g, const AttentionArgs& a, const T* qkv, cons
       for (std::int64_t j = 0; j < visible; ++j) dr[j] = pr[j] * (dr[j] - dot_t);
       for (std::int64_t j = visible; j < cols; ++j) dr[j] = T(0);
     }
-    cpu::blas_gemm<T>(false, false, as_int(rows), as_int(g.dh), as_int(cols), scale, ds + i0 * L, as_int(L), hv.k,
-                      as_int(ld), T(0), dq + i0 * ld, as_int(ld));
+    head_gemm<T>(false, false, rows, g.dh, cols, scale, ds + i0 * L, L, hv.k, ld, dq + i0 * ld, ld, tmp);
   }
   // Key blocks (the same partition): dK = scale dS^T Q, dV = P~^T dO over the query rows that can see
   // them (causal: rows >= j0, whose blocks computed these columns of dS and P~).
   const T* pt = dropout ? pd : p;
   for (std::int64_t j0 = 0; j0 < vis.kv; j0 += block) {
     const std::int64_t j1 = std::min(vis.kv, j0 + block), r0 = a.causal ? j0 : 0;
-    cpu::blas_gemm<T>(true, false, as_int(j1 - j0), as_int(g.dh), as_int(L - r0), scale, ds + r0 * L + j0,
-                      as_int(L), hv.q + r0 * ld, as_int(ld), T(0), dk + j0 * ld, as_int(ld));
-    cpu::blas_gemm<T>(true, false, as_int(j1 - j0), as_int(g.dh), as_int(L - r0), T(1), pt + r0 * L + j0,
-                      as_int(L), d_o + r0 * g.d, as_int(g.d), T(0), dv + j0 * ld, as_int(ld));
+    head_gemm<T>(true, false, j1 - j0, g.dh, L - r0, scale, ds + r0 * L + j0, L, hv.q + r0 * ld, ld, dk + j0 * ld, ld,
+                 tmp);
+    head_gemm<T>(true, false, j1 - j0, g.dh, L - r0, T(1), pt + r0 * L + j0, L, d_o + r0 * g.d, g.d, dv + j0 * ld, ld,
+                 tmp);
   }
   for (std::int64_t j = vis.kv; j < L; ++j)
     for (std::int64_t c = 0; c < g.dh; ++c) dk[j * ld + c] = dv[j * ld + c] = T(0);
@@ -234,7 +308,7 @@ void CpuBackend::attention_forward(const Tensor& qkv, const Tensor& out, const T
              ", ", g.len, ", ", g.d, "] for qkv ", qkv.shape.str());
   cpu::dispatch_float(k, qkv.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const std::int64_t per_thread = args.dropout_p > 0.0 ? g.len * g.len : 0;
+    const std::int64_t per_thread = head_gemm_tmp(g.len, g.dh) + (args.dropout_p > 0.0 ? g.len * g.len : 0);
     const std::unique_ptr<T[]> scratch(new T[static_cast<std::size_t>(std::max(threads_, 1) * per_thread)]);
     const T* qp = qkv.as<T>();
     T* op = out.as<T>();
@@ -256,7 +330,7 @@ void CpuBackend::attention_backward(const Tensor& qkv, const Tensor& probs, cons
   cpu::check_like(k, "qkv", qkv, "dqkv", dqkv);
   cpu::dispatch_float(k, qkv.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const std::int64_t per_thread = (args.dropout_p > 0.0 ? 2 : 1) * g.len * g.len;
+    const std::int64_t per_thread = head_gemm_tmp(g.len, g.dh) + (args.dropout_p > 0.0 ? 2 : 1) * g.len * g.len;
     const std::unique_ptr<T[]> scratch(new T[static_cast<std::size_t>(std::max(threads_, 1) * per_thread)]);
     const T* qp = qkv.as<T>();
     const T* pp = probs.as<T>();

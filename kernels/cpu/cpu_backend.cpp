@@ -187,12 +187,14 @@ std::int64_t matrix_rows(const Tensor& t) {
 
 }  // namespace
 
-// C[m, n] = alpha * op(A)[m, k] op(B)[k, n] + beta * C on row-major matrix views (leading dims folded
-// into rows), tile by tile: C[i0:, j0:] = alpha op(A)[i0:, :] op(B)[:, j0:] + beta C[i0:, j0:], each tile
-// one cblas_?gemm(RowMajor) call with lda = A.cols(), ldb = B.cols(), ldc = n.
-void CpuBackend::gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c, double alpha,
-                      double beta) {
-  constexpr const char* k = "gemm";
+// C[m, n] = alpha * op(A)[m, k] op(B)[k, n] + beta * C (+ bias[n] on every row when bias is given) on
+// row-major matrix views (leading dims folded into rows), tile by tile: C[i0:, j0:] = alpha op(A)[i0:, :]
+// op(B)[:, j0:] + beta C[i0:, j0:], each tile one cblas_?gemm(RowMajor) call with lda = A.cols(),
+// ldb = B.cols(), ldc = n. With a bias each tile is first filled with the bias rows and the call adds to
+// them (beta 1): the bias costs no pass over C of its own, and the write-allocate pass OpenBLAS makes
+// for beta = 0 is the fill.
+void CpuBackend::gemm_impl(const char* k, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c,
+                           double alpha, double beta, const Tensor* bias) {
   cpu::check_float(k, "A", a);
   cpu::check_float(k, "B", b);
   cpu::check_float(k, "C", c);
@@ -204,13 +206,26 @@ void CpuBackend::gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans
   HPCT_CHECK(ka == kb, k, ": inner dimensions differ: op(A) is [", m, ", ", ka, "], op(B) is [", kb, ", ", n, "]");
   HPCT_CHECK(c_rows == m && c.cols() == n, k, ": C is ", c.shape.str(), " (", c_rows, " x ", c.cols(),
              "), but op(A) op(B) is [", m, ", ", n, "]");
+  if (bias) {
+    cpu::check_vector(k, "C", c, "bias", *bias, n, "the columns");
+    cpu::check_same_dtype(k, "A", a, "bias", *bias);
+  }
   for (const std::int64_t d : {a_rows, a.cols(), b_rows, b.cols(), c_rows, c.cols()})
     HPCT_CHECK(d <= INT_MAX, k, ": dimension ", d, " exceeds the BLAS integer range");
   cpu::dispatch_float(k, a.dtype, [&](auto zero) {
     using T = decltype(zero);
     if (m == 0 || n == 0) return;
     T* cp = c.as<T>();
-    if (ka == 0) {  // an empty sum: C = beta C (beta = 0 overwrites, as BLAS)
+    const T* biasp = bias ? bias->as<T>() : nullptr;
+    // Row i of tile (i0, j0) of C, nn wide, starts as bias[j0 ..] (beta is then 1).
+    const auto fill_bias = [&](std::int64_t i0, std::int64_t j0, std::int64_t mm, std::int64_t nn) {
+      for (std::int64_t i = i0; i < i0 + mm; ++i) std::copy(biasp + j0, biasp + j0 + nn, cp + i * n + j0);
+    };
+    if (ka == 0) {  // an empty sum: C = beta C (beta = 0 overwrites, as BLAS), or the bias rows
+      if (biasp) {
+        fill_bias(0, 0, m, n);
+        return;
+      }
       cpu::parallel_blocks(threads_, m * n, cpu::kGrainCheap, [&](std::int64_t i0, std::int64_t i1) {
         for (std::int64_t i = i0; i < i1; ++i) cp[i] = beta == 0.0 ? T(0) : static_cast<T>(beta * cp[i]);
       });
@@ -222,19 +237,20 @@ void CpuBackend::gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans
     const std::int64_t lda = std::max<std::int64_t>(1, a.cols()), ldb = std::max<std::int64_t>(1, b.cols());
     const GemmTiles t = gemm_tiles(m, n, ka);
     const std::int64_t tiles_n = (n + t.tn - 1) / t.tn, tiles = ((m + t.tm - 1) / t.tm) * tiles_n;
+    const T tile_beta = biasp ? T(1) : static_cast<T>(beta);
     const auto tile = [&](std::int64_t i) {
       const std::int64_t i0 = (i / tiles_n) * t.tm, j0 = (i % tiles_n) * t.tn;
       const int mm = static_cast<int>(std::min(t.tm, m - i0)), nn = static_cast<int>(std::min(t.tn, n - j0));
       const T* at = trans_a ? ap + i0 : ap + i0 * lda;  // op(A) rows i0.. = columns of A when transposed
       const T* bt = trans_b ? bp + j0 * ldb : bp + j0;  // op(B) columns j0.. = rows of B when transposed
       T* ct = cp + i0 * n + j0;
+      if (biasp) fill_bias(i0, j0, mm, nn);
       if constexpr (std::is_same_v<T, float>)
         cblas_sgemm(CblasRowMajor, ta, tb, mm, nn, static_cast<int>(ka), static_cast<float>(alpha), at,
-                    static_cast<int>(lda), bt, static_cast<int>(ldb), static_cast<float>(beta), ct,
-                    static_cast<int>(n));
+                    static_cast<int>(lda), bt, static_cast<int>(ldb), tile_beta, ct, static_cast<int>(n));
       else
         cblas_dgemm(CblasRowMajor, ta, tb, mm, nn, static_cast<int>(ka), alpha, at, static_cast<int>(lda), bt,
-                    static_cast<int>(ldb), beta, ct, static_cast<int>(n));
+                    static_cast<int>(ldb), tile_beta, ct, static_cast<int>(n));
     };
     if (tiles == 1 || threads_ == 1) {
       cpu::single_threaded_blas([&] {
@@ -245,6 +261,16 @@ void CpuBackend::gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans
 #pragma omp parallel for num_threads(threads_) schedule(static) if (tiles > 1)
     for (std::int64_t i = 0; i < tiles; ++i) tile(i);
   });
+}
+
+void CpuBackend::gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c, double alpha,
+                      double beta) {
+  gemm_impl("gemm", a, trans_a, b, trans_b, c, alpha, beta, nullptr);
+}
+
+void CpuBackend::gemm_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias,
+                           const Tensor& c) {
+  gemm_impl("gemm_bias", a, trans_a, b, trans_b, c, 1.0, 0.0, &bias);
 }
 
 }  // namespace hpct::kernels

@@ -37,6 +37,8 @@ class CpuBackend final : public Backend {
 
   void gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c, double alpha = 1.0,
             double beta = 0.0) override;
+  void gemm_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias,
+                 const Tensor& c) override;
   void bias_add(const Tensor& y, const Tensor& bias) override;
   void bias_grad(const Tensor& dy, const Tensor& dbias) override;
   void axpy(double alpha, const Tensor& x, const Tensor& y) override;
@@ -88,6 +90,9 @@ class CpuBackend final : public Backend {
   // for the constructing thread. The kernels do not rely on either: every parallel loop names its team
   // size, so backends with different thread counts can coexist.
   void apply_threads() const;
+  // gemm and gemm_bias (bias nullptr: none); k names the kernel in errors.
+  void gemm_impl(const char* k, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c,
+                 double alpha, double beta, const Tensor* bias);
 
   int threads_;
 };

@@ -24,6 +24,9 @@ inline constexpr std::int64_t kGrainCheap = std::int64_t{1} << 15;
 inline constexpr std::int64_t kGrainMath = std::int64_t{1} << 12;
 // Elements per partial sum of a reduction (fixed: it defines the summation order).
 inline constexpr std::int64_t kReduceChunk = std::int64_t{1} << 14;
+// Column sums run this many rows in the tensor's precision (8-wide float vectors) before each partial
+// goes into a double accumulator: a float sum of 16 terms keeps a relative error near 1e-7.
+inline constexpr std::int64_t kRowsInT = 16;
 
 // Rows per block for per-row kernels on rows of `cols` elements, aiming at `grain` elements a block.
 inline std::int64_t rows_per_block(std::int64_t cols, std::int64_t grain) {

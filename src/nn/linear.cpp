@@ -18,8 +18,10 @@ Tensor Linear::forward(kernels::Backend& be, const Tensor& x, const Pass&) {
   Shape ys = x.shape;
   ys[ys.rank() - 1] = out_;
   Tensor& y = y_.ensure(be.allocator(), ys, x.dtype);
-  be.gemm(x, false, store_.param(weight_), true, y);  // y = x W^T
-  if (bias_ >= 0) be.bias_add(y, store_.param(bias_));
+  if (bias_ >= 0)
+    be.gemm_bias(x, false, store_.param(weight_), true, store_.param(bias_), y);  // y = x W^T + b
+  else
+    be.gemm(x, false, store_.param(weight_), true, y);
   return y;
 }
 

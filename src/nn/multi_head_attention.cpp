@@ -42,14 +42,12 @@ Tensor MultiHeadAttention::forward(kernels::Backend& be, const Tensor& x, const 
   args_.seed = seed_;
   args_.stream = (std::uint64_t{1} << 63) | (pass.step << 16) | dropout_id_;
   Tensor& qkv = qkv_.ensure(be.allocator(), Shape{batch, len, 3 * width_}, x.dtype);
-  be.gemm(x, false, store_.param(in_weight_), true, qkv);
-  be.bias_add(qkv, store_.param(in_bias_));
+  be.gemm_bias(x, false, store_.param(in_weight_), true, store_.param(in_bias_), qkv);
   Tensor& ctx = ctx_.ensure(be.allocator(), x.shape, x.dtype);
   Tensor& probs = probs_.ensure(be.allocator(), Shape{batch, heads_, len, len}, x.dtype);
   be.attention_forward(qkv, ctx, probs, args_);
   Tensor& y = y_.ensure(be.allocator(), x.shape, x.dtype);
-  be.gemm(ctx, false, store_.param(out_weight_), true, y);
-  be.bias_add(y, store_.param(out_bias_));
+  be.gemm_bias(ctx, false, store_.param(out_weight_), true, store_.param(out_bias_), y);
   return y;
 }
 
