@@ -154,8 +154,8 @@ std::int64_t head_gemm_tmp(std::int64_t len, std::int64_t dh) {
   return std::max(len, dh) * round_up(std::max(len, dh), kMaxColBlock);
 }
 
-// C[m, n] = alpha op(A)[m, k] op(B)[k, n] (beta 0) for one head. Small products: op(B) is copied into
-// tmp as [k, n] rows zero-padded to a whole column block, then each block of C is summed over k in
+// C[m, n] = alpha op(A)[m, k] op(B)[k, n] (beta 0) for one head. Small products: op(B), unless it is
+// B with whole column blocks, is copied into tmp as [k, n] rows zero-padded to whole blocks, then each block of C is summed over k in
 // accumulators held in registers (g++ vector types; a plain array was spilled to the stack) and stored
 // once: accumulating in C itself would chain every FMA through a store and a reload.
 template <class T>
@@ -168,11 +168,17 @@ void head_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
   }
   typedef T Vec __attribute__((vector_size(kVectorBytes)));
   constexpr std::int64_t lanes = kVectorBytes / sizeof(T), col_block = 2 * lanes;
-  const std::int64_t np = round_up(n, col_block);
-  for (std::int64_t p = 0; p < k; ++p) {
-    T* row = tmp + p * np;
-    for (std::int64_t j = 0; j < n; ++j) row[j] = trans_b ? b[j * ldb + p] : b[p * ldb + j];
-    for (std::int64_t j = n; j < np; ++j) row[j] = T(0);
+  // op(B) as rows of whole column blocks: B itself when it has them, else a padded copy in tmp.
+  const T* bb = b;
+  std::int64_t np = ldb;
+  if (trans_b || n % col_block != 0) {
+    bb = tmp;
+    np = round_up(n, col_block);
+    for (std::int64_t p = 0; p < k; ++p) {
+      T* row = tmp + p * np;
+      for (std::int64_t j = 0; j < n; ++j) row[j] = trans_b ? b[j * ldb + p] : b[p * ldb + j];
+      for (std::int64_t j = n; j < np; ++j) row[j] = T(0);
+    }
   }
   // A(i, p) = a[i * step_i + p * step_p]; rows past m repeat row m - 1 (their sums are not stored).
   const std::int64_t step_i = trans_a ? 1 : lda, step_p = trans_a ? lda : 1;
@@ -184,7 +190,7 @@ void head_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
     const T* a3 = a + (i0 + std::min<std::int64_t>(3, rows - 1)) * step_i;
     for (std::int64_t j0 = 0; j0 < n; j0 += col_block) {
       Vec c00{}, c01{}, c10{}, c11{}, c20{}, c21{}, c30{}, c31{};
-      const T* bp = tmp + j0;
+      const T* bp = bb + j0;
       for (std::int64_t p = 0; p < k; ++p, bp += np) {
         Vec b0, b1;
         std::memcpy(&b0, bp, sizeof b0);
@@ -199,12 +205,19 @@ void head_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
         c30 += a3[ap] * b0;
         c31 += a3[ap] * b1;
       }
-      const Vec acc[kRowBlock][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+      const Vec acc[kRowBlock][2] = {{alpha * c00, alpha * c01}, {alpha * c10, alpha * c11},
+                                     {alpha * c20, alpha * c21}, {alpha * c30, alpha * c31}};
       const std::int64_t cols = std::min(col_block, n - j0);
       for (std::int64_t r = 0; r < rows; ++r) {
-        T sum[col_block];
-        std::memcpy(sum, acc[r], sizeof sum);
-        for (std::int64_t j = 0; j < cols; ++j) c[(i0 + r) * ldc + j0 + j] = alpha * sum[j];
+        T* cr = c + (i0 + r) * ldc + j0;
+        if (cols == col_block) {  // straight from the registers
+          std::memcpy(cr, &acc[r][0], sizeof acc[r][0]);
+          std::memcpy(cr + lanes, &acc[r][1], sizeof acc[r][1]);
+        } else {
+          T sum[col_block];
+          std::memcpy(sum, acc[r], sizeof sum);
+          for (std::int64_t j = 0; j < cols; ++j) cr[j] = sum[j];
+        }
       }
     }
   }

@@ -167,14 +167,22 @@ struct GemmTiles {
 // stay one call. The tiles depend on (m, n, k) only, never on the thread count.
 GemmTiles gemm_tiles(std::int64_t m, std::int64_t n, std::int64_t k) {
   constexpr double kSerialMacs = 4194304.0;
-  constexpr std::int64_t kTile = 256, kWide = 2048;
+  constexpr std::int64_t kTile = 256, kWide = 2048, kNarrow = 64;
   if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) <= kSerialMacs) return {m, n};
   const auto split = [](std::int64_t d, std::int64_t most) {
     const std::int64_t parts = (d + most - 1) / most;
     return (d + parts - 1) / parts;
   };
   const std::int64_t row_tiles = (m + kTile - 1) / kTile;
-  return {split(m, kTile), split(n, row_tiles >= 4 ? kWide : kTile)};
+  std::int64_t tm = split(m, kTile), tn = split(n, row_tiles >= 4 ? kWide : kTile);
+  // Under 4 tiles, two threads would wait on each other (one tile, or three): the larger side is
+  // halved down to kNarrow (a transformer's [128, 128] weight gradient over 2432 rows was one tile).
+  const auto tiles = [&] { return ((m + tm - 1) / tm) * ((n + tn - 1) / tn); };
+  while (tiles() < 4 && std::max(tm, tn) > kNarrow) {
+    std::int64_t& side = tm >= tn ? tm : tn;
+    side = split(&side == &tm ? m : n, (side + 1) / 2);
+  }
+  return {tm, tn};
 }
 
 // Rows of the matrix view: the product of the leading dimensions. (Tensor::rows() is numel / cols,
