@@ -68,3 +68,26 @@ for model in tabular lm; do
   done
 done
 echo "(lm: multiply samples/s by 128 for tokens/s)"
+
+# The ceiling OpenBLAS puts on MFU: the 12 products of one layer (forward, dX, dW of the QKV, output
+# and two MLP projections; equal FLOPs per projection) timed alone on 1 thread at the model's own
+# shapes, their FLOP-weighted rate over the square sgemm rate. Elementwise work, attention and cold
+# caches come on top of this.
+ceiling() {  # tokens width ff_width
+  local m=$1 d=$2 f=$3 shapes=() s g0 g1 rates
+  for pair in "$((3 * d)) $d" "$d $d" "$f $d" "$d $f"; do
+    set -- $pair  # out in
+    shapes+=("$m,$1,$2,0,1" "$m,$2,$1,0,0" "$1,$2,$m,1,0")
+  done
+  g0=$(sgemm 1)
+  rates=$(for s in "${shapes[@]}"; do
+    IFS=, read -r a b c _ _ <<<"$s"
+    echo "$((2 * a * b * c)) $("$build/benchmarks/sgemm_rate" --shape "$s")"
+  done)
+  g1=$(sgemm 1)
+  awk -v g="$(((${g0%.*} + ${g1%.*}) / 2))" '{ f += $1; t += $1 / ($2 * 1e9) }
+    END { printf "%.0f%% (%.1f of %.0f GFLOP/s)\n", 100 * f / t / (g * 1e9), f / t / 1e9, g }' <<<"$rates"
+}
+echo "OpenBLAS ceiling on the models' own products, 1 thread:"
+echo "  tabular: $(ceiling $((128 * 19)) 128 512)"
+echo "  lm:      $(ceiling $((8 * 128)) 256 1024)"
