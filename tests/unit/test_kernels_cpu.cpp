@@ -148,6 +148,20 @@ TEST_CASE("activation names parse and print") {
   check_throws_with([] { parse_activation(""); }, "valid:");
 }
 
+TEST_CASE("host buffers are zeroed, 64-byte aligned, and 2 MiB aligned from 2 MiB on (huge pages)") {
+  hpct::Allocator& host = be().allocator();
+  for (const std::size_t bytes : {std::size_t{1}, std::size_t{100}, std::size_t{3} << 20}) {
+    CAPTURE(bytes);
+    auto* p = static_cast<unsigned char*>(host.allocate(bytes));
+    REQUIRE(p != nullptr);
+    const std::size_t align = bytes >= (std::size_t{2} << 20) ? std::size_t{2} << 20 : 64;
+    CHECK(reinterpret_cast<std::uintptr_t>(p) % align == 0);
+    CHECK(std::all_of(p, p + bytes, [](unsigned char c) { return c == 0; }));
+    std::memset(p, 0xff, bytes);  // all of it is writable
+    host.deallocate(p);
+  }
+}
+
 TEST_CASE("cpu backend identity and thread counts") {
   const auto one = make_cpu_backend(1);
   const auto two = make_cpu_backend(2);
