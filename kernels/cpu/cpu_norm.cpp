@@ -88,7 +88,8 @@ void CpuBackend::layernorm_backward(const Tensor& x, const Tensor& gamma, const 
     std::vector<double> sums;
     cpu::chunked_column_sums(threads_, rows, cpu::rows_per_block(cols, cpu::kGrainMath), 2 * cols, sums,
                              [=](std::int64_t r0, std::int64_t r1, double* acc) {
-      std::vector<T> part(static_cast<std::size_t>(2 * cols));
+      thread_local std::vector<T> part;  // one per thread, not one per chunk (zeroed at r0 below)
+      part.resize(static_cast<std::size_t>(2 * cols));
       T* pg = part.data();
       T* pb = pg + cols;
       for (std::int64_t r = r0; r < r1; ++r) {

@@ -106,10 +106,6 @@ int run_predict(const Args& args) {
     HPCT_CHECK(data::to_string(d.task) == spec.task && d.targets == spec.targets, data_path, ": /y (",
                d.targets, " target(s), task ", data::to_string(d.task), ") does not match ", ckpt_path, " (",
                spec.targets, " target(s), task ", spec.task, ")");
-  if (d.task == data::Task::classification)
-    for (std::size_t i = 0; i < d.labels.size(); ++i)
-      HPCT_CHECK(d.labels[i] < spec.out_features, data_path, ": /y ", d.token_targets ? "element " : "row ", i,
-                 " is label ", d.labels[i], " but ", ckpt_path, " knows ", spec.out_features, " classes");
   train::check_standardization(ckpt.standardization, spec.in_features, spec.targets, ckpt_path);
   const data::Dataset truth = d;
   train::apply_standardization(ckpt.standardization, d);

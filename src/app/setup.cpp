@@ -110,9 +110,9 @@ void check_model_fits_data(const nn::ModelSpec& spec, const data::Dataset& d, co
     HPCT_CHECK(d.seq_len <= spec.max_length, d.source, ": sequences of L = ", d.seq_len,
                " positions are longer than the model's maximum length ", spec.max_length,
                " (option model.max-length, or the checkpoint's max_length)");
-    if (d.has_tokens()) {
-      // The reader checked ids against the file's vocab_size; this checks them against the model's (a
-      // file may declare a larger vocabulary than it uses).
+    if (d.has_tokens() && d.vocab_size > spec.vocab_size) {
+      // The reader checked ids against the file's vocab_size; a file may declare a larger vocabulary
+      // than the model's and still use only ids the model knows, so those files are scanned again.
       for (std::int64_t r = 0; r < d.n; ++r)
         for (std::int64_t l = 0; l < d.length(r); ++l) {
           const std::int32_t id = d.tokens[static_cast<std::size_t>(r * d.seq_len + l)];

@@ -70,6 +70,9 @@ cmp -s gen1.txt gen2.txt || die "same seed, different text"
 head -c 9 gen1.txt | grep -q "^hpctrain " || die "the prompt is not printed first: $(cat gen1.txt)"
 "$PYTHON" -c "import sys; n = len(open('gen1.txt', 'rb').read()); sys.exit(0 if n == 9 + 40 + 1 else 1)" \
   || die "expected prompt + 40 bytes + newline: $(wc -c <gen1.txt)"
+"$PYTHON" -c "import sys; n = len(open('gen3.txt', 'rb').read()); sys.exit(0 if n == 9 + 40 + 1 else 1)" \
+  || die "top-k: expected prompt + 40 bytes + newline: $(wc -c <gen3.txt)"
+head -c 9 gen3.txt | grep -q "^hpctrain " || die "top-k: the prompt is not printed first: $(cat gen3.txt)"
 # A prompt longer than max_length (32) slides the window.
 "$HPCTRAIN" predict --checkpoint lm/model.h5 --prompt "$(head -c 100 text.txt | tr -d '\0')" --generate 5 --temperature 0 >/dev/null
 pass "lm sampling: prompt + continuation, reproducible by seed, top-k, greedy, long prompts"

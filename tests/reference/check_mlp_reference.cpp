@@ -116,14 +116,7 @@ int main(int argc, char** argv) {
              kForwardTol, w.forward, w);
     }
 
-    optim::OptimizerOptions adamw;
-    adamw.name = "adamw";
-    adamw.lr = h5::read_double_attr(ref, "/after_adamw", "lr");
-    adamw.beta1 = h5::read_double_attr(ref, "/after_adamw", "beta1");
-    adamw.beta2 = h5::read_double_attr(ref, "/after_adamw", "beta2");
-    adamw.eps = h5::read_double_attr(ref, "/after_adamw", "eps");
-    adamw.weight_decay = h5::read_double_attr(ref, "/after_adamw", "weight_decay");
-    check_steps(*be, init, batch_data, ref, "after_adamw", adamw, w);
+    check_steps(*be, init, batch_data, ref, "after_adamw", test::adamw_options(ref), w);
 
     optim::OptimizerOptions sgd;
     sgd.name = "sgd";

@@ -38,6 +38,7 @@ struct Worst {
   int failures = 0;
 };
 
+using hpct::test::adamw_options;
 using hpct::test::rel_error;
 
 void report(const std::string& what, double err, Worst& w) {
@@ -116,17 +117,6 @@ std::unique_ptr<Setup> setup(kernels::Backend& be, const h5::File& ref) {
   s->store.finalize(be, 0);
   load_reference_params(s->store, ref);
   return s;
-}
-
-optim::OptimizerOptions adamw_options(const h5::File& ref) {
-  optim::OptimizerOptions o;
-  o.name = "adamw";
-  o.lr = h5::read_double_attr(ref, "/after_adamw", "lr");
-  o.beta1 = h5::read_double_attr(ref, "/after_adamw", "beta1");
-  o.beta2 = h5::read_double_attr(ref, "/after_adamw", "beta2");
-  o.eps = h5::read_double_attr(ref, "/after_adamw", "eps");
-  o.weight_decay = h5::read_double_attr(ref, "/after_adamw", "weight_decay");
-  return o;
 }
 
 // Parameter gradients (with the in_proj_bias key-third checks) and the weights after AdamW.
@@ -230,6 +220,8 @@ int check_model(kernels::Backend& be, const h5::File& ref, const std::string& pa
   auto opt = optim::make_optimizer(o, be, trained->params());
   const std::int64_t steps = h5::read_int64_attr(ref, "/after_adamw", "steps");
   const std::vector<double> want_losses = h5::read_double(ref, "/losses");
+  HPCT_CHECK(static_cast<std::int64_t>(want_losses.size()) == steps, "/losses has ", want_losses.size(),
+             " values for ", steps, " steps");
   for (std::int64_t step = 0; step < steps; ++step) {
     trained->params().zero_grads(be);
     const double l = step_loss(*trained, static_cast<std::uint64_t>(step), nullptr);
