@@ -143,6 +143,18 @@ std::vector<std::int64_t> Config::int_list(const std::string& name) const {
   return out;
 }
 
+std::vector<double> Config::real_list(const std::string& name) const {
+  std::vector<double> out;
+  if (trim(str(name)).empty()) return out;
+  for (const std::string& item : split_commas(str(name))) {
+    double v = 0;
+    HPCT_CHECK(parse_number(item, v), "option --", name, ": '", str(name),
+               "' is not a comma-separated list of numbers");
+    out.push_back(v);
+  }
+  return out;
+}
+
 std::vector<std::string> Config::str_list(const std::string& name) const {
   if (trim(str(name)).empty()) return {};
   return split_commas(str(name));

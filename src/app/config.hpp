@@ -57,6 +57,7 @@ class Config {
   double real(const std::string& name) const;
   bool boolean(const std::string& name) const;
   std::vector<std::int64_t> int_list(const std::string& name) const;
+  std::vector<double> real_list(const std::string& name) const;
   std::vector<std::string> str_list(const std::string& name) const;
   // A copy with option `name` (declared) set to `value`, as if given on the command line: how an
   // ensemble gives each member its own seed and run directory (saved in the member's config.ini).

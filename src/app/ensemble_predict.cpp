@@ -96,13 +96,7 @@ int run_ensemble_predict(const Config& cfg) {
     HPCT_CHECK(cfg.is_set(required), "option --", required, " is required (see hpctrain predict --help)");
   HPCT_CHECK(cfg.integer("batch-size") > 0, "option --batch-size: must be positive, got ", cfg.integer("batch-size"));
   const std::string run = cfg.str("checkpoint"), data_path = cfg.str("data"), out_path = cfg.str("out");
-  std::vector<double> levels;
-  for (const std::string& s : cfg.str_list("uq.levels")) {
-    char* end = nullptr;
-    levels.push_back(std::strtod(s.c_str(), &end));
-    HPCT_CHECK(!s.empty() && end == s.c_str() + s.size(), "option --uq.levels: '", cfg.str("uq.levels"),
-               "' is not a comma-separated list of numbers");
-  }
+  const std::vector<double> levels = cfg.real_list("uq.levels");
   train::check_levels(levels);
   const std::string calibrate = cfg.str("uq.calibrate");
   HPCT_CHECK(calibrate == "none" || calibrate == "conformal", "option --uq.calibrate: none | conformal, got ", calibrate);

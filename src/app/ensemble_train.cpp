@@ -190,18 +190,7 @@ int run_ensemble(const Config& cfg, dist::World& world) {
     } else {
       plan = dist::plan_ensemble(world.size(), static_cast<int>(groups), cfg.integer("ensemble.members"), seed);
     }
-    std::vector<double> levels;
-    for (const std::string& s : cfg.str_list("uq.levels")) {
-      double v = 0;
-      try {
-        std::size_t used = 0;
-        v = std::stod(s, &used);
-        HPCT_CHECK(used == s.size(), "");
-      } catch (const std::exception&) {
-        fail("option --uq.levels: '", cfg.str("uq.levels"), "' is not a comma-separated list of numbers");
-      }
-      levels.push_back(v);
-    }
+    const std::vector<double> levels = cfg.real_list("uq.levels");
     train::check_levels(levels);
     if (root) problem = probe_run_dir(run_dir);
   } catch (const Error& e) {

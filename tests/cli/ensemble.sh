@@ -143,6 +143,7 @@ printf '[models.x]\ntype = mlp\nbogus = 1\n' >badkey.ini
 bad_case "--models.x.type 'foo' is not a known model type" --config badtype.ini --run-dir bad
 bad_case "[models.x] bogus = 1: 'bogus' is not an option a model section may set" --config badkey.ini --run-dir bad
 bad_case "--uq.levels: 1.2 is outside (0, 1)" --ensemble.members 2 --uq.levels 0.5,1.2 --run-dir bad
+bad_case "--uq.levels: '0.5,abc' is not a comma-separated list of numbers" --ensemble.members 2 --uq.levels 0.5,abc --run-dir bad
 bad_case "option --run-dir: cannot create afile/sub" --ensemble.members 2 --run-dir afile/sub
 [[ ! -e bad ]] || die "a bad run created its directory"
 finish
