@@ -74,6 +74,11 @@ class Backend {
   // in one pass over C; cuBLASLt's CUBLASLT_EPILOGUE_BIAS on CUDA).
   virtual void gemm_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias,
                          const Tensor& c) = 0;
+  // C = op(A) op(B) + bias, then y = f(C) (C same shape as y, kept as the activation's input for the
+  // backward): a Linear and its activation with one pass over C while each tile is in cache
+  // (cuBLASLt's CUBLASLT_EPILOGUE_GELU_AUX_BIAS on CUDA). y must not alias C.
+  virtual void gemm_bias_act(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias,
+                             Activation f, const Tensor& c, const Tensor& y) = 0;
   // y[r, c] += bias[c]
   virtual void bias_add(const Tensor& y, const Tensor& bias) = 0;
   // dbias[c] += sum_r dy[r, c]
@@ -92,6 +97,10 @@ class Backend {
   virtual void activation_forward(Activation f, const Tensor& x, const Tensor& y) = 0;
   // dx = dy * f'(x); dx may alias dy.
   virtual void activation_backward(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx) = 0;
+  // activation_backward, and dbias[c] += sum_r dx[r, c] in the same pass: the backward of
+  // gemm_bias_act's epilogue (cuBLASLt's CUBLASLT_EPILOGUE_DGELU_BGRAD). dx may alias dy.
+  virtual void activation_bias_grad(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx,
+                                    const Tensor& dbias) = 0;
   // Inverted dropout: keep element i when philox_uniform(seed, stream, i) >= p, then
   // y = keep ? x / (1 - p) : 0. Backward applies the same mask to dy. p in [0, 1).
   virtual void dropout_forward(const Tensor& x, const Tensor& y, double p, std::uint64_t seed,

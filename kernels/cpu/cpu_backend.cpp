@@ -13,6 +13,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "kernels/cpu/cpu_activation.hpp"
 #include "kernels/cpu/cpu_blas.hpp"
 #include "kernels/cpu/cpu_common.hpp"
 
@@ -200,9 +201,11 @@ std::int64_t matrix_rows(const Tensor& t) {
 // op(B)[:, j0:] + beta C[i0:, j0:], each tile one cblas_?gemm(RowMajor) call with lda = A.cols(),
 // ldb = B.cols(), ldc = n. With a bias each tile is first filled with the bias rows and the call adds to
 // them (beta 1): the bias costs no pass over C of its own, and the write-allocate pass OpenBLAS makes
-// for beta = 0 is the fill.
+// for beta = 0 is the fill. With an activation, y = f(C) follows on each tile while it is in cache.
 void CpuBackend::gemm_impl(const char* k, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c,
-                           double alpha, double beta, const Tensor* bias) {
+                           double alpha, double beta, const GemmEpilogue& epilogue) {
+  const Tensor* bias = epilogue.bias;
+  const Tensor* y = epilogue.y;
   cpu::check_float(k, "A", a);
   cpu::check_float(k, "B", b);
   cpu::check_float(k, "C", c);
@@ -218,25 +221,38 @@ void CpuBackend::gemm_impl(const char* k, const Tensor& a, bool trans_a, const T
     cpu::check_vector(k, "C", c, "bias", *bias, n, "the columns");
     cpu::check_same_dtype(k, "A", a, "bias", *bias);
   }
+  if (y) {
+    cpu::check_like(k, "C", c, "y", *y);
+    HPCT_CHECK(y->data != c.data, k, ": y must not alias C (C keeps the activation's input)");
+  }
   for (const std::int64_t d : {a_rows, a.cols(), b_rows, b.cols(), c_rows, c.cols()})
     HPCT_CHECK(d <= INT_MAX, k, ": dimension ", d, " exceeds the BLAS integer range");
   cpu::dispatch_float(k, a.dtype, [&](auto zero) {
     using T = decltype(zero);
     if (m == 0 || n == 0) return;
     T* cp = c.as<T>();
+    T* yp = y ? y->as<T>() : nullptr;
     const T* biasp = bias ? bias->as<T>() : nullptr;
     // Row i of tile (i0, j0) of C, nn wide, starts as bias[j0 ..] (beta is then 1).
     const auto fill_bias = [&](std::int64_t i0, std::int64_t j0, std::int64_t mm, std::int64_t nn) {
       for (std::int64_t i = i0; i < i0 + mm; ++i) std::copy(biasp + j0, biasp + j0 + nn, cp + i * n + j0);
     };
+    // Rows of tile (i0, j0) of y = f(C).
+    const auto activate = [&](std::int64_t i0, std::int64_t j0, std::int64_t mm, std::int64_t nn) {
+      cpu::with_activation(epilogue.act, [&](auto act) {
+        for (std::int64_t i = i0; i < i0 + mm; ++i)
+          cpu::activate_span<decltype(act)::value>(cp + i * n + j0, yp + i * n + j0, nn);
+      });
+    };
     if (ka == 0) {  // an empty sum: C = beta C (beta = 0 overwrites, as BLAS), or the bias rows
       if (biasp) {
         fill_bias(0, 0, m, n);
-        return;
+      } else {
+        cpu::parallel_blocks(threads_, m * n, cpu::kGrainCheap, [&](std::int64_t i0, std::int64_t i1) {
+          for (std::int64_t i = i0; i < i1; ++i) cp[i] = beta == 0.0 ? T(0) : static_cast<T>(beta * cp[i]);
+        });
       }
-      cpu::parallel_blocks(threads_, m * n, cpu::kGrainCheap, [&](std::int64_t i0, std::int64_t i1) {
-        for (std::int64_t i = i0; i < i1; ++i) cp[i] = beta == 0.0 ? T(0) : static_cast<T>(beta * cp[i]);
-      });
+      if (yp) activate(0, 0, m, n);
       return;
     }
     const T* ap = a.as<T>();
@@ -259,6 +275,7 @@ void CpuBackend::gemm_impl(const char* k, const Tensor& a, bool trans_a, const T
       else
         cblas_dgemm(CblasRowMajor, ta, tb, mm, nn, static_cast<int>(ka), alpha, at, static_cast<int>(lda), bt,
                     static_cast<int>(ldb), tile_beta, ct, static_cast<int>(n));
+      if (yp) activate(i0, j0, mm, nn);
     };
     if (tiles == 1 || threads_ == 1) {
       cpu::single_threaded_blas([&] {
@@ -273,12 +290,17 @@ void CpuBackend::gemm_impl(const char* k, const Tensor& a, bool trans_a, const T
 
 void CpuBackend::gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c, double alpha,
                       double beta) {
-  gemm_impl("gemm", a, trans_a, b, trans_b, c, alpha, beta, nullptr);
+  gemm_impl("gemm", a, trans_a, b, trans_b, c, alpha, beta, {});
 }
 
 void CpuBackend::gemm_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias,
                            const Tensor& c) {
-  gemm_impl("gemm_bias", a, trans_a, b, trans_b, c, 1.0, 0.0, &bias);
+  gemm_impl("gemm_bias", a, trans_a, b, trans_b, c, 1.0, 0.0, {&bias});
+}
+
+void CpuBackend::gemm_bias_act(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias,
+                               Activation f, const Tensor& c, const Tensor& y) {
+  gemm_impl("gemm_bias_act", a, trans_a, b, trans_b, c, 1.0, 0.0, {&bias, f, &y});
 }
 
 }  // namespace hpct::kernels

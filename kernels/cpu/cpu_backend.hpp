@@ -39,6 +39,8 @@ class CpuBackend final : public Backend {
             double beta = 0.0) override;
   void gemm_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias,
                  const Tensor& c) override;
+  void gemm_bias_act(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias, Activation f,
+                     const Tensor& c, const Tensor& y) override;
   void bias_add(const Tensor& y, const Tensor& bias) override;
   void bias_grad(const Tensor& dy, const Tensor& dbias) override;
   void axpy(double alpha, const Tensor& x, const Tensor& y) override;
@@ -48,6 +50,8 @@ class CpuBackend final : public Backend {
 
   void activation_forward(Activation f, const Tensor& x, const Tensor& y) override;
   void activation_backward(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx) override;
+  void activation_bias_grad(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx,
+                            const Tensor& dbias) override;
   void dropout_forward(const Tensor& x, const Tensor& y, double p, std::uint64_t seed,
                        std::uint64_t stream) override;
   void dropout_backward(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed,
@@ -90,9 +94,15 @@ class CpuBackend final : public Backend {
   // for the constructing thread. The kernels do not rely on either: every parallel loop names its team
   // size, so backends with different thread counts can coexist.
   void apply_threads() const;
-  // gemm and gemm_bias (bias nullptr: none); k names the kernel in errors.
+  // gemm, gemm_bias and gemm_bias_act; k names the kernel in errors. The epilogue: + bias[n] on every
+  // row (beta is then 1 on the bias rows), then y = f(C).: + bias[n] on every row (beta is then 1 on the bias rows), then y = f(C).
+  struct GemmEpilogue {
+    const Tensor* bias = nullptr;
+    Activation act = Activation::identity;
+    const Tensor* y = nullptr;  // where f(C) goes; nullptr: no activation
+  };
   void gemm_impl(const char* k, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c,
-                 double alpha, double beta, const Tensor* bias);
+                 double alpha, double beta, const GemmEpilogue& epilogue);
 
   int threads_;
 };

@@ -1,35 +1,16 @@
 // CpuBackend: bias, activations and dropout, elementwise over row-major tensors.
 #include <cstdint>
-#include <type_traits>
 #include <vector>
 
 #include "core/philox.hpp"
 #include "kernels/common/math.hpp"
+#include "kernels/cpu/cpu_activation.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cpu/cpu_common.hpp"
 #include "kernels/cpu/cpu_vmath.hpp"
 
 namespace hpct::kernels {
 namespace {
-
-// Calls body(std::integral_constant<Activation, f>{}) so each activation gets its own inner loop.
-template <class F>
-void with_activation(Activation f, F&& body) {
-  using A = Activation;
-  switch (f) {
-    case A::identity: body(std::integral_constant<A, A::identity>{}); return;
-    case A::relu: body(std::integral_constant<A, A::relu>{}); return;
-    case A::gelu_tanh: body(std::integral_constant<A, A::gelu_tanh>{}); return;
-    case A::gelu_exact: body(std::integral_constant<A, A::gelu_exact>{}); return;
-    case A::tanh: body(std::integral_constant<A, A::tanh>{}); return;
-    case A::silu: body(std::integral_constant<A, A::silu>{}); return;
-  }
-  fail("invalid Activation value ", static_cast<int>(f));
-}
-
-constexpr std::int64_t grain_of(Activation f) {
-  return f == Activation::identity || f == Activation::relu ? cpu::kGrainCheap : cpu::kGrainMath;
-}
 
 // y[i] = keep(i) ? x[i] / (1 - p) : 0, keep(i) = philox_uniform(seed, stream, i) >= p. One Philox call
 // yields the bits of 4 consecutive elements (its 4 lanes), as philox_uniform defines.
@@ -110,11 +91,11 @@ void CpuBackend::activation_forward(Activation f, const Tensor& x, const Tensor&
     using T = decltype(zero);
     const T* xp = x.as<T>();
     T* yp = y.as<T>();
-    with_activation(f, [&](auto act) {
+    cpu::with_activation(f, [&](auto act) {
       constexpr Activation A = decltype(act)::value;
       if (A == Activation::identity && xp == yp) return;
-      cpu::parallel_blocks(threads_, x.numel(), grain_of(A), [=](std::int64_t b, std::int64_t e) {
-        for (std::int64_t i = b; i < e; ++i) yp[i] = math::activate<A, T, cpu::CpuOps>(xp[i]);
+      cpu::parallel_blocks(threads_, x.numel(), cpu::activation_grain(A), [=](std::int64_t b, std::int64_t e) {
+        cpu::activate_span<A>(xp + b, yp + b, e - b);
       });
     });
   });
@@ -131,13 +112,45 @@ void CpuBackend::activation_backward(Activation f, const Tensor& x, const Tensor
     const T* xp = x.as<T>();
     const T* gp = dy.as<T>();
     T* dp = dx.as<T>();
-    with_activation(f, [&](auto act) {
+    cpu::with_activation(f, [&](auto act) {
       constexpr Activation A = decltype(act)::value;
       if (A == Activation::identity && gp == dp) return;
-      cpu::parallel_blocks(threads_, x.numel(), grain_of(A), [=](std::int64_t b, std::int64_t e) {
-        for (std::int64_t i = b; i < e; ++i) dp[i] = gp[i] * math::activate_grad<A, T, cpu::CpuOps>(xp[i]);
+      cpu::parallel_blocks(threads_, x.numel(), cpu::activation_grain(A), [=](std::int64_t b, std::int64_t e) {
+        cpu::activate_grad_span<A>(xp + b, gp + b, dp + b, e - b);
       });
     });
+  });
+}
+
+// dx = dy * f'(x) and dbias[c] += sum_r dx[r, c] in one pass over the rows, with bias_grad's row
+// chunks and double partial sums (so the same bits as activation_backward, then bias_grad).
+void CpuBackend::activation_bias_grad(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx,
+                                      const Tensor& dbias) {
+  constexpr const char* k = "activation_bias_grad";
+  cpu::check_float(k, "x", x);
+  cpu::check_like(k, "x", x, "dy", dy);
+  cpu::check_like(k, "x", x, "dx", dx);
+  const std::int64_t rows = x.rows(), cols = x.cols();
+  cpu::check_vector(k, "dx", dx, "dbias", dbias, cols, "the columns");
+  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* xp = x.as<T>();
+    const T* gp = dy.as<T>();
+    T* dp = dx.as<T>();
+    T* db = dbias.as<T>();
+    std::vector<double> sums;
+    cpu::with_activation(f, [&](auto act) {
+      constexpr Activation A = decltype(act)::value;
+      cpu::chunked_column_sums(threads_, rows, cpu::rows_per_block(cols, cpu::kReduceChunk), cols, sums,
+                               [=](std::int64_t r0, std::int64_t r1, double* acc) {
+                                 for (std::int64_t r = r0; r < r1; ++r) {
+                                   const std::int64_t o = r * cols;
+                                   cpu::activate_grad_span<A>(xp + o, gp + o, dp + o, cols);
+                                   for (std::int64_t c = 0; c < cols; ++c) acc[c] += static_cast<double>(dp[o + c]);
+                                 }
+                               });
+    });
+    for (std::int64_t c = 0; c < cols; ++c) db[c] = static_cast<T>(static_cast<double>(db[c]) + sums[c]);
   });
 }
 

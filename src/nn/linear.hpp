@@ -4,11 +4,13 @@
 
 namespace hpct::nn {
 
-// y = x W^T + b, W [out, in], b [out] (PyTorch's nn.Linear layout and default initialisation:
-// W, b ~ U(-1/sqrt(in), 1/sqrt(in))).
+// y = f(x W^T + b), W [out, in], b [out] (PyTorch's nn.Linear layout and default initialisation:
+// W, b ~ U(-1/sqrt(in), 1/sqrt(in))), f an optional activation (identity by default): nn.Linear then
+// the activation, fused into the gemm's epilogue forward and into the bias gradient backward.
 class Linear final : public Layer {
  public:
-  Linear(ParameterStore& store, const std::string& prefix, std::int64_t in, std::int64_t out, bool bias = true);
+  Linear(ParameterStore& store, const std::string& prefix, std::int64_t in, std::int64_t out, bool bias = true,
+         kernels::Activation act = kernels::Activation::identity);
   Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
   Tensor backward(kernels::Backend& be, const Tensor& dy) override;
   std::string describe() const override;
@@ -16,10 +18,12 @@ class Linear final : public Layer {
  private:
   ParameterStore& store_;
   std::int64_t in_, out_;
+  kernels::Activation act_;
   ParamId weight_;
   int bias_ = -1;  // ParamId, or -1 without bias
   Tensor x_;       // the input, kept for dW
   Buffer y_, dx_;
+  Buffer pre_, dpre_;  // with an activation: x W^T + b, and the gradient there
 };
 
 }  // namespace hpct::nn

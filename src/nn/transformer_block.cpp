@@ -15,11 +15,10 @@ TransformerBlock::TransformerBlock(ParameterStore& store, const std::string& pre
     : width_(width), heads_(heads), ff_width_(ff_width), p_(dropout), act_kind_(activation),
       first_offset_(next_offset(store)),
       self_attn_(store, prefix + ".self_attn", width, heads, dropout, seed, first_dropout_id),
-      linear1_(store, prefix + ".linear1", width, ff_width),
+      linear1_(store, prefix + ".linear1", width, ff_width, true, activation),
       linear2_(store, prefix + ".linear2", ff_width, width),
       norm1_(store, prefix + ".norm1", width, eps),
       norm2_(store, prefix + ".norm2", width, eps),
-      act_(activation),
       dropout1_(dropout, seed, first_dropout_id + 1),
       dropout_(dropout, seed, first_dropout_id + 2),
       dropout2_(dropout, seed, first_dropout_id + 3) {}
@@ -39,8 +38,7 @@ Tensor TransformerBlock::forward(kernels::Backend& be, const Tensor& x, const Pa
   be.axpy(1.0, a, x1);
   // y = x1 + Dropout(Linear2(Dropout(act(Linear1(LayerNorm2(x1))))))
   Tensor f = norm2_.forward(be, x1, pass);
-  f = linear1_.forward(be, f, pass);
-  f = act_.forward(be, f, pass);
+  f = linear1_.forward(be, f, pass);  // act(Linear1(..)) in one kernel
   f = dropout_.forward(be, f, pass);
   f = linear2_.forward(be, f, pass);
   f = dropout2_.forward(be, f, pass);
@@ -56,7 +54,6 @@ Tensor TransformerBlock::backward(kernels::Backend& be, const Tensor& dy) {
   Tensor g = dropout2_.backward(be, dy);
   g = linear2_.backward(be, g);
   g = dropout_.backward(be, g);
-  g = act_.backward(be, g);
   g = linear1_.backward(be, g);
   const Tensor dx1 = norm2_.backward(be, g);
   be.axpy(1.0, dy, dx1);

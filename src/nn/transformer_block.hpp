@@ -1,7 +1,6 @@
 #pragma once
 #include <memory>
 
-#include "nn/activation.hpp"
 #include "nn/dropout.hpp"
 #include "nn/layer_norm.hpp"
 #include "nn/linear.hpp"
@@ -40,9 +39,8 @@ class TransformerBlock final : public Layer {
   kernels::Activation act_kind_;
   std::int64_t first_offset_;
   MultiHeadAttention self_attn_;
-  Linear linear1_, linear2_;
+  Linear linear1_, linear2_;  // linear1_ applies the activation
   LayerNorm norm1_, norm2_;
-  ActivationLayer act_;
   Dropout dropout1_, dropout_, dropout2_;
   Buffer x1_, y_;
 };

@@ -349,6 +349,47 @@ TEST_CASE_TEMPLATE("gemm_bias: op(A) op(B) + bias on every row, one tile and man
                     "gemm_bias: bias [3] has 3 elements, expected 2");
 }
 
+// The fused kernels are exactly their unfused compositions: the same bits, on one tile and many.
+TEST_CASE_TEMPLATE("gemm_bias_act and activation_bias_grad are gemm_bias + activation and activation + bias_grad",
+                   T, float, double) {
+  for (const auto& [m, n, k] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{7, 5, 13}, {600, 300, 64}})
+    for (const Activation f : kAllActivations) {
+      CAPTURE(m);
+      CAPTURE(to_string(f));
+      auto a = rand_host<T>(Shape{m, k}, 50);
+      auto b = rand_host<T>(Shape{n, k}, 51);
+      auto bias = rand_host<T>(Shape{n}, 52);
+      Host<T> c(Shape{m, n}), y(Shape{m, n}), ref_c(Shape{m, n}), ref_y(Shape{m, n});
+      be().gemm_bias_act(a.t(), false, b.t(), true, bias.t(), f, c.t(), y.t());
+      be().gemm_bias(a.t(), false, b.t(), true, bias.t(), ref_c.t());
+      be().activation_forward(f, ref_c.t(), ref_y.t());
+      CHECK(same_bits(c.v, ref_c.v));
+      CHECK(same_bits(y.v, ref_y.v));
+
+      auto dy = rand_host<T>(Shape{m, n}, 53);
+      auto db = rand_host<T>(Shape{n}, 54);  // accumulates into what is there
+      Host<T> dx(Shape{m, n}), ref_dx(Shape{m, n});
+      Host<T> ref_db = db;
+      be().activation_bias_grad(f, c.t(), dy.t(), dx.t(), db.t());
+      be().activation_backward(f, c.t(), dy.t(), ref_dx.t());
+      be().bias_grad(ref_dx.t(), ref_db.t());
+      CHECK(same_bits(dx.v, ref_dx.v));
+      CHECK(same_bits(db.v, ref_db.v));
+      Host<T> g = dy;  // dx aliases dy
+      be().activation_bias_grad(f, c.t(), g.t(), g.t(), ref_db.t());
+      CHECK(same_bits(g.v, dx.v));
+    }
+  Host<T> a(Shape{3, 4}), b(Shape{2, 4}), c(Shape{3, 2}), y(Shape{3, 2}), bias(Shape{2}), wrong(Shape{3});
+  check_throws_with([&] { be().gemm_bias_act(a.t(), false, b.t(), true, bias.t(), Activation::relu, c.t(), c.t()); },
+                    "gemm_bias_act: y must not alias C");
+  Host<T> y_bad(Shape{2, 3});
+  check_throws_with(
+      [&] { be().gemm_bias_act(a.t(), false, b.t(), true, bias.t(), Activation::relu, c.t(), y_bad.t()); },
+      "gemm_bias_act: shapes differ: C is [3, 2], y is [2, 3]");
+  check_throws_with([&] { be().activation_bias_grad(Activation::relu, c.t(), y.t(), y.t(), wrong.t()); },
+                    "activation_bias_grad: dbias [3] has 3 elements, expected 2");
+}
+
 TEST_CASE_TEMPLATE("gemm: shape and dtype errors", T, float, double) {
   Host<T> a(Shape{3, 5}), b(Shape{4, 2}), c(Shape{3, 2});
   check_throws_with([&] { be().gemm(a.t(), false, b.t(), false, c.t()); },
@@ -1096,6 +1137,9 @@ TEST_CASE_TEMPLATE("every kernel gives the same bits on 1, 2 and 3 threads", T, 
     b->activation_forward(Activation::gelu_tanh, xx.t(), act.t());
     b->activation_backward(Activation::silu, xx.t(), tt.t(), dact.t());
     b->dropout_forward(xx.t(), drop.t(), 0.25, 9, 3);
+    Host<T> pre(Shape{rows, 29}), post(Shape{rows, 29}), dpre(Shape{rows, 29}), dbias(Shape{29});
+    b->gemm_bias_act(xx.t(), false, ww.t(), false, db.t().flat_range(0, 29), Activation::gelu_exact, pre.t(), post.t());
+    b->activation_bias_grad(Activation::gelu_exact, pre.t(), c.t(), dpre.t(), dbias.t());
     Host<T> y(Shape{rows, cols}), mean(Shape{rows}), rstd(Shape{rows}), dx(Shape{rows, cols});
     Host<T> dgamma(Shape{cols}), dbeta(Shape{cols});
     b->layernorm_forward(xx.t(), gg.t(), bb.t(), y.t(), mean.t(), rstd.t(), 1e-5);
@@ -1119,7 +1163,7 @@ TEST_CASE_TEMPLATE("every kernel gives the same bits on 1, 2 and 3 threads", T, 
     Host<T> p = xx, m(Shape{rows, cols}), v(Shape{rows, cols});
     AdamWParams hp;
     b->adamw_step(p.t(), tt.t(), m.t(), v.t(), hp);
-    res.tensors = {c.v, dw.v, db.v, act.v, dact.v, drop.v, y.v, mean.v, rstd.v, dx.v, dgamma.v, dbeta.v,
+    res.tensors = {c.v, dw.v, db.v, act.v, dact.v, drop.v, pre.v, post.v, dpre.v, dbias.v, y.v, mean.v, rstd.v, dx.v, dgamma.v, dbeta.v,
                    sm.v, dsm.v, d1.v, d2.v, d3.v, dg.v, p.v};
     results.push_back(std::move(res));
   }
