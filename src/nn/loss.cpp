@@ -45,7 +45,11 @@ double float_loss(kernels::Backend& be, LossKind kind, const Tensor& pred, const
 }  // namespace
 
 LossValue compute_loss(kernels::Backend& be, LossKind kind, const Tensor& pred, const Tensor& target,
-                       const Tensor& dpred, double grad_multiplier, const std::int32_t* lengths) {
+                       const Tensor& dpred, double grad_multiplier, const std::int32_t* lengths, bool grad_of_sum) {
+  // The kernels' gradient scale: d(sum) times it is d(mean) times grad_multiplier (or d(sum) times it).
+  const auto scale_for = [&](std::int64_t count) {
+    return grad_of_sum ? grad_multiplier : grad_multiplier / static_cast<double>(count);
+  };
   if (kind == LossKind::ce) {
     // Labels live in host memory (the kernel checks); the ignored ones are not counted.
     const std::int32_t* lab = target.as<std::int32_t>();
@@ -56,13 +60,13 @@ LossValue compute_loss(kernels::Backend& be, LossKind kind, const Tensor& pred, 
       if (!dpred.empty()) be.fill(dpred, 0.0);
       return {0.0, 0};
     }
-    return {be.softmax_ce_loss(pred, target, dpred, grad_multiplier / static_cast<double>(count)), count};
+    return {be.softmax_ce_loss(pred, target, dpred, scale_for(count)), count};
   }
   const bool masked = lengths != nullptr && pred.rank() == 3 && target.rank() == 3;
   if (!masked) {
     const std::int64_t count = target.numel();
     HPCT_CHECK(count > 0, "loss of an empty batch");
-    return {float_loss(be, kind, pred, target, dpred, grad_multiplier / static_cast<double>(count)), count};
+    return {float_loss(be, kind, pred, target, dpred, scale_for(count)), count};
   }
   // Per token, masked: sequence n's valid positions are the rows [0, lengths[n]) of its [L, W] block, so
   // the kernel runs on those rows and the padding rows of dpred are zeroed.
@@ -72,7 +76,7 @@ LossValue compute_loss(kernels::Backend& be, LossKind kind, const Tensor& pred, 
   std::int64_t count = 0;
   for (std::int64_t i = 0; i < n; ++i) count += lengths[i] * t;
   HPCT_CHECK(count > 0, "loss of an empty batch");
-  const double scale = grad_multiplier / static_cast<double>(count);
+  const double scale = scale_for(count);
   const Tensor p2 = pred.view(Shape{n * len, pred.dim(2)}), t2 = target.view(Shape{n * len, t});
   const Tensor d2 = dpred.empty() ? Tensor{} : dpred.view(p2.shape);
   double sum = 0.0;

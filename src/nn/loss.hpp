@@ -4,7 +4,9 @@
 // that distributed evaluation can reduce them exactly.
 // Per-token outputs [N, L, ...] count only what is real: cross-entropy skips labels kIgnoreLabel (-1;
 // padding reads as -1, as PyTorch's ignore_index), the others only the positions l < lengths[n].
-// The mean is over this batch's counted tokens (under DDP each rank's mean, as PyTorch's DDP).
+// The mean is over this batch's counted elements. Training asks for the gradient of the sum instead
+// and divides by the count of the whole optimizer step (train::fit), so that ranks and micro-batches
+// with different numbers of tokens add up to exactly the one-batch gradient.
 #include <cstdint>
 #include <string>
 
@@ -27,9 +29,10 @@ struct LossValue {
 
 // target: float [N, T] (mse, gaussian-nll, bce) or int32 labels [N] (ce); per token pred [N, L, W] with
 // float [N, L, T] or labels [N, L]. When dpred is not empty it receives d(mean loss)/d(pred) scaled by
-// grad_multiplier (e.g. 1/K for K accumulation steps), zero at padding. lengths (host [N], or nullptr
-// = all L) mask the per-token float losses.
+// grad_multiplier, zero at padding; with grad_of_sum, d(sum of the losses)/d(pred) scaled by it.
+// lengths (host [N], or nullptr = all L) mask the per-token float losses.
 LossValue compute_loss(kernels::Backend& be, LossKind kind, const Tensor& pred, const Tensor& target,
-                       const Tensor& dpred, double grad_multiplier = 1.0, const std::int32_t* lengths = nullptr);
+                       const Tensor& dpred, double grad_multiplier = 1.0, const std::int32_t* lengths = nullptr,
+                       bool grad_of_sum = false);
 
 }  // namespace hpct::nn

@@ -175,6 +175,7 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
     };
     double loss[2] = {0.0, 0.0};  // sum, count: reduced over the ranks at the end of the epoch
     double lr = 0.0;
+    double step_count = 0.0;  // elements the loss counted in this optimizer step, on this rank
     for (std::int64_t micro = 0; micro < micro_per_epoch; ++micro) {
       // Micro-step k of an accumulation group; the group's last one communicates and steps.
       const std::int64_t k = micro % opt.accum_steps;
@@ -186,18 +187,32 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
       lap(t.data);
       const Tensor out = model.forward(be, batch.input(), nn::Pass{true, static_cast<std::uint64_t>(micro_steps++)});
       const Tensor& dy = dout.ensure(be.allocator(), out.shape, out.dtype);
-      const nn::LossValue lv = nn::compute_loss(be, loss_kind, out, batch.target(), dy,
-                                                1.0 / static_cast<double>(opt.accum_steps), batch.lengths_or_null());
+      const double ref_count = static_cast<double>(opt.batch_size * (batch.target().numel() / batch.target().dim(0)));
+      const nn::LossValue lv = nn::compute_loss(be, loss_kind, out, batch.target(), dy, 1.0 / ref_count,
+                                                batch.lengths_or_null(), /*grad_of_sum=*/true);
       HPCT_CHECK(std::isfinite(lv.sum), "training diverged: the loss is ", lv.sum, " at epoch ", epoch,
                  " step ", step, " (lower optim.lr or set optim.clip-norm)");
       loss[0] += lv.sum;
       loss[1] += static_cast<double>(lv.count);
+      step_count += static_cast<double>(lv.count);
       lap(t.forward);
       model.backward(be, dy);
       lap(t.backward);
       if (ddp) t.comm_wait += ddp->finish_step();
       phase.reset();
       if (!last) continue;
+      // The step's gradient is that of the loss summed over every element counted in the step (all
+      // ranks, all micro-batches) over their number: each micro-batch gave d(sum) / ref_count and DDP
+      // averaged over the ranks, so the gradients are scaled by world * ref_count / total. With padding
+      // or ignored labels the micro-batches count different numbers of tokens, and the mean of their
+      // means (PyTorch DDP's) would weight the tokens unequally; this is the one-process gradient.
+      if (world > 1) {
+        opt.comm->allreduce(Tensor(&step_count, Shape{1}, DType::f64), dist::ReduceOp::sum)->wait();
+        lap(t.comm_wait);
+      }
+      const double grad_scale = world * ref_count / step_count;
+      if (step_count > 0 && grad_scale != 1.0) be.scale(params.flat_grads(), grad_scale);
+      step_count = 0.0;
       // The norm costs a pass over every gradient: only when clipping is on.
       if (opt.clip_norm > 0) optim::clip_grad_norm(be, params.flat_grads(), opt.clip_norm);
       lr = schedule.lr(step);
