@@ -223,9 +223,10 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
     }
     be.synchronize();
     if (opt.comm && world > 1) opt.comm->allreduce(Tensor(loss, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait();
-    const double epoch_seconds = epoch_clock.seconds();
+    // Throughput counts training only: the validation pass below is timed on its own (t_eval).
+    const double train_seconds = epoch_clock.seconds();
     if (epoch > 1 || opt.epochs == 1) {  // the first epoch pays for allocations; leave it out
-      timed_seconds += epoch_seconds;
+      timed_seconds += train_seconds;
       timed_samples += per_rank * world;
     }
     summary.train_loss = loss[0] / loss[1];
@@ -237,6 +238,7 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
     std::string line = cat("epoch ", epoch, "/", opt.epochs, " train_loss=", std::setprecision(5),
                            summary.train_loss);
     const bool evaluate_now = validate && (epoch % opt.eval_every == 0 || epoch == opt.epochs);
+    Stopwatch eval_clock;
     if (evaluate_now) {
       const Evaluation ev = evaluate_sharded(be, model, loss_kind, *data.val, data.val_truth->n, opt.comm,
                                              std::max<std::int64_t>(opt.batch_size, 256));
@@ -254,12 +256,14 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
       for (std::size_t i = 0; i < names.size(); ++i)
         row.emplace_back("val_" + names[i], evaluate_now ? summary.val_metrics[i].second : nan);
     }
-    const double rate = static_cast<double>(per_rank * world) / epoch_seconds;
+    const double eval_seconds = eval_clock.seconds();
+    const double rate = static_cast<double>(per_rank * world) / train_seconds;
     row.emplace_back("samples_per_s", rate);
     if (mean_length > 0) row.emplace_back("tokens_per_s", rate * mean_length);
-    row.emplace_back("epoch_seconds", epoch_seconds);
+    row.emplace_back("epoch_seconds", train_seconds + eval_seconds);
     for (const auto& [name, seconds] : {std::pair{"t_data", t.data}, {"t_forward", t.forward}, {"t_backward", t.backward},
-                                        {"t_comm_wait", t.comm_wait}, {"t_optimizer", t.optimizer}})
+                                        {"t_comm_wait", t.comm_wait}, {"t_optimizer", t.optimizer},
+                                        {"t_eval", eval_seconds}})
       row.emplace_back(name, seconds);
     summary.phases += t;
     csv.row(row);

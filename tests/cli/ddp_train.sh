@@ -66,7 +66,7 @@ grep -q "rank 1: error: .*missing.h5" bad.log || die "no message naming rank 1: 
 pass "one rank's bad input ends every rank in $((SECONDS - start)) s, naming rank 1"
 
 grep -q "communication wait" r2.log || die "no timing breakdown in r2.log"
-head -1 r2/metrics.csv | grep -q "t_data,t_forward,t_backward,t_comm_wait,t_optimizer" \
+head -1 r2/metrics.csv | grep -q "t_data,t_forward,t_backward,t_comm_wait,t_optimizer,t_eval" \
   || die "no timing columns in metrics.csv: $(head -1 r2/metrics.csv)"
 pass "timing breakdown printed and in metrics.csv"
 finish
