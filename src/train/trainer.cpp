@@ -210,8 +210,10 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
         opt.comm->allreduce(Tensor(&step_count, Shape{1}, DType::f64), dist::ReduceOp::sum)->wait();
         lap(t.comm_wait);
       }
-      const double grad_scale = world * ref_count / step_count;
-      if (step_count > 0 && grad_scale != 1.0) be.scale(params.flat_grads(), grad_scale);
+      if (step_count > 0) {  // else nothing was counted and the gradients are 0
+        const double grad_scale = world * ref_count / step_count;
+        if (grad_scale != 1.0) be.scale(params.flat_grads(), grad_scale);
+      }
       step_count = 0.0;
       // The norm costs a pass over every gradient: only when clipping is on.
       if (opt.clip_norm > 0) optim::clip_grad_norm(be, params.flat_grads(), opt.clip_norm);
