@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch interoperability for hpctrain checkpoints.
+"""PyTorch interoperability for hpctrain checkpoints: mlp and transformer models.
 
 hpctrain's `mlp` model is, parameter for parameter, this PyTorch module (HpctrainMLP below):
 
@@ -17,12 +17,28 @@ have no parameters but take up an index, so with layernorm=1 and dropout=0 the n
 layers.0.weight [w0, in], layers.0.bias [w0], layers.1.weight [w0] (LayerNorm), layers.1.bias,
 layers.3.weight [w1, w0], ... A checkpoint stores exactly these state_dict names and shapes.
 
+The transformer models (`transformer-tabular`, `transformer`, `lm`) are HpctrainTransformer below,
+with torch.nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=round(mlp_ratio d_model),
+dropout, activation, layer_norm_eps=1e-5, batch_first=True, norm_first=True) as each block:
+    transformer-tabular: tokenizer.{weight, bias, feature_embedding.weight} [F, D] (token f =
+        x_f weight[f] + bias[f] + feature_embedding.weight[f]), tokenizer.cls_token [D] first with
+        pooling cls -> blocks.<i>.* -> norm -> mean over tokens or the CLS token -> head (Linear)
+    transformer, lm: embed.weight [vocab, D] (token ids) or proj.{weight, bias} (Linear over
+        per-position features) + pos.weight[:L] -> blocks with key padding from the lengths (and a
+        causal mask when causal is 1) -> norm -> head per token (target_level token), or mean over
+        the valid positions / position 0 (pooling cls) then head
+forward(x) for tabular models, forward(x_or_tokens, lengths=None) for sequence models (lengths None:
+every position valid). Model outputs equal hpctrain's (the transformer reference tests check these
+modules against the C++ layers on identical weights: outputs, gradients and AdamW steps).
+
 Checkpoint layout (version 1, see src/train/checkpoint.hpp):
     /                 attrs format="hpctrain-checkpoint", version=1 (int64), config (str),
                       epoch, step (int64)
     /model            attrs type, activation, loss, task (str); in_features, out_features,
                       targets, layernorm (int64; layernorm 0/1); widths (int64 1-D array, possibly
-                      empty); dropout (float64)
+                      empty); dropout (float64); transformers add d_model, heads, layers,
+                      max_length, vocab_size, seq_len, causal (int64), mlp_ratio (float64),
+                      pooling, target_level (str)
     /params/<name>    float32 datasets, one per state_dict entry, in model order (creation order
                       is tracked)
     /standardization  x_mean, x_std [in_features], y_mean, y_std [targets] float32 (empty if off)
@@ -34,6 +50,8 @@ then sees (x - x_mean) / x_std and its (regression) output is in standardized un
 
 Bringing weights from an existing PyTorch script
 ------------------------------------------------
+(For a transformer, build HpctrainTransformer from the spec the same way and give from-torch the spec
+with --spec-from CKPT, e.g. a checkpoint of a short hpctrain run with the same model options.)
 1. Build the equivalent module and copy your weights into it, renaming as needed:
        import sys; sys.path.insert(0, "<hpctrain>/scripts")
        import hpctrain_torch as ht
@@ -67,6 +85,7 @@ Errors print one line on stderr and exit with status 1 (2 for command-line usage
 """
 import argparse
 import collections
+import math
 import os
 import re
 import signal
@@ -93,9 +112,8 @@ SPEC_FIELDS = collections.OrderedDict([
     ("task", ("str", "regression")),
     ("targets", ("int", 1)),
 ])
-# The transformer models' fields (src/nn/model_spec.hpp). This script converts mlp checkpoints only:
-# it ignores these attributes when it reads a checkpoint and does not write them (hpctrain reads absent
-# ones as these defaults). tests/reference/transformer_reference.py writes them for its models.
+# The transformer models' fields (src/nn/model_spec.hpp): read and written for the transformer types
+# only (an mlp checkpoint may carry them; they say nothing about an mlp and are dropped).
 TRANSFORMER_SPEC_FIELDS = collections.OrderedDict([
     ("d_model", ("int", 64)),
     ("heads", ("int", 4)),
@@ -108,7 +126,10 @@ TRANSFORMER_SPEC_FIELDS = collections.OrderedDict([
     ("causal", ("int", 0)),
     ("target_level", ("str", "sequence")),
 ])
-MODEL_TYPES = ("mlp",)
+MODEL_TYPES = ("mlp", "transformer-tabular", "transformer", "lm")
+POOLINGS = ("mean", "cls")
+TARGET_LEVELS = ("sequence", "token")
+LAYER_NORM_EPS = 1e-5
 LOSSES = ("mse", "gaussian-nll", "bce", "ce")
 TASKS = ("regression", "binary", "classification")
 STANDARDIZATION_KEYS = ("x_mean", "x_std", "y_mean", "y_std")
@@ -155,17 +176,96 @@ class HpctrainMLP(nn.Module):
         return self.layers(x)
 
 
+class FeatureTokenizer(nn.Module):
+    """hpctrain's nn::FeatureTokenizer: token f = x_f weight[f] + bias[f] + feature_embedding[f], and a
+    CLS token at position 0 when cls is set."""
+
+    def __init__(self, features, d, cls):
+        super().__init__()
+        b = 1.0 / math.sqrt(d)
+        self.weight = nn.Parameter(torch.empty(features, d).uniform_(-b, b))
+        self.bias = nn.Parameter(torch.empty(features, d).uniform_(-b, b))
+        self.feature_embedding = nn.Embedding(features, d)
+        self.cls_token = nn.Parameter(torch.empty(d).uniform_(-b, b)) if cls else None
+
+    def forward(self, x):
+        t = x[..., None] * self.weight + self.bias + self.feature_embedding.weight
+        if self.cls_token is not None:
+            t = torch.cat([self.cls_token.expand(x.shape[0], 1, -1), t], dim=1)
+        return t
+
+
+def feed_forward_width(spec):
+    """round(mlp_ratio d_model), halves away from zero (C++ std::llround)."""
+    return int(math.floor(spec["mlp_ratio"] * spec["d_model"] + 0.5))
+
+
+class HpctrainTransformer(nn.Module):
+    """hpctrain's transformer-tabular, transformer and lm (see the module docstring); parameters are
+    registered in hpctrain's order under its checkpoint names."""
+
+    def __init__(self, spec):
+        super().__init__()
+        s = normalize_spec(spec, check_loss=False)
+        d, self.type = s["d_model"], s["type"]
+        self.pooling, self.per_token, self.causal = s["pooling"], s["target_level"] == "token", bool(s["causal"])
+        if self.type == "transformer-tabular":
+            self.tokenizer = FeatureTokenizer(s["in_features"], d, self.pooling == "cls")
+        else:
+            if s["vocab_size"] > 0:
+                self.embed = nn.Embedding(s["vocab_size"], d)
+            else:
+                self.proj = nn.Linear(s["in_features"], d)
+            self.pos = nn.Embedding(s["max_length"], d)
+        self.blocks = nn.ModuleList([
+            nn.TransformerEncoderLayer(d, s["heads"], dim_feedforward=feed_forward_width(s), dropout=s["dropout"],
+                                       activation=ACTIVATIONS[s["activation"]](), layer_norm_eps=LAYER_NORM_EPS,
+                                       batch_first=True, norm_first=True) for _ in range(s["layers"])])
+        for block in self.blocks:
+            # torch 1.13's inference fast path would run any nn.GELU as the exact GELU, approximate="tanh"
+            # or not; this attribute only gates that path, so clearing it keeps every mode exact.
+            if hasattr(block, "activation_relu_or_gelu"):
+                block.activation_relu_or_gelu = 0
+        self.norm = nn.LayerNorm(d, eps=LAYER_NORM_EPS)
+        self.head = nn.Linear(d, s["out_features"])
+
+    def forward(self, x, lengths=None):
+        if self.type == "transformer-tabular":
+            t = self.tokenizer(x)
+            for block in self.blocks:
+                t = block(t)
+            t = self.norm(t)
+            return self.head(t[:, 0] if self.pooling == "cls" else t.mean(dim=1))
+        n, length = x.shape[0], x.shape[1]
+        t = self.embed(x.long()) if hasattr(self, "embed") else self.proj(x)
+        t = t + self.pos.weight[:length]
+        if lengths is None:
+            lengths = torch.full((n,), length, dtype=torch.long)
+        valid = torch.arange(length)[None, :] < torch.as_tensor(lengths).long()[:, None]  # [N, L]
+        causal = torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=1) if self.causal else None
+        for block in self.blocks:
+            t = block(t, src_mask=causal, src_key_padding_mask=~valid)
+        t = self.norm(t)
+        if self.per_token:
+            return self.head(t)
+        if self.pooling == "cls":
+            return self.head(t[:, 0])
+        v = valid[..., None].to(t.dtype)
+        return self.head((t * v).sum(dim=1) / v.sum(dim=1))
+
+
 def normalize_spec(spec, check_loss=True):
     """Returns a complete spec dict with plain Python types. Absent fields take the ModelSpec
     defaults, except targets, which follows from loss and out_features (ce: 1). Raises ValueError
     naming the field and value when a field is unknown or invalid; with check_loss, also when
     out_features does not fit the loss and targets."""
-    unknown = [k for k in spec if k not in SPEC_FIELDS]
+    unknown = [k for k in spec if k not in SPEC_FIELDS and k not in TRANSFORMER_SPEC_FIELDS]
     if unknown:
         raise ValueError("unknown model spec field '%s' (valid: %s)"
-                         % (unknown[0], ", ".join(SPEC_FIELDS)))
+                         % (unknown[0], ", ".join(list(SPEC_FIELDS) + list(TRANSFORMER_SPEC_FIELDS))))
+    transformer = spec.get("type", SPEC_FIELDS["type"][1]) != "mlp"
     out = collections.OrderedDict()
-    for name, (kind, default) in SPEC_FIELDS.items():
+    for name, (kind, default) in _spec_fields("transformer" if transformer else "mlp"):
         v = spec.get(name, default)
         if name == "targets" and name not in spec:
             v = {"mse": out["out_features"], "bce": out["out_features"],
@@ -194,9 +294,12 @@ def normalize_spec(spec, check_loss=True):
         raise ValueError("unknown loss '%s' (valid: %s)" % (out["loss"], ", ".join(LOSSES)))
     if out["task"] not in TASKS:
         raise ValueError("unknown task '%s' (valid: %s)" % (out["task"], ", ".join(TASKS)))
-    for name in ("in_features", "out_features", "targets"):
+    tokens = transformer and out["type"] != "transformer-tabular" and out["vocab_size"] > 0
+    for name in ("out_features", "targets") + (() if tokens else ("in_features",)):
         if out[name] < 1:
             raise ValueError("model spec field '%s' must be >= 1, got %d" % (name, out[name]))
+    if transformer:
+        _check_transformer_spec(out)
     if any(w < 1 for w in out["widths"]):
         raise ValueError("model spec field 'widths' must be positive, got %s" % out["widths"])
     if not 0.0 <= out["dropout"] < 1.0:
@@ -215,9 +318,44 @@ def normalize_spec(spec, check_loss=True):
     return out
 
 
+def _spec_fields(model_type):
+    """(name, (kind, default)) of the /model attributes a checkpoint of this type holds."""
+    extra = list(TRANSFORMER_SPEC_FIELDS.items()) if model_type != "mlp" else []
+    return list(SPEC_FIELDS.items()) + extra
+
+
+def _check_transformer_spec(s):
+    """The transformer fields of a normalized spec; raises ValueError naming the field and value."""
+    for name in ("d_model", "heads", "layers"):
+        if s[name] < 1:
+            raise ValueError("model spec field '%s' must be >= 1, got %d" % (name, s[name]))
+    if s["d_model"] % s["heads"]:
+        raise ValueError("model spec field 'd_model' (%d) is not divisible by 'heads' (%d)"
+                         % (s["d_model"], s["heads"]))
+    if not s["mlp_ratio"] > 0 or feed_forward_width(s) < 1:
+        raise ValueError("model spec field 'mlp_ratio' must give a feed-forward width >= 1, got %g"
+                         % s["mlp_ratio"])
+    if s["pooling"] not in POOLINGS:
+        raise ValueError("model spec field 'pooling' must be one of %s, got '%s'"
+                         % (", ".join(POOLINGS), s["pooling"]))
+    if s["target_level"] not in TARGET_LEVELS:
+        raise ValueError("model spec field 'target_level' must be one of %s, got '%s'"
+                         % (", ".join(TARGET_LEVELS), s["target_level"]))
+    if s["causal"] not in (0, 1):
+        raise ValueError("model spec field 'causal' must be 0 or 1, got %d" % s["causal"])
+    if s["vocab_size"] < 0:
+        raise ValueError("model spec field 'vocab_size' must be >= 0, got %d" % s["vocab_size"])
+    if s["type"] != "transformer-tabular" and s["max_length"] < 1:
+        raise ValueError("model spec field 'max_length' must be >= 1 for a %s model, got %d"
+                         % (s["type"], s["max_length"]))
+
+
 def build_model(spec):
-    """The HpctrainMLP for a spec dict (fields as src/nn/model_spec.hpp; absent ones default)."""
+    """The module for a spec dict (fields as src/nn/model_spec.hpp; absent ones default):
+    HpctrainMLP for mlp, HpctrainTransformer for the transformer types."""
     s = normalize_spec(spec, check_loss=False)
+    if s["type"] != "mlp":
+        return HpctrainTransformer(s)
     return HpctrainMLP(s["in_features"], s["out_features"], s["widths"], s["activation"],
                        s["dropout"], bool(s["layernorm"]))
 
@@ -299,7 +437,7 @@ def write_checkpoint(path, spec, state_dict, config="", standardization=None, ep
             f.attrs.create("epoch", np.int64(epoch))
             f.attrs.create("step", np.int64(step))
             m = f.create_group("model")
-            for name, (kind, _) in SPEC_FIELDS.items():
+            for name, (kind, _) in _spec_fields(spec["type"]):
                 v = spec[name]
                 if kind == "str":
                     m.attrs.create(name, v, dtype=STR_DTYPE)
@@ -394,6 +532,9 @@ def read_checkpoint(path, with_counters=False):
         spec = collections.OrderedDict(
             (name, _read_attr(path, f["model"], name, kind))
             for name, (kind, _) in SPEC_FIELDS.items())
+        # The transformer fields; absent ones read as their defaults, as the C++ reader does.
+        for name, (kind, default) in _spec_fields(spec["type"])[len(SPEC_FIELDS):]:
+            spec[name] = _read_attr(path, f["model"], name, kind) if name in f["model"].attrs else default
         # Creation order when the group tracks it (h5py iterates that way); otherwise model order.
         grp = f["params"]
         names = list(grp)

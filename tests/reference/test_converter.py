@@ -257,6 +257,88 @@ def test_build_model_unknown_values(tmp):
             assert needle in str(e), str(e)
 
 
+# ---- transformers ------------------------------------------------------------------------------
+
+TRANSFORMER_SPECS = [
+    dict(type="transformer-tabular", in_features=5, out_features=2, targets=2, d_model=8, heads=2, layers=2,
+         mlp_ratio=1.5, pooling="cls", activation="gelu-exact"),
+    dict(type="transformer", in_features=3, out_features=1, d_model=8, heads=4, layers=1, max_length=6,
+         seq_len=6, pooling="mean"),
+    dict(type="lm", in_features=0, out_features=256, loss="ce", task="classification", targets=1, d_model=8,
+         heads=2, layers=1, max_length=7, vocab_size=256, seq_len=7, causal=1, target_level="token"),
+]
+
+
+def transformer_names(spec):
+    """hpctrain's parameter names for a transformer spec, spelled out (src/nn/*.cpp)."""
+    if spec["type"] == "transformer-tabular":
+        names = ["tokenizer.weight", "tokenizer.bias"] + (["tokenizer.cls_token"] if spec["pooling"] == "cls" else [])
+        names += ["tokenizer.feature_embedding.weight"]
+    else:
+        names = (["embed.weight"] if spec.get("vocab_size", 0) else ["proj.weight", "proj.bias"]) + ["pos.weight"]
+    for i in range(spec["layers"]):
+        names += ["blocks.%d.%s" % (i, n) for n in (
+            "self_attn.in_proj_weight", "self_attn.in_proj_bias", "self_attn.out_proj.weight",
+            "self_attn.out_proj.bias", "linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias",
+            "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias")]
+    return names + ["norm.weight", "norm.bias", "head.weight", "head.bias"]
+
+
+def test_transformer_names_and_round_trip(tmp):
+    for i, spec in enumerate(TRANSFORMER_SPECS):
+        sd = random_state_dict(spec, seed=i)
+        assert list(sd) == transformer_names(spec), list(sd)
+        ff = sd["blocks.0.linear1.weight"].shape[0]
+        assert ff == int(spec.get("mlp_ratio", 4.0) * spec["d_model"] + 0.5), ff
+        path = os.path.join(tmp, "t%d.h5" % i)
+        ht.write_checkpoint(path, spec, sd, config="c")
+        got, sd2, _, _ = ht.read_checkpoint(path)
+        assert dict(got) == dict(ht.normalize_spec(spec)), got
+        assert_same_params(sd, sd2)
+        with h5py.File(path, "r") as f:  # the transformer fields are stored, with the C++ types
+            assert f["model"].attrs["d_model"] == spec["d_model"] and f["model"].attrs["d_model"].dtype == np.int64
+            assert f["model"].attrs["mlp_ratio"].dtype == np.float64
+            assert f["model"].attrs["pooling"] == spec.get("pooling", "mean")
+
+
+def test_transformer_forward_shapes_and_masks(tmp):
+    torch.manual_seed(0)
+    tab, seq, lm = (ht.build_model(s).eval() for s in TRANSFORMER_SPECS)
+    assert tab(torch.randn(4, 5)).shape == (4, 2)
+    x = torch.randn(3, 6, 3)
+    lengths = torch.tensor([6, 2, 4])
+    pooled = seq(x, lengths)
+    assert pooled.shape == (3, 1)
+    # Mean pooling over valid positions only: what lies past a row's length changes nothing.
+    x2 = x.clone()
+    x2[1, 2:] = 100.0
+    assert torch.allclose(seq(x2, lengths), pooled, atol=1e-6)
+    tokens = torch.randint(0, 256, (2, 7))
+    logits = lm(tokens)
+    assert logits.shape == (2, 7, 256)
+    # Causal: position i does not see later tokens.
+    t2 = tokens.clone()
+    t2[:, 4:] = (t2[:, 4:] + 1) % 256
+    assert torch.allclose(lm(t2)[:, :4], logits[:, :4], atol=1e-6)
+    assert not torch.allclose(lm(t2)[:, 4:], logits[:, 4:], atol=1e-6)
+
+
+def test_transformer_spec_errors(tmp):
+    base = TRANSFORMER_SPECS[1]
+    for change, needle in ((dict(heads=3), "'d_model' (8) is not divisible by 'heads' (3)"),
+                           (dict(pooling="max"), "'pooling' must be one of mean, cls, got 'max'"),
+                           (dict(max_length=0), "'max_length' must be >= 1 for a transformer model"),
+                           (dict(target_level="word"), "'target_level'"),
+                           (dict(mlp_ratio=0.0), "'mlp_ratio'"),
+                           (dict(in_features=0), "'in_features' must be >= 1"),
+                           (dict(colour=1), "unknown model spec field 'colour'")):
+        try:
+            ht.build_model(dict(base, **change))
+            raise AssertionError("no error for %s" % change)
+        except ValueError as e:
+            assert needle in str(e), (change, str(e))
+
+
 # ---- CLI ---------------------------------------------------------------------------------------
 
 def test_cli_to_torch_from_torch_round_trip(tmp):

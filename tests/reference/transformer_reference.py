@@ -40,7 +40,6 @@ To add a case, write a make_<case>(args) returning a Case below and register it 
 layout stays the same.
 """
 import argparse
-import math
 import os
 import sys
 
@@ -116,68 +115,8 @@ TAB_N, TAB_F, TAB_T = 8, 5, 2
 SEQ_VOCAB, SEQ_MAX_LEN, SEQ_CLASSES = 11, 9, 5
 
 
-class FeatureTokenizer(nn.Module):
-    """hpctrain's nn::FeatureTokenizer: token f = x_f weight[f] + bias[f] + feature_embedding[f], and a
-    CLS token at position 0."""
-
-    def __init__(self, features, d, cls):
-        super().__init__()
-        b = 1.0 / math.sqrt(d)
-        self.weight = nn.Parameter(torch.empty(features, d).uniform_(-b, b))
-        self.bias = nn.Parameter(torch.empty(features, d).uniform_(-b, b))
-        self.feature_embedding = nn.Embedding(features, d)
-        self.cls_token = nn.Parameter(torch.empty(d).uniform_(-b, b)) if cls else None
-
-    def forward(self, x):
-        t = x[..., None] * self.weight + self.bias + self.feature_embedding.weight
-        if self.cls_token is not None:
-            t = torch.cat([self.cls_token.expand(x.shape[0], 1, -1), t], dim=1)
-        return t
-
-
-class TabularModel(nn.Module):
-    """hpctrain's transformer-tabular."""
-
-    def __init__(self, activation, pooling):
-        super().__init__()
-        self.tokenizer = FeatureTokenizer(TAB_F, MODEL_D, pooling == "cls")
-        self.blocks = nn.ModuleList([encoder_layer(activation, MODEL_D, MODEL_HEADS,
-                                                   int(MLP_RATIO * MODEL_D)) for _ in range(LAYERS)])
-        self.norm = nn.LayerNorm(MODEL_D, eps=EPS)
-        self.head = nn.Linear(MODEL_D, TAB_T)
-        self.pooling = pooling
-
-    def forward(self, x):
-        t = self.tokenizer(x)
-        for block in self.blocks:
-            t = block(t)
-        t = self.norm(t)
-        return self.head(t[:, 0] if self.pooling == "cls" else t.mean(dim=1))
-
-
-class SequenceModel(nn.Module):
-    """hpctrain's transformer (token ids, per-token head) and lm."""
-
-    def __init__(self, activation, vocab, max_len, out, causal):
-        super().__init__()
-        self.embed = nn.Embedding(vocab, MODEL_D)
-        self.pos = nn.Embedding(max_len, MODEL_D)
-        self.blocks = nn.ModuleList([encoder_layer(activation, MODEL_D, MODEL_HEADS,
-                                                   int(MLP_RATIO * MODEL_D)) for _ in range(LAYERS)])
-        self.norm = nn.LayerNorm(MODEL_D, eps=EPS)
-        self.head = nn.Linear(MODEL_D, out)
-        self.causal = causal
-
-    def forward(self, tokens, lengths):
-        length = tokens.shape[1]
-        t = self.embed(tokens.long()) + self.pos.weight[:length]
-        key_padding = torch.arange(length)[None, :] >= lengths[:, None].long()
-        mask = torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=1) if self.causal else None
-        for block in self.blocks:
-            t = block(t, src_mask=mask, src_key_padding_mask=key_padding)
-        return self.head(self.norm(t))
-
-
+# The models are hpctrain_torch's HpctrainTransformer (the converter's modules), so these checks also
+# prove that what to-torch builds computes what hpctrain computes.
 MODEL_FIELDS = dict(list(ht.SPEC_FIELDS.items()) + list(ht.TRANSFORMER_SPEC_FIELDS.items()))
 
 
@@ -191,20 +130,24 @@ def model_attrs(**fields):
 
 
 def make_tabular(args):
-    module = TabularModel(args.activation, args.pooling)
+    spec = model_attrs(type="transformer-tabular", in_features=TAB_F, out_features=TAB_T,
+                       activation=args.activation, pooling=args.pooling, loss="mse", task="regression",
+                       targets=TAB_T)
+    module = ht.build_model(spec)
     perturb(module)
     x = torch.randn(TAB_N, TAB_F)
-    return Case(module, dict(x=x), lambda m, x_: m(x_),
-                lambda out: dict(target=torch.randn_like(out)), mse,
-                model=model_attrs(type="transformer-tabular", in_features=TAB_F, out_features=TAB_T,
-                                  activation=args.activation, pooling=args.pooling, loss="mse",
-                                  task="regression", targets=TAB_T))
+    return Case(module, dict(x=x), lambda m, x_: m(x_), lambda out: dict(target=torch.randn_like(out)), mse,
+                model=spec)
 
 
 def make_sequence_case(args, lm):
     vocab, out_width = (256, 256) if lm else (SEQ_VOCAB, SEQ_CLASSES)
     causal = lm or args.causal
-    module = SequenceModel(args.activation, vocab, SEQ_MAX_LEN, out_width, causal)
+    spec = model_attrs(type="lm" if lm else "transformer", in_features=0, out_features=out_width,
+                       activation=args.activation, loss="ce", task="classification", targets=1,
+                       max_length=SEQ_MAX_LEN, vocab_size=vocab, seq_len=L, causal=int(causal),
+                       target_level="token")
+    module = ht.build_model(spec)
     perturb(module)
     lengths = torch.tensor(LENGTHS if args.padding else [L] * N, dtype=torch.int32)
     tokens = torch.randint(0, vocab, (N, L), dtype=torch.int32)
@@ -221,10 +164,7 @@ def make_sequence_case(args, lm):
                                            ignore_index=-1)
 
     return Case(module, dict(tokens=tokens, lengths=lengths), lambda m, _: m(tokens, lengths), targets, loss,
-                model=model_attrs(type="lm" if lm else "transformer", in_features=0, out_features=out_width,
-                                  activation=args.activation, loss="ce", task="classification", targets=1,
-                                  max_length=SEQ_MAX_LEN, vocab_size=vocab, seq_len=L, causal=int(causal),
-                                  target_level="token"))
+                model=spec)
 
 
 CASES = {"block": make_block, "tabular": make_tabular,
