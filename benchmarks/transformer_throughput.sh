@@ -7,15 +7,17 @@
 # Model FLOPs per sample = 3 x forward (backward is twice the forward), forward = per token and
 # layer 24 D^2 (QKV, output projection, MLP of ratio 4) + 4 L D for attention (2 L D for the causal
 # LM: only the products it needs), plus the head; embeddings and elementwise work are not counted.
-# Each cell is the median of REPEATS runs (default 3); samples/s exclude the first epoch; MFU divides
-# by the sgemm rate measured around the same repeat (see below).
+# Each cell is the median of REPEATS runs (default 3) of EPOCHS_TABULAR (8) or EPOCHS_LM (3) epochs;
+# samples/s exclude the first epoch (and hpctrain's validation pass); MFU divides by the sgemm rate
+# measured around the same repeat (see below).
 # Usage: benchmarks/transformer_throughput.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 bin=$build/hpctrain
 repeats=${REPEATS:-3}
-epochs=${EPOCHS:-3}
+# Epochs per run: the tabular model's are short (16 steps, a few seconds), so it runs more of them.
+declare -A epochs=([tabular]=${EPOCHS_TABULAR:-8} [lm]=${EPOCHS_LM:-3})
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$bin" gen-data --kind physics19 --n 2560 --out "$work/tabular.h5" >/dev/null
@@ -36,11 +38,11 @@ declare -A flops=(
   [lm]=$(python3 -c "T,N,D=128,4,256; print(3*(T*N*(24*D*D+2*T*D)+T*2*D*256))"))
 
 hpctrain_rate() {  # model threads
-  OMP_NUM_THREADS=$2 "$bin" train ${hp_args[$1]} --model.activation gelu-exact --epochs "$epochs" --threads "$2" \
+  OMP_NUM_THREADS=$2 "$bin" train ${hp_args[$1]} --model.activation gelu-exact --epochs "${epochs[$1]}" --threads "$2" \
     --optim.weight-decay 0.01 --eval-every 1000 --run-dir "$work/run" --quiet | sed -n 's/.*| \([0-9.]*\) samples\/s.*/\1/p'
 }
 torch_rate() {  # model threads
-  OMP_NUM_THREADS=$2 /usr/bin/python3 benchmarks/torch_transformer_train.py ${torch_args[$1]} --threads "$2" --epochs "$epochs"
+  OMP_NUM_THREADS=$2 /usr/bin/python3 benchmarks/torch_transformer_train.py ${torch_args[$1]} --threads "$2" --epochs "${epochs[$1]}"
 }
 sgemm() { "$build/benchmarks/sgemm_rate" --threads "$1"; }
 
