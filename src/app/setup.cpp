@@ -30,7 +30,7 @@ data::Dataset rows_with_features(const data::Dataset& all, const std::vector<std
   data::Dataset d = all.subset(rows);
   if (all.x.empty() && all.row_width() > 0 && !rows.empty()) {  // token data have no float features
     d.x.resize(rows.size() * static_cast<std::size_t>(all.row_width()));
-    data::Hdf5Rows(all.source, rows).read_all(d.x.data());
+    data::Hdf5Rows(all.source, rows, all.lengths).read_all(d.x.data());
   }
   return d;
 }
@@ -47,8 +47,8 @@ SplitData load_train_val(const std::string& train_path, const std::string& val_p
                          std::uint64_t seed, bool stream, int world, int rank) {
   SplitData s;
   data::Dataset all = data::read_dataset(train_path, true, !stream);
-  HPCT_CHECK(!stream || !all.is_sequence(), "option --data.stream: ", train_path,
-             " holds sequences; they are loaded whole (streaming reads tabular /X [N, F] only)");
+  HPCT_CHECK(!stream || !all.has_tokens(), "option --data.stream: ", train_path,
+             " holds token ids /tokens, which are loaded whole (streaming reads /X [N, F] or [N, L, F])");
   std::vector<std::int64_t> train_rows, val_rows;  // rows of train_path, and of the validation file
   data::Dataset val_all;
   if (!val_path.empty()) {
@@ -83,7 +83,7 @@ SplitData load_train_val(const std::string& train_path, const std::string& val_p
   s.val_truth = without_features(val_source.subset(val_rows));
   s.val = rows_with_features(val_source, shard_of(val_rows, world, rank));
   s.train = all.subset(train_rows);
-  if (stream) s.train_x = std::make_unique<data::Hdf5Rows>(train_path, std::move(train_rows));
+  if (stream) s.train_x = std::make_unique<data::Hdf5Rows>(train_path, std::move(train_rows), all.lengths);
   return s;
 }
 

@@ -22,17 +22,22 @@ void MemoryRows::read(const std::int64_t* rows, std::int64_t n, float* out) cons
   }
 }
 
-Hdf5Rows::Hdf5Rows(const std::string& path, std::vector<std::int64_t> file_rows)
-    : path_(path), file_rows_(std::move(file_rows)) {
+Hdf5Rows::Hdf5Rows(const std::string& path, std::vector<std::int64_t> file_rows, std::vector<std::int32_t> lengths)
+    : path_(path), file_rows_(std::move(file_rows)), lengths_(std::move(lengths)) {
   std::lock_guard<std::mutex> lock(hdf5_lock());
   file_ = h5::File::open_read(path);
   HPCT_CHECK(h5::is_dataset(file_, "/X"), path, ": no dataset /X");
   const h5::DatasetInfo info = h5::dataset_info(file_, "/X");
-  HPCT_CHECK(info.shape.size() >= 2, path, ": dataset /X: expected at least 2 dimensions, found ", info.shape.size());
+  HPCT_CHECK(info.shape.size() == 2 || info.shape.size() == 3, path,
+             ": dataset /X: expected 2 dimensions [N, F] or 3 [N, L, F], found ", info.shape.size());
   HPCT_CHECK(info.type == h5::TypeClass::floating || info.type == h5::TypeClass::integer, path,
              ": dataset /X: expected numbers, found ", h5::to_string(info.type));
-  width_ = 1;
-  for (std::size_t d = 1; d < info.shape.size(); ++d) width_ *= info.shape[d];
+  positions_ = info.shape.size() == 3 ? info.shape[1] : 1;
+  features_ = info.shape.back();
+  width_ = positions_ * features_;
+  HPCT_CHECK(lengths_.empty() || (info.shape.size() == 3 && static_cast<std::int64_t>(lengths_.size()) == info.shape[0]),
+             path, ": ", lengths_.size(), " lengths given for a ", info.shape.size(), "-D /X of ", info.shape[0],
+             " rows (one per row of a 3-D /X)");
   for (std::int64_t r : file_rows_)
     HPCT_CHECK(r >= 0 && r < info.shape[0], path, ": row ", r, " is outside /X's ", info.shape[0], " rows");
 }
@@ -58,12 +63,16 @@ void Hdf5Rows::read(const std::int64_t* rows, std::int64_t n, float* out) const 
     std::lock_guard<std::mutex> lock(hdf5_lock());
     h5::read_float_rows(file_, "/X", unique, buf.data());
   }
-  for (std::size_t u = 0; u < unique.size(); ++u)
-    for (std::int64_t c = 0; c < width_; ++c) {
-      const float v = buf[u * static_cast<std::size_t>(width_) + static_cast<std::size_t>(c)];
-      HPCT_CHECK(std::isfinite(v), path_, ": /X row ", unique[u], " column ", c, " is ",
-                 std::isnan(v) ? "NaN" : "Inf (or beyond float32 range)");
-    }
+  for (std::size_t u = 0; u < unique.size(); ++u) {
+    float* row = buf.data() + u * static_cast<std::size_t>(width_);
+    const std::int64_t valid =
+        lengths_.empty() ? positions_ : lengths_[static_cast<std::size_t>(unique[u])];
+    for (std::int64_t c = 0; c < valid * features_; ++c)
+      HPCT_CHECK(std::isfinite(row[c]), path_, ": /X row ", unique[u],
+                 positions_ > 1 ? cat(" position ", c / features_) : std::string(), " column ", c % features_, " is ",
+                 std::isnan(row[c]) ? "NaN" : "Inf (or beyond float32 range)");
+    std::fill(row + valid * features_, row + width_, 0.0f);  // padding
+  }
   for (std::int64_t i = 0; i < n; ++i)
     std::memcpy(out + i * width_, buf.data() + slot[static_cast<std::size_t>(i)] * width_,
                 static_cast<std::size_t>(width_) * sizeof(float));

@@ -36,15 +36,18 @@ class MemoryRows final : public RowSource {
 };
 
 // Rows of /X read from an HDF5 file: row i of this source is row file_rows[i] of the file (the
-// training split of a file is a subset of its rows). Values are checked finite (errors name the file,
-// row and column) and then passed through `transform` (standardisation), when set. Tabular /X only:
-// sequence data (padding, /lengths, /tokens) are read whole by read_dataset. Debian's HDF5 is
-// built without thread safety, so every HDF5 call of every reader holds one process-wide lock.
+// training split of a file is a subset of its rows). Tabular /X [N, F] rows are F floats; sequence
+// rows of /X [N, L, F] are L F floats, of which the positions at or past the row's length (lengths,
+// indexed by file row; empty: all L valid) read as 0 whatever the file holds there, as read_dataset
+// reads them. Valid values are checked finite (errors name the file, row, position and column) and
+// then passed through `transform` (standardisation), when set. Debian's HDF5 is built without thread
+// safety, so every HDF5 call of every reader holds one process-wide lock.
 class Hdf5Rows final : public RowSource {
  public:
   using Transform = std::function<void(float* x, std::int64_t rows)>;
-  // Opens the file and checks /X: numeric, at least 2-D, file_rows in range.
-  Hdf5Rows(const std::string& path, std::vector<std::int64_t> file_rows);
+  // Opens the file and checks /X: numeric, 2-D or 3-D, file_rows in range, lengths (when given) one
+  // per file row of a 3-D /X.
+  Hdf5Rows(const std::string& path, std::vector<std::int64_t> file_rows, std::vector<std::int32_t> lengths = {});
   std::int64_t rows() const override { return static_cast<std::int64_t>(file_rows_.size()); }
   std::int64_t width() const override { return width_; }
   void read(const std::int64_t* rows, std::int64_t n, float* out) const override;
@@ -55,7 +58,9 @@ class Hdf5Rows final : public RowSource {
  private:
   std::string path_;
   std::vector<std::int64_t> file_rows_;
+  std::vector<std::int32_t> lengths_;
   std::int64_t width_ = 0;
+  std::int64_t positions_ = 1, features_ = 0;  // L and F of a 3-D /X; 1 and F for tabular rows
   h5::File file_;
   Transform transform_;
 };

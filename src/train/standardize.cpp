@@ -62,7 +62,8 @@ Standardization fit_standardization(const data::Dataset& train, const data::RowS
                                     bool enabled) {
   Standardization s;
   if (!enabled) return s;
-  HPCT_CHECK(!train.is_sequence(), train.source, ": streamed standardisation is for tabular /X [N, F] only");
+  // Per-position features are used as stored (fit_standardization above): only per-row targets.
+  if (train.is_sequence()) return fit_standardization(train, enabled);
   const std::int64_t n = x.rows(), cols = x.width(), chunk = 4096;
   const int world = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
   std::vector<float> shift(static_cast<std::size_t>(cols)), buf;

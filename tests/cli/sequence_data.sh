@@ -1,5 +1,6 @@
-# Sequence data from the command line: gen-data's sequence kinds, convert --text, info, and the
-# errors for bad sequence input (token ids, lengths, empty or missing text files).
+# Sequence data from the command line: gen-data's sequence kinds, convert --text, info, streaming of
+# per-position features, and the errors for bad sequence input (token ids, lengths, empty or missing
+# text files).
 source "$(dirname "$0")/../lib.sh"
 
 "$HPCTRAIN" gen-data --kind seq-window --n 200 --out window.h5 >/dev/null
@@ -70,6 +71,36 @@ PY
 expect_fail "token.h5: /tokens row 2 position 5 is token id 23, outside the vocabulary [0, 20)" "$HPCTRAIN" info token.h5
 expect_fail "length.h5: /lengths row 2 is 11; lengths must be in [1, 10]" "$HPCTRAIN" info length.h5
 expect_fail "rows.h5: /lengths has 3 rows but /tokens has 4" "$HPCTRAIN" info rows.h5
-expect_fail "data.stream" "$HPCTRAIN" train --data.train window.h5 --data.stream --run-dir run
+expect_fail "data.stream: window.h5 holds token ids /tokens, which are loaded whole" \
+  "$HPCTRAIN" train --data.train window.h5 --data.stream --run-dir run
+
+# Per-position features /X [N, L, F] streamed batch by batch (--data.stream, 2 loader workers) train
+# to the weights of the in-memory run; the file's padding holds NaN, which neither path reads, and a
+# NaN at a valid position is an error naming row, position and column in both.
+"$HPCTRAIN" gen-data --kind seq-sum --n 300 --seq-len 12 --encoding onehot --out feat.h5 >/dev/null
+"$PYTHON" - <<'PY'
+import h5py, numpy as np, shutil
+shutil.copy("feat.h5", "badfeat.h5")
+with h5py.File("feat.h5", "r+") as f:
+    x, n = f["X"][()], f["lengths"][()]
+    assert n.min() < 12
+    for r in range(len(n)):
+        x[r, n[r]:] = np.nan  # padding
+    f["X"][...] = x
+r = int(np.argmax(n < 12))
+with h5py.File("badfeat.h5", "r+") as f:
+    x = f["X"][()]; x[r, 1, 3] = np.nan; f["X"][...] = x
+open("badrow.txt", "w").write(str(r))
+PY
+seq=(--model.type transformer --model.d-model 16 --model.heads 2 --model.layers 1 --epochs 2 --batch-size 32 --threads 1)
+"$HPCTRAIN" train --data.train feat.h5 "${seq[@]}" --run-dir mem >mem.log || die "in-memory: $(cat mem.log)"
+"$HPCTRAIN" train --data.train feat.h5 "${seq[@]}" --data.stream --data.workers 2 --run-dir streamed >streamed.log \
+  || die "streamed: $(cat streamed.log)"
+grep -q "(streamed)" streamed.log || die "not streamed: $(cat streamed.log)"
+msg=$(same_weights mem streamed) || die "streamed sequence training differs: $msg"
+pass "per-position features streamed (NaN padding unread) reach the in-memory weights: $msg"
+bad="badfeat.h5: /X row $(cat badrow.txt) position 1 column 3 is NaN"
+expect_fail "$bad" "$HPCTRAIN" train --data.train badfeat.h5 "${seq[@]}" --run-dir bad
+expect_fail "$bad" "$HPCTRAIN" train --data.train badfeat.h5 "${seq[@]}" --data.stream --run-dir bad
 expect_fail "model.type mlp" "$HPCTRAIN" train --data.train window.h5 --run-dir run
 finish

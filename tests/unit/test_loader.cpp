@@ -160,6 +160,43 @@ TEST_CASE("Hdf5Rows reads rows in any order, with repeats, as in memory; NaN row
   hpct::test::check_error([&] { Hdf5Rows(tmp.file("d.h5"), {300}); }, {"d.h5", "row 300", "300 rows"});
 }
 
+TEST_CASE("Hdf5Rows reads sequence rows /X [N, L, F] as read_dataset does: padding 0, unread") {
+  TempDir tmp;
+  Dataset d = generate({.kind = "seq-sum", .n = 40, .seed = 5, .seq_len = 6, .vocab_size = 4, .encoding = "onehot"});
+  REQUIRE(d.is_sequence());
+  REQUIRE(!d.lengths.empty());
+  std::vector<float> x = d.x;
+  for (std::int64_t r = 0; r < d.n; ++r)  // the file's padding holds NaN
+    for (std::int64_t k = d.length(r) * 4; k < 6 * 4; ++k) x[r * 24 + k] = std::nanf("");
+  {
+    h5::AtomicFile out(tmp.file("seq.h5"));
+    h5::write(out.file(), "/X", {d.n, 6, 4}, x);
+    out.commit();
+  }
+  std::vector<std::int64_t> file_rows = {39, 3, 17, 3};
+  const Hdf5Rows rows(tmp.file("seq.h5"), file_rows, d.lengths);
+  CHECK(rows.width() == 24);
+  std::vector<float> got(4 * 24);
+  const std::int64_t want[] = {0, 1, 2, 3};
+  rows.read(want, 4, got.data());
+  for (std::size_t i = 0; i < 4; ++i)
+    for (std::int64_t k = 0; k < 24; ++k) CHECK(got[i * 24 + k] == d.x[file_rows[i] * 24 + k]);  // padding 0
+
+  std::int64_t r = 0;
+  while (d.length(r) < 3) ++r;
+  x[r * 24 + 2 * 4 + 1] = std::nanf("");  // position 2 of row r is valid
+  {
+    h5::AtomicFile out(tmp.file("nan.h5"));
+    h5::write(out.file(), "/X", {d.n, 6, 4}, x);
+    out.commit();
+  }
+  const std::int64_t zero[] = {0};
+  hpct::test::check_error([&] { Hdf5Rows(tmp.file("nan.h5"), {r}, d.lengths).read(zero, 1, got.data()); },
+                          {"nan.h5", cat("/X row ", r, " position 2 column 1 is NaN")});
+  hpct::test::check_error([&] { Hdf5Rows(tmp.file("seq.h5"), {0}, std::vector<std::int32_t>(3, 1)); },
+                          {"seq.h5", "3 lengths given", "40 rows"});
+}
+
 TEST_CASE("streamed standardisation equals the in-memory one") {
   TempDir tmp;
   Dataset d = generate({.kind = "heteroscedastic", .n = 9000, .seed = 4});
