@@ -242,8 +242,13 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
     const bool evaluate_now = validate && (epoch % opt.eval_every == 0 || epoch == opt.epochs);
     Stopwatch eval_clock;
     if (evaluate_now) {
-      const Evaluation ev = evaluate_sharded(be, model, loss_kind, *data.val, data.val_truth->n, opt.comm,
-                                             std::max<std::int64_t>(opt.batch_size, 256));
+      // Validation batches: the training batch for the transformers, whose activation buffers (rows x
+      // L x width, per layer) a larger batch would allocate again (the lm at 256 rows: ~1 GB more);
+      // at least 256 rows for the MLP, whose rows are too cheap to fill a pass on their own.
+      const std::int64_t eval_batch =
+          model.spec().is_transformer() ? opt.batch_size : std::max<std::int64_t>(opt.batch_size, 256);
+      const Evaluation ev =
+          evaluate_sharded(be, model, loss_kind, *data.val, data.val_truth->n, opt.comm, eval_batch);
       summary.val_loss = ev.loss.mean();
       summary.val_metrics = compute_metrics(interpret_outputs(loss_kind, ev.raw, data.val_truth->n,
                                                               model.spec().out_features, *data.standardization,
