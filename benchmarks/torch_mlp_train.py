@@ -3,7 +3,13 @@
 `hpctrain train` on the default data set, timed the same way (epochs after the first).
 Usage: torch_mlp_train.py DATA.h5 --threads T --epochs E --batch-size B --widths 64,64,64"""
 import argparse
+import os
 import time
+# Debian's torch runs its gemms in the pthread build of OpenBLAS, whose threads compete for the cores
+# with torch's own OpenMP threads while those spin-wait after each parallel region: on 2 threads that
+# made PyTorch slower than on 1. Passive waiting gives it its best speed here (the LM on 2 threads
+# 12 -> 31 samples/s); libgomp reads this when torch loads it, so it is set before the import.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import h5py
 import numpy as np

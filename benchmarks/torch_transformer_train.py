@@ -9,7 +9,13 @@ the first). Prints samples per second.
 Usage: torch_transformer_train.py tabular|lm DATA.h5 --threads T --epochs E --batch-size B
        [--d-model D --heads H --layers N]"""
 import argparse
+import os
 import time
+# Debian's torch runs its gemms in the pthread build of OpenBLAS, whose threads compete for the cores
+# with torch's own OpenMP threads while those spin-wait after each parallel region: on 2 threads that
+# made PyTorch slower than on 1. Passive waiting gives it its best speed here (the LM on 2 threads
+# 12 -> 31 samples/s); libgomp reads this when torch loads it, so it is set before the import.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import h5py
 import numpy as np
