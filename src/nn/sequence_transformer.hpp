@@ -1,14 +1,9 @@
 #pragma once
 #include <memory>
-#include <vector>
 
-#include "nn/cls_pool.hpp"
-#include "nn/layer_norm.hpp"
-#include "nn/linear.hpp"
-#include "nn/mean_pool.hpp"
 #include "nn/model.hpp"
 #include "nn/positional_embedding.hpp"
-#include "nn/transformer_block.hpp"
+#include "nn/transformer_trunk.hpp"
 
 namespace hpct::nn {
 
@@ -16,11 +11,9 @@ namespace hpct::nn {
 // their lengths:
 //   t = embed(tokens) [N, L, D]  (TokenEmbedding(vocab_size, D))  or  t = proj(x [N, L, F]) (Linear(F, D))
 //   t = pos(t)                   (learned positions 0 .. L-1 of max_length)
-//   t = blocks.i(t, mask)        (key padding from the lengths; causal attention when spec.causal)
-//   h = norm(t)
-//   target_level token:    y = head(h)                                 [N, L, out] (padding rows too)
-//   target_level sequence: y = head(mean over valid positions of h)    [N, out]  (pooling mean)
-//                          y = head(h[:, 0])                           [N, out]  (pooling cls: position 0)
+//   y = TransformerTrunk(t, mask)  (key padding from the lengths; causal attention when spec.causal)
+//     target_level token:    per token [N, L, out] (padding rows too)
+//     target_level sequence: pooled [N, out], mean over valid positions or position 0 (pooling cls)
 // `lm` is this model with tokens, vocab 256, causal attention and a token-level head of 256 logits (not
 // tied to the embedding), trained with next-byte cross-entropy. Embeddings start N(0, 0.02^2) (GPT-2).
 // Parameters, in forward order: embed.weight [V, D] or proj.{weight, bias}, pos.weight [max_length, D],
@@ -41,13 +34,7 @@ class SequenceTransformer final : public Model {
   std::unique_ptr<Layer> embed_;  // TokenEmbedding or Linear
   std::int64_t pos_offset_;
   PositionalEmbedding pos_;
-  std::vector<std::unique_ptr<TransformerBlock>> blocks_;
-  std::int64_t norm_offset_;
-  LayerNorm norm_;
-  std::int64_t head_offset_;
-  Linear head_;
-  MeanPool mean_pool_;  // sequence level, pooling mean (masked by the lengths)
-  ClsPool cls_pool_;    // sequence level, pooling cls
+  TransformerTrunk trunk_;
 };
 
 }  // namespace hpct::nn
