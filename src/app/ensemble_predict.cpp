@@ -50,39 +50,50 @@ std::vector<std::string> member_checkpoints(const std::string& run) {
   return paths;
 }
 
-// One member's predictions for the rows of d (original units), as the single-checkpoint predict
-// makes them: the member's own standardisation, model and output interpretation.
-train::Predictions predict_member(const std::string& ckpt_path, const data::Dataset& raw, kernels::Backend& be,
-                                  std::int64_t batch) {
+// One member's predictions for the rows of each data set (original units), as the single-checkpoint
+// predict makes them: the member's own standardisation, model and output interpretation. The
+// checkpoint is read once for all the sets.
+std::vector<train::Predictions> predict_member(const std::string& ckpt_path,
+                                               const std::vector<const data::Dataset*>& sets, kernels::Backend& be,
+                                               std::int64_t batch) {
   const train::CheckpointData ckpt = train::load_checkpoint(ckpt_path);
   const nn::ModelSpec spec = train::spec_from_attrs(ckpt.model, ckpt_path);
-  check_model_fits_data(spec, raw, ckpt_path);
-  if (raw.targets > 0)
-    HPCT_CHECK(data::to_string(raw.task) == spec.task && raw.targets == spec.targets, raw.source, ": /y (",
-               raw.targets, " target(s), task ", data::to_string(raw.task), ") does not match ", ckpt_path, " (",
-               spec.targets, " target(s), task ", spec.task, ")");
   train::check_standardization(ckpt.standardization, spec.in_features, spec.targets, ckpt_path);
-  data::Dataset d = raw;
-  train::apply_standardization(ckpt.standardization, d);
   auto model = nn::build_model(spec, be, 0);
   train::load_parameters(be, *model, ckpt.params, ckpt_path);
   const nn::LossKind loss = nn::parse_loss(spec.loss);
-  const train::Evaluation ev = train::evaluate(be, *model, loss, d, batch);
-  HPCT_CHECK(ev.positions <= 1, ckpt_path, ": predicts per token; ensembles combine one prediction per row");
-  return train::interpret_outputs(loss, ev.raw, d.n, spec.out_features, ckpt.standardization);
+  std::vector<train::Predictions> out;
+  for (const data::Dataset* raw : sets) {
+    check_model_fits_data(spec, *raw, ckpt_path);
+    if (raw->targets > 0)
+      HPCT_CHECK(data::to_string(raw->task) == spec.task && raw->targets == spec.targets, raw->source, ": /y (",
+                 raw->targets, " target(s), task ", data::to_string(raw->task), ") does not match ", ckpt_path,
+                 " (", spec.targets, " target(s), task ", spec.task, ")");
+    data::Dataset d = *raw;
+    train::apply_standardization(ckpt.standardization, d);
+    const train::Evaluation ev = train::evaluate(be, *model, loss, d, batch);
+    HPCT_CHECK(ev.positions <= 1, ckpt_path, ": predicts per token; ensembles combine one prediction per row");
+    out.push_back(train::interpret_outputs(loss, ev.raw, d.n, spec.out_features, ckpt.standardization));
+  }
+  return out;
 }
 
-train::EnsemblePredictions predict_ensemble(const std::vector<std::string>& ckpts, const data::Dataset& d,
-                                            kernels::Backend& be, std::int64_t batch) {
-  std::vector<train::Predictions> members;
+// The ensemble's predictions for each data set, every member loaded once.
+std::vector<train::EnsemblePredictions> predict_ensemble(const std::vector<std::string>& ckpts,
+                                                         const std::vector<const data::Dataset*>& sets,
+                                                         kernels::Backend& be, std::int64_t batch) {
+  std::vector<std::vector<train::Predictions>> members(sets.size());
   for (std::size_t m = 0; m < ckpts.size(); ++m) {
     try {
-      members.push_back(predict_member(ckpts[m], d, be, batch));
+      std::vector<train::Predictions> p = predict_member(ckpts[m], sets, be, batch);
+      for (std::size_t s = 0; s < sets.size(); ++s) members[s].push_back(std::move(p[s]));
     } catch (const Error& e) {
       fail("member ", m, ": ", e.what());
     }
   }
-  return train::combine_members(members);
+  std::vector<train::EnsemblePredictions> out;
+  for (const auto& preds : members) out.push_back(train::combine_members(preds));
+  return out;
 }
 
 std::string level_name(double level) { return cat(std::setprecision(6), level); }
@@ -108,7 +119,13 @@ int run_ensemble_predict(const Config& cfg) {
   const std::vector<std::string> ckpts = member_checkpoints(run);
   auto backend = make_backend(cfg);
   const data::Dataset d = data::read_dataset(data_path, /*require_targets=*/false);
-  const train::EnsemblePredictions e = predict_ensemble(ckpts, d, *backend, batch);
+  // The calibration split, when conformal intervals are asked for, is predicted in the same pass.
+  data::Dataset calibration;
+  if (conformal) calibration = data::read_dataset(cfg.str("uq.calibration-data"), /*require_targets=*/true);
+  std::vector<const data::Dataset*> sets = {&d};
+  if (conformal) sets.push_back(&calibration);
+  const std::vector<train::EnsemblePredictions> predicted = predict_ensemble(ckpts, sets, *backend, batch);
+  const train::EnsemblePredictions& e = predicted[0];
   const bool regression = e.loss == nn::LossKind::mse || e.loss == nn::LossKind::gaussian_nll;
   HPCT_CHECK(!conformal || regression, "option --uq.calibrate conformal: the members of ", run, " use loss ",
              nn::to_string(e.loss), "; conformal intervals are for regression (mse, gaussian-nll)");
@@ -119,10 +136,8 @@ int run_ensemble_predict(const Config& cfg) {
   train::ConformalScales scales;
   if (regression) {
     if (conformal) {
-      const std::string cal_path = cfg.str("uq.calibration-data");
-      const data::Dataset cal = data::read_dataset(cal_path, /*require_targets=*/true);
-      const train::EnsemblePredictions c = predict_ensemble(ckpts, cal, *backend, batch);
-      scales = train::fit_conformal(c.mean, c.var, c.width, cal.y, levels);
+      const train::EnsemblePredictions& c = predicted[1];
+      scales = train::fit_conformal(c.mean, c.var, c.width, calibration.y, levels);
       iv = train::conformal_intervals(e.mean, e.var, e.width, scales);
     } else {
       iv = train::gaussian_intervals(e.mean, e.var, e.width, levels);
