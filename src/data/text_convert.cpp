@@ -1,11 +1,11 @@
 #include "data/text_convert.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 
 #include "core/error.hpp"
 
@@ -13,14 +13,18 @@ namespace hpct::data {
 
 Dataset read_text(const std::string& path, std::int64_t seq_len) {
   HPCT_CHECK(seq_len >= 2, "option --seq-len: must be >= 2 (positions per row), got ", seq_len);
+  const std::string where = "option --text " + path;
   std::error_code ec;
-  HPCT_CHECK(!std::filesystem::is_directory(path, ec), path, ": is a directory, not a file");
+  HPCT_CHECK(!std::filesystem::is_directory(path, ec), where, ": is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
-  HPCT_CHECK(in.is_open(), path, ": cannot open: ", std::strerror(errno));
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  HPCT_CHECK(!in.bad(), path, ": read error");
-  HPCT_CHECK(!bytes.empty(), path, ": is empty; there is no text to convert");
-  HPCT_CHECK(bytes.size() >= 2, path, ": has a single byte; next-token data needs at least 2");
+  HPCT_CHECK(in.is_open(), where, ": cannot open: ", std::strerror(errno));
+  // istream::read turns a failing read(2) into badbit (an istreambuf_iterator would throw instead).
+  std::string bytes;
+  std::array<char, 1 << 16> chunk;
+  while (in.read(chunk.data(), chunk.size()) || in.gcount() > 0) bytes.append(chunk.data(), in.gcount());
+  HPCT_CHECK(!in.bad(), where, ": read error after ", bytes.size(), " bytes");
+  HPCT_CHECK(!bytes.empty(), where, ": is empty; there is no text to convert");
+  HPCT_CHECK(bytes.size() >= 2, where, ": has a single byte; next-token data needs at least 2");
 
   const auto S = static_cast<std::int64_t>(bytes.size()), L = seq_len, inputs = S - 1;
   Dataset d;

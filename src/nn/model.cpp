@@ -28,6 +28,9 @@ void check_transformer_spec(const ModelSpec& spec) {
     return;
   }
   HPCT_CHECK(spec.max_length > 0, "option model.max-length: must be positive, got ", spec.max_length);
+  // Under causal attention position 0 attends to itself alone, so its output would see one token.
+  HPCT_CHECK(!(spec.causal && !spec.per_token() && spec.pooling == "cls"), "option model.pooling cls with ",
+             "model.causal: position 0 attends only to itself under causal attention; pool with mean");
   HPCT_CHECK(spec.vocab_size > 0 || spec.in_features > 0, "model ", spec.type,
              ": needs token ids (vocab_size > 0) or per-position features");
   if (spec.type == "lm")

@@ -1,8 +1,9 @@
 # scripts/hpctrain_torch.py: state_dict <-> checkpoint conversion (tests/reference/test_converter.py),
 # and checkpoints written by the C++ trainer, converted with to-torch and run in PyTorch, giving the
 # predictions of `hpctrain predict` (tests/reference/compare_predict.py, within 1e-4 relative):
-# transformer-tabular (CLS), a transformer on tokens with a per-token head and padding, one on
-# per-position features with mean pooling, and the lm (the mlp: cli.predict_and_interop).
+# transformer-tabular (regression with CLS, binary classification with mean pooling), a transformer
+# on tokens with a per-token head and padding, one on per-position features with mean pooling, and
+# the lm (the mlp: cli.predict_and_interop).
 source "$(dirname "$0")/../lib.sh"
 "$PYTHON" "$HPCTRAIN_SOURCE/tests/reference/test_converter.py"
 pass "converter unit tests"
@@ -10,6 +11,7 @@ pass "converter unit tests"
 convert="$HPCTRAIN_SOURCE/scripts/hpctrain_torch.py"
 compare="$HPCTRAIN_SOURCE/tests/reference/compare_predict.py"
 "$HPCTRAIN" gen-data --kind physics19 --n 300 --out phys.h5 >/dev/null
+"$HPCTRAIN" gen-data --kind two-gaussians --n 300 --out gauss.h5 >/dev/null
 "$HPCTRAIN" gen-data --kind seq-window --n 200 --seq-len 12 --out win.h5 >/dev/null
 "$HPCTRAIN" gen-data --kind seq-sum --n 200 --seq-len 12 --encoding onehot --out sum.h5 >/dev/null
 head -c 4000 "$HPCTRAIN_SOURCE/README.md" >text.txt
@@ -24,6 +26,7 @@ while read -r name data options; do
   pass "$name: $msg"
 done <<LIST
 tabular phys.h5 --model.type transformer-tabular --model.pooling cls ${small[*]}
+tabular-bce gauss.h5 --model.type transformer-tabular ${small[*]}
 tokens win.h5 --model.type transformer ${small[*]}
 features sum.h5 --model.type transformer --model.pooling mean --model.activation gelu-exact ${small[*]}
 lm text.h5 --model.type lm ${small[*]}

@@ -2,7 +2,8 @@
 # batch_first=True) on identical weights and batch, with key padding (lengths 1 .. L) and causal masks:
 # output, loss, input and parameter gradients, and the weights after 3 AdamW steps, each within 1e-4
 # relative. Then whole 2-block models with their head and loss the same way: transformer-tabular (CLS and
-# mean pooling, MSE), transformer on tokens with a per-token head (cross-entropy ignoring padding and
+# mean pooling, MSE), transformer on per-position features with padding (mean and position-0 pooling,
+# per-row MSE), transformer on tokens with a per-token head (cross-entropy ignoring padding and
 # unlabelled positions; bidirectional and causal) and the byte-level lm. The reference is generated now
 # by tests/reference/transformer_reference.py; nothing is pasted.
 source "$(dirname "$0")/../lib.sh"
@@ -15,7 +16,8 @@ for variant in "gelu-exact" "relu --causal" "gelu --causal" "silu --no-padding";
   "$CHECK_TRANSFORMER_REFERENCE" "$dir" >"$dir.log" || { cat "$dir.log"; die "mismatch with PyTorch: block $variant"; }
   pass "block $variant: $(tail -1 "$dir.log")"
 done
-for variant in "tabular --pooling cls" "tabular --pooling mean --activation relu" "sequence" "sequence --causal" "lm"; do
+for variant in "tabular --pooling cls" "tabular --pooling mean --activation relu" "features --pooling mean" \
+  "features --pooling cls --activation gelu" "sequence" "sequence --causal" "lm"; do
   set -- $variant
   dir="ref-model-$(echo "$variant" | tr -d ' -')"
   "$PYTHON" "$ref" "$dir" --case "$@" --seed 7 >/dev/null

@@ -92,6 +92,8 @@ expect_fail "sum.h5: /y holds per-row targets but option model.type lm" train --
 expect_fail "option model.pooling: unknown pooling 'max'" train --data.train phys.h5 --model.type transformer-tabular --model.pooling max
 expect_fail "option model.causal: applies to model.type transformer (lm always is causal), not transformer-tabular" \
   train --data.train phys.h5 --model.type transformer-tabular --model.causal
+expect_fail "option model.pooling cls with model.causal: position 0 attends only to itself" \
+  train --data.train sum.h5 --model.type transformer --model.causal --model.pooling cls
 expect_fail "option model.type: unknown model type 'rnn'" train --data.train phys.h5 --model.type rnn
 expect_fail "option model.heads: must be positive, got 0" train --data.train phys.h5 --model.type transformer-tabular --model.heads 0
 [[ ! -e bad/model.h5 ]] || die "a failed run left a checkpoint"

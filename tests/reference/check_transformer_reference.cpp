@@ -148,7 +148,7 @@ std::vector<std::int64_t> shape_of(const h5::File& ref, const std::string& path)
   return h5::dataset_info(ref, path).shape;
 }
 
-// A whole model (cases tabular, sequence, lm): spec from /model, weights from /params, the batch and
+// A whole model (cases tabular, features, sequence, lm): spec from /model, weights from /params, the batch and
 // its targets from the file; the loss as the trainer computes it.
 int check_model(kernels::Backend& be, const h5::File& ref, const std::string& path) {
   std::map<std::string, train::AttrValue> attrs;
@@ -260,7 +260,7 @@ int main(int argc, char** argv) {
     const std::string path = std::string(argv[1]) + "/reference.h5";
     const h5::File ref = h5::File::open_read(path);
     const std::string which = h5::read_string_attr(ref, "/", "case");
-    if (which == "tabular" || which == "sequence" || which == "lm") return check_model(*be, ref, path);
+    if (which == "tabular" || which == "features" || which == "sequence" || which == "lm") return check_model(*be, ref, path);
     HPCT_CHECK(which == "block", "case ", which, " is not known to this checker");
     Worst w;
     Batch b;

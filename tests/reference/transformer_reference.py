@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference for the C++ check of hpctrain's transformer layers (check_transformer_reference).
 
-Usage: transformer_reference.py OUTDIR [--case block|tabular|sequence|lm] [--seed 0]
+Usage: transformer_reference.py OUTDIR [--case block|tabular|features|sequence|lm] [--seed 0]
                                 [--activation gelu-exact] [--causal] [--no-padding] [--pooling cls|mean]
 
 Case "block": one nn.TransformerEncoderLayer(D, H, dim_feedforward=F, dropout=0, activation,
@@ -21,6 +21,9 @@ holds the ModelSpec attributes, so the checker builds the model with nn::build_m
               learned positions -> 2 blocks -> LayerNorm -> per-token Linear head (5 classes);
               cross-entropy over /labels [N, L] with ignore_index -1 (padding and some unlabelled
               positions), mean over the labelled ones.
+  "features": transformer on per-position features x [N, L, F] with key padding from /lengths: Linear
+              projection + learned positions -> 2 blocks -> LayerNorm -> mean over the valid positions
+              (position 0 with --pooling cls) -> Linear head (2 targets); MSE on per-row /target [N, T].
   "lm":       the same as hpctrain's lm: byte tokens (vocab 256), causal, 256 next-byte logits per token.
 
 Writes OUTDIR/reference.h5, float32 unless noted:
@@ -28,7 +31,8 @@ Writes OUTDIR/reference.h5, float32 unless noted:
                dim_feedforward, eps, prefix
   /params/<name>            the initial weights, in state_dict order (creation order tracked)
   /x [N, L, D], /target [N, L, D], /lengths int32 [N]  (block; the models: /x [N, F] and /target [N, T],
-                            or /tokens int32 [N, L], /lengths and /labels int32 [N, L])
+                            /x [N, L, F], /lengths and /target [N, T] (features), or /tokens int32
+                            [N, L], /lengths and /labels int32 [N, L])
   /model                    attrs: the ModelSpec (models only)
   /output [N, L, D]         forward output at the initial weights; root attr loss (float64)
   /grad_input [N, L, D]     d(loss)/dx (block only)
@@ -167,7 +171,22 @@ def make_sequence_case(args, lm):
                 model=spec)
 
 
-CASES = {"block": make_block, "tabular": make_tabular,
+def make_features(args):
+    """transformer on per-position features x [N, L, F] (the Linear projection path) with key padding,
+    mean pooling over the valid positions (or position 0 with --pooling cls) and per-row MSE."""
+    spec = model_attrs(type="transformer", in_features=TAB_F, out_features=TAB_T, activation=args.activation,
+                       pooling=args.pooling, loss="mse", task="regression", targets=TAB_T,
+                       max_length=SEQ_MAX_LEN, seq_len=L, causal=int(args.causal), target_level="sequence")
+    module = ht.build_model(spec)
+    perturb(module)
+    lengths = torch.tensor(LENGTHS if args.padding else [L] * N, dtype=torch.int32)
+    x = torch.randn(N, L, TAB_F)
+    x[torch.arange(L)[None, :] >= lengths[:, None].long()] = 0.0  # padding reads as 0
+    return Case(module, dict(x=x, lengths=lengths), lambda m, x_: m(x_, lengths),
+                lambda out: dict(target=torch.randn_like(out)), mse, model=spec)
+
+
+CASES = {"block": make_block, "tabular": make_tabular, "features": make_features,
          "sequence": lambda args: make_sequence_case(args, False),
          "lm": lambda args: make_sequence_case(args, True)}
 

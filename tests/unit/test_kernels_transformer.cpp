@@ -203,6 +203,32 @@ TEST_CASE_TEMPLATE("attention forward and backward against naive loops (masks, d
   }
 }
 
+// Scores up to about a thousand: exp overflows float (above 88) and double (above 709) unless the softmax
+// subtracts each row's maximum first, so a kernel without that step gives inf / inf = NaN here.
+TEST_CASE_TEMPLATE("attention softmax stays finite and exact for scores near a thousand", T, float, double) {
+  for (const AttnCase& c : {AttnCase{2, 9, 2, 8, true, true, 0.0}, AttnCase{2, 20, 4, 32, false, false, 0.0}}) {
+    CAPTURE(c.name());
+    AttnTensors<T> a(c, 11);
+    for (auto& v : a.qkv.v) v *= T(24);  // scores of std ~0.75 * 24^2 = 430
+    a.run(be());
+    const AttnRef ref = attention_ref(c, to_double(a.qkv), to_double(a.dout), a.args.lengths, a.args.seed,
+                                      a.args.stream);
+    double biggest = 0.0;
+    for (std::int64_t i = 0; i < c.len; ++i)
+      for (std::int64_t j = 0; j <= i; ++j) {  // |score| of sequence 0, head 0
+        double s = 0.0;
+        for (std::int64_t e = 0; e < c.dh; ++e)
+          s += double(a.qkv[i * 3 * c.heads * c.dh + e]) * double(a.qkv[j * 3 * c.heads * c.dh + c.heads * c.dh + e]);
+        biggest = std::max(biggest, std::abs(s) / std::sqrt(double(c.dh)));
+      }
+    CHECK(biggest > 710.0);
+    // Float logits of ~1e3 carry absolute rounding ~1e-4, which the probabilities inherit relatively.
+    check_close(a.probs.v, ref.probs, tol<T>(2e-3, 1e-11), tol<T>(1e-6, 1e-15), "probs");
+    check_close(a.out.v, ref.out, tol<T>(2e-3, 1e-11), tol<T>(1e-5, 1e-13), "out");
+    check_close(a.dqkv.v, ref.dqkv, tol<T>(5e-3, 1e-10), tol<T>(1e-4, 1e-12), "dqkv");
+  }
+}
+
 TEST_CASE("attention backward matches central finite differences (float64)") {
   for (const bool padded : {false, true})
     for (const bool causal : {false, true})

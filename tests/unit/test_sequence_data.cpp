@@ -447,7 +447,10 @@ TEST_CASE("convert --text: bytes to next-byte token rows, and its errors") {
   write_bytes(tmp.file("one.txt"), "x");
   check_error([&] { read_text(tmp.file("one.txt"), 8); }, {tmp.file("one.txt"), "single byte"});
   check_error([&] { read_text(tmp.file("missing.txt"), 8); }, {tmp.file("missing.txt"), "cannot open"});
-  check_error([&] { read_text(tmp.dir.string(), 8); }, {tmp.dir.string(), "directory"});
+  check_error([&] { read_text(tmp.dir.string(), 8); }, {"option --text", tmp.dir.string(), "directory"});
+  // A file that opens but cannot be read (permission bits cannot show it: tests may run as root):
+  // reading /proc/self/mem at offset 0 fails with EIO.
+  check_error([&] { read_text("/proc/self/mem", 8); }, {"option --text /proc/self/mem", "read error after 0 bytes"});
   check_error([&] { read_text(tmp.file("t.bin"), 1); }, {"--seq-len", "got 1"});
 }
 
