@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -54,11 +55,15 @@ struct Raw {
   std::int64_t vocab = 7;
   bool write_vocab = true, write_lengths = true;
 
-  void write(const std::string& path) const {
+  // custom_lengths, when given, writes /lengths in place of `lengths`.
+  void write(const std::string& path, const std::function<void(h5::File&)>& custom_lengths = {}) const {
     h5::File f = h5::File::create(path);
     h5::write(f, "/tokens", {4, 5}, tokens);
     if (write_vocab) h5::write_attr(f, "/", "vocab_size", vocab);
-    if (write_lengths) h5::write(f, "/lengths", {static_cast<std::int64_t>(lengths.size())}, lengths);
+    if (custom_lengths)
+      custom_lengths(f);
+    else if (write_lengths)
+      h5::write(f, "/lengths", {static_cast<std::int64_t>(lengths.size())}, lengths);
     h5::write(f, "/y", {4, 5}, labels);
     h5::write_attr(f, "/", "num_classes", std::int64_t{3});
     f.close();
@@ -235,6 +240,12 @@ TEST_CASE("sequence bad input: every error names the file, dataset, row, positio
     raw.lengths.pop_back();
     raw.write(p);
     check_error([&] { read_dataset(p); }, {p, "/lengths has 3 rows", "/tokens has 4"});
+  }
+  SUBCASE("lengths of the wrong type or rank") {
+    raw.write(p, [](h5::File& f) { h5::write(f, "/lengths", {4}, std::vector<float>{5, 3, 1, 4}); });
+    check_error([&] { read_dataset(p); }, {p, "dataset /lengths: expected integers [N], found float"});
+    raw.write(p, [](h5::File& f) { h5::write(f, "/lengths", {4, 1}, std::vector<std::int32_t>{5, 3, 1, 4}); });
+    check_error([&] { read_dataset(p); }, {p, "dataset /lengths: expected integers [N], found integer"});
   }
   SUBCASE("lengths on tabular data") {
     {
