@@ -343,6 +343,9 @@ def _check_transformer_spec(s):
                          % (", ".join(TARGET_LEVELS), s["target_level"]))
     if s["causal"] not in (0, 1):
         raise ValueError("model spec field 'causal' must be 0 or 1, got %d" % s["causal"])
+    if s["causal"] and s["pooling"] == "cls" and s["target_level"] == "sequence":
+        raise ValueError("model spec field 'pooling' cls with 'causal' 1: position 0 attends only to itself "
+                         "under causal attention (hpctrain refuses this model)")
     if s["vocab_size"] < 0:
         raise ValueError("model spec field 'vocab_size' must be >= 0, got %d" % s["vocab_size"])
     if s["type"] != "transformer-tabular" and s["max_length"] < 1:

@@ -330,6 +330,7 @@ def test_transformer_spec_errors(tmp):
                            (dict(max_length=0), "'max_length' must be >= 1 for a transformer model"),
                            (dict(target_level="word"), "'target_level'"),
                            (dict(mlp_ratio=0.0), "'mlp_ratio'"),
+                           (dict(causal=1, pooling="cls"), "'pooling' cls with 'causal' 1"),
                            (dict(in_features=0), "'in_features' must be >= 1"),
                            (dict(colour=1), "unknown model spec field 'colour'")):
         try:
