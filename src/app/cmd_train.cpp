@@ -14,7 +14,7 @@
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
 #include "data/dataset.hpp"
-#include "dist/world.hpp"
+#include "parallel/world.hpp"
 #include "kernels/kernels.hpp"
 #include "nn/model.hpp"
 #include "optim/optimizer.hpp"

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "app/config.hpp"
-#include "dist/communicator.hpp"
-#include "dist/world.hpp"
+#include "parallel/communicator.hpp"
+#include "parallel/world.hpp"
 #include "train/trainer.hpp"
 
 namespace hpct::app {

@@ -17,7 +17,7 @@
 #include "app/ensemble.hpp"
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
-#include "dist/group_plan.hpp"
+#include "parallel/group_plan.hpp"
 #include "train/checkpoint.hpp"
 #include "train/uncertainty.hpp"
 

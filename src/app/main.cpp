@@ -6,7 +6,7 @@
 #include "app/commands.hpp"
 #include "app/wait_policy.hpp"
 #include "core/error.hpp"
-#include "dist/world.hpp"
+#include "parallel/world.hpp"
 
 namespace {
 

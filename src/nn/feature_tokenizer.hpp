@@ -2,7 +2,7 @@
 #include <vector>
 
 #include "nn/layer.hpp"
-#include "nn/parameter_store.hpp"
+#include "params/parameter_store.hpp"
 
 namespace hpct::nn {
 

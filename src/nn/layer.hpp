@@ -8,8 +8,14 @@
 
 #include "core/buffer.hpp"
 #include "kernels/kernels.hpp"
+#include "params/parameter_store.hpp"
 
 namespace hpct::nn {
+
+// The flat parameter store lives below nn (optim and parallel use it too); layers name it unqualified.
+using params::Init;
+using params::ParamId;
+using params::ParameterStore;
 
 // What a forward pass is for: training (dropout on) or evaluation, and the optimizer step, which
 // selects the dropout masks.

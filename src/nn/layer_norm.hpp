@@ -1,6 +1,6 @@
 #pragma once
 #include "nn/layer.hpp"
-#include "nn/parameter_store.hpp"
+#include "params/parameter_store.hpp"
 
 namespace hpct::nn {
 

@@ -13,7 +13,7 @@
 
 #include "nn/layer.hpp"
 #include "nn/model_spec.hpp"
-#include "nn/parameter_store.hpp"
+#include "params/parameter_store.hpp"
 
 namespace hpct::nn {
 

@@ -5,12 +5,12 @@ namespace {
 
 class AdamW final : public Optimizer {
  public:
-  AdamW(const OptimizerOptions& o, kernels::Backend& be, const nn::ParameterStore& s)
+  AdamW(const OptimizerOptions& o, kernels::Backend& be, const params::ParameterStore& s)
       : o_(o),
         m_(be.allocator(), Shape{s.flat_size()}, s.dtype()),
         v_(be.allocator(), Shape{s.flat_size()}, s.dtype()) {}
 
-  void step(kernels::Backend& be, nn::ParameterStore& store, double lr) override {
+  void step(kernels::Backend& be, params::ParameterStore& store, double lr) override {
     ++steps_;
     kernels::AdamWParams hp{lr, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, steps_};
     be.adamw_step(store.flat_params(), store.flat_grads(), m_, v_, hp);
@@ -26,10 +26,10 @@ class AdamW final : public Optimizer {
 
 class Sgd final : public Optimizer {
  public:
-  Sgd(const OptimizerOptions& o, kernels::Backend& be, const nn::ParameterStore& s)
+  Sgd(const OptimizerOptions& o, kernels::Backend& be, const params::ParameterStore& s)
       : o_(o), buf_(be.allocator(), Shape{o.momentum > 0 ? s.flat_size() : 0}, s.dtype()) {}
 
-  void step(kernels::Backend& be, nn::ParameterStore& store, double lr) override {
+  void step(kernels::Backend& be, params::ParameterStore& store, double lr) override {
     ++steps_;
     kernels::SgdParams hp{lr, o_.momentum, o_.weight_decay, o_.nesterov, steps_ == 1};
     be.sgd_step(store.flat_params(), store.flat_grads(), buf_, hp);
@@ -63,7 +63,7 @@ void check_optimizer_options(const OptimizerOptions& o) {
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& o, kernels::Backend& be,
-                                          const nn::ParameterStore& store) {
+                                          const params::ParameterStore& store) {
   check_optimizer_options(o);
   if (o.name == "adamw") return std::make_unique<AdamW>(o, be, store);
   return std::make_unique<Sgd>(o, be, store);

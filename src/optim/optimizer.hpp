@@ -7,7 +7,7 @@
 
 #include "core/buffer.hpp"
 #include "kernels/kernels.hpp"
-#include "nn/parameter_store.hpp"
+#include "params/parameter_store.hpp"
 
 namespace hpct::optim {
 
@@ -24,7 +24,7 @@ class Optimizer {
  public:
   virtual ~Optimizer() = default;
   // One update with learning rate lr (from the schedule).
-  virtual void step(kernels::Backend& be, nn::ParameterStore& store, double lr) = 0;
+  virtual void step(kernels::Backend& be, params::ParameterStore& store, double lr) = 0;
   virtual std::string describe() const = 0;
   std::int64_t steps_taken() const { return steps_; }
 
@@ -37,6 +37,6 @@ void check_optimizer_options(const OptimizerOptions& opt);
 
 // Checks the options (errors name the option and value) and allocates the state on the backend.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& opt, kernels::Backend& be,
-                                          const nn::ParameterStore& store);
+                                          const params::ParameterStore& store);
 
 }  // namespace hpct::optim

@@ -74,12 +74,12 @@ nn::ModelSpec spec_from_attrs(const std::map<std::string, AttrValue>& a, const s
 }
 
 std::vector<NamedArray> parameters_to_host(kernels::Backend& be, const nn::Model& model) {
-  const nn::ParameterStore& store = model.params();
+  const params::ParameterStore& store = model.params();
   std::vector<NamedArray> out;
   for (std::size_t i = 0; i < store.entries().size(); ++i) {
-    const nn::ParamInfo& e = store.entries()[i];
+    const params::ParamInfo& e = store.entries()[i];
     NamedArray a{e.name, e.shape.vec(), std::vector<float>(static_cast<std::size_t>(e.shape.numel()))};
-    be.copy(Tensor(a.values.data(), e.shape, DType::f32), store.param(static_cast<nn::ParamId>(i)));
+    be.copy(Tensor(a.values.data(), e.shape, DType::f32), store.param(static_cast<params::ParamId>(i)));
     out.push_back(std::move(a));
   }
   return out;
@@ -87,7 +87,7 @@ std::vector<NamedArray> parameters_to_host(kernels::Backend& be, const nn::Model
 
 void load_parameters(kernels::Backend& be, nn::Model& model, const std::vector<NamedArray>& arrays,
                      const std::string& source) {
-  nn::ParameterStore& store = model.params();
+  params::ParameterStore& store = model.params();
   std::set<std::string> seen;
   for (const NamedArray& a : arrays) {
     const auto id = store.find(a.name);

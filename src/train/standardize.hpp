@@ -7,7 +7,7 @@
 // per-token targets likewise. Per-row regression targets of sequence data are standardised as usual.
 #include "data/dataset.hpp"
 #include "data/row_source.hpp"
-#include "dist/communicator.hpp"
+#include "parallel/communicator.hpp"
 #include "train/checkpoint.hpp"
 
 namespace hpct::train {

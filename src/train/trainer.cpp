@@ -133,7 +133,7 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
   HPCT_CHECK(opt.batch_size <= per_rank, "option batch-size: ", opt.batch_size, " is larger than the ", per_rank,
              " training rows per rank of ", train.source, " (", train.n, " rows over ", world, " rank(s))");
 
-  nn::ParameterStore& params = model.params();
+  params::ParameterStore& params = model.params();
   std::unique_ptr<dist::Ddp> ddp;
   if (world > 1) {
     ddp = std::make_unique<dist::Ddp>(*opt.comm, params, be, opt.ddp);

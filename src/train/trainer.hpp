@@ -7,8 +7,8 @@
 
 #include "data/dataset.hpp"
 #include "data/row_source.hpp"
-#include "dist/communicator.hpp"
-#include "dist/ddp.hpp"
+#include "parallel/communicator.hpp"
+#include "parallel/ddp.hpp"
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
 #include "optim/optimizer.hpp"

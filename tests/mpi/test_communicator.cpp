@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "dist/world.hpp"
+#include "parallel/world.hpp"
 
 using namespace hpct;
 using namespace std::chrono_literals;

@@ -7,8 +7,8 @@
 
 #include "data/distributed_sampler.hpp"
 #include "data/generators.hpp"
-#include "dist/ddp.hpp"
-#include "dist/world.hpp"
+#include "parallel/ddp.hpp"
+#include "parallel/world.hpp"
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
 #include "optim/optimizer.hpp"

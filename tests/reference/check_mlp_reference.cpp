@@ -74,10 +74,10 @@ void check_steps(kernels::Backend& be, const train::CheckpointData& init, const 
     model->backward(be, d);
     opt->step(be, model->params(), o.lr);
   }
-  const nn::ParameterStore& store = model->params();
+  const params::ParameterStore& store = model->params();
   for (std::size_t i = 0; i < store.entries().size(); ++i) {
     const std::string& name = store.entries()[i].name;
-    report(group + "/" + name, rel_error(store.param(static_cast<nn::ParamId>(i)).f32(),
+    report(group + "/" + name, rel_error(store.param(static_cast<params::ParamId>(i)).f32(),
                                          h5::read_float(ref, "/" + group + "/" + name)),
            kStepTol, w.steps, w);
   }
@@ -108,10 +108,10 @@ int main(int argc, char** argv) {
     const double want = h5::read_double_attr(ref, "/", "loss");
     report("loss", std::abs(value - want) / std::abs(want), kForwardTol, w.forward, w);
     model->backward(*be, dout);
-    const nn::ParameterStore& store = model->params();
+    const params::ParameterStore& store = model->params();
     for (std::size_t i = 0; i < store.entries().size(); ++i) {
       const std::string& name = store.entries()[i].name;
-      report("grads/" + name, rel_error(store.grad(static_cast<nn::ParamId>(i)).f32(),
+      report("grads/" + name, rel_error(store.grad(static_cast<params::ParamId>(i)).f32(),
                                         h5::read_float(ref, "/grads/" + name)),
              kForwardTol, w.forward, w);
     }

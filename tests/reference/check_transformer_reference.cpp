@@ -20,7 +20,7 @@
 #include "kernels/kernels.hpp"
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
-#include "nn/parameter_store.hpp"
+#include "params/parameter_store.hpp"
 #include "nn/transformer_block.hpp"
 #include "optim/optimizer.hpp"
 #include "train/model_io.hpp"
@@ -87,12 +87,12 @@ void check_key_bias_gradient(const std::string& what, const float* g, std::int64
 
 // The block of the reference file, with its initial weights (every parameter present, nothing extra).
 struct Setup {
-  nn::ParameterStore store{DType::f32};
+  params::ParameterStore store{DType::f32};
   std::unique_ptr<nn::TransformerBlock> block;
 };
 
 // Sets every parameter of the store from /params (every one present, nothing extra).
-void load_reference_params(nn::ParameterStore& store, const h5::File& ref) {
+void load_reference_params(params::ParameterStore& store, const h5::File& ref) {
   const std::vector<std::string> names = h5::members(ref, "/params");
   HPCT_CHECK(names.size() == store.entries().size(), "reference has ", names.size(), " parameters, hpctrain ",
              store.entries().size());
@@ -120,10 +120,10 @@ std::unique_ptr<Setup> setup(kernels::Backend& be, const h5::File& ref) {
 }
 
 // Parameter gradients (with the in_proj_bias key-third checks) and the weights after AdamW.
-void compare_grads(const nn::ParameterStore& store, const h5::File& ref, Worst& w) {
+void compare_grads(const params::ParameterStore& store, const h5::File& ref, Worst& w) {
   for (std::size_t i = 0; i < store.entries().size(); ++i) {
     const std::string& name = store.entries()[i].name;
-    const Tensor g = store.grad(static_cast<nn::ParamId>(i));
+    const Tensor g = store.grad(static_cast<params::ParamId>(i));
     compare("grads/" + name, g, ref, "/grads/" + name, w);
     if (is_in_proj_bias(name)) {
       check_key_bias_gradient("grads/" + name, g.f32(), g.numel(), w);
@@ -133,10 +133,10 @@ void compare_grads(const nn::ParameterStore& store, const h5::File& ref, Worst& 
   }
 }
 
-void compare_after_adamw(const nn::ParameterStore& store, const h5::File& ref, Worst& w) {
+void compare_after_adamw(const params::ParameterStore& store, const h5::File& ref, Worst& w) {
   for (std::size_t i = 0; i < store.entries().size(); ++i) {
     const std::string& name = store.entries()[i].name;
-    const Tensor p = store.param(static_cast<nn::ParamId>(i));
+    const Tensor p = store.param(static_cast<params::ParamId>(i));
     if (is_in_proj_bias(name))
       compare_without_key_bias("after_adamw/" + name, p, ref, "/after_adamw/" + name, w);
     else

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "dist/group_plan.hpp"
+#include "parallel/group_plan.hpp"
 #include "test_support.hpp"
 
 using namespace hpct::dist;

@@ -17,7 +17,7 @@ namespace {
 constexpr double kTol = 1e-6;
 
 // L = sum(w * layer(x)) with a fixed random w; checks dL/dx and dL/dparams of one layer.
-void check_layer(nn::Layer& layer, nn::ParameterStore& store, kernels::Backend& be, Shape in_shape,
+void check_layer(nn::Layer& layer, params::ParameterStore& store, kernels::Backend& be, Shape in_shape,
                  const nn::Pass& pass) {
   Buffer x(host_allocator(), in_shape, DType::f64);
   test::fill_random(x, 11);
@@ -37,7 +37,7 @@ void check_layer(nn::Layer& layer, nn::ParameterStore& store, kernels::Backend& 
   CHECK(test::rel_error(dx_analytic, test::numeric_gradient(x, loss)) < kTol);
   for (std::size_t p = 0; p < store.entries().size(); ++p) {
     CAPTURE(store.entries()[p].name);
-    const auto id = static_cast<nn::ParamId>(p);
+    const auto id = static_cast<params::ParamId>(p);
     const std::vector<double> analytic = test::to_vector(store.grad(id));
     CHECK(test::rel_error(analytic, test::numeric_gradient(store.param(id), loss)) < kTol);
   }
@@ -47,7 +47,7 @@ void check_layer(nn::Layer& layer, nn::ParameterStore& store, kernels::Backend& 
 
 TEST_CASE("Linear backward matches finite differences") {
   auto be = kernels::make_cpu_backend(1);
-  nn::ParameterStore store(DType::f64);
+  params::ParameterStore store(DType::f64);
   nn::Linear layer(store, "fc", 7, 5);
   store.finalize(*be, 3);
   check_layer(layer, store, *be, Shape{6, 7}, {});
@@ -58,7 +58,7 @@ TEST_CASE("activation backward matches finite differences") {
   auto be = kernels::make_cpu_backend(1);
   for (const char* name : {"relu", "gelu", "gelu-exact", "tanh", "silu", "identity"}) {
     CAPTURE(name);
-    nn::ParameterStore store(DType::f64);
+    params::ParameterStore store(DType::f64);
     nn::ActivationLayer layer(kernels::parse_activation(name));
     check_layer(layer, store, *be, Shape{5, 9}, {});
   }
@@ -66,7 +66,7 @@ TEST_CASE("activation backward matches finite differences") {
 
 TEST_CASE("LayerNorm backward matches finite differences") {
   auto be = kernels::make_cpu_backend(1);
-  nn::ParameterStore store(DType::f64);
+  params::ParameterStore store(DType::f64);
   nn::LayerNorm layer(store, "ln", 11);
   store.finalize(*be, 5);
   // Move gamma and beta away from 1 and 0 so their gradients are exercised in general position.
@@ -76,7 +76,7 @@ TEST_CASE("LayerNorm backward matches finite differences") {
 
 TEST_CASE("Dropout backward matches finite differences and evaluation is the identity") {
   auto be = kernels::make_cpu_backend(1);
-  nn::ParameterStore store(DType::f64);
+  params::ParameterStore store(DType::f64);
   nn::Dropout layer(0.3, 42, 0);
   check_layer(layer, store, *be, Shape{8, 16}, nn::Pass{true, 7});
   Buffer x(host_allocator(), Shape{4, 4}, DType::f64);
@@ -120,7 +120,7 @@ TEST_CASE("whole MLP backward matches finite differences (LayerNorm, dropout, od
   spec.layernorm = true;
   spec.dropout = 0.2;
   auto model = nn::build_model(spec, *be, 17, DType::f64);
-  nn::ParameterStore& store = model->params();
+  params::ParameterStore& store = model->params();
   Buffer x(host_allocator(), Shape{4, 5}, DType::f64), target(host_allocator(), Shape{4, 2}, DType::f64);
   test::fill_random(x, 5);
   test::fill_random(target, 6);

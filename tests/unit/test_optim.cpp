@@ -3,7 +3,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "nn/parameter_store.hpp"
+#include "params/parameter_store.hpp"
 #include "optim/clip.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
@@ -58,8 +58,8 @@ TEST_CASE("clip_grad_norm scales to the max norm and reports the norm before") {
 
 TEST_CASE("make_optimizer names a bad option") {
   auto be = kernels::make_cpu_backend(1);
-  nn::ParameterStore store;
-  store.add("w", Shape{3}, nn::Init::constant(1));
+  params::ParameterStore store;
+  store.add("w", Shape{3}, params::Init::constant(1));
   store.finalize(*be, 1);
   optim::OptimizerOptions o;
   o.name = "lamb";
@@ -76,8 +76,8 @@ TEST_CASE("make_optimizer names a bad option") {
 
 TEST_CASE("AdamW on a quadratic converges and decays weights") {
   auto be = kernels::make_cpu_backend(1);
-  nn::ParameterStore store;
-  const auto id = store.add("w", Shape{2}, nn::Init::constant(3));
+  params::ParameterStore store;
+  const auto id = store.add("w", Shape{2}, params::Init::constant(3));
   store.finalize(*be, 1);
   optim::OptimizerOptions o;
   o.lr = 0.1;

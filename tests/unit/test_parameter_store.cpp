@@ -3,15 +3,15 @@
 #include <cmath>
 
 #include "nn/model.hpp"
-#include "nn/parameter_store.hpp"
+#include "params/parameter_store.hpp"
 
 using namespace hpct;
 
 TEST_CASE("ParameterStore: flat buffers, aligned named views, PyTorch-like initialisation") {
   auto be = kernels::make_cpu_backend(1);
-  nn::ParameterStore store;
-  const auto w = store.add("layers.0.weight", Shape{13, 7}, nn::Init::uniform(0.25));
-  const auto b = store.add("layers.0.bias", Shape{13}, nn::Init::constant(0.5));
+  params::ParameterStore store;
+  const auto w = store.add("layers.0.weight", Shape{13, 7}, params::Init::uniform(0.25));
+  const auto b = store.add("layers.0.bias", Shape{13}, params::Init::constant(0.5));
   CHECK_THROWS_AS(store.add("layers.0.bias", Shape{2}, nn::Init{}), Error);
   store.finalize(*be, 1);
   CHECK(store.count() == 13 * 7 + 13);

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "dist/self_communicator.hpp"
+#include "parallel/self_communicator.hpp"
 #include "test_support.hpp"
 
 using namespace hpct;

@@ -17,7 +17,7 @@
 #include "nn/feature_tokenizer.hpp"
 #include "nn/mean_pool.hpp"
 #include "nn/multi_head_attention.hpp"
-#include "nn/parameter_store.hpp"
+#include "params/parameter_store.hpp"
 #include "nn/positional_embedding.hpp"
 #include "nn/token_embedding.hpp"
 #include "nn/transformer_block.hpp"
@@ -38,7 +38,7 @@ void check_rel(const std::string& what, const std::vector<double>& analytic, con
 
 // L = sum(w * forward()) for a fixed random w. Checks dL/dx (when x is a float tensor) as returned by
 // backward(w), and dL/dp for every parameter of the store, accumulated by backward from zero.
-void check_gradients(const std::string& what, nn::ParameterStore& store, kernels::Backend& be, const Tensor& x,
+void check_gradients(const std::string& what, params::ParameterStore& store, kernels::Backend& be, const Tensor& x,
                      const std::function<Tensor()>& forward, const std::function<Tensor(const Tensor&)>& backward) {
   const Tensor y0 = forward();
   Buffer w(host_allocator(), y0.shape, DType::f64);
@@ -57,7 +57,7 @@ void check_gradients(const std::string& what, nn::ParameterStore& store, kernels
     check_rel(what + ": input", analytic, test::numeric_gradient(x, loss));
   }
   for (std::size_t p = 0; p < store.entries().size(); ++p) {
-    const auto id = static_cast<nn::ParamId>(p);
+    const auto id = static_cast<params::ParamId>(p);
     const std::vector<double> analytic = test::to_vector(store.grad(id));
     check_rel(what + ": " + store.entries()[p].name, analytic, test::numeric_gradient(store.param(id), loss));
   }
@@ -83,7 +83,7 @@ std::vector<std::int32_t> lengths_for(std::int64_t batch, std::int64_t len) {
 
 TEST_CASE("TokenEmbedding backward matches finite differences; bad ids are named") {
   auto be = kernels::make_cpu_backend(1);
-  nn::ParameterStore store(DType::f64);
+  params::ParameterStore store(DType::f64);
   nn::TokenEmbedding layer(store, "tok", 6, 5);
   store.finalize(*be, 3);
   Buffer ids(host_allocator(), Shape{3, 4}, DType::i32);
@@ -99,7 +99,7 @@ TEST_CASE("TokenEmbedding backward matches finite differences; bad ids are named
 
 TEST_CASE("PositionalEmbedding backward matches finite differences; too long an input is named") {
   auto be = kernels::make_cpu_backend(1);
-  nn::ParameterStore store(DType::f64);
+  params::ParameterStore store(DType::f64);
   nn::PositionalEmbedding layer(store, "pos", 7, 4);
   store.finalize(*be, 3);
   Buffer x(host_allocator(), Shape{2, 5, 4}, DType::f64);
@@ -115,7 +115,7 @@ TEST_CASE("FeatureTokenizer backward matches finite differences, with and withou
   auto be = kernels::make_cpu_backend(1);
   for (const bool cls : {false, true}) {
     CAPTURE(cls);
-    nn::ParameterStore store(DType::f64);
+    params::ParameterStore store(DType::f64);
     nn::FeatureTokenizer layer(store, "tokenizer", 3, 4, cls);
     store.finalize(*be, 3);
     Buffer x(host_allocator(), Shape{5, 3}, DType::f64);
@@ -142,7 +142,7 @@ TEST_CASE("MultiHeadAttention backward matches finite differences: every mask, w
     for (const double p : {0.0, 0.2}) {
       const std::string what = cat("MultiHeadAttention ", m.name, " p=", p);
       CAPTURE(what);
-      nn::ParameterStore store(DType::f64);
+      params::ParameterStore store(DType::f64);
       nn::MultiHeadAttention layer(store, "self_attn", width, 2, p, 42, 0);
       store.finalize(*be, 5);
       test::fill_random(store.flat_params(), 7, 0.5);  // biases away from 0
@@ -156,7 +156,7 @@ TEST_CASE("MultiHeadAttention backward matches finite differences: every mask, w
 }
 
 TEST_CASE("MultiHeadAttention: torch parameter names and shapes; heads must divide d_model") {
-  nn::ParameterStore store(DType::f32);
+  params::ParameterStore store(DType::f32);
   nn::MultiHeadAttention layer(store, "blocks.0.self_attn", 12, 3, 0.0, 1, 0);
   std::vector<std::string> names;
   for (const auto& e : store.entries()) names.push_back(e.name + " " + e.shape.str());
@@ -175,7 +175,7 @@ TEST_CASE("TransformerBlock backward matches finite differences: every mask, dro
   for (const MaskCase& m : kMasks) {
     const std::string what = cat("TransformerBlock ", m.name, " p=0.1");
     CAPTURE(what);
-    nn::ParameterStore store(DType::f64);
+    params::ParameterStore store(DType::f64);
     nn::TransformerBlock block(store, "blocks.0", width, 2, 16, 0.1, kernels::Activation::gelu_exact, 42, 0);
     store.finalize(*be, 5);
     test::fill_random(store.flat_params(), 9, 0.5);
@@ -190,7 +190,7 @@ TEST_CASE("TransformerBlock backward matches finite differences: every mask, dro
 
 TEST_CASE("TransformerBlock: torch state_dict names in torch's order, first_offset, evaluation is deterministic") {
   auto be = kernels::make_cpu_backend(1);
-  nn::ParameterStore store(DType::f64);
+  params::ParameterStore store(DType::f64);
   nn::Linear before(store, "embed", 3, 4);  // the block's parameters do not start at 0
   nn::TransformerBlock block(store, "blocks.0", 8, 2, 16, 0.1, kernels::Activation::relu, 42, 0);
   std::vector<std::string> names;
@@ -217,7 +217,7 @@ TEST_CASE("TransformerBlock: torch state_dict names in torch's order, first_offs
 
 TEST_CASE("MeanPool and ClsPool backward match finite differences") {
   auto be = kernels::make_cpu_backend(1);
-  nn::ParameterStore store(DType::f64);
+  params::ParameterStore store(DType::f64);
   const std::int64_t batch = 4, len = 5, width = 3;
   const std::vector<std::int32_t> lengths = lengths_for(batch, len);
   Buffer x(host_allocator(), Shape{batch, len, width}, DType::f64);
@@ -240,9 +240,9 @@ TEST_CASE("MeanPool and ClsPool backward match finite differences") {
 
 TEST_CASE("Init::normal: Box-Muller over Philox, reproducible, mean 0 and the given std; uniform unchanged") {
   auto be = kernels::make_cpu_backend(1);
-  nn::ParameterStore store(DType::f64);
-  const auto u = store.add("u", Shape{5}, nn::Init::uniform(0.5));
-  const auto g = store.add("g", Shape{200000}, nn::Init::normal(0.02));
+  params::ParameterStore store(DType::f64);
+  const auto u = store.add("u", Shape{5}, params::Init::uniform(0.5));
+  const auto g = store.add("g", Shape{200000}, params::Init::normal(0.02));
   store.finalize(*be, 7);
   for (std::int64_t i = 0; i < 5; ++i)  // the uniform stream of parameter 0, as before normal existed
     CHECK(store.param(u).as<double>()[i] == (2.0 * double(philox_uniform(7, 0, std::uint64_t(i))) - 1.0) * 0.5);

@@ -57,7 +57,7 @@ void check_model(Case& c) {
   CAPTURE(c.what);
   auto be = kernels::make_cpu_backend(1);
   auto model = nn::build_model(c.spec, *be, 17, DType::f64);
-  nn::ParameterStore& store = model->params();
+  params::ParameterStore& store = model->params();
   test::fill_random(store.flat_params(), 9, 0.5);  // biases and LayerNorm weights off 0 and 1
   const nn::Pass pass{true, 3};
   auto loss = [&] {
@@ -77,7 +77,7 @@ void check_model(Case& c) {
   for (std::size_t i = 1; i < offsets.size(); ++i) CHECK(offsets[i] <= offsets[i - 1]);
   double worst = 0;
   for (std::size_t p = 0; p < store.entries().size(); ++p) {
-    const auto id = static_cast<nn::ParamId>(p);
+    const auto id = static_cast<params::ParamId>(p);
     const std::string& name = store.entries()[p].name;
     const double err = test::rel_error(test::to_vector(store.grad(id)), test::numeric_gradient(store.param(id), loss));
     worst = std::max(worst, err);

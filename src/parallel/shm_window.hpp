@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "core/dtype.hpp"
-#include "dist/communicator.hpp"
+#include "parallel/communicator.hpp"
 
 namespace hpct::dist {
 

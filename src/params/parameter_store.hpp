@@ -14,7 +14,7 @@
 #include "core/buffer.hpp"
 #include "kernels/kernels.hpp"
 
-namespace hpct::nn {
+namespace hpct::params {
 
 // How a parameter starts: U(-bound, bound), N(0, std^2), or a constant.
 struct Init {
@@ -74,4 +74,4 @@ class ParameterStore {
   Tensor grads_view_;  // grads_, or memory given to place_grads
 };
 
-}  // namespace hpct::nn
+}  // namespace hpct::params

@@ -1,11 +1,11 @@
-#include "nn/parameter_store.hpp"
+#include "params/parameter_store.hpp"
 
 #include <cmath>
 #include <vector>
 
 #include "core/philox.hpp"
 
-namespace hpct::nn {
+namespace hpct::params {
 namespace {
 constexpr std::int64_t kAlignElements = 16;
 }
@@ -77,4 +77,4 @@ Tensor ParameterStore::view(const Tensor& flat, ParamId id) const {
   return flat.flat_range(e.offset, e.shape.numel()).view(e.shape);
 }
 
-}  // namespace hpct::nn
+}  // namespace hpct::params

@@ -1,4 +1,4 @@
-#include "dist/world.hpp"
+#include "parallel/world.hpp"
 
 #include <cstdlib>
 #include <initializer_list>
@@ -6,8 +6,8 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
-#include "dist/mpi_communicator.hpp"
-#include "dist/self_communicator.hpp"
+#include "parallel/mpi_communicator.hpp"
+#include "parallel/self_communicator.hpp"
 
 namespace hpct::dist {
 namespace {

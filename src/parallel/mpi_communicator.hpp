@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "dist/communicator.hpp"
-#include "dist/shm_window.hpp"
+#include "parallel/communicator.hpp"
+#include "parallel/shm_window.hpp"
 
 namespace hpct::dist {
 

@@ -1,4 +1,4 @@
-#include "dist/ddp.hpp"
+#include "parallel/ddp.hpp"
 
 #include <cstring>
 #include <exception>
@@ -8,7 +8,7 @@
 
 namespace hpct::dist {
 
-Ddp::Ddp(Communicator& comm, nn::ParameterStore& store, kernels::Backend& be, const DdpOptions& opt)
+Ddp::Ddp(Communicator& comm, params::ParameterStore& store, kernels::Backend& be, const DdpOptions& opt)
     : comm_(comm), store_(store), be_(be) {
   HPCT_CHECK(opt.bucket_mb > 0 && opt.first_bucket_mb > 0, "option ddp.bucket-mb: must be positive, got ",
              opt.bucket_mb);

@@ -1,4 +1,4 @@
-#include "dist/shm_window.hpp"
+#include "parallel/shm_window.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "core/error.hpp"
-#include "dist/mpi_communicator.hpp"
+#include "parallel/mpi_communicator.hpp"
 
 namespace hpct::dist {
 namespace {

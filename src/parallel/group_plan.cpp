@@ -1,4 +1,4 @@
-#include "dist/group_plan.hpp"
+#include "parallel/group_plan.hpp"
 
 #include <algorithm>
 #include <cmath>

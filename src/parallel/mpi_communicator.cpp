@@ -1,4 +1,4 @@
-#include "dist/mpi_communicator.hpp"
+#include "parallel/mpi_communicator.hpp"
 
 #include <algorithm>
 #include <climits>

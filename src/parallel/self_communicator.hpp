@@ -3,7 +3,7 @@
 // Every collective over one rank is a copy or nothing, complete at once; no MPI call is made, so a
 // plain `hpctrain train` needs no MPI singleton start-up (which forks a daemon and can fail, e.g.
 // "Unable to start a daemon on the local node" when many start at once).
-#include "dist/communicator.hpp"
+#include "parallel/communicator.hpp"
 
 namespace hpct::dist {
 

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "dist/communicator.hpp"
+#include "parallel/communicator.hpp"
 
 namespace hpct::dist {
 

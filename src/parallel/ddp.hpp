@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "dist/communicator.hpp"
-#include "nn/parameter_store.hpp"
+#include "parallel/communicator.hpp"
+#include "params/parameter_store.hpp"
 
 namespace hpct::dist {
 
@@ -28,7 +28,7 @@ class Ddp {
 
   // With opt.zero_copy, moves the store's gradients into the communicator's reduction buffer (back
   // again on destruction: both are collective). `be` copies them.
-  Ddp(Communicator& comm, nn::ParameterStore& store, kernels::Backend& be, const DdpOptions& opt = {});
+  Ddp(Communicator& comm, params::ParameterStore& store, kernels::Backend& be, const DdpOptions& opt = {});
   ~Ddp();
   Ddp(const Ddp&) = delete;
   Ddp& operator=(const Ddp&) = delete;
@@ -52,7 +52,7 @@ class Ddp {
 
  private:
   Communicator& comm_;
-  nn::ParameterStore& store_;
+  params::ParameterStore& store_;
   kernels::Backend& be_;
   std::unique_ptr<ReductionBuffer> shared_;  // where the gradients live, when zero-copy
   std::vector<Bucket> buckets_;  // in launch order: last layers first

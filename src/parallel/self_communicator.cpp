@@ -1,4 +1,4 @@
-#include "dist/self_communicator.hpp"
+#include "parallel/self_communicator.hpp"
 
 #include <cstring>
 

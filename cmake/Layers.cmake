@@ -1,0 +1,18 @@
+# hpctrain_layer(NAME DIR SOURCE_DIR DEPS ...): one static library per row of the architecture
+# (docs/architecture.md), linked only to the rows below it. Each library's include root is a folder
+# of its own in the build tree holding a single link, <include-name> -> its source folder, so a
+# library sees its own headers and those of the libraries it links, and nothing else: an include that
+# points up the table does not compile.
+function(hpctrain_layer name include_name source_dir)
+  cmake_parse_arguments(L "" "" "DEPS;PRIVATE_DEPS" ${ARGN})
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${source_dir}/*.cpp)
+  set(root ${PROJECT_BINARY_DIR}/layers/${name})
+  file(MAKE_DIRECTORY ${root})
+  file(CREATE_LINK ${source_dir} ${root}/${include_name} SYMBOLIC)
+  add_library(${name} STATIC ${sources})
+  target_include_directories(${name} PUBLIC ${root})
+  target_link_libraries(${name} PUBLIC ${L_DEPS} PRIVATE ${L_PRIVATE_DEPS} hpctrain_warnings)
+  # -fno-math-errno: sqrt/exp need not set errno (we never read it), so loops calling them vectorise
+  # (AdamW's update ran 2.3x faster).
+  target_compile_options(${name} PRIVATE $<$<CONFIG:Release>:-O3 -march=${HPCTRAIN_MARCH} -fno-math-errno>)
+endfunction()
