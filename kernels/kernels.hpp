@@ -1,20 +1,38 @@
 #pragma once
-// The op API that layers, losses and optimizers call. One abstract Backend, one implementation per
-// device (kernels/cpu now, kernels/cuda later), so a single test suite covers every backend.
+// The op API that layers, losses and optimizers call. One Backend class, one implementation per
+// device (kernels/cpu: synchronous and asynchronous; kernels/cuda), so a single test suite covers
+// every backend.
+//
+// Execution model (core/stream.hpp)
+// - Every op is enqueued on the backend's current stream (stream(); StreamGuard switches it) and
+//   returns at once. The synchronous CPU backend runs it inline; the asynchronous one on a worker
+//   thread per stream; CUDA as kernels. No op returns a host value: scalars a step needs (loss sums
+//   and counts, gradient norms, the found-non-finite flag, the loss scale) live in device tensors.
+// - The host reads device memory only through read_to_host (a copy and a wait, counted in
+//   host_syncs()). An error inside an op (an id out of range) surfaces at the next wait.
+// - Public methods are non-virtual: they validate shapes, dtypes and devices once, here, and call the
+//   backend's protected *_impl, which may assume valid arguments (the non-virtual-interface pattern).
 //
 // Conventions
 // - Tensors are row-major views. "Matrix" arguments fold all leading dimensions into rows
 //   (Tensor::rows()) and take the last dimension as columns (Tensor::cols()).
-// - Floating-point kernels accept f32 and f64 on the CPU (f64 serves the finite-difference tests);
-//   all float tensors of one call share a dtype. Integer labels are i32.
+// - Float tensors of one call share a dtype (f32, bf16, f16; f64 for the finite-difference tests),
+//   except: layernorm statistics are stats_dtype(x) (f32, f64 for f64 inputs); loss accumulators and
+//   device scalars are f64; optimizer state and master weights are f32 (f64 with f64 parameters).
+//   Backends without native 16-bit arithmetic (the CPU) widen 16-bit inputs to f32 and round outputs
+//   on store, so a 16-bit tensor always holds what a GPU would have stored.
+// - Integer inputs (labels, token ids, lengths, row indices) are device tensors: i32, row indices i64.
 // - Output arguments are views of caller-owned memory; "accumulates" means += into it, otherwise the
 //   output is overwritten. Outputs never alias inputs unless a kernel says so.
-// - Kernels check shapes and dtypes and throw hpct::Error naming the kernel and the mismatch.
+// - Checks throw hpct::Error naming the kernel and the mismatch.
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/allocator.hpp"
+#include "core/stream.hpp"
 #include "core/tensor.hpp"
 
 namespace hpct::kernels {
@@ -28,103 +46,173 @@ std::string to_string(Activation a);
 // A class label that softmax_ce_loss skips (padding, unlabelled positions), as PyTorch's ignore_index.
 inline constexpr std::int32_t kIgnoreLabel = -1;
 
+// The dtype of layernorm's saved mean and rstd for input dtype t.
+constexpr DType stats_dtype(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
+// The dtype of optimizer state and master weights for parameters of dtype t.
+constexpr DType master_dtype(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
+
 struct AdamWParams {
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
-  std::int64_t step = 1;  // 1-based step count, for bias correction
 };
 
 struct SgdParams {
   double lr = 1e-2, momentum = 0.0, weight_decay = 0.0;
   bool nesterov = false;
-  bool first_step = false;  // momentum buffer is initialised to the gradient on the first step
+};
+
+// The optimizer step's device scalars, f64 [kSize] (StepControl::kSize elements), written by
+// step_control and read by the optimizer kernels:
+struct StepControl {
+  static constexpr int kMultiplier = 0;  // the gradients are used times this (unscale, mean, clip)
+  static constexpr int kSkip = 1;        // 1: a gradient was not finite; no parameter changes
+  static constexpr int kStep = 2;        // optimizer steps taken (1-based in the kernels; skipped ones
+                                         // not counted), for Adam's bias correction
+  static constexpr int kNorm = 3;        // the gradient norm after the multiplier, before clipping
+  static constexpr int kSize = 4;
+};
+
+// step_control's host-side inputs.
+struct StepControlArgs {
+  double numerator = 1.0;  // multiplier = numerator / count / loss_scale
+  double max_norm = 0.0;   // > 0: clip the global norm to it (needs sumsq)
+  bool check_finite = false;  // skip the step when sumsq is not finite (needs sumsq)
+};
+
+// The dynamic loss scaler's device state, f64 [kSize]: update_loss_scale maintains it.
+struct ScalerState {
+  static constexpr int kScale = 0;     // the current loss scale
+  static constexpr int kGood = 1;      // consecutive finite steps since the last change
+  static constexpr int kSkipped = 2;   // steps skipped so far (non-finite gradients)
+  static constexpr int kLastSkip = 3;  // the step count at the last skipped step, or -1
+  static constexpr int kSize = 4;
+};
+struct LossScaleArgs {
+  double growth = 2.0, backoff = 0.5;
+  std::int64_t interval = 2000;  // finite steps before the scale grows
 };
 
 // Arguments of attention_forward / attention_backward besides the tensors (see there).
 struct AttentionArgs {
-  std::int64_t heads = 1;                 // H; D = H * Dh
-  const std::int32_t* lengths = nullptr;  // host [N], each in [1, L]: keys at positions >= lengths[n] are
-                                          // masked (key padding); nullptr: all L keys are valid
-  bool causal = false;                    // query i also sees no key j > i
-  double dropout_p = 0.0;                 // attention dropout on the probabilities, in [0, 1)
-  std::uint64_t seed = 0, stream = 0;     // its Philox seed and stream
+  std::int64_t heads = 1;              // H; D = H * Dh
+  Tensor lengths;                      // i32 [N] on the device, each in [1, L]: keys at positions
+                                       // >= lengths[n] are masked (key padding); empty: all L keys valid
+  bool causal = false;                 // query i also sees no key j > i
+  double dropout_p = 0.0;              // attention dropout on the probabilities, in [0, 1)
+  std::uint64_t seed = 0, stream = 0;  // its Philox seed and stream
+};
+
+// Arguments of the losses besides the tensors (see there).
+struct LossArgs {
+  Tensor lengths;          // i32 [N] for per-token float losses on [N, L, ...]: rows l >= lengths[n]
+                           // are padding (not counted, zero gradient); empty: every row counts
+  double grad_scale = 1.0; // dpred = grad_scale * d(sum)/d(pred) ...
+  bool mean = false;       // ... / count when set: the gradient of the mean over counted elements
+  Tensor grad_multiplier;  // f64 [1] on the device, or empty: dpred is also multiplied by it (the
+                           // loss scale of fp16 training)
 };
 
 class Backend {
  public:
   virtual ~Backend() = default;
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
 
-  virtual std::string name() const = 0;  // "cpu", "cuda:0"
+  virtual std::string name() const = 0;  // "cpu", "cpu-async", "cuda:0"
   virtual Device device() const = 0;
   virtual Allocator& allocator() = 0;
   virtual int threads() const = 0;
+
+  // ---- streams and host reads ----------------------------------------------------------------
+  Stream& stream() { return *current_; }
+  Stream& default_stream() { return *default_stream_; }
+  // Ops of this backend go to s until set_stream again (StreamGuard restores the previous one).
+  void set_stream(Stream& s) { current_ = &s; }
+  virtual std::unique_ptr<Stream> create_stream() = 0;
+  virtual std::unique_ptr<Event> create_event() = 0;
+  // The host waits for every stream of this backend; rethrows the first error an op raised.
   virtual void synchronize() = 0;
+  // dst (host memory) = src: a copy on the current stream and a wait for it. The named way to read
+  // device memory (logging, checkpoints, evaluation summaries).
+  void read_to_host(const Tensor& src, const Tensor& dst_host);
+  template <class T>
+  std::vector<T> read(const Tensor& src) {
+    std::vector<T> out(static_cast<std::size_t>(src.numel()));
+    read_to_host(src, Tensor(out.data(), src.shape, dtype_of<T>()));
+    return out;
+  }
+  // Host waits on the thread that created the backend (the training thread): stream and event
+  // synchronizations and read_to_host. The trainer prints them per step.
+  std::int64_t host_syncs() const { return host_syncs_; }
 
   // ---- memory --------------------------------------------------------------------------------
-  // dst = src (same numel and dtype; either may be host memory).
-  virtual void copy(const Tensor& dst, const Tensor& src) = 0;
-  virtual void fill(const Tensor& t, double value) = 0;
-  // out[i, :] = src[index[i], :] for a row gather (batch assembly); index is host int64 [n].
-  virtual void gather_rows(const Tensor& src, const std::int64_t* index, std::int64_t n, const Tensor& out) = 0;
+  // dst = src (same numel and dtype; either may be host memory, the other this backend's), enqueued:
+  // host memory must stay valid, and a host destination unread, until the stream has passed the copy.
+  void copy(const Tensor& dst, const Tensor& src);
+  // t[i] = value (any dtype; 16-bit rounds).
+  void fill(const Tensor& t, double value);
+  // dst = src converted between float dtypes (rounding to nearest-even on store; same numel).
+  void cast(const Tensor& src, const Tensor& dst);
+  // out[i, :] = src[index[i], :], index i64 [n] on the device, each in [0, src.rows()).
+  void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out);
 
   // ---- dense algebra -------------------------------------------------------------------------
   // C = alpha * op(A) op(B) + beta * C, op(X) = X or X^T, on matrix views. beta = 1 accumulates.
-  virtual void gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c,
-                    double alpha = 1.0, double beta = 0.0) = 0;
+  void gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c, double alpha = 1.0,
+            double beta = 0.0);
   // C = op(A) op(B) + bias, bias [n] added to every row: gemm with a bias epilogue (a Linear's forward
   // in one pass over C; cuBLASLt's CUBLASLT_EPILOGUE_BIAS on CUDA).
-  virtual void gemm_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias,
-                         const Tensor& c) = 0;
+  void gemm_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias, const Tensor& c);
   // C = op(A) op(B) + bias, then y = f(C) (C same shape as y, kept as the activation's input for the
   // backward): a Linear and its activation with one pass over C while each tile is in cache
   // (cuBLASLt's CUBLASLT_EPILOGUE_GELU_AUX_BIAS on CUDA). y must not alias C.
-  virtual void gemm_bias_act(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias,
-                             Activation f, const Tensor& c, const Tensor& y) = 0;
+  void gemm_bias_act(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias, Activation f,
+                     const Tensor& c, const Tensor& y);
   // y[r, c] += bias[c]
-  virtual void bias_add(const Tensor& y, const Tensor& bias) = 0;
+  void bias_add(const Tensor& y, const Tensor& bias);
   // dbias[c] += sum_r dy[r, c]
-  virtual void bias_grad(const Tensor& dy, const Tensor& dbias) = 0;
+  void bias_grad(const Tensor& dy, const Tensor& dbias);
   // y = alpha * x + y (same shape)
-  virtual void axpy(double alpha, const Tensor& x, const Tensor& y) = 0;
+  void axpy(double alpha, const Tensor& x, const Tensor& y);
   // x *= alpha
-  virtual void scale(const Tensor& x, double alpha) = 0;
-  // sum of x^2 over all elements, accumulated in double
-  virtual double sum_squares(const Tensor& x) = 0;
-  // 0 if every element is finite, else the index of the first non-finite one + 1
-  virtual std::int64_t first_nonfinite(const Tensor& x) = 0;
+  void scale(const Tensor& x, double alpha);
+  // out[0] = sum of x^2 over all elements (x any float dtype, accumulated in double), out f64 [1].
+  // Not finite when an element of x is not.
+  void sum_squares(const Tensor& x, const Tensor& out);
 
   // ---- elementwise ---------------------------------------------------------------------------
   // y = f(x); y may alias x.
-  virtual void activation_forward(Activation f, const Tensor& x, const Tensor& y) = 0;
+  void activation_forward(Activation f, const Tensor& x, const Tensor& y);
   // dx = dy * f'(x); dx may alias dy.
-  virtual void activation_backward(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx) = 0;
+  void activation_backward(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx);
   // activation_backward, and dbias[c] += sum_r dx[r, c] in the same pass: the backward of
   // gemm_bias_act's epilogue (cuBLASLt's CUBLASLT_EPILOGUE_DGELU_BGRAD). dx may alias dy.
-  virtual void activation_bias_grad(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx,
-                                    const Tensor& dbias) = 0;
+  void activation_bias_grad(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx, const Tensor& dbias);
   // Inverted dropout: keep element i when philox_uniform(seed, stream, i) >= p, then
   // y = keep ? x / (1 - p) : 0. Backward applies the same mask to dy. p in [0, 1).
-  virtual void dropout_forward(const Tensor& x, const Tensor& y, double p, std::uint64_t seed,
-                               std::uint64_t stream) = 0;
-  virtual void dropout_backward(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed,
-                                std::uint64_t stream) = 0;
+  void dropout_forward(const Tensor& x, const Tensor& y, double p, std::uint64_t seed, std::uint64_t stream);
+  void dropout_backward(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed, std::uint64_t stream);
 
   // ---- normalisation -------------------------------------------------------------------------
   // Per row over the last dimension C:
   //   mu = mean(x), rstd = 1 / sqrt(var(x) + eps) (biased variance), y = (x - mu) * rstd * gamma + beta.
-  // mean and rstd [rows] are saved for backward.
-  virtual void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
-                                 const Tensor& mean, const Tensor& rstd, double eps) = 0;
+  // mean and rstd [rows] (stats_dtype(x)) are saved for backward.
+  void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
+                         const Tensor& mean, const Tensor& rstd, double eps);
   // With xhat = (x - mu) * rstd and g = dy * gamma:
   //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)); dgamma += sum_r dy * xhat; dbeta += sum_r dy.
-  virtual void layernorm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
-                                  const Tensor& dy, const Tensor& dx, const Tensor& dgamma,
-                                  const Tensor& dbeta) = 0;
+  void layernorm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
+                          const Tensor& dy, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta);
   // Row softmax, stable (subtracts the row max). y may alias x.
-  virtual void softmax_forward(const Tensor& x, const Tensor& y) = 0;
+  void softmax_forward(const Tensor& x, const Tensor& y);
   // dx = y * (dy - sum_c(dy * y)) per row.
-  virtual void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) = 0;
+  void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx);
 
   // ---- sequences ------------------------------------------------------------------------------
+  // The state attention_forward saves for attention_backward, opaque to callers and sized by the
+  // backend: the CPU keeps the probabilities [N, H, L, L]; a flash-attention backend one logsumexp
+  // per row [N, H, L]. Allocate a tensor of this shape and dtype and hand it to both.
+  virtual Shape attention_saved_shape(std::int64_t n, std::int64_t heads, std::int64_t len) const;
+  virtual DType attention_saved_dtype(DType qkv) const { return qkv; }
   // Multi-head scaled-dot-product attention on the fused projection qkv [N, L, 3D] = (Q | K | V), each
   // D = H Dh columns wide, head h in columns h Dh .. h Dh + Dh - 1 of each. Per sequence n and head h,
   // with scale = 1 / sqrt(Dh):
@@ -133,68 +221,187 @@ class Backend {
   // Query i of sequence n sees key j when j < lengths[n] and, if causal, j <= i. Query rows at padded
   // positions (i >= lengths[n]) attend normally over the valid keys (lengths >= 1: every row sees one).
   // Attention dropout: keep = philox_uniform(seed, stream, e) >= p, e the flat index of the element in
-  // probs [N, H, L, L] (((n H + h) L + i) L + j), i.e. dropout_forward's convention applied to probs.
-  // probs [N, H, L, L] saves P (before dropout) for backward; out [N, L, D] is overwritten.
-  virtual void attention_forward(const Tensor& qkv, const Tensor& out, const Tensor& probs,
-                                 const AttentionArgs& args) = 0;
+  // P [N, H, L, L] (((n H + h) L + i) L + j), i.e. dropout_forward's convention applied to P.
+  // out [N, L, D] is overwritten; saved (attention_saved_shape) keeps what backward needs.
+  void attention_forward(const Tensor& qkv, const Tensor& out, const Tensor& saved, const AttentionArgs& args);
   // With dO = dout[n, :, h Dh ..] and the forward's mask and dropout (same args):
   //   dP~ = dO V^T;  dP = dP~ * keep / (1 - p);  dS = P * (dP - rowsum(dP * P));
   //   dQ = scale dS K;  dK = scale dS^T Q;  dV = P~^T dO.
   // dqkv [N, L, 3D] is overwritten; masked keys (positions >= lengths[n]) get dK = dV = 0.
-  virtual void attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dout, const Tensor& dqkv,
-                                  const AttentionArgs& args) = 0;
+  void attention_backward(const Tensor& qkv, const Tensor& saved, const Tensor& dout, const Tensor& dqkv,
+                          const AttentionArgs& args);
   // Token embedding: out[n, l, :] = table[ids[n, l], :] with ids i32 [N, L] (any shape: all positions),
-  // table [V, D], out [N, L, D]. Throws naming the position and value of an id outside [0, V).
-  virtual void embedding_forward(const Tensor& ids, const Tensor& table, const Tensor& out) = 0;
+  // table [V, D], out [N, L, D]. An id outside [0, V) is an error naming its position and value (raised
+  // by the op, so seen at the next wait).
+  void embedding_forward(const Tensor& ids, const Tensor& table, const Tensor& out);
   // dtable[v, :] += sum over positions p with ids[p] = v of dout[p, :], the positions summed in order.
-  virtual void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) = 0;
+  void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable);
   // Tabular feature tokens: x [N, F], w and b [F, D], out [N, F, D]:
   //   out[n, f, :] = x[n, f] w[f, :] + b[f, :].
-  virtual void feature_tokens_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) = 0;
+  void feature_tokens_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out);
   //   dx[n, f] = dot(dout[n, f, :], w[f, :])            (overwritten; skipped when dx is empty)
   //   dw[f, :] += sum_n x[n, f] dout[n, f, :];  db[f, :] += sum_n dout[n, f, :].
-  virtual void feature_tokens_backward(const Tensor& x, const Tensor& w, const Tensor& dout, const Tensor& dx,
-                                       const Tensor& dw, const Tensor& db) = 0;
-  // Masked mean over positions: x [N, L, D], out [N, D], lengths host [N] in [1, L] or nullptr (all L):
+  void feature_tokens_backward(const Tensor& x, const Tensor& w, const Tensor& dout, const Tensor& dx,
+                               const Tensor& dw, const Tensor& db);
+  // Masked mean over positions: x [N, L, D], out [N, D], lengths i32 [N] in [1, L] or empty (all L):
   //   out[n, :] = sum_{l < len_n} x[n, l, :] / len_n.
-  virtual void mean_pool_forward(const Tensor& x, const std::int32_t* lengths, const Tensor& out) = 0;
+  void mean_pool_forward(const Tensor& x, const Tensor& lengths, const Tensor& out);
   //   dx[n, l, :] = l < len_n ? dout[n, :] / len_n : 0        (dx [N, L, D] overwritten)
-  virtual void mean_pool_backward(const Tensor& dout, const std::int32_t* lengths, const Tensor& dx) = 0;
+  void mean_pool_backward(const Tensor& dout, const Tensor& lengths, const Tensor& dx);
 
   // ---- losses --------------------------------------------------------------------------------
-  // Each returns the SUM of the per-element (or per-row) loss over the batch, and, when dpred is not
-  // empty, writes dpred = grad_scale * d(sum)/d(pred). Callers pass grad_scale = 1 / count for a mean.
+  // Each adds {sum of the per-element (or per-row) loss, number of counted elements} to acc, f64 [2]
+  // on the device, and, when dpred is not empty, writes dpred = grad_scale * d(sum)/d(pred) (see
+  // LossArgs: / count with mean, times grad_multiplier), zero at uncounted rows.
   //
-  // MSE: pred, target [N, T]; l = (p - t)^2.
-  virtual double mse_loss(const Tensor& pred, const Tensor& target, const Tensor& dpred, double grad_scale) = 0;
-  // Gaussian NLL: pred [N, 2T] = (mean [T], log-variance [T]) per row, target [N, T];
+  // MSE: pred, target [N, T] or per token [N, L, T]; l = (p - t)^2.
+  void mse_loss(const Tensor& pred, const Tensor& target, const Tensor& dpred, const LossArgs& args,
+                const Tensor& acc);
+  // Gaussian NLL: pred [.., 2T] = (mean [T], log-variance [T]) per row, target [.., T];
   //   l = 0.5 * (s + (t - m)^2 * exp(-s))   (the constant 0.5 log 2 pi is omitted, as PyTorch's default)
-  virtual double gaussian_nll_loss(const Tensor& pred, const Tensor& target, const Tensor& dpred,
-                                   double grad_scale) = 0;
-  // Binary cross-entropy with logits: pred, target [N, T], t in [0, 1];
+  void gaussian_nll_loss(const Tensor& pred, const Tensor& target, const Tensor& dpred, const LossArgs& args,
+                         const Tensor& acc);
+  // Binary cross-entropy with logits: pred, target [.., T], t in [0, 1];
   //   l = max(z, 0) - z t + log(1 + exp(-|z|)), dl/dz = sigmoid(z) - t.
-  virtual double bce_logits_loss(const Tensor& pred, const Tensor& target, const Tensor& dpred,
-                                 double grad_scale) = 0;
+  void bce_logits_loss(const Tensor& pred, const Tensor& target, const Tensor& dpred, const LossArgs& args,
+                       const Tensor& acc);
   // Softmax cross-entropy: logits [N, C] (any leading dims, e.g. [N, L, C] per token), labels i32 with one
   // per row, in [0, C) or kIgnoreLabel; l = logsumexp(z) - z_label, dl/dz = softmax(z) - onehot(label).
-  // An ignored row adds nothing to the sum and gets dlogits = 0 (callers count the others for the mean:
-  // nn::compute_loss). Throws naming the row of a label out of range.
-  virtual double softmax_ce_loss(const Tensor& logits, const Tensor& labels, const Tensor& dlogits,
-                                 double grad_scale) = 0;
+  // An ignored row is not counted and gets dlogits = 0 (args.lengths is not used: padding is labelled
+  // kIgnoreLabel). A label out of range is an error naming the row (raised by the op).
+  void softmax_ce_loss(const Tensor& logits, const Tensor& labels, const Tensor& dlogits, const LossArgs& args,
+                       const Tensor& acc);
+
+  // ---- device scalars of a step ------------------------------------------------------------
+  // x *= factor[0], factor f64 [1] on the device.
+  void scale_by(const Tensor& x, const Tensor& factor);
+  // control (f64 [StepControl::kSize]) for the next optimizer step, from device scalars:
+  //   multiplier = count[0] > 0 ? numerator / count[0] / scale : 0   (scale = loss_scale[0], or 1 when
+  //                loss_scale is empty; count f64 [>= 1], e.g. a loss accumulator's sum at [1]: pass
+  //                its element 1 as a view)
+  //   skip = check_finite and sumsq[0] is not finite
+  //   norm = sqrt(sumsq[0]) * multiplier (when sumsq is given), and with max_norm > 0 the multiplier
+  //          is further scaled by min(1, max_norm / (norm + 1e-6)) (torch.nn.utils.clip_grad_norm_)
+  //   step += 1 unless skip.
+  void step_control(const StepControlArgs& args, const Tensor& count, const Tensor& sumsq, const Tensor& loss_scale,
+                    const Tensor& control);
+  // The dynamic loss scaler (ScalerState): after a skipped step scale *= backoff and the good-step
+  // count restarts; after `interval` consecutive good steps scale *= growth.
+  void update_loss_scale(const LossScaleArgs& args, const Tensor& control, const Tensor& state);
 
   // ---- optimizers (flat ranges) --------------------------------------------------------------
-  // Decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW:
+  // Every optimizer uses g = multiplier * grads (control) and changes nothing when control says skip.
+  // params are in the compute dtype; master (master_dtype, same numel) is the copy the update is
+  // applied to when params are 16-bit, after which params = round(master) in the same pass; empty
+  // when params are f32/f64 (the update is applied to params). State m, v, momentum: master_dtype.
+  //
+  // Decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW, t = control's step:
   //   p -= lr * wd * p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
   //   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
-  virtual void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& m, const Tensor& v,
-                          const AdamWParams& hp) = 0;
-  // As torch.optim.SGD (dampening 0): g += wd * p; buf = first ? g : momentum * buf + g;
+  void adamw_step(const Tensor& params, const Tensor& master, const Tensor& grads, const Tensor& m, const Tensor& v,
+                  const AdamWParams& hp, const Tensor& control);
+  // As torch.optim.SGD (dampening 0): g += wd * p; buf = (t == 1) ? g : momentum * buf + g;
   //   g = nesterov ? g + momentum * buf : buf (when momentum > 0); p -= lr * g.
-  virtual void sgd_step(const Tensor& params, const Tensor& grads, const Tensor& momentum_buf,
-                        const SgdParams& hp) = 0;
+  void sgd_step(const Tensor& params, const Tensor& master, const Tensor& grads, const Tensor& momentum_buf,
+                const SgdParams& hp, const Tensor& control);
+
+ protected:
+  Backend() = default;
+  // The backend's default stream: set once by the implementation's constructor.
+  void set_default_stream(Stream& s) {
+    default_stream_ = &s;
+    current_ = &s;
+  }
+  // Implementations call this for each host wait they perform for the caller.
+  void count_host_sync();
+  // Tensors an op accepts: this backend's memory (and, for copy, host memory).
+  bool on_device(const Tensor& t) const;
+
+  struct GemmEpilogue {
+    const Tensor* bias = nullptr;
+    Activation act = Activation::identity;
+    const Tensor* y = nullptr;  // where f(C) goes; nullptr: no activation
+  };
+
+  virtual void copy_impl(const Tensor& dst, const Tensor& src) = 0;
+  virtual void fill_impl(const Tensor& t, double value) = 0;
+  virtual void cast_impl(const Tensor& src, const Tensor& dst) = 0;
+  virtual void gather_rows_impl(const Tensor& src, const Tensor& index, const Tensor& out) = 0;
+  virtual void gemm_impl(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c, double alpha,
+                         double beta, const GemmEpilogue& epilogue) = 0;
+  virtual void bias_add_impl(const Tensor& y, const Tensor& bias) = 0;
+  virtual void bias_grad_impl(const Tensor& dy, const Tensor& dbias) = 0;
+  virtual void axpy_impl(double alpha, const Tensor& x, const Tensor& y) = 0;
+  virtual void scale_impl(const Tensor& x, double alpha) = 0;
+  virtual void sum_squares_impl(const Tensor& x, const Tensor& out) = 0;
+  virtual void activation_forward_impl(Activation f, const Tensor& x, const Tensor& y) = 0;
+  virtual void activation_backward_impl(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx) = 0;
+  virtual void activation_bias_grad_impl(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx,
+                                         const Tensor& dbias) = 0;
+  virtual void dropout_forward_impl(const Tensor& x, const Tensor& y, double p, std::uint64_t seed,
+                                    std::uint64_t stream) = 0;
+  virtual void dropout_backward_impl(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed,
+                                     std::uint64_t stream) = 0;
+  virtual void layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
+                                      const Tensor& mean, const Tensor& rstd, double eps) = 0;
+  virtual void layernorm_backward_impl(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
+                                       const Tensor& dy, const Tensor& dx, const Tensor& dgamma,
+                                       const Tensor& dbeta) = 0;
+  virtual void softmax_forward_impl(const Tensor& x, const Tensor& y) = 0;
+  virtual void softmax_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx) = 0;
+  virtual void attention_forward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved,
+                                      const AttentionArgs& args) = 0;
+  virtual void attention_backward_impl(const Tensor& qkv, const Tensor& saved, const Tensor& dout, const Tensor& dqkv,
+                                       const AttentionArgs& args) = 0;
+  virtual void embedding_forward_impl(const Tensor& ids, const Tensor& table, const Tensor& out) = 0;
+  virtual void embedding_backward_impl(const Tensor& ids, const Tensor& dout, const Tensor& dtable) = 0;
+  virtual void feature_tokens_forward_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) = 0;
+  virtual void feature_tokens_backward_impl(const Tensor& x, const Tensor& w, const Tensor& dout, const Tensor& dx,
+                                            const Tensor& dw, const Tensor& db) = 0;
+  virtual void mean_pool_forward_impl(const Tensor& x, const Tensor& lengths, const Tensor& out) = 0;
+  virtual void mean_pool_backward_impl(const Tensor& dout, const Tensor& lengths, const Tensor& dx) = 0;
+  enum class FloatLoss { mse, gaussian_nll, bce };
+  virtual void float_loss_impl(FloatLoss kind, const Tensor& pred, const Tensor& target, const Tensor& dpred,
+                               const LossArgs& args, const Tensor& acc) = 0;
+  virtual void softmax_ce_loss_impl(const Tensor& logits, const Tensor& labels, const Tensor& dlogits,
+                                    const LossArgs& args, const Tensor& acc) = 0;
+  virtual void scale_by_impl(const Tensor& x, const Tensor& factor) = 0;
+  virtual void step_control_impl(const StepControlArgs& args, const Tensor& count, const Tensor& sumsq,
+                                 const Tensor& loss_scale, const Tensor& control) = 0;
+  virtual void update_loss_scale_impl(const LossScaleArgs& args, const Tensor& control, const Tensor& state) = 0;
+  virtual void adamw_step_impl(const Tensor& params, const Tensor& master, const Tensor& grads, const Tensor& m,
+                               const Tensor& v, const AdamWParams& hp, const Tensor& control) = 0;
+  virtual void sgd_step_impl(const Tensor& params, const Tensor& master, const Tensor& grads,
+                             const Tensor& momentum_buf, const SgdParams& hp, const Tensor& control) = 0;
+
+ private:
+  void float_loss(const char* k, FloatLoss kind, std::int64_t pred_cols_per_target, const Tensor& pred,
+                  const Tensor& target, const Tensor& dpred, const LossArgs& args, const Tensor& acc);
+  Stream* default_stream_ = nullptr;
+  Stream* current_ = nullptr;
+  std::int64_t host_syncs_ = 0;
+  std::thread::id owner_ = std::this_thread::get_id();  // the thread whose waits count
 };
 
-// threads <= 0 picks the default (cores of the node / ranks on it, at least 1).
+// Switches a backend's current stream for a scope.
+class StreamGuard {
+ public:
+  StreamGuard(Backend& be, Stream& s) : be_(be), prev_(be.stream()) { be.set_stream(s); }
+  ~StreamGuard() { be_.set_stream(prev_); }
+  StreamGuard(const StreamGuard&) = delete;
+  StreamGuard& operator=(const StreamGuard&) = delete;
+
+ private:
+  Backend& be_;
+  Stream& prev_;
+};
+
+// "cpu" (synchronous: every op runs inline on the calling thread), "cpu-async" (each stream a worker
+// thread; device memory the host may not touch; proves the code correct for a GPU). threads <= 0
+// picks the default (cores of the node / ranks on it, at least 1).
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
+std::unique_ptr<Backend> make_cpu_async_backend(int threads = 0);
+// By name: "cpu", "cpu-async" (throws naming the value otherwise; "cuda" arrives with its backend).
+std::unique_ptr<Backend> make_backend(const std::string& device, int threads = 0);
 
 }  // namespace hpct::kernels

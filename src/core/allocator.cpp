@@ -3,7 +3,6 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
-#include <cstring>
 
 #include "core/error.hpp"
 
@@ -25,7 +24,6 @@ class HostAllocator final : public Allocator {
     void* p = std::aligned_alloc(align, rounded);
     HPCT_CHECK(p, "out of host memory allocating ", bytes, " bytes");
     if (huge) madvise(p, rounded, MADV_HUGEPAGE);  // a hint: failure (no THP support) changes nothing
-    std::memset(p, 0, rounded);
     return p;
   }
   void deallocate(void* p) noexcept override { std::free(p); }

@@ -1,5 +1,6 @@
 #pragma once
-// Buffer: owning, move-only memory from an Allocator, exposed as a Tensor view. Memory starts zeroed.
+// Buffer: owning, move-only memory from an Allocator, exposed as a Tensor view. Memory starts
+// uninitialised (fill it on the backend where zeros are needed).
 #include <utility>
 
 #include "core/allocator.hpp"
@@ -29,8 +30,9 @@ class Buffer {
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 
-  // Gives the buffer this shape and dtype, reallocating (zeroed) only when the bytes outgrow the
-  // capacity; otherwise the contents are whatever was there. Activation workspaces use this.
+  // Gives the buffer this shape and dtype, reallocating only when the bytes outgrow the capacity;
+  // the contents are whatever was there. For buffers sized once outside a step (batches, staging);
+  // a step's activations come from a Workspace, which never allocates after the first step.
   Tensor& ensure(Allocator& alloc, Shape shape, DType dtype) {
     const std::size_t need = static_cast<std::size_t>(shape.numel()) * size_of(dtype);
     if (alloc_ != &alloc || need > capacity_) *this = Buffer(alloc, shape, dtype);

@@ -28,12 +28,21 @@ struct Tensor {
   std::int64_t cols() const { return shape.rank() ? shape.back() : 1; }
   std::int64_t rows() const { return cols() ? numel() / cols() : 0; }
 
+  // Host access: throws unless the memory is host memory the program may touch directly. Device
+  // memory (a GPU's, or the asynchronous CPU backend's) is read through Backend::read_to_host.
   template <class T>
   T* as() const {
+    HPCT_CHECK(device.host_accessible(), "host access to ", device.str(), " memory (", shape.str(),
+               "): copy it to the host first");
+    return ptr<T>();
+  }
+  float* f32() const { return as<float>(); }
+  // Kernel access: the typed pointer, wherever the memory is (a kernel of the backend that owns it).
+  template <class T>
+  T* ptr() const {
     HPCT_CHECK(dtype == dtype_of<T>(), "tensor of ", name_of(dtype), " used as ", name_of(dtype_of<T>()));
     return static_cast<T*>(data);
   }
-  float* f32() const { return as<float>(); }
 
   // Same data, another shape with the same number of elements.
   Tensor view(Shape s) const {
