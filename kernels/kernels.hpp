@@ -84,8 +84,11 @@ struct ScalerState {
   static constexpr int kGood = 1;      // consecutive finite steps since the last change
   static constexpr int kSkipped = 2;   // steps skipped so far (non-finite gradients)
   static constexpr int kLastSkip = 3;  // the step count at the last skipped step, or -1
-  static constexpr int kSize = 4;
+  static constexpr int kFirstSkip = 4; // the step count at the first skipped step, or -1
+  static constexpr int kSize = 5;
 };
+// Without fp16 the same state records skipped steps with growth = backoff = 1 (scale stays 1). The
+// step count recorded is control's kStep (the count of steps taken before the skipped one).
 struct LossScaleArgs {
   double growth = 2.0, backoff = 0.5;
   std::int64_t interval = 2000;  // finite steps before the scale grows

@@ -9,6 +9,7 @@
 // thread is counted (Backend::host_syncs), so tests and the timing line show that a training step
 // does not wait where it should not.
 #include <cstdint>
+#include <functional>
 
 namespace hpct {
 
@@ -22,6 +23,10 @@ class Stream {
   // The host waits until everything enqueued so far has run; rethrows the first error an operation
   // on this stream raised.
   virtual void synchronize() = 0;
+  // Runs fn on a host thread in stream order: after the work enqueued before it, before the work
+  // enqueued after it, which waits for fn to return (cudaLaunchHostFunc). fn may block, e.g. until a
+  // host-side collective on this stream's data completed; an exception it throws is this stream's error.
+  virtual void launch_host(std::function<void()> fn) = 0;
 };
 
 class Event {
