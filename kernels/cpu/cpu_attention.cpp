@@ -20,6 +20,7 @@
 #include "kernels/cpu/cpu_blas.hpp"
 #include "kernels/cpu/cpu_common.hpp"
 #include "kernels/cpu/cpu_vmath.hpp"
+#include "kernels/cpu/cpu_widen.hpp"
 
 namespace hpct::kernels {
 namespace {
@@ -31,29 +32,10 @@ struct Geometry {
   std::int64_t tasks() const { return batch * heads; }
 };
 
-// Shapes and arguments shared by forward and backward: qkv [N, L, 3D], probs [N, H, L, L], lengths in
-// [1, L], p in [0, 1). Every extent handed to BLAS must fit an int.
-Geometry check_attention(const char* k, const Tensor& qkv, const Tensor& probs, const AttentionArgs& args) {
-  cpu::check_float(k, "qkv", qkv);
-  HPCT_CHECK(qkv.rank() == 3 && qkv.dim(2) % 3 == 0, k, ": qkv must be [N, L, 3 D], got ", qkv.shape.str());
-  Geometry g{qkv.dim(0), qkv.dim(1), qkv.dim(2) / 3, args.heads, 0};
-  HPCT_CHECK(g.heads >= 1 && g.d % g.heads == 0, k, ": d_model ", g.d, " is not divisible by heads ", g.heads);
-  g.dh = g.d / g.heads;
-  HPCT_CHECK(g.len >= 1 && g.dh >= 1, k, ": qkv ", qkv.shape.str(), " has no positions or no features");
-  HPCT_CHECK(3 * g.d <= INT_MAX && g.len * g.len <= INT_MAX, k, ": qkv ", qkv.shape.str(),
-             " exceeds the BLAS integer range");
-  cpu::check_float(k, "probs", probs);
-  cpu::check_same_dtype(k, "qkv", qkv, "probs", probs);
-  HPCT_CHECK(probs.shape == Shape({g.batch, g.heads, g.len, g.len}), k, ": probs is ", probs.shape.str(),
-             ", expected [", g.batch, ", ", g.heads, ", ", g.len, ", ", g.len, "] for qkv ", qkv.shape.str(),
-             " and ", g.heads, " heads");
-  if (args.lengths)
-    for (std::int64_t n = 0; n < g.batch; ++n)
-      HPCT_CHECK(args.lengths[n] >= 1 && args.lengths[n] <= g.len, k, ": lengths[", n, "] = ", args.lengths[n],
-                 " is outside [1, ", g.len, "]");
-  HPCT_CHECK(args.dropout_p >= 0.0 && args.dropout_p < 1.0, k, ": dropout probability p = ", args.dropout_p,
-             " is outside [0, 1)");
-  return g;
+// The extents of qkv [N, L, 3D] with H heads (validated by the public methods).
+Geometry geometry(const Tensor& qkv, std::int64_t heads) {
+  const std::int64_t d = qkv.dim(2) / 3;
+  return {qkv.dim(0), qkv.dim(1), d, heads, d / heads};
 }
 
 // The visible keys: sequence n has kv valid keys; row block [i0, i1) needs columns [0, block_cols); row i
@@ -226,10 +208,10 @@ void head_gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
 // S = scale Q K^T, P = masked softmax(S) into probs; out = P~ V. scratch: head_gemm's tmp, then
 // (with dropout) P~ = dropped P [L, L].
 template <class T>
-void forward_task(const Geometry& g, const AttentionArgs& a, const T* qkv, T* out, T* probs, T* scratch,
-                  std::int64_t task) {
+void forward_task(const Geometry& g, const AttentionArgs& a, const std::int32_t* lengths, const T* qkv, T* out,
+                  T* probs, T* scratch, std::int64_t task) {
   const HeadViews<T> hv(g, qkv, task);
-  const Visibility vis{a.lengths ? a.lengths[hv.n] : g.len, a.causal};
+  const Visibility vis{lengths ? lengths[hv.n] : g.len, a.causal};
   const std::int64_t L = g.len, ld = hv.ld_qkv;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(g.dh)));
   const bool dropout = a.dropout_p > 0.0;
@@ -254,10 +236,10 @@ void forward_task(const Geometry& g, const AttentionArgs& a, const T* qkv, T* ou
 
 // scratch: head_gemm's tmp, dS [L, L], then (with dropout) P~ [L, L].
 template <class T>
-void backward_task(const Geometry& g, const AttentionArgs& a, const T* qkv, const T* probs, const T* dout,
-                   T* dqkv, T* scratch, std::int64_t task) {
+void backward_task(const Geometry& g, const AttentionArgs& a, const std::int32_t* lengths, const T* qkv,
+                   const T* probs, const T* dout, T* dqkv, T* scratch, std::int64_t task) {
   const HeadViews<T> hv(g, qkv, task);
-  const Visibility vis{a.lengths ? a.lengths[hv.n] : g.len, a.causal};
+  const Visibility vis{lengths ? lengths[hv.n] : g.len, a.causal};
   const std::int64_t L = g.len, ld = hv.ld_qkv;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(g.dh)));
   const bool dropout = a.dropout_p > 0.0;
@@ -311,46 +293,48 @@ void backward_task(const Geometry& g, const AttentionArgs& a, const T* qkv, cons
 
 }  // namespace
 
-void CpuBackend::attention_forward(const Tensor& qkv, const Tensor& out, const Tensor& probs,
-                                   const AttentionArgs& args) {
+// The probabilities are saved in f32 for 16-bit qkv (attention_saved_dtype), so only qkv and the
+// outputs are widened.
+void CpuBackend::attention_forward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved,
+                                        const AttentionArgs& args) {
+  if (widened([&](const Tensor& qkv32, const Tensor& out32) { CpuBackend::attention_forward_impl(qkv32, out32, saved, args); },
+              cpu::in(qkv), cpu::out(out)))
+    return;
   constexpr const char* k = "attention_forward";
-  const Geometry g = check_attention(k, qkv, probs, args);
-  cpu::check_float(k, "out", out);
-  cpu::check_same_dtype(k, "qkv", qkv, "out", out);
-  HPCT_CHECK(out.shape == Shape({g.batch, g.len, g.d}), k, ": out is ", out.shape.str(), ", expected [", g.batch,
-             ", ", g.len, ", ", g.d, "] for qkv ", qkv.shape.str());
+  const Geometry g = geometry(qkv, args.heads);
+  const std::int32_t* lengths = cpu::checked_lengths(k, args.lengths, g.batch, g.len);
   cpu::dispatch_float(k, qkv.dtype, [&](auto zero) {
     using T = decltype(zero);
     const std::int64_t per_thread = head_gemm_tmp(g.len, g.dh) + (args.dropout_p > 0.0 ? g.len * g.len : 0);
     const std::unique_ptr<T[]> scratch(new T[static_cast<std::size_t>(std::max(threads_, 1) * per_thread)]);
-    const T* qp = qkv.as<T>();
-    T* op = out.as<T>();
-    T* pp = probs.as<T>();
+    const T* qp = qkv.ptr<T>();
+    T* op = out.ptr<T>();
+    T* pp = saved.ptr<T>();
     cpu::parallel_blas_tasks(threads_, g.tasks(), scratch.get(), per_thread, [&](std::int64_t t, T* s) {
-      forward_task<T>(g, args, qp, op, pp, s, t);
+      forward_task<T>(g, args, lengths, qp, op, pp, s, t);
     });
   });
 }
 
-void CpuBackend::attention_backward(const Tensor& qkv, const Tensor& probs, const Tensor& dout, const Tensor& dqkv,
-                                    const AttentionArgs& args) {
+void CpuBackend::attention_backward_impl(const Tensor& qkv, const Tensor& saved, const Tensor& dout,
+                                         const Tensor& dqkv, const AttentionArgs& args) {
+  if (widened([&](const Tensor& qkv32, const Tensor& dout32,
+                  const Tensor& dqkv32) { CpuBackend::attention_backward_impl(qkv32, saved, dout32, dqkv32, args); },
+              cpu::in(qkv), cpu::in(dout), cpu::out(dqkv)))
+    return;
   constexpr const char* k = "attention_backward";
-  const Geometry g = check_attention(k, qkv, probs, args);
-  cpu::check_float(k, "dout", dout);
-  cpu::check_same_dtype(k, "qkv", qkv, "dout", dout);
-  HPCT_CHECK(dout.shape == Shape({g.batch, g.len, g.d}), k, ": dout is ", dout.shape.str(), ", expected [",
-             g.batch, ", ", g.len, ", ", g.d, "] for qkv ", qkv.shape.str());
-  cpu::check_like(k, "qkv", qkv, "dqkv", dqkv);
+  const Geometry g = geometry(qkv, args.heads);
+  const std::int32_t* lengths = cpu::checked_lengths(k, args.lengths, g.batch, g.len);
   cpu::dispatch_float(k, qkv.dtype, [&](auto zero) {
     using T = decltype(zero);
     const std::int64_t per_thread = head_gemm_tmp(g.len, g.dh) + (args.dropout_p > 0.0 ? 2 : 1) * g.len * g.len;
     const std::unique_ptr<T[]> scratch(new T[static_cast<std::size_t>(std::max(threads_, 1) * per_thread)]);
-    const T* qp = qkv.as<T>();
-    const T* pp = probs.as<T>();
-    const T* gp = dout.as<T>();
-    T* dp = dqkv.as<T>();
+    const T* qp = qkv.ptr<T>();
+    const T* pp = saved.ptr<T>();
+    const T* gp = dout.ptr<T>();
+    T* dp = dqkv.ptr<T>();
     cpu::parallel_blas_tasks(threads_, g.tasks(), scratch.get(), per_thread, [&](std::int64_t t, T* s) {
-      backward_task<T>(g, args, qp, pp, gp, dp, s, t);
+      backward_task<T>(g, args, lengths, qp, pp, gp, dp, s, t);
     });
   });
 }

@@ -1,4 +1,4 @@
-// CpuBackend: thread setup, memory operations and gemm (OpenBLAS).
+// CpuBackend: thread setup, streams, memory operations, casts and gemm (OpenBLAS).
 #include "kernels/cpu/cpu_backend.hpp"
 
 #include <cblas.h>
@@ -16,6 +16,8 @@
 #include "kernels/cpu/cpu_activation.hpp"
 #include "kernels/cpu/cpu_blas.hpp"
 #include "kernels/cpu/cpu_common.hpp"
+#include "kernels/cpu/cpu_widen.hpp"
+#include "kernels/validate.hpp"
 
 // OpenBLAS's own entry point (both the pthread and the OpenMP build have it). The OpenMP build
 // (HPCTRAIN_OPENBLAS_OPENMP) shares OpenMP's pool and in fact follows omp_get_max_threads() of the
@@ -64,7 +66,11 @@ int default_cpu_threads() {
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
 
-CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : default_cpu_threads()) { apply_threads(); }
+CpuBackend::CpuBackend(int threads)
+    : threads_(threads > 0 ? threads : default_cpu_threads()), stream_([this] { count_host_sync(); }) {
+  apply_threads();
+  set_default_stream(stream_);
+}
 
 // OpenBLAS runs single-threaded inside our tiles (see gemm), so its own count is 1: the pthread
 // build then never spins a second pool. The OpenMP build's openblas_set_num_threads also sets this
@@ -75,68 +81,78 @@ void CpuBackend::apply_threads() const {
   omp_set_num_threads(threads_);
 }
 
+std::unique_ptr<Stream> CpuBackend::create_stream() {
+  return std::make_unique<cpu::CpuStream>([this] { count_host_sync(); });
+}
+
+std::unique_ptr<Event> CpuBackend::create_event() {
+  return std::make_unique<cpu::CpuEvent>([this] { count_host_sync(); });
+}
+
 // ---- memory -----------------------------------------------------------------------------------------
 
 // dst = src, bytewise (any dtype). Large copies are split into 1 MiB pieces across threads.
-void CpuBackend::copy(const Tensor& dst, const Tensor& src) {
-  constexpr const char* k = "copy";
-  cpu::check_host(k, "dst", dst);
-  cpu::check_host(k, "src", src);
-  cpu::check_same_dtype(k, "dst", dst, "src", src);
-  cpu::check_same_numel(k, "dst", dst, "src", src);
+void CpuBackend::copy_impl(const Tensor& dst, const Tensor& src) {
   if (dst.data == src.data || dst.numel() == 0) return;
   char* d = static_cast<char*>(dst.data);
   const char* s = static_cast<const char*>(src.data);
   const auto bytes = static_cast<std::int64_t>(dst.bytes());
-  const auto di = reinterpret_cast<std::uintptr_t>(d), si = reinterpret_cast<std::uintptr_t>(s);
-  const auto nb = static_cast<std::uintptr_t>(bytes);
-  HPCT_CHECK(di + nb <= si || si + nb <= di, k, ": dst and src overlap");
   constexpr std::int64_t kPiece = std::int64_t{1} << 20;
   cpu::parallel_blocks(bytes > 8 * kPiece ? threads_ : 1, bytes, kPiece, [&](std::int64_t b, std::int64_t e) {
     std::memcpy(d + b, s + b, static_cast<std::size_t>(e - b));
   });
 }
 
-// t[i] = value, converted to t's dtype (float32, float64, int32, int64).
-void CpuBackend::fill(const Tensor& t, double value) {
-  constexpr const char* k = "fill";
-  cpu::check_host(k, "tensor", t);
-  const auto fill_as = [&](auto zero) {
-    using T = decltype(zero);
-    T* p = static_cast<T*>(t.data);
-    const T v = static_cast<T>(value);
-    cpu::parallel_blocks(threads_, t.numel(), cpu::kGrainCheap,
-                         [&](std::int64_t b, std::int64_t e) { std::fill(p + b, p + e, v); });
-  };
+namespace {
+
+template <class T>
+void fill_as(int threads, const Tensor& t, T v) {
+  T* p = t.ptr<T>();
+  cpu::parallel_blocks(threads, t.numel(), cpu::kGrainCheap,
+                       [&](std::int64_t b, std::int64_t e) { std::fill(p + b, p + e, v); });
+}
+
+}  // namespace
+
+// t[i] = value, converted to t's dtype (16-bit rounds to nearest-even).
+void CpuBackend::fill_impl(const Tensor& t, double value) {
   switch (t.dtype) {
-    case DType::f32: fill_as(float{}); return;
-    case DType::f64: fill_as(double{}); return;
-    case DType::i32:
-      HPCT_CHECK(value >= INT32_MIN && value <= INT32_MAX, "fill: value ", value, " does not fit int32");
-      fill_as(std::int32_t{});
-      return;
-    case DType::i64:
-      HPCT_CHECK(value >= -9223372036854775808.0 && value < 9223372036854775808.0, "fill: value ", value,
-                 " does not fit int64");
-      fill_as(std::int64_t{});
-      return;
+    case DType::i32: fill_as(threads_, t, static_cast<std::int32_t>(value)); return;
+    case DType::i64: fill_as(threads_, t, static_cast<std::int64_t>(value)); return;
     default: break;
   }
-  fail(k, ": dtype ", name_of(t.dtype), " is not supported by the cpu backend yet");
+  cpu::dispatch_storage("fill", t.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    fill_as(threads_, t, cpu::convert<T>(value));
+  });
+}
+
+// dst = src converted element by element (rounding once to nearest-even).
+void CpuBackend::cast_impl(const Tensor& src, const Tensor& dst) {
+  if (src.dtype == dst.dtype) {
+    CpuBackend::copy_impl(dst, src);
+    return;
+  }
+  cpu::dispatch_storage("cast", src.dtype, [&](auto s_zero) {
+    cpu::dispatch_storage("cast", dst.dtype, [&](auto d_zero) {
+      using S = decltype(s_zero);
+      using D = decltype(d_zero);
+      const S* s = src.ptr<S>();
+      D* d = dst.ptr<D>();
+      cpu::parallel_blocks(threads_, src.numel(), cpu::kGrainCheap, [=](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) d[i] = cpu::convert<D>(s[i]);
+      });
+    });
+  });
 }
 
 // out[i, :] = src[index[i], :], rows of src.cols() elements (any dtype).
-void CpuBackend::gather_rows(const Tensor& src, const std::int64_t* index, std::int64_t n, const Tensor& out) {
+void CpuBackend::gather_rows_impl(const Tensor& src, const Tensor& index, const Tensor& out) {
   constexpr const char* k = "gather_rows";
-  cpu::check_host(k, "src", src);
-  cpu::check_host(k, "out", out);
-  cpu::check_same_dtype(k, "src", src, "out", out);
-  HPCT_CHECK(n >= 0 && (index || n == 0), k, ": bad index array (n = ", n, ")");
-  HPCT_CHECK(out.rows() == n && out.cols() == src.cols(), k, ": out is ", out.shape.str(), ", expected ", n,
-             " rows of ", src.cols(), " (src is ", src.shape.str(), ")");
-  const std::int64_t rows = src.rows();
+  const std::int64_t n = index.numel(), rows = src.rows();
+  const std::int64_t* idx = index.ptr<std::int64_t>();
   for (std::int64_t i = 0; i < n; ++i)
-    HPCT_CHECK(index[i] >= 0 && index[i] < rows, k, ": index[", i, "] = ", index[i], " is out of range for ", rows,
+    HPCT_CHECK(idx[i] >= 0 && idx[i] < rows, k, ": index[", i, "] = ", idx[i], " is out of range for ", rows,
                " rows of src ", src.shape.str());
   const std::size_t row_bytes = static_cast<std::size_t>(src.cols()) * size_of(src.dtype);
   if (row_bytes == 0) return;
@@ -145,7 +161,7 @@ void CpuBackend::gather_rows(const Tensor& src, const std::int64_t* index, std::
   const std::int64_t grain = std::max<std::int64_t>(1, (std::int64_t{1} << 18) / static_cast<std::int64_t>(row_bytes));
   cpu::parallel_blocks(threads_, n, grain, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t i = b; i < e; ++i)
-      std::memcpy(d + static_cast<std::size_t>(i) * row_bytes, s + static_cast<std::size_t>(index[i]) * row_bytes,
+      std::memcpy(d + static_cast<std::size_t>(i) * row_bytes, s + static_cast<std::size_t>(idx[i]) * row_bytes,
                   row_bytes);
   });
 }
@@ -186,14 +202,6 @@ GemmTiles gemm_tiles(std::int64_t m, std::int64_t n, std::int64_t k) {
   return {tm, tn};
 }
 
-// Rows of the matrix view: the product of the leading dimensions. (Tensor::rows() is numel / cols,
-// which says 0 rows for a [3, 0] tensor; gemm needs 3 there, for an empty inner dimension.)
-std::int64_t matrix_rows(const Tensor& t) {
-  std::int64_t r = 1;
-  for (int i = 0; i + 1 < t.rank(); ++i) r *= t.shape[i];
-  return r;
-}
-
 }  // namespace
 
 // C[m, n] = alpha * op(A)[m, k] op(B)[k, n] + beta * C (+ bias[n] on every row when bias is given) on
@@ -202,37 +210,31 @@ std::int64_t matrix_rows(const Tensor& t) {
 // ldb = B.cols(), ldc = n. With a bias each tile is first filled with the bias rows and the call adds to
 // them (beta 1): the bias costs no pass over C of its own, and the write-allocate pass OpenBLAS makes
 // for beta = 0 is the fill. With an activation, y = f(C) follows on each tile while it is in cache.
-void CpuBackend::gemm_impl(const char* k, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c,
+void CpuBackend::gemm_impl(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c,
                            double alpha, double beta, const GemmEpilogue& epilogue) {
+  const Tensor none;
+  const Tensor& bias_t = epilogue.bias ? *epilogue.bias : none;
+  const Tensor& y_t = epilogue.y ? *epilogue.y : none;
+  if (widened(
+          [&](const Tensor& a32, const Tensor& b32, const Tensor& c32, const Tensor& bias32, const Tensor& y32) {
+            CpuBackend::gemm_impl(a32, trans_a, b32, trans_b, c32, alpha, beta,
+                                  {epilogue.bias ? &bias32 : nullptr, epilogue.act, epilogue.y ? &y32 : nullptr});
+          },
+          cpu::in(a), cpu::in(b), beta == 0.0 || epilogue.bias ? cpu::out(c) : cpu::inout(c), cpu::in(bias_t),
+          cpu::out(y_t)))
+    return;
   const Tensor* bias = epilogue.bias;
   const Tensor* y = epilogue.y;
-  cpu::check_float(k, "A", a);
-  cpu::check_float(k, "B", b);
-  cpu::check_float(k, "C", c);
-  cpu::check_same_dtype(k, "A", a, "B", b);
-  cpu::check_same_dtype(k, "A", a, "C", c);
-  const std::int64_t a_rows = matrix_rows(a), b_rows = matrix_rows(b), c_rows = matrix_rows(c);
+  using validate::matrix_rows;
+  const std::int64_t a_rows = matrix_rows(a), b_rows = matrix_rows(b);
   const std::int64_t m = trans_a ? a.cols() : a_rows, ka = trans_a ? a_rows : a.cols();
-  const std::int64_t kb = trans_b ? b.cols() : b_rows, n = trans_b ? b_rows : b.cols();
-  HPCT_CHECK(ka == kb, k, ": inner dimensions differ: op(A) is [", m, ", ", ka, "], op(B) is [", kb, ", ", n, "]");
-  HPCT_CHECK(c_rows == m && c.cols() == n, k, ": C is ", c.shape.str(), " (", c_rows, " x ", c.cols(),
-             "), but op(A) op(B) is [", m, ", ", n, "]");
-  if (bias) {
-    cpu::check_vector(k, "C", c, "bias", *bias, n, "the columns");
-    cpu::check_same_dtype(k, "A", a, "bias", *bias);
-  }
-  if (y) {
-    cpu::check_like(k, "C", c, "y", *y);
-    HPCT_CHECK(y->data != c.data, k, ": y must not alias C (C keeps the activation's input)");
-  }
-  for (const std::int64_t d : {a_rows, a.cols(), b_rows, b.cols(), c_rows, c.cols()})
-    HPCT_CHECK(d <= INT_MAX, k, ": dimension ", d, " exceeds the BLAS integer range");
-  cpu::dispatch_float(k, a.dtype, [&](auto zero) {
+  const std::int64_t n = trans_b ? b_rows : b.cols();
+  cpu::dispatch_float("gemm", a.dtype, [&](auto zero) {
     using T = decltype(zero);
     if (m == 0 || n == 0) return;
-    T* cp = c.as<T>();
-    T* yp = y ? y->as<T>() : nullptr;
-    const T* biasp = bias ? bias->as<T>() : nullptr;
+    T* cp = c.ptr<T>();
+    T* yp = y ? y->ptr<T>() : nullptr;
+    const T* biasp = bias ? bias->ptr<T>() : nullptr;
     // Row i of tile (i0, j0) of C, nn wide, starts as bias[j0 ..] (beta is then 1).
     const auto fill_bias = [&](std::int64_t i0, std::int64_t j0, std::int64_t mm, std::int64_t nn) {
       for (std::int64_t i = i0; i < i0 + mm; ++i) std::copy(biasp + j0, biasp + j0 + nn, cp + i * n + j0);
@@ -255,8 +257,8 @@ void CpuBackend::gemm_impl(const char* k, const Tensor& a, bool trans_a, const T
       if (yp) activate(0, 0, m, n);
       return;
     }
-    const T* ap = a.as<T>();
-    const T* bp = b.as<T>();
+    const T* ap = a.ptr<T>();
+    const T* bp = b.ptr<T>();
     const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
     const std::int64_t lda = std::max<std::int64_t>(1, a.cols()), ldb = std::max<std::int64_t>(1, b.cols());
     const GemmTiles t = gemm_tiles(m, n, ka);
@@ -286,21 +288,6 @@ void CpuBackend::gemm_impl(const char* k, const Tensor& a, bool trans_a, const T
 #pragma omp parallel for num_threads(threads_) schedule(static) if (tiles > 1)
     for (std::int64_t i = 0; i < tiles; ++i) tile(i);
   });
-}
-
-void CpuBackend::gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c, double alpha,
-                      double beta) {
-  gemm_impl("gemm", a, trans_a, b, trans_b, c, alpha, beta, {});
-}
-
-void CpuBackend::gemm_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias,
-                           const Tensor& c) {
-  gemm_impl("gemm_bias", a, trans_a, b, trans_b, c, 1.0, 0.0, {&bias});
-}
-
-void CpuBackend::gemm_bias_act(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias,
-                               Activation f, const Tensor& c, const Tensor& y) {
-  gemm_impl("gemm_bias_act", a, trans_a, b, trans_b, c, 1.0, 0.0, {&bias, f, &y});
 }
 
 }  // namespace hpct::kernels

@@ -1,6 +1,7 @@
 #pragma once
-// Internals shared by the CPU backend's translation units (not part of the kernel API): argument
-// checks, dtype dispatch, and the OpenMP loop helpers.
+// Internals shared by the CPU backend's translation units (not part of the kernel API): checks of
+// values in device memory, dtype dispatch, and the OpenMP loop helpers. (Shapes, dtypes and devices
+// are checked once, by the public Backend methods: kernels/validate.hpp.)
 //
 // Threading rules
 // - Loops are cut into blocks whose size depends only on the problem shape, never on the thread count;
@@ -33,57 +34,23 @@ inline std::int64_t rows_per_block(std::int64_t cols, std::int64_t grain) {
   return std::max<std::int64_t>(1, grain / std::max<std::int64_t>(cols, 1));
 }
 
-// ---- checks ---------------------------------------------------------------------------------------
+// ---- values in device memory ------------------------------------------------------------------------
 
-inline void check_host(const char* kernel, const char* what, const Tensor& t) {
-  HPCT_CHECK(t.device.is_cpu(), kernel, ": ", what, " is on ", t.device.str(), ", the cpu backend needs host memory");
-  HPCT_CHECK(t.data != nullptr || t.numel() == 0, kernel, ": ", what, " ", t.shape.str(), " has no data");
-}
-
-// A host tensor of a floating-point dtype (dispatch_float then rejects the ones not supported yet).
-inline void check_float(const char* kernel, const char* what, const Tensor& t) {
-  check_host(kernel, what, t);
-  HPCT_CHECK(is_float(t.dtype), kernel, ": ", what, " must be a floating-point tensor, got ", name_of(t.dtype));
-}
-
-inline void check_same_dtype(const char* kernel, const char* what_a, const Tensor& a, const char* what_b,
-                             const Tensor& b) {
-  HPCT_CHECK(a.dtype == b.dtype, kernel, ": dtypes differ: ", what_a, " is ", name_of(a.dtype), ", ", what_b,
-             " is ", name_of(b.dtype));
-}
-
-inline void check_same_shape(const char* kernel, const char* what_a, const Tensor& a, const char* what_b,
-                             const Tensor& b) {
-  HPCT_CHECK(a.shape == b.shape, kernel, ": shapes differ: ", what_a, " is ", a.shape.str(), ", ", what_b, " is ",
-             b.shape.str());
-}
-
-inline void check_same_numel(const char* kernel, const char* what_a, const Tensor& a, const char* what_b,
-                             const Tensor& b) {
-  HPCT_CHECK(a.numel() == b.numel(), kernel, ": sizes differ: ", what_a, " ", a.shape.str(), " has ", a.numel(),
-             " elements, ", what_b, " ", b.shape.str(), " has ", b.numel());
-}
-
-// A float tensor b of a's dtype and shape.
-inline void check_like(const char* kernel, const char* what_a, const Tensor& a, const char* what_b,
-                       const Tensor& b) {
-  check_float(kernel, what_b, b);
-  check_same_dtype(kernel, what_a, a, what_b, b);
-  check_same_shape(kernel, what_a, a, what_b, b);
-}
-
-// A float tensor v of a's dtype with n elements (a per-row or per-column vector).
-inline void check_vector(const char* kernel, const char* what_a, const Tensor& a, const char* what_v,
-                         const Tensor& v, std::int64_t n, const char* n_means) {
-  check_float(kernel, what_v, v);
-  check_same_dtype(kernel, what_a, a, what_v, v);
-  HPCT_CHECK(v.numel() == n, kernel, ": ", what_v, " ", v.shape.str(), " has ", v.numel(), " elements, expected ",
-             n, " (", n_means, " of ", what_a, " ", a.shape.str(), ")");
+// The lengths of a batch of sequences, each checked to lie in [1, len] (the error names the kernel,
+// the sequence and the value), or nullptr when lengths is empty (every sequence is full).
+inline const std::int32_t* checked_lengths(const char* kernel, const Tensor& lengths, std::int64_t batch,
+                                           std::int64_t len) {
+  if (lengths.empty()) return nullptr;
+  const std::int32_t* l = lengths.ptr<std::int32_t>();
+  for (std::int64_t n = 0; n < batch; ++n)
+    HPCT_CHECK(l[n] >= 1 && l[n] <= len, kernel, ": lengths[", n, "] = ", l[n], " is outside [1, ", len, "]");
+  return l;
 }
 
 // ---- dtype dispatch -------------------------------------------------------------------------------
 
-// Calls f(float{}) or f(double{}) after the tensor dtype; other dtypes throw naming the kernel.
+// Calls f(float{}) or f(double{}) after the tensor dtype (16-bit tensors arrive widened to f32:
+// cpu_widen.hpp); other dtypes throw naming the kernel.
 template <class F>
 decltype(auto) dispatch_float(const char* kernel, DType dtype, F&& f) {
   switch (dtype) {
@@ -91,7 +58,7 @@ decltype(auto) dispatch_float(const char* kernel, DType dtype, F&& f) {
     case DType::f64: return f(double{});
     default: break;
   }
-  fail(kernel, ": dtype ", name_of(dtype), " is not supported by the cpu backend yet (float32 and float64 are)");
+  fail(kernel, ": dtype ", name_of(dtype), " reached a float32/float64 kernel");
 }
 
 // ---- loops ----------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cpu/cpu_common.hpp"
 #include "kernels/cpu/cpu_vmath.hpp"
+#include "kernels/cpu/cpu_widen.hpp"
 
 namespace hpct::kernels {
 namespace {
@@ -31,25 +32,18 @@ void dropout_apply(int threads, const T* x, T* y, std::int64_t n, double p, std:
   });
 }
 
-void check_dropout(const char* k, const Tensor& in, const char* in_name, const Tensor& out, const char* out_name,
-                   double p) {
-  cpu::check_float(k, in_name, in);
-  cpu::check_like(k, in_name, in, out_name, out);
-  HPCT_CHECK(p >= 0.0 && p < 1.0, k, ": drop probability p = ", p, " is outside [0, 1)");
-}
-
 }  // namespace
 
 // y[r, c] += bias[c]
-void CpuBackend::bias_add(const Tensor& y, const Tensor& bias) {
-  constexpr const char* k = "bias_add";
-  cpu::check_float(k, "y", y);
+void CpuBackend::bias_add_impl(const Tensor& y, const Tensor& bias) {
+  if (widened([&](const Tensor& y32, const Tensor& b32) { CpuBackend::bias_add_impl(y32, b32); }, cpu::inout(y),
+              cpu::in(bias)))
+    return;
   const std::int64_t rows = y.rows(), cols = y.cols();
-  cpu::check_vector(k, "y", y, "bias", bias, cols, "the columns");
-  cpu::dispatch_float(k, y.dtype, [&](auto zero) {
+  cpu::dispatch_float("bias_add", y.dtype, [&](auto zero) {
     using T = decltype(zero);
-    T* yp = y.as<T>();
-    const T* bp = bias.as<T>();
+    T* yp = y.ptr<T>();
+    const T* bp = bias.ptr<T>();
     cpu::parallel_blocks(threads_, rows, cpu::rows_per_block(cols, cpu::kGrainCheap),
                          [=](std::int64_t r0, std::int64_t r1) {
                            for (std::int64_t r = r0; r < r1; ++r) {
@@ -61,15 +55,15 @@ void CpuBackend::bias_add(const Tensor& y, const Tensor& bias) {
 }
 
 // dbias[c] += sum_r dy[r, c]: double partial sums over fixed row chunks, added in chunk order.
-void CpuBackend::bias_grad(const Tensor& dy, const Tensor& dbias) {
-  constexpr const char* k = "bias_grad";
-  cpu::check_float(k, "dy", dy);
+void CpuBackend::bias_grad_impl(const Tensor& dy, const Tensor& dbias) {
+  if (widened([&](const Tensor& dy32, const Tensor& db32) { CpuBackend::bias_grad_impl(dy32, db32); }, cpu::in(dy),
+              cpu::inout(dbias)))
+    return;
   const std::int64_t rows = dy.rows(), cols = dy.cols();
-  cpu::check_vector(k, "dy", dy, "dbias", dbias, cols, "the columns");
-  cpu::dispatch_float(k, dy.dtype, [&](auto zero) {
+  cpu::dispatch_float("bias_grad", dy.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* g = dy.as<T>();
-    T* db = dbias.as<T>();
+    const T* g = dy.ptr<T>();
+    T* db = dbias.ptr<T>();
     std::vector<double> sums;
     cpu::chunked_column_sums(threads_, rows, cpu::rows_per_block(cols, cpu::kReduceChunk), cols, sums,
                              [=](std::int64_t r0, std::int64_t r1, double* acc) {
@@ -83,14 +77,14 @@ void CpuBackend::bias_grad(const Tensor& dy, const Tensor& dbias) {
 }
 
 // y = f(x) (formulas in kernels/common/math.hpp, float exp / tanh / erf from cpu_vmath.hpp); y may alias x.
-void CpuBackend::activation_forward(Activation f, const Tensor& x, const Tensor& y) {
-  constexpr const char* k = "activation_forward";
-  cpu::check_float(k, "x", x);
-  cpu::check_like(k, "x", x, "y", y);
-  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+void CpuBackend::activation_forward_impl(Activation f, const Tensor& x, const Tensor& y) {
+  if (widened([&](const Tensor& x32, const Tensor& y32) { CpuBackend::activation_forward_impl(f, x32, y32); },
+              cpu::in(x), cpu::out(y)))
+    return;
+  cpu::dispatch_float("activation_forward", x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* xp = x.as<T>();
-    T* yp = y.as<T>();
+    const T* xp = x.ptr<T>();
+    T* yp = y.ptr<T>();
     cpu::with_activation(f, [&](auto act) {
       constexpr Activation A = decltype(act)::value;
       if (A == Activation::identity && xp == yp) return;
@@ -102,16 +96,16 @@ void CpuBackend::activation_forward(Activation f, const Tensor& x, const Tensor&
 }
 
 // dx = dy * f'(x); dx may alias dy.
-void CpuBackend::activation_backward(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx) {
-  constexpr const char* k = "activation_backward";
-  cpu::check_float(k, "x", x);
-  cpu::check_like(k, "x", x, "dy", dy);
-  cpu::check_like(k, "x", x, "dx", dx);
-  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+void CpuBackend::activation_backward_impl(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx) {
+  if (widened([&](const Tensor& x32, const Tensor& dy32,
+                  const Tensor& dx32) { CpuBackend::activation_backward_impl(f, x32, dy32, dx32); },
+              cpu::in(x), cpu::in(dy), cpu::out(dx)))
+    return;
+  cpu::dispatch_float("activation_backward", x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* xp = x.as<T>();
-    const T* gp = dy.as<T>();
-    T* dp = dx.as<T>();
+    const T* xp = x.ptr<T>();
+    const T* gp = dy.ptr<T>();
+    T* dp = dx.ptr<T>();
     cpu::with_activation(f, [&](auto act) {
       constexpr Activation A = decltype(act)::value;
       if (A == Activation::identity && gp == dp) return;
@@ -124,20 +118,19 @@ void CpuBackend::activation_backward(Activation f, const Tensor& x, const Tensor
 
 // dx = dy * f'(x) and dbias[c] += sum_r dx[r, c] in one pass over the rows, with bias_grad's row
 // chunks and double partial sums (so the same bits as activation_backward, then bias_grad).
-void CpuBackend::activation_bias_grad(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx,
-                                      const Tensor& dbias) {
-  constexpr const char* k = "activation_bias_grad";
-  cpu::check_float(k, "x", x);
-  cpu::check_like(k, "x", x, "dy", dy);
-  cpu::check_like(k, "x", x, "dx", dx);
+void CpuBackend::activation_bias_grad_impl(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx,
+                                           const Tensor& dbias) {
+  if (widened([&](const Tensor& x32, const Tensor& dy32, const Tensor& dx32,
+                  const Tensor& db32) { CpuBackend::activation_bias_grad_impl(f, x32, dy32, dx32, db32); },
+              cpu::in(x), cpu::in(dy), cpu::out(dx), cpu::inout(dbias)))
+    return;
   const std::int64_t rows = x.rows(), cols = x.cols();
-  cpu::check_vector(k, "dx", dx, "dbias", dbias, cols, "the columns");
-  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+  cpu::dispatch_float("activation_bias_grad", x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* xp = x.as<T>();
-    const T* gp = dy.as<T>();
-    T* dp = dx.as<T>();
-    T* db = dbias.as<T>();
+    const T* xp = x.ptr<T>();
+    const T* gp = dy.ptr<T>();
+    T* dp = dx.ptr<T>();
+    T* db = dbias.ptr<T>();
     std::vector<double> sums;
     cpu::with_activation(f, [&](auto act) {
       constexpr Activation A = decltype(act)::value;
@@ -155,24 +148,27 @@ void CpuBackend::activation_bias_grad(Activation f, const Tensor& x, const Tenso
 }
 
 // Inverted dropout: y = keep ? x / (1 - p) : 0, keep = philox_uniform(seed, stream, i) >= p.
-void CpuBackend::dropout_forward(const Tensor& x, const Tensor& y, double p, std::uint64_t seed,
-                                 std::uint64_t stream) {
-  constexpr const char* k = "dropout_forward";
-  check_dropout(k, x, "x", y, "y", p);
-  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+void CpuBackend::dropout_forward_impl(const Tensor& x, const Tensor& y, double p, std::uint64_t seed,
+                                      std::uint64_t stream) {
+  if (widened([&](const Tensor& x32, const Tensor& y32) { CpuBackend::dropout_forward_impl(x32, y32, p, seed, stream); },
+              cpu::in(x), cpu::out(y)))
+    return;
+  cpu::dispatch_float("dropout_forward", x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    dropout_apply<T>(threads_, x.as<T>(), y.as<T>(), x.numel(), p, seed, stream);
+    dropout_apply<T>(threads_, x.ptr<T>(), y.ptr<T>(), x.numel(), p, seed, stream);
   });
 }
 
 // dx = keep ? dy / (1 - p) : 0 with the forward mask (same seed, stream, index).
-void CpuBackend::dropout_backward(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed,
-                                  std::uint64_t stream) {
-  constexpr const char* k = "dropout_backward";
-  check_dropout(k, dy, "dy", dx, "dx", p);
-  cpu::dispatch_float(k, dy.dtype, [&](auto zero) {
+void CpuBackend::dropout_backward_impl(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed,
+                                       std::uint64_t stream) {
+  if (widened([&](const Tensor& dy32,
+                  const Tensor& dx32) { CpuBackend::dropout_backward_impl(dy32, dx32, p, seed, stream); },
+              cpu::in(dy), cpu::out(dx)))
+    return;
+  cpu::dispatch_float("dropout_backward", dy.dtype, [&](auto zero) {
     using T = decltype(zero);
-    dropout_apply<T>(threads_, dy.as<T>(), dx.as<T>(), dy.numel(), p, seed, stream);
+    dropout_apply<T>(threads_, dy.ptr<T>(), dx.ptr<T>(), dy.numel(), p, seed, stream);
   });
 }
 

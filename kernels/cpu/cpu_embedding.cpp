@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cpu/cpu_common.hpp"
+#include "kernels/cpu/cpu_widen.hpp"
 
 namespace hpct::kernels {
 namespace {
@@ -27,33 +28,21 @@ std::string index_str(const Shape& shape, std::int64_t i) {
   return s + "]";
 }
 
-// ids i32 (any shape, P positions); table [V, D]; rows [P, D] of table's dtype (out or dout). Every id
-// in [0, V), else an error naming its position and value.
-void check_embedding(const char* k, const Tensor& ids, const Tensor& table, const char* table_name,
-                     const Tensor& rows, const char* rows_name) {
-  cpu::check_host(k, "ids", ids);
-  HPCT_CHECK(ids.dtype == DType::i32, k, ": ids must be int32, got ", name_of(ids.dtype));
-  cpu::check_float(k, table_name, table);
-  HPCT_CHECK(table.rank() == 2, k, ": ", table_name, " must be [V, D], got ", table.shape.str());
-  cpu::check_float(k, rows_name, rows);
-  cpu::check_same_dtype(k, table_name, table, rows_name, rows);
-  const std::int64_t vocab = table.dim(0), width = table.dim(1);
-  HPCT_CHECK(rows.cols() == width && rows.numel() == ids.numel() * width, k, ": ", rows_name, " is ",
-             rows.shape.str(), ", expected ids ", ids.shape.str(), " by ", width, " (", table_name, " ",
-             table.shape.str(), ")");
-  const std::int32_t* id = ids.as<std::int32_t>();
+// The ids, each checked to lie in [0, V) (the error names its position and value).
+const std::int32_t* checked_ids(const char* k, const Tensor& ids, const Tensor& table, const char* table_name) {
+  const std::int64_t vocab = table.dim(0);
+  const std::int32_t* id = ids.ptr<std::int32_t>();
   for (std::int64_t i = 0; i < ids.numel(); ++i)
-    HPCT_CHECK(id[i] >= 0 && id[i] < vocab, k, ": ids", index_str(ids.shape, i), " = ", id[i],
-               " is outside [0, ", vocab, ") (", table_name, " ", table.shape.str(), ")");
+    HPCT_CHECK(id[i] >= 0 && id[i] < vocab, k, ": ids", index_str(ids.shape, i), " = ", id[i], " is outside [0, ",
+               vocab, ") (", table_name, " ", table.shape.str(), ")");
+  return id;
 }
 
 }  // namespace
 
-// out[p, :] = table[ids[p], :], row copies in parallel.
-void CpuBackend::embedding_forward(const Tensor& ids, const Tensor& table, const Tensor& out) {
-  constexpr const char* k = "embedding_forward";
-  check_embedding(k, ids, table, "table", out, "out");
-  const std::int32_t* id = ids.as<std::int32_t>();
+// out[p, :] = table[ids[p], :], row copies in parallel (any dtype: 16-bit rows are copied as they are).
+void CpuBackend::embedding_forward_impl(const Tensor& ids, const Tensor& table, const Tensor& out) {
+  const std::int32_t* id = checked_ids("embedding_forward", ids, table, "table");
   const std::size_t row_bytes = static_cast<std::size_t>(table.cols()) * size_of(table.dtype);
   if (row_bytes == 0) return;
   const char* src = static_cast<const char*>(table.data);
@@ -69,15 +58,17 @@ void CpuBackend::embedding_forward(const Tensor& ids, const Tensor& table, const
 // dtable[ids[p], :] += dout[p, :] for p in order. Threads own blocks of kEmbeddingGradCols columns, so
 // every element of dtable receives its terms in position order on one thread: no atomics, the same bits
 // for any thread count. (Sums in the tensor's precision, as the additions into dtable happen anyway.)
-void CpuBackend::embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) {
+void CpuBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dout, const Tensor& dtable) {
+  if (widened([&](const Tensor& g32, const Tensor& dt32) { CpuBackend::embedding_backward_impl(ids, g32, dt32); },
+              cpu::in(dout), cpu::inout(dtable)))
+    return;
   constexpr const char* k = "embedding_backward";
-  check_embedding(k, ids, dtable, "dtable", dout, "dout");
-  const std::int32_t* id = ids.as<std::int32_t>();
+  const std::int32_t* id = checked_ids(k, ids, dtable, "dtable");
   const std::int64_t positions = ids.numel(), width = dtable.cols();
   cpu::dispatch_float(k, dtable.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* g = dout.as<T>();
-    T* dt = dtable.as<T>();
+    const T* g = dout.ptr<T>();
+    T* dt = dtable.ptr<T>();
     cpu::parallel_blocks(positions * width >= cpu::kGrainCheap ? threads_ : 1, width, kEmbeddingGradCols,
                          [=](std::int64_t c0, std::int64_t c1) {
       for (std::int64_t p = 0; p < positions; ++p) {
@@ -89,38 +80,19 @@ void CpuBackend::embedding_backward(const Tensor& ids, const Tensor& dout, const
   });
 }
 
-namespace {
-
-// x [N, F], w and b [F, D], tokens [N, F, D] (out or dout). Returns D.
-std::int64_t check_feature_tokens(const char* k, const Tensor& x, const Tensor& w, const Tensor& b,
-                                  const char* b_name, const Tensor& tokens, const char* tokens_name) {
-  cpu::check_float(k, "x", x);
-  HPCT_CHECK(x.rank() == 2, k, ": x must be [N, F], got ", x.shape.str());
-  cpu::check_float(k, "w", w);
-  cpu::check_same_dtype(k, "x", x, "w", w);
-  HPCT_CHECK(w.rank() == 2 && w.dim(0) == x.dim(1), k, ": w is ", w.shape.str(), ", expected [", x.dim(1),
-             ", D] for x ", x.shape.str());
-  cpu::check_like(k, "w", w, b_name, b);
-  cpu::check_float(k, tokens_name, tokens);
-  cpu::check_same_dtype(k, "x", x, tokens_name, tokens);
-  HPCT_CHECK(tokens.shape == Shape({x.dim(0), x.dim(1), w.dim(1)}), k, ": ", tokens_name, " is ",
-             tokens.shape.str(), ", expected [", x.dim(0), ", ", x.dim(1), ", ", w.dim(1), "]");
-  return w.dim(1);
-}
-
-}  // namespace
-
 // out[n, f, :] = x[n, f] w[f, :] + b[f, :], samples in parallel.
-void CpuBackend::feature_tokens_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) {
-  constexpr const char* k = "feature_tokens_forward";
-  const std::int64_t width = check_feature_tokens(k, x, w, b, "b", out, "out");
-  const std::int64_t features = x.dim(1), token_row = features * width;
-  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+void CpuBackend::feature_tokens_forward_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) {
+  if (widened([&](const Tensor& x32, const Tensor& w32, const Tensor& b32,
+                  const Tensor& out32) { CpuBackend::feature_tokens_forward_impl(x32, w32, b32, out32); },
+              cpu::in(x), cpu::in(w), cpu::in(b), cpu::out(out)))
+    return;
+  const std::int64_t width = w.dim(1), features = x.dim(1), token_row = features * width;
+  cpu::dispatch_float("feature_tokens_forward", x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* xp = x.as<T>();
-    const T* wp = w.as<T>();
-    const T* bp = b.as<T>();
-    T* op = out.as<T>();
+    const T* xp = x.ptr<T>();
+    const T* wp = w.ptr<T>();
+    const T* bp = b.ptr<T>();
+    T* op = out.ptr<T>();
     cpu::parallel_blocks(threads_, x.dim(0), cpu::rows_per_block(token_row, cpu::kGrainCheap),
                          [=](std::int64_t n0, std::int64_t n1) {
       for (std::int64_t n = n0; n < n1; ++n)
@@ -139,22 +111,22 @@ void CpuBackend::feature_tokens_forward(const Tensor& x, const Tensor& w, const 
 // Per feature f (features in parallel; each sums its samples in order, in double):
 //   dx[n, f] = dot(dout[n, f, :], w[f, :]);  dw[f, :] += sum_n x[n, f] dout[n, f, :];
 //   db[f, :] += sum_n dout[n, f, :].
-void CpuBackend::feature_tokens_backward(const Tensor& x, const Tensor& w, const Tensor& dout, const Tensor& dx,
-                                         const Tensor& dw, const Tensor& db) {
-  constexpr const char* k = "feature_tokens_backward";
-  const std::int64_t width = check_feature_tokens(k, x, w, dw, "dw", dout, "dout");
-  cpu::check_like(k, "w", w, "db", db);
+void CpuBackend::feature_tokens_backward_impl(const Tensor& x, const Tensor& w, const Tensor& dout, const Tensor& dx,
+                                              const Tensor& dw, const Tensor& db) {
+  if (widened([&](const Tensor& x32, const Tensor& w32, const Tensor& g32, const Tensor& dx32, const Tensor& dw32,
+                  const Tensor& db32) { CpuBackend::feature_tokens_backward_impl(x32, w32, g32, dx32, dw32, db32); },
+              cpu::in(x), cpu::in(w), cpu::in(dout), cpu::out(dx), cpu::inout(dw), cpu::inout(db)))
+    return;
   const bool want_dx = !dx.empty();
-  if (want_dx) cpu::check_like(k, "x", x, "dx", dx);
-  const std::int64_t samples = x.dim(0), features = x.dim(1), token_row = features * width;
-  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+  const std::int64_t width = w.dim(1), samples = x.dim(0), features = x.dim(1), token_row = features * width;
+  cpu::dispatch_float("feature_tokens_backward", x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* xp = x.as<T>();
-    const T* wp = w.as<T>();
-    const T* gp = dout.as<T>();
-    T* dxp = want_dx ? dx.as<T>() : nullptr;
-    T* dwp = dw.as<T>();
-    T* dbp = db.as<T>();
+    const T* xp = x.ptr<T>();
+    const T* wp = w.ptr<T>();
+    const T* gp = dout.ptr<T>();
+    T* dxp = want_dx ? dx.ptr<T>() : nullptr;
+    T* dwp = dw.ptr<T>();
+    T* dbp = db.ptr<T>();
     std::vector<double> acc(static_cast<std::size_t>(2 * token_row));  // per feature: sum x g, sum g
     double* accp = acc.data();
     cpu::parallel_blocks(threads_, features, cpu::rows_per_block(samples * width, cpu::kGrainMath),

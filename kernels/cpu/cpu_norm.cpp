@@ -12,6 +12,7 @@
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cpu/cpu_common.hpp"
 #include "kernels/cpu/cpu_vmath.hpp"
+#include "kernels/cpu/cpu_widen.hpp"
 
 namespace hpct::kernels {
 
@@ -19,25 +20,21 @@ namespace hpct::kernels {
 //   mu = sum_c x / C, var = sum_c (x - mu)^2 / C, rstd = 1 / sqrt(var + eps),
 //   y = (x - mu) * rstd * gamma + beta.
 // backward recomputes xhat from the stored mean and rstd, exactly as forward computed it.
-void CpuBackend::layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
-                                   const Tensor& mean, const Tensor& rstd, double eps) {
-  constexpr const char* k = "layernorm_forward";
-  cpu::check_float(k, "x", x);
+void CpuBackend::layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
+                                        const Tensor& mean, const Tensor& rstd, double eps) {
+  if (widened([&](const Tensor& x32, const Tensor& g32, const Tensor& b32,
+                  const Tensor& y32) { CpuBackend::layernorm_forward_impl(x32, g32, b32, y32, mean, rstd, eps); },
+              cpu::in(x), cpu::in(gamma), cpu::in(beta), cpu::out(y)))
+    return;
   const std::int64_t rows = x.rows(), cols = x.cols();
-  cpu::check_vector(k, "x", x, "gamma", gamma, cols, "the columns");
-  cpu::check_vector(k, "x", x, "beta", beta, cols, "the columns");
-  cpu::check_like(k, "x", x, "y", y);
-  cpu::check_vector(k, "x", x, "mean", mean, rows, "the rows");
-  cpu::check_vector(k, "x", x, "rstd", rstd, rows, "the rows");
-  HPCT_CHECK(eps >= 0.0, k, ": eps = ", eps, " is negative");
-  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+  cpu::dispatch_float("layernorm_forward", x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* xp = x.as<T>();
-    const T* gp = gamma.as<T>();
-    const T* bp = beta.as<T>();
-    T* yp = y.as<T>();
-    T* mp = mean.as<T>();
-    T* rp = rstd.as<T>();
+    const T* xp = x.ptr<T>();
+    const T* gp = gamma.ptr<T>();
+    const T* bp = beta.ptr<T>();
+    T* yp = y.ptr<T>();
+    T* mp = mean.ptr<T>();
+    T* rp = rstd.ptr<T>();
     cpu::parallel_blocks(threads_, rows, cpu::rows_per_block(cols, cpu::kGrainMath),
                          [=](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t r = r0; r < r1; ++r) {
@@ -63,27 +60,23 @@ void CpuBackend::layernorm_forward(const Tensor& x, const Tensor& gamma, const T
 // With xhat = (x - mu) * rstd and g = dy * gamma, per row:
 //   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat))      (overwrites dx)
 //   dgamma += sum_r dy * xhat,  dbeta += sum_r dy                (fixed row chunks)
-void CpuBackend::layernorm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
-                                    const Tensor& dy, const Tensor& dx, const Tensor& dgamma,
-                                    const Tensor& dbeta) {
-  constexpr const char* k = "layernorm_backward";
-  cpu::check_float(k, "x", x);
+void CpuBackend::layernorm_backward_impl(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
+                                         const Tensor& dy, const Tensor& dx, const Tensor& dgamma,
+                                         const Tensor& dbeta) {
+  if (widened(
+          [&](const Tensor& x32, const Tensor& g32, const Tensor& dy32, const Tensor& dx32, const Tensor& dg32,
+              const Tensor& db32) { CpuBackend::layernorm_backward_impl(x32, g32, mean, rstd, dy32, dx32, dg32, db32); },
+          cpu::in(x), cpu::in(gamma), cpu::in(dy), cpu::out(dx), cpu::inout(dgamma), cpu::inout(dbeta)))
+    return;
   const std::int64_t rows = x.rows(), cols = x.cols();
-  cpu::check_vector(k, "x", x, "gamma", gamma, cols, "the columns");
-  cpu::check_vector(k, "x", x, "mean", mean, rows, "the rows");
-  cpu::check_vector(k, "x", x, "rstd", rstd, rows, "the rows");
-  cpu::check_like(k, "x", x, "dy", dy);
-  cpu::check_like(k, "x", x, "dx", dx);
-  cpu::check_vector(k, "x", x, "dgamma", dgamma, cols, "the columns");
-  cpu::check_vector(k, "x", x, "dbeta", dbeta, cols, "the columns");
-  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+  cpu::dispatch_float("layernorm_backward", x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* xp = x.as<T>();
-    const T* gp = gamma.as<T>();
-    const T* mp = mean.as<T>();
-    const T* rp = rstd.as<T>();
-    const T* dyp = dy.as<T>();
-    T* dxp = dx.as<T>();
+    const T* xp = x.ptr<T>();
+    const T* gp = gamma.ptr<T>();
+    const T* mp = mean.ptr<T>();
+    const T* rp = rstd.ptr<T>();
+    const T* dyp = dy.ptr<T>();
+    T* dxp = dx.ptr<T>();
     // acc[0, cols) collects dgamma, acc[cols, 2 cols) dbeta: sums in T over kRowsInT rows, then in double.
     std::vector<double> sums;
     cpu::chunked_column_sums(threads_, rows, cpu::rows_per_block(cols, cpu::kGrainMath), 2 * cols, sums,
@@ -115,8 +108,8 @@ void CpuBackend::layernorm_backward(const Tensor& x, const Tensor& gamma, const 
           for (std::int64_t c = 0; c < 2 * cols; ++c) acc[c] += static_cast<double>(part[static_cast<std::size_t>(c)]);
       }
     });
-    T* dgp = dgamma.as<T>();
-    T* dbp = dbeta.as<T>();
+    T* dgp = dgamma.ptr<T>();
+    T* dbp = dbeta.ptr<T>();
     for (std::int64_t c = 0; c < cols; ++c) {
       dgp[c] = static_cast<T>(static_cast<double>(dgp[c]) + sums[c]);
       dbp[c] = static_cast<T>(static_cast<double>(dbp[c]) + sums[cols + c]);
@@ -126,15 +119,15 @@ void CpuBackend::layernorm_backward(const Tensor& x, const Tensor& gamma, const 
 
 // y = exp(x - max_c x) / sum_c exp(x - max_c x) per row (exp in the tensor's precision, sum in double);
 // y may alias x.
-void CpuBackend::softmax_forward(const Tensor& x, const Tensor& y) {
-  constexpr const char* k = "softmax_forward";
-  cpu::check_float(k, "x", x);
-  cpu::check_like(k, "x", x, "y", y);
+void CpuBackend::softmax_forward_impl(const Tensor& x, const Tensor& y) {
+  if (widened([&](const Tensor& x32, const Tensor& y32) { CpuBackend::softmax_forward_impl(x32, y32); }, cpu::in(x),
+              cpu::out(y)))
+    return;
   const std::int64_t rows = x.rows(), cols = x.cols();
-  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+  cpu::dispatch_float("softmax_forward", x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* xp = x.as<T>();
-    T* yp = y.as<T>();
+    const T* xp = x.ptr<T>();
+    T* yp = y.ptr<T>();
     cpu::parallel_blocks(threads_, rows, cpu::rows_per_block(cols, cpu::kGrainMath),
                          [=](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t r = r0; r < r1; ++r) {
@@ -158,17 +151,17 @@ void CpuBackend::softmax_forward(const Tensor& x, const Tensor& y) {
 }
 
 // dx = y * (dy - sum_c(dy * y)) per row (dot in double).
-void CpuBackend::softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) {
-  constexpr const char* k = "softmax_backward";
-  cpu::check_float(k, "y", y);
-  cpu::check_like(k, "y", y, "dy", dy);
-  cpu::check_like(k, "y", y, "dx", dx);
+void CpuBackend::softmax_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx) {
+  if (widened([&](const Tensor& y32, const Tensor& dy32,
+                  const Tensor& dx32) { CpuBackend::softmax_backward_impl(y32, dy32, dx32); },
+              cpu::in(y), cpu::in(dy), cpu::out(dx)))
+    return;
   const std::int64_t rows = y.rows(), cols = y.cols();
-  cpu::dispatch_float(k, y.dtype, [&](auto zero) {
+  cpu::dispatch_float("softmax_backward", y.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* yp = y.as<T>();
-    const T* gp = dy.as<T>();
-    T* dp = dx.as<T>();
+    const T* yp = y.ptr<T>();
+    const T* gp = dy.ptr<T>();
+    T* dp = dx.ptr<T>();
     cpu::parallel_blocks(threads_, rows, cpu::rows_per_block(cols, cpu::kGrainCheap / 4),
                          [=](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t r = r0; r < r1; ++r) {

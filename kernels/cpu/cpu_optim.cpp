@@ -1,33 +1,26 @@
-// CpuBackend: optimizer steps and the flat-range operations around them (axpy, scale, sum_squares,
-// first_nonfinite). Tensors are taken as flat ranges: only their element counts must agree.
+// CpuBackend: the flat-range operations around an optimizer step (axpy, scale, sum_squares,
+// scale_by), the step's device scalars (step_control, update_loss_scale; kernels/common/step.hpp) and
+// the optimizer steps. Tensors are taken as flat ranges: only their element counts agree.
 #include <cmath>
 #include <cstdint>
-#include <vector>
+#include <type_traits>
 
+#include "kernels/common/step.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cpu/cpu_common.hpp"
+#include "kernels/cpu/cpu_widen.hpp"
 
 namespace hpct::kernels {
-namespace {
-
-// b is a float tensor of a's dtype and element count.
-void check_flat_like(const char* k, const char* what_a, const Tensor& a, const char* what_b, const Tensor& b) {
-  cpu::check_float(k, what_b, b);
-  cpu::check_same_dtype(k, what_a, a, what_b, b);
-  cpu::check_same_numel(k, what_a, a, what_b, b);
-}
-
-}  // namespace
 
 // y = alpha * x + y (in the tensors' precision).
-void CpuBackend::axpy(double alpha, const Tensor& x, const Tensor& y) {
-  constexpr const char* k = "axpy";
-  cpu::check_float(k, "x", x);
-  cpu::check_like(k, "x", x, "y", y);
-  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+void CpuBackend::axpy_impl(double alpha, const Tensor& x, const Tensor& y) {
+  if (widened([&](const Tensor& x32, const Tensor& y32) { CpuBackend::axpy_impl(alpha, x32, y32); }, cpu::in(x),
+              cpu::inout(y)))
+    return;
+  cpu::dispatch_float("axpy", x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* xp = x.as<T>();
-    T* yp = y.as<T>();
+    const T* xp = x.ptr<T>();
+    T* yp = y.ptr<T>();
     const T a = static_cast<T>(alpha);
     cpu::parallel_blocks(threads_, x.numel(), cpu::kGrainCheap, [=](std::int64_t b, std::int64_t e) {
       for (std::int64_t i = b; i < e; ++i) yp[i] += a * xp[i];
@@ -36,12 +29,11 @@ void CpuBackend::axpy(double alpha, const Tensor& x, const Tensor& y) {
 }
 
 // x *= alpha
-void CpuBackend::scale(const Tensor& x, double alpha) {
-  constexpr const char* k = "scale";
-  cpu::check_float(k, "x", x);
-  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+void CpuBackend::scale_impl(const Tensor& x, double alpha) {
+  if (widened([&](const Tensor& x32) { CpuBackend::scale_impl(x32, alpha); }, cpu::inout(x))) return;
+  cpu::dispatch_float("scale", x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    T* xp = x.as<T>();
+    T* xp = x.ptr<T>();
     const T a = static_cast<T>(alpha);
     cpu::parallel_blocks(threads_, x.numel(), cpu::kGrainCheap, [=](std::int64_t b, std::int64_t e) {
       for (std::int64_t i = b; i < e; ++i) xp[i] *= a;
@@ -49,13 +41,18 @@ void CpuBackend::scale(const Tensor& x, double alpha) {
   });
 }
 
-// sum_i x_i^2 in double: a partial per fixed chunk (vectorised in a fixed order), chunks added in order.
-double CpuBackend::sum_squares(const Tensor& x) {
-  constexpr const char* k = "sum_squares";
-  cpu::check_float(k, "x", x);
-  return cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+// x *= factor[0]: scale with the factor read from device memory.
+void CpuBackend::scale_by_impl(const Tensor& x, const Tensor& factor) {
+  CpuBackend::scale_impl(x, *factor.ptr<double>());
+}
+
+// out[0] = sum_i x_i^2 in double: a partial per fixed chunk (vectorised in a fixed order), chunks added
+// in order.
+void CpuBackend::sum_squares_impl(const Tensor& x, const Tensor& out) {
+  if (widened([&](const Tensor& x32) { CpuBackend::sum_squares_impl(x32, out); }, cpu::in(x))) return;
+  *out.ptr<double>() = cpu::dispatch_float("sum_squares", x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* xp = x.as<T>();
+    const T* xp = x.ptr<T>();
     return cpu::chunked_sum(threads_, x.numel(), cpu::kReduceChunk, [=](std::int64_t b, std::int64_t e) {
       double s = 0.0;
 #pragma omp simd reduction(+ : s)
@@ -68,108 +65,119 @@ double CpuBackend::sum_squares(const Tensor& x) {
   });
 }
 
-// 0 when every element is finite, else 1 + the index of the first NaN or Inf. Each chunk first sums
-// x * 0 (NaN exactly when the chunk holds a NaN or Inf; vectorises), and only such a chunk is scanned.
-std::int64_t CpuBackend::first_nonfinite(const Tensor& x) {
-  constexpr const char* k = "first_nonfinite";
-  cpu::check_float(k, "x", x);
-  return cpu::dispatch_float(k, x.dtype, [&](auto zero) -> std::int64_t {
-    using T = decltype(zero);
-    const T* xp = x.as<T>();
-    const std::int64_t n = x.numel();
-    const auto first_in = [=](std::int64_t b, std::int64_t e) -> std::int64_t {
-      T probe = T(0);
-#pragma omp simd reduction(+ : probe)
-      for (std::int64_t i = b; i < e; ++i) probe += xp[i] * T(0);
-      if (probe == T(0)) return 0;
-      for (std::int64_t i = b; i < e; ++i)
-        if (!std::isfinite(xp[i])) return i + 1;
-      return 0;
-    };
-    const std::int64_t chunks = (n + cpu::kReduceChunk - 1) / cpu::kReduceChunk;
-    if (chunks <= 1) return n > 0 ? first_in(0, n) : 0;
-    std::vector<std::int64_t> found(static_cast<std::size_t>(chunks), 0);
-    cpu::parallel_blocks(threads_, chunks, 1, [&](std::int64_t c0, std::int64_t c1) {
-      for (std::int64_t c = c0; c < c1; ++c)
-        found[c] = first_in(c * cpu::kReduceChunk, std::min(n, (c + 1) * cpu::kReduceChunk));
-    });
-    for (const std::int64_t f : found)
-      if (f) return f;
-    return 0;
+void CpuBackend::step_control_impl(const StepControlArgs& args, const Tensor& count, const Tensor& sumsq,
+                                   const Tensor& loss_scale, const Tensor& control) {
+  math::step_control(args.numerator, args.max_norm, args.check_finite, *count.ptr<double>(),
+                     sumsq.empty() ? nullptr : sumsq.ptr<double>(),
+                     loss_scale.empty() ? nullptr : loss_scale.ptr<double>(), control.ptr<double>());
+}
+
+void CpuBackend::update_loss_scale_impl(const LossScaleArgs& args, const Tensor& control, const Tensor& state) {
+  math::update_loss_scale(args.growth, args.backoff, args.interval, control.ptr<double>(), state.ptr<double>());
+}
+
+namespace {
+
+// The control scalars an optimizer step reads; nullptr when the step is skipped. The step count must
+// be >= 1 (step_control has counted this step).
+const double* step_scalars(const char* k, const Tensor& control) {
+  const double* ctl = control.ptr<double>();
+  if (ctl[StepControl::kSkip] != 0.0) return nullptr;
+  HPCT_CHECK(ctl[StepControl::kStep] >= 1.0, k, ": step ", ctl[StepControl::kStep],
+             " must be >= 1 (it is 1-based: step_control counts the step)");
+  return ctl;
+}
+
+// Where an update reads and writes the parameters: params themselves (f32, f64), or the master copy
+// (S) for 16-bit params P, which then get round(master) in the same pass.
+template <class P, class S>
+struct ParamAccess {
+  P* params;
+  S* master;
+  static constexpr bool kMaster = cpu::is_16bit<P>;
+  double load(std::int64_t i) const {
+    if constexpr (kMaster) return static_cast<double>(master[i]);
+    else return static_cast<double>(params[i]);
+  }
+  void store(std::int64_t i, double p) const {
+    if constexpr (kMaster) {
+      master[i] = static_cast<S>(p);
+      params[i] = cpu::narrow<P>(master[i]);
+    } else {
+      params[i] = static_cast<P>(p);
+    }
+  }
+};
+
+// Calls f(P{}, S{}): P the params' storage type, S the master / state type (master_dtype).
+template <class F>
+void dispatch_params(const char* k, DType dtype, F&& f) {
+  cpu::dispatch_storage(k, dtype, [&](auto zero) {
+    using P = decltype(zero);
+    using S = std::conditional_t<std::is_same_v<P, double>, double, float>;
+    f(P{}, S{});
   });
 }
 
-// torch.optim.AdamW (decoupled weight decay), per element in double:
+}  // namespace
+
+// torch.optim.AdamW (decoupled weight decay), per element in double, g = multiplier * grad:
 //   p *= 1 - lr wd;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
 //   p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-void CpuBackend::adamw_step(const Tensor& params, const Tensor& grads, const Tensor& m, const Tensor& v,
-                            const AdamWParams& hp) {
+void CpuBackend::adamw_step_impl(const Tensor& params, const Tensor& master, const Tensor& grads, const Tensor& m,
+                                 const Tensor& v, const AdamWParams& hp, const Tensor& control) {
   constexpr const char* k = "adamw_step";
-  cpu::check_float(k, "params", params);
-  check_flat_like(k, "params", params, "grads", grads);
-  check_flat_like(k, "params", params, "m", m);
-  check_flat_like(k, "params", params, "v", v);
-  HPCT_CHECK(hp.step >= 1, k, ": step ", hp.step, " must be >= 1 (it is 1-based)");
-  HPCT_CHECK(hp.beta1 >= 0.0 && hp.beta1 < 1.0 && hp.beta2 >= 0.0 && hp.beta2 < 1.0, k, ": betas (", hp.beta1,
-             ", ", hp.beta2, ") must lie in [0, 1)");
-  const double decay = 1.0 - hp.lr * hp.weight_decay;
-  const double b1 = hp.beta1, b2 = hp.beta2, eps = hp.eps;
-  const double t = static_cast<double>(hp.step);
-  const double step_size = hp.lr / (1.0 - std::pow(b1, t));
-  const double inv_bc2_sqrt = 1.0 / std::sqrt(1.0 - std::pow(b2, t));
-  cpu::dispatch_float(k, params.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    T* pp = params.as<T>();
-    const T* gp = grads.as<T>();
-    T* mp = m.as<T>();
-    T* vp = v.as<T>();
+  const double* ctl = step_scalars(k, control);
+  if (!ctl) return;
+  const math::AdamWCoefficients c = math::adamw_coefficients(hp, ctl[StepControl::kStep]);
+  const double mult = ctl[StepControl::kMultiplier], b1 = hp.beta1, b2 = hp.beta2, eps = hp.eps;
+  dispatch_params(k, params.dtype, [&](auto p_zero, auto s_zero) {
+    using P = decltype(p_zero);
+    using S = decltype(s_zero);
+    const ParamAccess<P, S> pa{params.ptr<P>(), master.empty() ? nullptr : master.ptr<S>()};
+    const P* gp = grads.ptr<P>();
+    S* mp = m.ptr<S>();
+    S* vp = v.ptr<S>();
     cpu::parallel_blocks(threads_, params.numel(), cpu::kGrainMath, [=](std::int64_t b, std::int64_t e) {
       for (std::int64_t i = b; i < e; ++i) {
-        const double g = static_cast<double>(gp[i]);
+        const double g = mult * static_cast<double>(cpu::widen(gp[i]));
         const double mi = b1 * static_cast<double>(mp[i]) + (1.0 - b1) * g;
         const double vi = b2 * static_cast<double>(vp[i]) + (1.0 - b2) * g * g;
-        const double p = static_cast<double>(pp[i]) * decay;
-        pp[i] = static_cast<T>(p - step_size * mi / (std::sqrt(vi) * inv_bc2_sqrt + eps));
-        mp[i] = static_cast<T>(mi);
-        vp[i] = static_cast<T>(vi);
+        const double p = pa.load(i) * c.decay;
+        pa.store(i, p - c.step_size * mi / (std::sqrt(vi) * c.inv_bc2_sqrt + eps));
+        mp[i] = static_cast<S>(mi);
+        vp[i] = static_cast<S>(vi);
       }
     });
   });
 }
 
-// torch.optim.SGD with dampening 0, per element in double:
-//   g += wd p;  if momentum > 0: buf = first ? g : momentum buf + g;  g = nesterov ? g + momentum buf : buf;
+// torch.optim.SGD with dampening 0, per element in double, g = multiplier * grad:
+//   g += wd p;  if momentum > 0: buf = (t == 1) ? g : momentum buf + g;  g = nesterov ? g + momentum buf : buf;
 //   p -= lr g.   momentum_buf may be empty when momentum = 0.
-void CpuBackend::sgd_step(const Tensor& params, const Tensor& grads, const Tensor& momentum_buf,
-                          const SgdParams& hp) {
+void CpuBackend::sgd_step_impl(const Tensor& params, const Tensor& master, const Tensor& grads,
+                               const Tensor& momentum_buf, const SgdParams& hp, const Tensor& control) {
   constexpr const char* k = "sgd_step";
-  cpu::check_float(k, "params", params);
-  check_flat_like(k, "params", params, "grads", grads);
-  HPCT_CHECK(hp.momentum >= 0.0, k, ": momentum ", hp.momentum, " is negative");
-  HPCT_CHECK(!hp.nesterov || hp.momentum > 0.0, k, ": nesterov needs momentum > 0");
-  const bool use_buf = hp.momentum > 0.0;
-  if (use_buf) {
-    HPCT_CHECK(!momentum_buf.empty() || params.numel() == 0, k, ": momentum ", hp.momentum,
-               " needs a momentum buffer, got an empty tensor");
-    check_flat_like(k, "params", params, "momentum_buf", momentum_buf);
-  }
-  const double lr = hp.lr, mu = hp.momentum, wd = hp.weight_decay;
-  const bool first = hp.first_step, nesterov = hp.nesterov;
-  cpu::dispatch_float(k, params.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    T* pp = params.as<T>();
-    const T* gp = grads.as<T>();
-    T* bp = use_buf ? momentum_buf.as<T>() : nullptr;
+  const double* ctl = step_scalars(k, control);
+  if (!ctl) return;
+  const double lr = hp.lr, mu = hp.momentum, wd = hp.weight_decay, mult = ctl[StepControl::kMultiplier];
+  const bool first = ctl[StepControl::kStep] == 1.0, nesterov = hp.nesterov, use_buf = hp.momentum > 0.0;
+  dispatch_params(k, params.dtype, [&](auto p_zero, auto s_zero) {
+    using P = decltype(p_zero);
+    using S = decltype(s_zero);
+    const ParamAccess<P, S> pa{params.ptr<P>(), master.empty() ? nullptr : master.ptr<S>()};
+    const P* gp = grads.ptr<P>();
+    S* bp = use_buf ? momentum_buf.ptr<S>() : nullptr;
     cpu::parallel_blocks(threads_, params.numel(), cpu::kGrainCheap / 4, [=](std::int64_t b, std::int64_t e) {
       for (std::int64_t i = b; i < e; ++i) {
-        const double p = static_cast<double>(pp[i]);
-        double g = static_cast<double>(gp[i]) + wd * p;
+        const double p = pa.load(i);
+        double g = mult * static_cast<double>(cpu::widen(gp[i])) + wd * p;
         if (bp) {
           const double buf = first ? g : mu * static_cast<double>(bp[i]) + g;
-          bp[i] = static_cast<T>(buf);
+          bp[i] = static_cast<S>(buf);
           g = nesterov ? g + mu * buf : buf;
         }
-        pp[i] = static_cast<T>(p - lr * g);
+        pa.store(i, p - lr * g);
       }
     });
   });

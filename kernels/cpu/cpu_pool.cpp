@@ -3,6 +3,7 @@
 
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cpu/cpu_common.hpp"
+#include "kernels/cpu/cpu_widen.hpp"
 
 namespace hpct::kernels {
 namespace {
@@ -10,33 +11,21 @@ namespace {
 // Columns summed at once in a stack accumulator (double), so rows are read contiguously.
 constexpr std::int64_t kPoolCols = 64;
 
-// seq [N, L, D], pooled [N, D] of one dtype; lengths in [1, L] when given.
-void check_pool(const char* k, const Tensor& seq, const char* seq_name, const Tensor& pooled,
-                const char* pooled_name, const std::int32_t* lengths) {
-  cpu::check_float(k, seq_name, seq);
-  HPCT_CHECK(seq.rank() == 3, k, ": ", seq_name, " must be [N, L, D], got ", seq.shape.str());
-  cpu::check_float(k, pooled_name, pooled);
-  cpu::check_same_dtype(k, seq_name, seq, pooled_name, pooled);
-  HPCT_CHECK(pooled.shape == Shape({seq.dim(0), seq.dim(2)}), k, ": ", pooled_name, " is ", pooled.shape.str(),
-             ", expected [", seq.dim(0), ", ", seq.dim(2), "] for ", seq_name, " ", seq.shape.str());
-  if (lengths)
-    for (std::int64_t n = 0; n < seq.dim(0); ++n)
-      HPCT_CHECK(lengths[n] >= 1 && lengths[n] <= seq.dim(1), k, ": lengths[", n, "] = ", lengths[n],
-                 " is outside [1, ", seq.dim(1), "]");
-}
-
 }  // namespace
 
 // out[n, :] = sum_{l < len_n} x[n, l, :] / len_n, positions summed in order in double; sequences in
 // parallel.
-void CpuBackend::mean_pool_forward(const Tensor& x, const std::int32_t* lengths, const Tensor& out) {
+void CpuBackend::mean_pool_forward_impl(const Tensor& x, const Tensor& lengths_t, const Tensor& out) {
+  if (widened([&](const Tensor& x32, const Tensor& out32) { CpuBackend::mean_pool_forward_impl(x32, lengths_t, out32); },
+              cpu::in(x), cpu::out(out)))
+    return;
   constexpr const char* k = "mean_pool_forward";
-  check_pool(k, x, "x", out, "out", lengths);
   const std::int64_t batch = x.dim(0), len = x.dim(1), width = x.dim(2);
+  const std::int32_t* lengths = cpu::checked_lengths(k, lengths_t, batch, len);
   cpu::dispatch_float(k, x.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* xp = x.as<T>();
-    T* op = out.as<T>();
+    const T* xp = x.ptr<T>();
+    T* op = out.ptr<T>();
     cpu::parallel_blocks(threads_, batch, cpu::rows_per_block(len * width, cpu::kGrainCheap),
                          [=](std::int64_t n0, std::int64_t n1) {
       for (std::int64_t n = n0; n < n1; ++n) {
@@ -58,14 +47,17 @@ void CpuBackend::mean_pool_forward(const Tensor& x, const std::int32_t* lengths,
 }
 
 // dx[n, l, :] = l < len_n ? dout[n, :] / len_n : 0.
-void CpuBackend::mean_pool_backward(const Tensor& dout, const std::int32_t* lengths, const Tensor& dx) {
+void CpuBackend::mean_pool_backward_impl(const Tensor& dout, const Tensor& lengths_t, const Tensor& dx) {
+  if (widened([&](const Tensor& g32, const Tensor& dx32) { CpuBackend::mean_pool_backward_impl(g32, lengths_t, dx32); },
+              cpu::in(dout), cpu::out(dx)))
+    return;
   constexpr const char* k = "mean_pool_backward";
-  check_pool(k, dx, "dx", dout, "dout", lengths);
   const std::int64_t batch = dx.dim(0), len = dx.dim(1), width = dx.dim(2);
+  const std::int32_t* lengths = cpu::checked_lengths(k, lengths_t, batch, len);
   cpu::dispatch_float(k, dx.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* gp = dout.as<T>();
-    T* dp = dx.as<T>();
+    const T* gp = dout.ptr<T>();
+    T* dp = dx.ptr<T>();
     cpu::parallel_blocks(threads_, batch, cpu::rows_per_block(len * width, cpu::kGrainCheap),
                          [=](std::int64_t n0, std::int64_t n1) {
       for (std::int64_t n = n0; n < n1; ++n) {
