@@ -1,6 +1,8 @@
 #pragma once
-// Helpers shared by the CPU kernel tests: the backend under test, host arrays with Tensor views,
-// reproducible random data, and an element-wise closeness check against a double reference.
+// Helpers shared by the CPU kernel tests: the backend under test, host arrays with Tensor views (for
+// the synchronous CPU backend host memory is device memory, so they serve as device tensors too, index,
+// label and length tensors included), reproducible random data in every float dtype (bf16 and f16
+// too), and an element-wise closeness check against a double reference.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -11,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/half.hpp"
 #include "core/tensor.hpp"
 #include "kernels/kernels.hpp"
 
@@ -23,12 +26,27 @@ inline Backend& be() {
   return *backend;
 }
 
+// An element's value as a double (16-bit storage types widen exactly), and a double stored as T
+// (rounded to nearest-even for the 16-bit types).
+inline double as_double(hpct::bf16 h) { return hpct::to_float(h); }
+inline double as_double(hpct::f16 h) { return hpct::to_float(h); }
+template <class T>
+double as_double(T x) {
+  return static_cast<double>(x);
+}
+template <class T>
+T from_double(double d) {
+  if constexpr (std::is_same_v<T, hpct::bf16>) return hpct::to_bf16(static_cast<float>(d));
+  else if constexpr (std::is_same_v<T, hpct::f16>) return hpct::to_f16(static_cast<float>(d));
+  else return static_cast<T>(d);
+}
+
 // Host data with a Tensor view onto it.
 template <class T>
 struct Host {
   std::vector<T> v;
   Shape shape;
-  explicit Host(Shape s, T init = T(0)) : v(static_cast<std::size_t>(s.numel()), init), shape(s) {}
+  explicit Host(Shape s, T init = T{}) : v(static_cast<std::size_t>(s.numel()), init), shape(s) {}
   Tensor t() { return Tensor(v.data(), shape, hpct::dtype_of<T>()); }
   T& operator[](std::int64_t i) { return v[static_cast<std::size_t>(i)]; }
   T operator[](std::int64_t i) const { return v[static_cast<std::size_t>(i)]; }
@@ -41,13 +59,23 @@ Host<T> rand_host(Shape s, std::uint64_t seed, double lo = -1.0, double hi = 1.0
   Host<T> h(s);
   std::mt19937_64 gen(seed);
   std::uniform_real_distribution<double> dist(lo, hi);
-  for (auto& x : h.v) x = static_cast<T>(dist(gen));
+  for (auto& x : h.v) x = from_double<T>(dist(gen));
   return h;
 }
 
 template <class T>
 std::vector<double> to_double(const Host<T>& h) {
-  return {h.v.begin(), h.v.end()};
+  std::vector<double> out(h.v.size());
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = as_double(h.v[i]);
+  return out;
+}
+
+// h converted element by element to U (rounding to nearest-even into a 16-bit type).
+template <class U, class T>
+Host<U> convert_host(const Host<T>& h) {
+  Host<U> out(h.shape);
+  for (std::size_t i = 0; i < h.v.size(); ++i) out.v[i] = from_double<U>(as_double(h.v[i]));
+  return out;
 }
 
 template <class T>
@@ -67,14 +95,14 @@ inline void check_close(const std::vector<G>& got, const std::vector<double>& re
   double worst = 0.0;
   std::size_t at = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {
-    const double err = std::abs(static_cast<double>(got[i]) - ref[i]) / (atol + rtol * std::abs(ref[i]));
+    const double err = std::abs(as_double(got[i]) - ref[i]) / (atol + rtol * std::abs(ref[i]));
     if (!(err <= worst)) {
       worst = err;
       at = i;
       if (std::isnan(err)) break;
     }
   }
-  INFO(what, ": worst element ", at, " of ", got.size(), ": got ", (got.empty() ? 0.0 : double(got[at])),
+  INFO(what, ": worst element ", at, " of ", got.size(), ": got ", (got.empty() ? 0.0 : as_double(got[at])),
        ", expected ", (ref.empty() ? 0.0 : ref[at]), " (error ", worst, " x tolerance)");
   CHECK(worst <= 1.0);
 }

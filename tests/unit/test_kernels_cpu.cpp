@@ -1,7 +1,9 @@
 // The CPU backend against naive double-precision loops written here, in float32 and float64;
 // derivatives also against central finite differences in float64; optimizers also against numbers
 // produced by torch.optim (PyTorch 1.13, float64). Run with OMP_NUM_THREADS=1 and =2: the default
-// backend follows it, and the determinism case compares 1, 2 and 3 threads bit for bit.
+// backend follows it, and the determinism case compares 1, 2 and 3 threads bit for bit. Also: the
+// device scalars of a step (step_control, update_loss_scale, scale_by), casts, and the 16-bit storage
+// path (bf16, f16) against f32.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <tuple>
 #include <vector>
@@ -148,7 +151,8 @@ TEST_CASE("activation names parse and print") {
   check_throws_with([] { parse_activation(""); }, "valid:");
 }
 
-TEST_CASE("host buffers are zeroed, 64-byte aligned, and 2 MiB aligned from 2 MiB on (huge pages)") {
+// The allocator no longer zeroes (callers fill on the stream): only alignment and writability are promised.
+TEST_CASE("host buffers are 64-byte aligned, and 2 MiB aligned from 2 MiB on (huge pages)") {
   hpct::Allocator& host = be().allocator();
   for (const std::size_t bytes : {std::size_t{1}, std::size_t{100}, std::size_t{3} << 20}) {
     CAPTURE(bytes);
@@ -156,7 +160,6 @@ TEST_CASE("host buffers are zeroed, 64-byte aligned, and 2 MiB aligned from 2 Mi
     REQUIRE(p != nullptr);
     const std::size_t align = bytes >= (std::size_t{2} << 20) ? std::size_t{2} << 20 : 64;
     CHECK(reinterpret_cast<std::uintptr_t>(p) % align == 0);
-    CHECK(std::all_of(p, p + bytes, [](unsigned char c) { return c == 0; }));
     std::memset(p, 0xff, bytes);  // all of it is writable
     host.deallocate(p);
   }
@@ -172,7 +175,47 @@ TEST_CASE("cpu backend identity and thread counts") {
   CHECK(one->allocator().device().is_cpu());
   CHECK(make_cpu_backend(0)->threads() == default_cpu_threads());
   CHECK(make_cpu_backend(-3)->threads() >= 1);
-  one->synchronize();
+  CHECK(make_backend("cpu", 2)->threads() == 2);
+  CHECK(make_backend("cpu")->name() == "cpu");
+  check_throws_with([] { make_backend("gpu"); }, "unknown device 'gpu' (valid: cpu, cpu-async)");
+}
+
+// The synchronous backend's streams and events have nothing to wait for, but every host wait on the
+// backend's thread counts, as on the asynchronous backends; read_to_host is one wait.
+TEST_CASE("cpu streams and events: ops run at once, host waits are counted") {
+  const auto b = make_cpu_backend(1);
+  CHECK(&b->stream() == &b->default_stream());
+  CHECK(b->host_syncs() == 0);
+  b->synchronize();
+  b->stream().synchronize();
+  CHECK(b->host_syncs() == 2);
+  const auto s = b->create_stream();
+  const auto e = b->create_event();
+  CHECK(e->query());  // never recorded
+  {
+    StreamGuard guard(*b, *s);
+    CHECK(&b->stream() == s.get());
+    Host<float> x(Shape{3}, 1.0f);
+    b->scale(x.t(), 2.0);  // runs at once on any stream
+    CHECK(x[2] == 2.0f);
+    e->record(b->stream());
+    CHECK(e->query());
+    b->default_stream().wait(*e);
+    e->synchronize();
+    int ran = 0;
+    s->launch_host([&] { ran = x[0] == 2.0f ? 1 : -1; });
+    CHECK(ran == 1);
+    CHECK(b->read<float>(x.t()) == std::vector<float>{2, 2, 2});
+  }
+  CHECK(&b->stream() == &b->default_stream());
+  CHECK(b->host_syncs() == 4);  // e->synchronize and read_to_host
+  // Waits on another thread are not the training thread's: not counted.
+  std::thread other([&] { b->synchronize(); });
+  other.join();
+  CHECK(b->host_syncs() == 4);
+  Host<double> dst(Shape{2});
+  Host<float> src(Shape{2});
+  check_throws_with([&] { b->read_to_host(src.t(), dst.t()); }, "read_to_host: dtypes differ");
 }
 
 TEST_CASE("ranks_on_node and default_cpu_threads read the launcher's environment") {
@@ -224,33 +267,37 @@ TEST_CASE_TEMPLATE("copy, fill and gather_rows", T, float, double) {
   CHECK(std::all_of(small.v.begin(), small.v.end(), [](T x) { return x == T(0); }));
 
   auto table = rand_host<T>(Shape{10, 3}, 3);
-  const std::int64_t index[] = {9, 0, 3, 3};
+  Host<std::int64_t> index(Shape{4});
+  index.v = {9, 0, 3, 3};
   Host<T> out(Shape{4, 3}, T(7));
-  be().gather_rows(table.t(), index, 4, out.t());
+  be().gather_rows(table.t(), index.t(), out.t());
   for (int i = 0; i < 4; ++i)
     for (int c = 0; c < 3; ++c) CHECK(out[i * 3 + c] == table[index[i] * 3 + c]);
-  const std::int64_t bad[] = {2, 10};
+  Host<std::int64_t> bad(Shape{2});
+  bad.v = {2, 10};
   Host<T> out2(Shape{2, 3});
-  check_throws_with([&] { be().gather_rows(table.t(), bad, 2, out2.t()); }, "index[1] = 10 is out of range");
-  const std::int64_t neg[] = {-1};
+  check_throws_with([&] { be().gather_rows(table.t(), bad.t(), out2.t()); }, "index[1] = 10 is out of range");
+  Host<std::int64_t> neg(Shape{1}, -1);
   Host<T> out1(Shape{1, 3});
-  check_throws_with([&] { be().gather_rows(table.t(), neg, 1, out1.t()); }, "index[0] = -1");
+  check_throws_with([&] { be().gather_rows(table.t(), neg.t(), out1.t()); }, "index[0] = -1");
   Host<T> out_wrong(Shape{4, 2});
-  check_throws_with([&] { be().gather_rows(table.t(), index, 4, out_wrong.t()); }, "gather_rows: out is [4, 2]");
+  check_throws_with([&] { be().gather_rows(table.t(), index.t(), out_wrong.t()); }, "gather_rows: out is [4, 2]");
+  Host<std::int32_t> index32(Shape{4});
+  check_throws_with([&] { be().gather_rows(table.t(), index32.t(), out.t()); }, "gather_rows: index must be int64");
 
   // Many rows, so the gather runs in parallel blocks.
   auto rows = rand_host<T>(Shape{5000, 17}, 4);
-  std::vector<std::int64_t> perm(20000);
-  for (std::size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<std::int64_t>((i * 7919) % 5000);
+  Host<std::int64_t> perm(Shape{20000});
+  for (std::int64_t i = 0; i < perm.n(); ++i) perm[i] = (i * 7919) % 5000;
   Host<T> gathered(Shape{20000, 17});
-  be().gather_rows(rows.t(), perm.data(), 20000, gathered.t());
+  be().gather_rows(rows.t(), perm.t(), gathered.t());
   bool all_equal = true;
   for (std::int64_t i = 0; i < 20000; ++i)
     for (int c = 0; c < 17; ++c) all_equal = all_equal && gathered[i * 17 + c] == rows[perm[i] * 17 + c];
   CHECK(all_equal);
 }
 
-TEST_CASE("fill on integer tensors; unsupported dtypes name themselves") {
+TEST_CASE("fill on integer and 16-bit tensors; non-float and off-device tensors are refused") {
   Host<std::int32_t> a(Shape{6});
   be().fill(a.t(), -4);
   CHECK(std::all_of(a.v.begin(), a.v.end(), [](std::int32_t x) { return x == -4; }));
@@ -258,12 +305,20 @@ TEST_CASE("fill on integer tensors; unsupported dtypes name themselves") {
   be().fill(b.t(), 1e12);
   CHECK(std::all_of(b.v.begin(), b.v.end(), [](std::int64_t x) { return x == 1'000'000'000'000; }));
   check_throws_with([&] { be().fill(a.t(), 1e10); }, "does not fit int32");
-  std::vector<std::uint16_t> half(4);
-  const Tensor h(half.data(), Shape{4}, DType::f16);
-  check_throws_with([&] { be().fill(h, 1.0); }, "float16 is not supported by the cpu backend yet");
-  check_throws_with([&] { be().scale(h, 2.0); }, "scale: dtype float16 is not supported by the cpu backend yet");
-  const Tensor on_gpu(half.data(), Shape{4}, DType::f32, hpct::Device{hpct::DeviceKind::cuda, 1});
-  check_throws_with([&] { be().scale(on_gpu, 2.0); }, "cuda:1");
+  Host<hpct::f16> h(Shape{4});
+  be().fill(h.t(), 1.0 / 3.0);  // rounds to nearest-even: 0x3555
+  CHECK(std::all_of(h.v.begin(), h.v.end(), [](hpct::f16 x) { return x.bits == 0x3555; }));
+  Host<hpct::bf16> hb(Shape{4});
+  be().fill(hb.t(), -2.0);
+  CHECK(std::all_of(hb.v.begin(), hb.v.end(), [](hpct::bf16 x) { return x.bits == 0xc000; }));
+  check_throws_with([&] { be().scale(a.t(), 2.0); }, "scale: x must be a floating-point tensor, got int32");
+  std::vector<float> data(4);
+  const Tensor on_gpu(data.data(), Shape{4}, DType::f32, hpct::Device{hpct::DeviceKind::cuda, 1});
+  check_throws_with([&] { be().scale(on_gpu, 2.0); }, "scale: x is on cuda:1");
+  const Tensor async(data.data(), Shape{4}, DType::f32, hpct::Device{hpct::DeviceKind::cpu_async, 0});
+  check_throws_with([&] { be().fill(async, 2.0); }, "fill: tensor is on cpu-async");
+  Host<float> host(Shape{4});
+  check_throws_with([&] { be().copy(host.t(), on_gpu); }, "copy: src is on cuda:1");
 }
 
 // ---- gemm --------------------------------------------------------------------------------------
@@ -446,37 +501,50 @@ TEST_CASE_TEMPLATE("axpy and scale", T, float, double) {
   check_throws_with([&] { be().axpy(1.0, a.t(), b.t()); }, "axpy: shapes differ: x is [4, 3], y is [3, 4]");
 }
 
+namespace {
+
+// sum_squares into a device scalar, read back.
+double sum_squares_of(Backend& b, const Tensor& x) {
+  Host<double> out(Shape{1}, 123.0);  // overwritten
+  b.sum_squares(x, out.t());
+  return out[0];
+}
+
+}  // namespace
+
 TEST_CASE_TEMPLATE("sum_squares", T, float, double) {
   Host<T> empty(Shape{0});
-  CHECK(be().sum_squares(empty.t()) == 0.0);
+  CHECK(sum_squares_of(be(), empty.t()) == 0.0);
   for (const std::int64_t n : {std::int64_t{5}, std::int64_t{16384}, std::int64_t{1'000'003}}) {
     auto x = rand_host<T>(Shape{n}, static_cast<std::uint64_t>(n), -2.0, 3.0);
     double ref = 0.0;
     for (const T v : x.v) ref += double(v) * double(v);
-    check_close_scalar(be().sum_squares(x.t()), ref, 1e-12, 0.0, "sum_squares");
+    check_close_scalar(sum_squares_of(be(), x.t()), ref, 1e-12, 0.0, "sum_squares");
   }
   Host<T> three(Shape{3});
   three[0] = T(1), three[1] = T(-2), three[2] = T(0.5);
-  CHECK(be().sum_squares(three.t()) == 5.25);
+  CHECK(sum_squares_of(be(), three.t()) == 5.25);
+  Host<float> wrong(Shape{1});
+  check_throws_with([&] { be().sum_squares(three.t(), wrong.t()); }, "sum_squares: out must be float64, got float32");
 }
 
-TEST_CASE_TEMPLATE("first_nonfinite", T, float, double) {
+// The finiteness check of a step (first_nonfinite's successor): sum_squares is not finite exactly
+// when an element is not, wherever it sits in the chunks.
+TEST_CASE_TEMPLATE("sum_squares is not finite when an element is not", T, float, double) {
   const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
-  Host<T> none(Shape{0});
-  CHECK(be().first_nonfinite(none.t()) == 0);
   for (const std::int64_t n : {std::int64_t{100}, std::int64_t{200'000}}) {
     CAPTURE(n);
-    auto x = rand_host<T>(Shape{n}, 1, -1e30, 1e30);
-    x[n / 2] = std::numeric_limits<T>::max();
-    CHECK(be().first_nonfinite(x.t()) == 0);
-    x[n - 1] = -inf;
-    CHECK(be().first_nonfinite(x.t()) == n);
-    x[n / 3] = nan;
-    CHECK(be().first_nonfinite(x.t()) == n / 3 + 1);
-    x[3] = inf;
-    CHECK(be().first_nonfinite(x.t()) == 4);
-    x[0] = nan;
-    CHECK(be().first_nonfinite(x.t()) == 1);
+    auto x = rand_host<T>(Shape{n}, 1, -1e15, 1e15);
+    x[n / 2] = T(1e15);
+    CHECK(std::isfinite(sum_squares_of(be(), x.t())));
+    Host<T> y = x;
+    y[n - 1] = -inf;
+    CHECK(std::isinf(sum_squares_of(be(), y.t())));
+    y[n / 3] = nan;
+    CHECK(std::isnan(sum_squares_of(be(), y.t())));
+    Host<T> z = x;
+    z[0] = nan;
+    CHECK(std::isnan(sum_squares_of(be(), z.t())));
   }
 }
 
@@ -828,16 +896,31 @@ std::pair<double, std::vector<double>> ref_loss(const LossCase& lc, const std::v
   return {sum, d};
 }
 
+// What a loss added to its accumulator.
+struct LossSum {
+  double sum, count;
+};
+
+// Runs f(acc) on a fresh accumulator {0, 0}.
+template <class F>
+LossSum accumulated(F&& f) {
+  Host<double> acc(Shape{2}, 0.0);
+  f(acc.t());
+  return {acc[0], acc[1]};
+}
+
 template <class T>
-double run_loss(Backend& b, LossKind kind, Host<T>& pred, Host<T>& target, Host<std::int32_t>& labels,
-                const Tensor& dpred, double grad_scale) {
-  switch (kind) {
-    case LossKind::mse: return b.mse_loss(pred.t(), target.t(), dpred, grad_scale);
-    case LossKind::gaussian: return b.gaussian_nll_loss(pred.t(), target.t(), dpred, grad_scale);
-    case LossKind::bce: return b.bce_logits_loss(pred.t(), target.t(), dpred, grad_scale);
-    case LossKind::ce: return b.softmax_ce_loss(pred.t(), labels.t(), dpred, grad_scale);
-  }
-  return 0;
+LossSum run_loss(Backend& b, LossKind kind, Host<T>& pred, Host<T>& target, Host<std::int32_t>& labels,
+                 const Tensor& dpred, double grad_scale, LossArgs args = {}) {
+  args.grad_scale = grad_scale;
+  return accumulated([&](const Tensor& acc) {
+    switch (kind) {
+      case LossKind::mse: b.mse_loss(pred.t(), target.t(), dpred, args, acc); return;
+      case LossKind::gaussian: b.gaussian_nll_loss(pred.t(), target.t(), dpred, args, acc); return;
+      case LossKind::bce: b.bce_logits_loss(pred.t(), target.t(), dpred, args, acc); return;
+      case LossKind::ce: b.softmax_ce_loss(pred.t(), labels.t(), dpred, args, acc); return;
+    }
+  });
 }
 
 const char* loss_name(LossKind k) {
@@ -877,16 +960,18 @@ TEST_CASE_TEMPLATE("losses: values and gradients against naive formulas", T, flo
       std::vector<int> labels(in.labels.v.begin(), in.labels.v.end());
       const auto [ref_sum, ref_grad] = ref_loss(lc, to_double(in.pred), to_double(in.target), labels);
       Host<T> dpred(in.pred.shape, T(99));
-      const double sum = run_loss<T>(be(), kind, in.pred, in.target, in.labels, dpred.t(), grad_scale);
+      const LossSum got = run_loss<T>(be(), kind, in.pred, in.target, in.labels, dpred.t(), grad_scale);
+      const double sum = got.sum;
       check_close_scalar(sum, ref_sum, tol<T>(1e-6, 1e-12), 1e-9, "loss sum");
+      CHECK(got.count == double(kind == LossKind::ce ? rows : rows * lc.tcols));
       std::vector<double> scaled(ref_grad.size());
       for (std::size_t i = 0; i < scaled.size(); ++i) scaled[i] = grad_scale * ref_grad[i];
       check_close(dpred.v, scaled, tol<T>(1e-5, 1e-12), tol<T>(1e-6, 1e-14), "dpred");
 
       // No dpred: same sum, nothing written.
-      CHECK(run_loss<T>(be(), kind, in.pred, in.target, in.labels, Tensor{}, grad_scale) == sum);
+      CHECK(run_loss<T>(be(), kind, in.pred, in.target, in.labels, Tensor{}, grad_scale).sum == sum);
       const Tensor no_data(nullptr, in.pred.shape, hpct::dtype_of<T>());
-      CHECK(run_loss<T>(be(), kind, in.pred, in.target, in.labels, no_data, grad_scale) == sum);
+      CHECK(run_loss<T>(be(), kind, in.pred, in.target, in.labels, no_data, grad_scale).sum == sum);
     }
 }
 
@@ -895,7 +980,7 @@ TEST_CASE_TEMPLATE("losses stay finite and exact for extreme logits", T, float, 
   Host<T> z(Shape{1, 4}), t(Shape{1, 4}), dz(Shape{1, 4});
   z[0] = T(40), z[1] = T(-40), z[2] = T(40), z[3] = T(-40);
   t[0] = T(1), t[1] = T(0), t[2] = T(0), t[3] = T(1);
-  const double l = be().bce_logits_loss(z.t(), t.t(), dz.t(), 1.0);
+  const double l = accumulated([&](const Tensor& acc) { be().bce_logits_loss(z.t(), t.t(), dz.t(), {}, acc); }).sum;
   const double tiny = std::log1p(std::exp(-40.0));
   check_close_scalar(l, 2 * tiny + 80, 1e-12, 0, "bce extreme");
   CHECK(double(dz[0]) == doctest::Approx(-std::exp(-40.0) / (1 + std::exp(-40.0))).epsilon(1e-5));
@@ -908,7 +993,7 @@ TEST_CASE_TEMPLATE("losses stay finite and exact for extreme logits", T, float, 
   for (int i = 0; i < 6; ++i) logits[i] = static_cast<T>(zs[i]);
   Host<std::int32_t> labels(Shape{2});
   labels[0] = 2, labels[1] = 0;
-  const double ce = be().softmax_ce_loss(logits.t(), labels.t(), dl.t(), 1.0);
+  const double ce = accumulated([&](const Tensor& acc) { be().softmax_ce_loss(logits.t(), labels.t(), dl.t(), {}, acc); }).sum;
   const double ref = (1 + std::log(1 + std::exp(-1.0) + std::exp(-2.0)) - (-1.0)) +
                      (-1000 + std::log(1 + std::exp(-2.0) + std::exp(-0.5)) - (-1000.0));
   check_close_scalar(ce, ref, tol<T>(1e-6, 1e-12), 1e-12, "ce extreme");
@@ -927,9 +1012,9 @@ TEST_CASE("loss gradients match finite differences (float64)") {
     for (std::size_t i = 0; i < fd.size(); ++i) {
       const double keep = in.pred.v[i];
       in.pred.v[i] = keep + h;
-      const double lp = run_loss<double>(be(), kind, in.pred, in.target, in.labels, Tensor{}, 1.0);
+      const double lp = run_loss<double>(be(), kind, in.pred, in.target, in.labels, Tensor{}, 1.0).sum;
       in.pred.v[i] = keep - h;
-      const double lm = run_loss<double>(be(), kind, in.pred, in.target, in.labels, Tensor{}, 1.0);
+      const double lm = run_loss<double>(be(), kind, in.pred, in.target, in.labels, Tensor{}, 1.0).sum;
       in.pred.v[i] = keep;
       fd[i] = grad_scale * (lp - lm) / (2 * h);
     }
@@ -945,8 +1030,12 @@ TEST_CASE_TEMPLATE("softmax_ce_loss skips kIgnoreLabel rows, against a naive ref
   Host<std::int32_t> labels(Shape{rows, 1});
   for (std::int64_t r = 0; r < rows; ++r) labels[r] = r % 3 == 1 ? kIgnoreLabel : static_cast<std::int32_t>(r % classes);
   Host<T> d(logits.shape, T(7));
-  const double grad_scale = 0.25;
-  const double sum = be().softmax_ce_loss(logits.t(), labels.t(), d.t(), grad_scale);
+  LossArgs args;
+  args.grad_scale = 0.25;
+  const double grad_scale = args.grad_scale;
+  const LossSum got = accumulated([&](const Tensor& acc) { be().softmax_ce_loss(logits.t(), labels.t(), d.t(), args, acc); });
+  const double sum = got.sum;
+  CHECK(got.count == 5.0);  // rows 1 and 4 of 7 are ignored
   double want = 0.0;
   std::vector<double> want_d(static_cast<std::size_t>(rows * classes), 0.0);
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -967,19 +1056,115 @@ TEST_CASE_TEMPLATE("softmax_ce_loss skips kIgnoreLabel rows, against a naive ref
 
 TEST_CASE_TEMPLATE("loss argument errors", T, float, double) {
   Host<T> p(Shape{4, 3}), t2(Shape{4, 2}), t3(Shape{4, 3}), d_wrong(Shape{3, 4});
-  check_throws_with([&] { be().mse_loss(p.t(), t2.t(), Tensor{}, 1.0); }, "mse_loss: pred is [4, 3] but target is [4, 2]");
-  check_throws_with([&] { be().gaussian_nll_loss(p.t(), t2.t(), Tensor{}, 1.0); }, "gaussian_nll_loss: pred is [4, 3]");
-  check_throws_with([&] { be().bce_logits_loss(p.t(), t3.t(), d_wrong.t(), 1.0); }, "bce_logits_loss: shapes differ");
+  Host<double> acc(Shape{2});
+  const Tensor a = acc.t();
+  check_throws_with([&] { be().mse_loss(p.t(), t2.t(), Tensor{}, {}, a); }, "mse_loss: pred is [4, 3] but target is [4, 2]");
+  check_throws_with([&] { be().gaussian_nll_loss(p.t(), t2.t(), Tensor{}, {}, a); }, "gaussian_nll_loss: pred is [4, 3]");
+  check_throws_with([&] { be().bce_logits_loss(p.t(), t3.t(), d_wrong.t(), {}, a); }, "bce_logits_loss: shapes differ");
   Host<std::int32_t> labels(Shape{4});
   labels[0] = 0, labels[1] = 1, labels[2] = 5, labels[3] = 2;
-  check_throws_with([&] { be().softmax_ce_loss(p.t(), labels.t(), Tensor{}, 1.0); },
+  check_throws_with([&] { be().softmax_ce_loss(p.t(), labels.t(), Tensor{}, {}, a); },
                     "softmax_ce_loss: label 5 of row 2 is out of range [0, 3)");
   labels[2] = -2;  // -1 is kIgnoreLabel; other negative labels are errors
-  check_throws_with([&] { be().softmax_ce_loss(p.t(), labels.t(), Tensor{}, 1.0); }, "label -2 of row 2");
+  check_throws_with([&] { be().softmax_ce_loss(p.t(), labels.t(), Tensor{}, {}, a); }, "label -2 of row 2");
   Host<T> flabels(Shape{4});
-  check_throws_with([&] { be().softmax_ce_loss(p.t(), flabels.t(), Tensor{}, 1.0); }, "labels must be int32");
+  check_throws_with([&] { be().softmax_ce_loss(p.t(), flabels.t(), Tensor{}, {}, a); }, "labels must be int32");
   Host<std::int32_t> short_labels(Shape{3});
-  check_throws_with([&] { be().softmax_ce_loss(p.t(), short_labels.t(), Tensor{}, 1.0); }, "one per row");
+  check_throws_with([&] { be().softmax_ce_loss(p.t(), short_labels.t(), Tensor{}, {}, a); }, "one per row");
+  // The accumulator and the multiplier are f64 device scalars; lengths need [N, L, ...] and i32 [N].
+  Host<float> acc32(Shape{2});
+  check_throws_with([&] { be().mse_loss(p.t(), t3.t(), Tensor{}, {}, acc32.t()); }, "mse_loss: acc must be float64");
+  Host<double> acc3(Shape{3});
+  check_throws_with([&] { be().mse_loss(p.t(), t3.t(), Tensor{}, {}, acc3.t()); }, "mse_loss: acc [3] has 3 elements, expected 2");
+  LossArgs args;
+  args.grad_multiplier = acc.t();
+  check_throws_with([&] { be().mse_loss(p.t(), t3.t(), Tensor{}, args, a); }, "grad_multiplier [2] has 2 elements, expected 1");
+  args = {};
+  Host<std::int32_t> lengths(Shape{4}, 1);
+  args.lengths = lengths.t();
+  check_throws_with([&] { be().mse_loss(p.t(), t3.t(), Tensor{}, args, a); }, "mse_loss: lengths need per-token pred and target [N, L, ...]");
+  Host<T> p3(Shape{2, 2, 3}), t33(Shape{2, 2, 3});
+  check_throws_with([&] { be().bce_logits_loss(p3.t(), t33.t(), Tensor{}, args, a); }, "bce_logits_loss: lengths [4] has 4 elements, expected 2");
+  Host<std::int32_t> lengths2(Shape{2}, 1);
+  lengths2[1] = 3;
+  args.lengths = lengths2.t();
+  check_throws_with([&] { be().bce_logits_loss(p3.t(), t33.t(), Tensor{}, args, a); }, "bce_logits_loss: lengths[1] = 3 is outside [1, 2]");
+  Host<std::int64_t> lengths64(Shape{2}, 1);
+  args.lengths = lengths64.t();
+  check_throws_with([&] { be().bce_logits_loss(p3.t(), t33.t(), Tensor{}, args, a); }, "lengths must be int32, got int64");
+}
+
+// Per-token float losses on [N, L, T] with lengths: padding rows add nothing, count nothing and get
+// zero gradients; mean divides the gradient by the count the kernel computes; grad_multiplier scales
+// it; the accumulator adds to what it holds. Cross-entropy counts its labelled rows.
+TEST_CASE_TEMPLATE("losses: lengths masking, mean, grad_multiplier and accumulation", T, float, double) {
+  const std::int64_t batch = 3, len = 5, tcols = 2;
+  Host<std::int32_t> lengths(Shape{batch});
+  lengths.v = {5, 2, 1};
+  const double grad_scale = 0.5, multiplier = 1024.0;
+  Host<double> mult(Shape{1}, multiplier);
+  for (const LossKind kind : kAllLosses)
+    for (const bool mean : {false, true}) {
+      CAPTURE(loss_name(kind));
+      CAPTURE(mean);
+      const LossCase lc{kind, batch * len, kind == LossKind::ce ? 4 : tcols};
+      LossInputs<T> in(lc, 41);
+      const std::int64_t pc = pred_cols(lc);
+      Host<T> pred = in.pred, target = in.target;
+      pred.shape = Shape{batch, len, pc};
+      target.shape = Shape{batch, len, lc.tcols};
+      // The reference: every counted row alone through ref_loss (ce: labels of padding rows ignored).
+      const auto counted = [&](std::int64_t r) {
+        return kind == LossKind::ce ? r % 3 != 1 : r % len < lengths[r / len];
+      };
+      if (kind == LossKind::ce)
+        for (std::int64_t r = 0; r < lc.rows; ++r)
+          if (!counted(r)) in.labels[r] = kIgnoreLabel;
+      double want_sum = 0.0, want_count = 0.0;
+      std::vector<double> want_d(pred.v.size(), 0.0);
+      for (std::int64_t r = 0; r < lc.rows; ++r) {
+        if (!counted(r)) continue;
+        const LossCase one{kind, 1, lc.tcols};
+        const std::vector<double> p(pred.v.begin() + r * pc, pred.v.begin() + (r + 1) * pc);
+        const std::vector<double> t(target.v.begin() + r * lc.tcols, target.v.begin() + (r + 1) * lc.tcols);
+        const auto [sum, d] = ref_loss(one, p, t, {in.labels[r]});
+        want_sum += sum;
+        want_count += kind == LossKind::ce ? 1.0 : double(lc.tcols);
+        for (std::int64_t c = 0; c < pc; ++c) want_d[r * pc + c] = d[c];
+      }
+      const double factor = grad_scale * multiplier / (mean ? want_count : 1.0);
+      for (double& d : want_d) d *= factor;
+      LossArgs args;
+      if (kind != LossKind::ce) args.lengths = lengths.t();
+      args.mean = mean;
+      args.grad_multiplier = mult.t();
+      args.grad_scale = grad_scale;
+      Host<T> dpred(pred.shape, T(7));
+      Host<double> acc(Shape{2});
+      acc.v = {10.0, 3.0};  // accumulated into
+      switch (kind) {
+        case LossKind::mse: be().mse_loss(pred.t(), target.t(), dpred.t(), args, acc.t()); break;
+        case LossKind::gaussian: be().gaussian_nll_loss(pred.t(), target.t(), dpred.t(), args, acc.t()); break;
+        case LossKind::bce: be().bce_logits_loss(pred.t(), target.t(), dpred.t(), args, acc.t()); break;
+        case LossKind::ce: be().softmax_ce_loss(pred.t(), in.labels.t(), dpred.t(), args, acc.t()); break;
+      }
+      check_close_scalar(acc[0], 10.0 + want_sum, tol<T>(1e-6, 1e-12), 1e-9, "sum");
+      CHECK(acc[1] == 3.0 + want_count);
+      check_close(dpred.v, want_d, tol<T>(1e-5, 1e-12), tol<T>(1e-6, 1e-14) * factor, "dpred");
+      for (std::int64_t r = 0; r < lc.rows; ++r)
+        if (!counted(r))
+          for (std::int64_t c = 0; c < pc; ++c) CHECK(dpred[r * pc + c] == T(0));
+    }
+  // Nothing counted (every label ignored) with mean: no division by zero, zero gradients.
+  Host<T> logits = rand_host<T>(Shape{3, 4}, 5);
+  Host<std::int32_t> none(Shape{3}, kIgnoreLabel);
+  Host<T> d(Shape{3, 4}, T(7));
+  LossArgs args;
+  args.mean = true;
+  const LossSum got = accumulated([&](const Tensor& acc) { be().softmax_ce_loss(logits.t(), none.t(), d.t(), args, acc); });
+  CHECK(got.sum == 0.0);
+  CHECK(got.count == 0.0);
+  CHECK(std::all_of(d.v.begin(), d.v.end(), [](T x) { return x == T(0); }));
 }
 
 // ---- optimizers ---------------------------------------------------------------------------------
@@ -987,27 +1172,37 @@ namespace {
 
 // torch.optim.AdamW, written from its documentation.
 void ref_adamw(std::vector<double>& p, const std::vector<double>& g, std::vector<double>& m, std::vector<double>& v,
-               const AdamWParams& hp) {
+               const AdamWParams& hp, std::int64_t step) {
   for (std::size_t i = 0; i < p.size(); ++i) {
     p[i] -= hp.lr * hp.weight_decay * p[i];
     m[i] = hp.beta1 * m[i] + (1 - hp.beta1) * g[i];
     v[i] = hp.beta2 * v[i] + (1 - hp.beta2) * g[i] * g[i];
-    const double mhat = m[i] / (1 - std::pow(hp.beta1, double(hp.step)));
-    const double vhat = v[i] / (1 - std::pow(hp.beta2, double(hp.step)));
+    const double mhat = m[i] / (1 - std::pow(hp.beta1, double(step)));
+    const double vhat = v[i] / (1 - std::pow(hp.beta2, double(step)));
     p[i] -= hp.lr * mhat / (std::sqrt(vhat) + hp.eps);
   }
 }
 
 // torch.optim.SGD with dampening 0.
-void ref_sgd(std::vector<double>& p, const std::vector<double>& grad, std::vector<double>& buf, const SgdParams& hp) {
+void ref_sgd(std::vector<double>& p, const std::vector<double>& grad, std::vector<double>& buf, const SgdParams& hp,
+             bool first_step) {
   for (std::size_t i = 0; i < p.size(); ++i) {
     double g = grad[i] + hp.weight_decay * p[i];
     if (hp.momentum != 0) {
-      buf[i] = hp.first_step ? g : hp.momentum * buf[i] + g;
+      buf[i] = first_step ? g : hp.momentum * buf[i] + g;
       g = hp.nesterov ? g + hp.momentum * buf[i] : buf[i];
     }
     p[i] -= hp.lr * g;
   }
+}
+
+// A step's control scalars (StepControl) as step_control leaves them: the multiplier, skip, the step count.
+Host<double> control(std::int64_t step, double multiplier = 1.0, bool skip = false) {
+  Host<double> c(Shape{StepControl::kSize}, 0.0);
+  c[StepControl::kMultiplier] = multiplier;
+  c[StepControl::kSkip] = skip ? 1.0 : 0.0;
+  c[StepControl::kStep] = double(step);
+  return c;
 }
 
 const double kTorchGrads[3][4] = {{0.1, -0.2, 0.3, 0.0}, {-0.05, 0.4, 0.0, 1.0}, {0.2, 0.2, -0.7, -1.0}};
@@ -1025,9 +1220,8 @@ TEST_CASE_TEMPLATE("adamw_step against the torch.optim.AdamW formulas", T, float
   hp.weight_decay = 0.1;
   for (std::int64_t step = 1; step <= 3; ++step) {
     auto g = rand_host<T>(Shape{n}, 10 + step);
-    hp.step = step;
-    ref_adamw(rp, to_double(g), rm, rv, hp);
-    be().adamw_step(p.t(), g.t(), m.t(), v.t(), hp);
+    ref_adamw(rp, to_double(g), rm, rv, hp, step);
+    be().adamw_step(p.t(), Tensor{}, g.t(), m.t(), v.t(), hp, control(step).t());
   }
   check_close(p.v, rp, tol<T>(1e-6, 1e-13), tol<T>(1e-6, 1e-13), "params");
   check_close(m.v, rm, tol<T>(1e-6, 1e-13), tol<T>(1e-7, 1e-15), "m");
@@ -1044,15 +1238,19 @@ TEST_CASE_TEMPLATE("adamw_step against the torch.optim.AdamW formulas", T, float
   for (int s = 0; s < 3; ++s) {
     Host<T> g(Shape{4});
     for (int i = 0; i < 4; ++i) g[i] = static_cast<T>(kTorchGrads[s][i]);
-    th.step = s + 1;
-    be().adamw_step(tp.t(), g.t(), tm.t(), tv.t(), th);
+    be().adamw_step(tp.t(), Tensor{}, g.t(), tm.t(), tv.t(), th, control(s + 1).t());
   }
   check_close(tp.v, torch_out, tol<T>(1e-6, 1e-13), tol<T>(1e-6, 1e-13), "vs torch");
 
   Host<T> short_m(Shape{n - 1});
-  check_throws_with([&] { be().adamw_step(p.t(), p.t(), short_m.t(), v.t(), hp); }, "adamw_step: sizes differ");
-  hp.step = 0;
-  check_throws_with([&] { be().adamw_step(p.t(), p.t(), m.t(), v.t(), hp); }, "1-based");
+  check_throws_with([&] { be().adamw_step(p.t(), Tensor{}, p.t(), short_m.t(), v.t(), hp, control(1).t()); },
+                    "adamw_step: sizes differ");
+  check_throws_with([&] { be().adamw_step(p.t(), Tensor{}, p.t(), m.t(), v.t(), hp, control(0).t()); }, "1-based");
+  check_throws_with([&] { be().adamw_step(p.t(), p.t(), p.t(), m.t(), v.t(), hp, control(1).t()); },
+                    "adamw_step: master must be empty for");
+  Host<double> short_control(Shape{3});
+  check_throws_with([&] { be().adamw_step(p.t(), Tensor{}, p.t(), m.t(), v.t(), hp, short_control.t()); },
+                    "adamw_step: control [3] has 3 elements, expected 4");
 }
 
 TEST_CASE_TEMPLATE("sgd_step: plain, momentum, nesterov, weight decay", T, float, double) {
@@ -1081,9 +1279,8 @@ TEST_CASE_TEMPLATE("sgd_step: plain, momentum, nesterov, weight decay", T, float
     std::vector<double> rp = to_double(p), rb(n, 0.0);
     for (int step = 0; step < 3; ++step) {
       auto g = rand_host<T>(Shape{n}, 20 + step);
-      hp.first_step = step == 0;
-      ref_sgd(rp, to_double(g), rb, hp);
-      be().sgd_step(p.t(), g.t(), var.momentum > 0 ? buf.t() : Tensor{}, hp);
+      ref_sgd(rp, to_double(g), rb, hp, step == 0);
+      be().sgd_step(p.t(), Tensor{}, g.t(), var.momentum > 0 ? buf.t() : Tensor{}, hp, control(step + 1).t());
     }
     check_close(p.v, rp, tol<T>(1e-6, 1e-14), tol<T>(1e-6, 1e-14), "params");
     if (var.momentum > 0) check_close(buf.v, rb, tol<T>(1e-6, 1e-14), tol<T>(1e-6, 1e-14), "momentum buffer");
@@ -1093,20 +1290,22 @@ TEST_CASE_TEMPLATE("sgd_step: plain, momentum, nesterov, weight decay", T, float
     for (int s = 0; s < 3; ++s) {
       Host<T> g(Shape{4});
       for (int i = 0; i < 4; ++i) g[i] = static_cast<T>(kTorchGrads[s][i]);
-      hp.first_step = s == 0;
-      be().sgd_step(tp.t(), g.t(), tb.t(), hp);
+      be().sgd_step(tp.t(), Tensor{}, g.t(), tb.t(), hp, control(s + 1).t());
     }
     check_close(tp.v, var.torch_out, tol<T>(1e-6, 1e-14), tol<T>(1e-6, 1e-14), "vs torch");
   }
   Host<T> p(Shape{5}), g(Shape{5});
   SgdParams hp;
   hp.momentum = 0.9;
-  check_throws_with([&] { be().sgd_step(p.t(), g.t(), Tensor{}, hp); }, "sgd_step: momentum 0.9 needs a momentum buffer");
+  Host<double> ctl = control(1);
+  const Tensor c = ctl.t();
+  check_throws_with([&] { be().sgd_step(p.t(), Tensor{}, g.t(), Tensor{}, hp, c); },
+                    "sgd_step: momentum 0.9 needs a momentum buffer");
   Host<T> short_buf(Shape{4});
-  check_throws_with([&] { be().sgd_step(p.t(), g.t(), short_buf.t(), hp); }, "sgd_step: sizes differ");
+  check_throws_with([&] { be().sgd_step(p.t(), Tensor{}, g.t(), short_buf.t(), hp, c); }, "sgd_step: sizes differ");
   hp.momentum = 0.0;
   hp.nesterov = true;
-  check_throws_with([&] { be().sgd_step(p.t(), g.t(), Tensor{}, hp); }, "nesterov needs momentum");
+  check_throws_with([&] { be().sgd_step(p.t(), Tensor{}, g.t(), Tensor{}, hp, c); }, "nesterov needs momentum");
 }
 
 // ---- determinism across thread counts -------------------------------------------------------------
@@ -1148,21 +1347,26 @@ TEST_CASE_TEMPLATE("every kernel gives the same bits on 1, 2 and 3 threads", T, 
     b->softmax_forward(xx.t(), sm.t());
     b->softmax_backward(sm.t(), tt.t(), dsm.t());
     Host<T> d1(Shape{rows, cols}), d2(Shape{rows, cols}), d3(Shape{rows, cols});
-    res.scalars.push_back(b->mse_loss(xx.t(), tt.t(), d1.t(), 1.0 / rows));
-    res.scalars.push_back(b->bce_logits_loss(xx.t(), tt.t(), d2.t(), 1.0 / rows));
     Host<std::int32_t> labels(Shape{rows});
     for (std::int64_t r = 0; r < rows; ++r) labels[r] = static_cast<std::int32_t>(r % cols);
-    res.scalars.push_back(b->softmax_ce_loss(xx.t(), labels.t(), d3.t(), 1.0 / rows));
+    LossArgs mean_args;
+    mean_args.mean = true;
+    Host<double> acc(Shape{2}, 0.0), sumsq(Shape{1});
+    b->mse_loss(xx.t(), tt.t(), d1.t(), mean_args, acc.t());
+    b->bce_logits_loss(xx.t(), tt.t(), d2.t(), mean_args, acc.t());
+    b->softmax_ce_loss(xx.t(), labels.t(), d3.t(), mean_args, acc.t());
+    res.scalars.push_back(acc[0]);
     Host<T> tgt_narrow(Shape{rows, 1});
     Host<T> pred2(Shape{rows, 2});
     for (std::int64_t r = 0; r < rows; ++r) pred2[2 * r] = xx[r * cols], pred2[2 * r + 1] = xx[r * cols + 1];
     Host<T> dg(Shape{rows, 2});
-    res.scalars.push_back(b->gaussian_nll_loss(pred2.t(), tgt_narrow.t(), dg.t(), 1.0));
-    res.scalars.push_back(b->sum_squares(xx.t()));
-    res.scalars.push_back(static_cast<double>(b->first_nonfinite(xx.t())));
+    b->gaussian_nll_loss(pred2.t(), tgt_narrow.t(), dg.t(), {}, acc.t());
+    res.scalars.push_back(acc[0]);
+    b->sum_squares(xx.t(), sumsq.t());
+    res.scalars.push_back(sumsq[0]);
     Host<T> p = xx, m(Shape{rows, cols}), v(Shape{rows, cols});
     AdamWParams hp;
-    b->adamw_step(p.t(), tt.t(), m.t(), v.t(), hp);
+    b->adamw_step(p.t(), Tensor{}, tt.t(), m.t(), v.t(), hp, control(1).t());
     res.tensors = {c.v, dw.v, db.v, act.v, dact.v, drop.v, pre.v, post.v, dpre.v, dbias.v, y.v, mean.v, rstd.v, dx.v, dgamma.v, dbeta.v,
                    sm.v, dsm.v, d1.v, d2.v, d3.v, dg.v, p.v};
     results.push_back(std::move(res));
@@ -1221,7 +1425,7 @@ TEST_CASE_TEMPLATE("activations keep NaN and give the right limits at +-inf", T,
     x[0] = nan, x[1] = inf, x[2] = T(-1000);
     be().activation_forward(f, x.t(), y.t());
     be().activation_backward(f, x.t(), g.t(), dx.t());
-    CHECK(std::isnan(y[0]));  // a NaN must reach first_nonfinite, never turn into a number
+    CHECK(std::isnan(y[0]));  // a NaN must reach the finiteness check (sum_squares), never turn into a number
     if (f != Activation::relu && f != Activation::identity) CHECK(std::isnan(dx[0]));
     if (f != Activation::tanh) CHECK(y[1] == inf);
     CHECK(std::isfinite(y[2]));
@@ -1268,8 +1472,8 @@ TEST_CASE_TEMPLATE("loss sums do not depend on whether the gradient is asked for
     const LossCase lc{kind, 50, 67};  // rows long enough for vectorised inner loops
     LossInputs<T> in(lc, 3);
     Host<T> dpred(in.pred.shape);
-    const double with_grad = run_loss<T>(be(), kind, in.pred, in.target, in.labels, dpred.t(), 0.5);
-    const double without = run_loss<T>(be(), kind, in.pred, in.target, in.labels, Tensor{}, 0.5);
+    const double with_grad = run_loss<T>(be(), kind, in.pred, in.target, in.labels, dpred.t(), 0.5).sum;
+    const double without = run_loss<T>(be(), kind, in.pred, in.target, in.labels, Tensor{}, 0.5).sum;
     CHECK(std::memcmp(&with_grad, &without, sizeof(double)) == 0);
     std::vector<int> labels(in.labels.v.begin(), in.labels.v.end());
     const auto ref = ref_loss(lc, to_double(in.pred), to_double(in.target), labels);

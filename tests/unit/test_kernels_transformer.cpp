@@ -50,9 +50,10 @@ struct AttnCase {
   }
 };
 
-// Lengths in [1, L] that differ per sequence (the last one full).
-std::vector<std::int32_t> make_lengths(std::int64_t batch, std::int64_t len) {
-  std::vector<std::int32_t> l(static_cast<std::size_t>(batch));
+// Lengths in [1, L] that differ per sequence (the last one full), as an i32 [N] tensor (host memory is
+// the synchronous CPU backend's device memory).
+Host<std::int32_t> make_lengths(std::int64_t batch, std::int64_t len) {
+  Host<std::int32_t> l(Shape{batch});
   for (std::int64_t n = 0; n < batch; ++n)
     l[n] = static_cast<std::int32_t>(n + 1 == batch ? len : 1 + (n * 5 + len / 2) % len);
   return l;
@@ -133,7 +134,7 @@ struct AttnRun {
 template <class T>
 struct AttnTensors {
   Host<T> qkv, out, probs, dout, dqkv;
-  std::vector<std::int32_t> lengths;
+  Host<std::int32_t> lengths{Shape{0}};
   AttentionArgs args;
   AttnTensors(const AttnCase& c, std::uint64_t seed)
       : qkv(rand_host<T>(Shape{c.batch, c.len, 3 * c.heads * c.dh}, seed, -1.5, 1.5)),
@@ -143,12 +144,13 @@ struct AttnTensors {
         dqkv(Shape{c.batch, c.len, 3 * c.heads * c.dh}, T(7)) {
     if (c.padded) lengths = make_lengths(c.batch, c.len);
     args.heads = c.heads;
-    args.lengths = c.padded ? lengths.data() : nullptr;
+    args.lengths = c.padded ? lengths.t() : Tensor{};
     args.causal = c.causal;
     args.dropout_p = c.p;
     args.seed = 1234;
     args.stream = 99;
   }
+  const std::int32_t* lengths_or_null() const { return lengths.v.empty() ? nullptr : lengths.v.data(); }
   void run(Backend& b) {
     b.attention_forward(qkv.t(), out.t(), probs.t(), args);
     b.attention_backward(qkv.t(), probs.t(), dout.t(), dqkv.t(), args);
@@ -177,7 +179,7 @@ TEST_CASE_TEMPLATE("attention forward and backward against naive loops (masks, d
     CAPTURE(c.name());
     AttnTensors<T> a(c, 5);
     a.run(be());
-    const AttnRef ref = attention_ref(c, to_double(a.qkv), to_double(a.dout), a.args.lengths, a.args.seed,
+    const AttnRef ref = attention_ref(c, to_double(a.qkv), to_double(a.dout), a.lengths_or_null(), a.args.seed,
                                       a.args.stream);
     check_close(a.probs.v, ref.probs, tol<T>(2e-5, 1e-12), tol<T>(1e-7, 1e-15), "probs");
     check_close(a.out.v, ref.out, tol<T>(2e-5, 1e-12), tol<T>(2e-6, 1e-14), "out");
@@ -189,7 +191,7 @@ TEST_CASE_TEMPLATE("attention forward and backward against naive loops (masks, d
     for (std::int64_t n = 0; n < c.batch; ++n)
       for (std::int64_t h = 0; h < c.heads; ++h)
         for (std::int64_t i = 0; i < L; ++i) {
-          const std::int64_t kv = a.args.lengths ? a.args.lengths[n] : L;
+          const std::int64_t kv = c.padded ? a.lengths[n] : L;
           double sum = 0.0;
           for (std::int64_t j = 0; j < L; ++j) {
             const T pij = a.probs[((n * c.heads + h) * L + i) * L + j];
@@ -211,7 +213,7 @@ TEST_CASE_TEMPLATE("attention softmax stays finite and exact for scores near a t
     AttnTensors<T> a(c, 11);
     for (auto& v : a.qkv.v) v *= T(24);  // scores of std ~0.75 * 24^2 = 430
     a.run(be());
-    const AttnRef ref = attention_ref(c, to_double(a.qkv), to_double(a.dout), a.args.lengths, a.args.seed,
+    const AttnRef ref = attention_ref(c, to_double(a.qkv), to_double(a.dout), a.lengths_or_null(), a.args.seed,
                                       a.args.stream);
     double biggest = 0.0;
     for (std::int64_t i = 0; i < c.len; ++i)
@@ -308,20 +310,29 @@ TEST_CASE_TEMPLATE("attention argument errors name the kernel and the values", T
                     "attention_forward: qkv must be [N, L, 3 D], got [2, 4, 13]");
   Host<T> bad_probs(Shape{2, 2, 4, 5});
   check_throws_with([&] { be().attention_forward(qkv.t(), out.t(), bad_probs.t(), args); },
-                    "probs is [2, 2, 4, 5], expected [2, 2, 4, 4]");
+                    "saved is [2, 2, 4, 5], expected [2, 2, 4, 4]");
   Host<T> bad_out(Shape{2, 4, 5});
   check_throws_with([&] { be().attention_forward(qkv.t(), bad_out.t(), probs.t(), args); },
                     "attention_forward: out is [2, 4, 5], expected [2, 4, 4]");
   check_throws_with([&] { be().attention_backward(qkv.t(), probs.t(), bad_out.t(), dqkv.t(), args); },
                     "attention_backward: dout is [2, 4, 5]");
-  std::vector<std::int32_t> lengths{4, 0};
-  args.lengths = lengths.data();
+  Host<std::int32_t> lengths(Shape{2});
+  lengths.v = {4, 0};
+  args.lengths = lengths.t();
   check_throws_with([&] { be().attention_forward(qkv.t(), out.t(), probs.t(), args); },
                     "attention_forward: lengths[1] = 0 is outside [1, 4]");
   lengths[1] = 5;
   check_throws_with([&] { be().attention_backward(qkv.t(), probs.t(), out.t(), dqkv.t(), args); },
                     "attention_backward: lengths[1] = 5 is outside [1, 4]");
-  args.lengths = nullptr;
+  Host<std::int32_t> lengths3(Shape{3}, 1);
+  args.lengths = lengths3.t();
+  check_throws_with([&] { be().attention_forward(qkv.t(), out.t(), probs.t(), args); },
+                    "attention_forward: lengths [3] has 3 elements, expected 2");
+  Host<std::int64_t> lengths64(Shape{2}, 1);
+  args.lengths = lengths64.t();
+  check_throws_with([&] { be().attention_forward(qkv.t(), out.t(), probs.t(), args); },
+                    "attention_forward: lengths must be int32, got int64");
+  args.lengths = Tensor{};
   args.dropout_p = 1.0;
   check_throws_with([&] { be().attention_forward(qkv.t(), out.t(), probs.t(), args); },
                     "dropout probability p = 1 is outside [0, 1)");
@@ -436,13 +447,14 @@ TEST_CASE_TEMPLATE("mean pooling forward and backward with and without lengths",
   auto x = rand_host<T>(Shape{batch, len, width}, 1);
   for (const bool padded : {false, true}) {
     CAPTURE(padded);
-    const std::vector<std::int32_t> lengths = make_lengths(batch, len);
-    const std::int32_t* lp = padded ? lengths.data() : nullptr;
+    Host<std::int32_t> lengths = make_lengths(batch, len);
+    const std::int32_t* lp = padded ? lengths.v.data() : nullptr;
+    const Tensor lt = padded ? lengths.t() : Tensor{};
     Host<T> out(Shape{batch, width}, T(9));
-    be().mean_pool_forward(x.t(), lp, out.t());
+    be().mean_pool_forward(x.t(), lt, out.t());
     auto dout = rand_host<T>(out.shape, 2);
     Host<T> dx(x.shape, T(9));
-    be().mean_pool_backward(dout.t(), lp, dx.t());
+    be().mean_pool_backward(dout.t(), lt, dx.t());
     std::vector<double> ref(out.v.size(), 0.0), ref_dx(dx.v.size(), 0.0);
     for (std::int64_t n = 0; n < batch; ++n) {
       const std::int64_t valid = lp ? lp[n] : len;
@@ -455,13 +467,14 @@ TEST_CASE_TEMPLATE("mean pooling forward and backward with and without lengths",
     check_close(out.v, ref, tol<T>(1e-6, 1e-14), tol<T>(1e-7, 1e-15), "out");
     check_close(dx.v, ref_dx, tol<T>(1e-6, 1e-15), 1e-300, "dx");
   }
-  std::vector<std::int32_t> bad{1, 2, 7, 1, 1};
+  Host<std::int32_t> bad(Shape{5});
+  bad.v = {1, 2, 7, 1, 1};
   Host<T> out(Shape{batch, width}), bad_out(Shape{batch, width + 1});
-  check_throws_with([&] { be().mean_pool_forward(x.t(), bad.data(), out.t()); },
+  check_throws_with([&] { be().mean_pool_forward(x.t(), bad.t(), out.t()); },
                     "mean_pool_forward: lengths[2] = 7 is outside [1, 6]");
-  check_throws_with([&] { be().mean_pool_backward(out.t(), bad.data(), x.t()); },
+  check_throws_with([&] { be().mean_pool_backward(out.t(), bad.t(), x.t()); },
                     "mean_pool_backward: lengths[2] = 7");
-  check_throws_with([&] { be().mean_pool_forward(x.t(), nullptr, bad_out.t()); },
+  check_throws_with([&] { be().mean_pool_forward(x.t(), Tensor{}, bad_out.t()); },
                     "mean_pool_forward: out is [5, 71], expected [5, 70]");
 }
 
@@ -502,10 +515,10 @@ TEST_CASE_TEMPLATE("transformer kernels give the same bits on 1, 2 and 3 threads
     for (auto* h : {&tok, &dx, &dw, &db}) results.push_back(h->v);
     // Mean pooling: 150 sequences (several blocks).
     auto seq = rand_host<T>(Shape{150, 10, 50}, 11);
-    const std::vector<std::int32_t> lengths = make_lengths(150, 10);
+    Host<std::int32_t> lengths = make_lengths(150, 10);
     Host<T> pooled(Shape{150, 50}), dseq(seq.shape);
-    b->mean_pool_forward(seq.t(), lengths.data(), pooled.t());
-    b->mean_pool_backward(pooled.t(), lengths.data(), dseq.t());
+    b->mean_pool_forward(seq.t(), lengths.t(), pooled.t());
+    b->mean_pool_backward(pooled.t(), lengths.t(), dseq.t());
     results.push_back(pooled.v);
     results.push_back(dseq.v);
 
