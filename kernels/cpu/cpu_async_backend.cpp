@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -108,8 +109,9 @@ class PoisonAllocator final : public Allocator {
   // that read or write it may still be queued (the trainer frees a batch it has just enqueued work
   // on). A GPU allocator defers the reuse in stream order; the simplest correct rule here is to wait
   // until every stream of the backend has run what was enqueued so far, then free. That wait is not
-  // counted as a host sync: the program reads nothing. On a worker thread (an op freeing memory it
-  // allocated for itself) the memory is freed at once: waiting there could wait for the op itself.
+  // counted as a host sync: the program reads nothing. On a worker thread (an op or host function
+  // freeing memory it allocated for itself) the memory is freed at once: waiting there could wait for
+  // the op itself, or for a stream that waits on this one.
   void deallocate(void* p) noexcept override;
   Device device() const override { return {DeviceKind::cpu_async, 0}; }
 
@@ -121,13 +123,12 @@ class PoisonAllocator final : public Allocator {
 // streams, so a stream destroyed after its backend still finds the registry.
 struct Core {
   explicit Core(int t) : threads(t) {}
-  const int threads;        // each worker's OpenMP count (the kernels name their team size anyway)
+  const int threads;  // each worker's OpenMP count (the kernels name their team size anyway)
   CpuAsyncBackend* backend = nullptr;  // counts host syncs; nullptr once the backend is destroyed
   PoisonAllocator alloc{*this};
   std::mutex registry_mutex;
   std::vector<AsyncStream*> streams;  // every live stream of the backend, guarded by registry_mutex
-  std::mutex order_mutex;
-  std::uint64_t next_order = 0;  // guarded by order_mutex
+  std::atomic<std::uint64_t> next_order{0};
   // What a stream reports when recording an op's error ran out of memory.
   const std::shared_ptr<const StreamError> no_memory_error = std::make_shared<StreamError>(
       StreamError{"cpu-async: an op failed, and recording its error ran out of memory", 0});
@@ -137,10 +138,7 @@ struct Core {
   void count_host_sync() {
     if (backend) backend->note_host_sync();
   }
-  std::uint64_t order() {
-    std::lock_guard lk(order_mutex);
-    return ++next_order;
-  }
+  std::uint64_t order() { return ++next_order; }
 };
 
 // One stream: a worker thread running a FIFO of closures. Ops are skipped while an error is pending;
