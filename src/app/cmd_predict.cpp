@@ -77,6 +77,7 @@ int run_predict(const Args& args) {
       .add("out", "", "output HDF5 file")
       .add("batch-size", "1024", "rows per forward pass")
       .add("threads", "0", "threads (0 = cores of the node / processes on it)")
+      .add("device", "auto", "cpu | cpu-async | auto (HPCTRAIN_DEVICE, else cpu)")
       .add("prompt", "", "lm: text to continue (then --data and --out are not used); prints prompt + continuation")
       .add("generate", "200", "lm: bytes to sample after the prompt")
       .add("temperature", "1", "lm: sampling temperature (0 = greedy)")

@@ -66,6 +66,11 @@ Options train_options() {
       .add("eval-every", "1", "epochs between validations (the last epoch is always validated)")
       .add("seed", "1", "seed of initialisation, dropout and data order")
       .add("threads", "0", "threads per process (0 = cores of the node / processes on it)")
+      .add("device", "auto", "cpu | cpu-async (every op on a worker thread, memory the host may not touch: a GPU's execution model) | auto (HPCTRAIN_DEVICE, else cpu)")
+      .add("precision", "fp32", "compute dtype of parameters, activations and gradients: fp32 | bf16 | fp16 (fp32 master weights, optimizer state and losses; fp16 adds dynamic loss scaling)")
+      .add("precision.init-scale", "65536", "fp16: initial loss scale")
+      .add("precision.growth-interval", "2000", "fp16: finite steps before the loss scale doubles")
+      .add("log-every", "0", "steps between progress lines within an epoch (0 = epoch ends only)")
       .add("accum-steps", "1", "micro-batches per optimizer step (global batch = batch-size x ranks x this)")
       .add("ddp.bucket-mb", "25", "size of the gradient buckets reduced while backward runs")
       .flag("ddp.zero-copy", true, "ranks on one node reduce gradients in a shared-memory window, not through MPI_Allreduce copies")
@@ -145,7 +150,8 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
   // Model.
   const nn::LossKind loss = choose_loss(cfg.str("loss"), train.task, train.source);
   const nn::ModelSpec spec = model_spec_from_options(cfg, loss, train, val_truth);
-  auto model = nn::build_model(spec, *backend, seed);
+  const DType precision = parse_precision(cfg.str("precision"));
+  auto model = nn::build_model(spec, *backend, seed, precision);
   if (cfg.is_set("init")) {
     const train::CheckpointData init = train::load_checkpoint(cfg.str("init"));
     // The checkpoint's own model must fit the data too (e.g. token ids beyond its vocabulary).
@@ -168,6 +174,10 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
   opt.ddp.zero_copy = cfg.boolean("ddp.zero-copy");
   opt.check_every = cfg.integer("ddp.check-every");
   opt.data_workers = static_cast<int>(cfg.integer("data.workers"));
+  opt.log_every = cfg.integer("log-every");
+  opt.scaler.dynamic = precision == DType::f16;
+  opt.scaler.init_scale = cfg.real("precision.init-scale");
+  opt.scaler.interval = cfg.integer("precision.growth-interval");
   opt.sched = {cfg.str("sched.name"), cfg.integer("sched.warmup-steps"), cfg.real("sched.min-lr"),
                cfg.integer("sched.step-size"), cfg.real("sched.gamma")};
 

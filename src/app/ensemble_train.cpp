@@ -56,7 +56,7 @@ std::string probe_run_dir(const std::string& run_dir) {
 // Every rank of comm learns whether any rank has a problem (a sum over the ranks, collective).
 bool any_rank(dist::Communicator& comm, bool mine) {
   double flag = mine ? 1.0 : 0.0;
-  comm.allreduce(Tensor(&flag, {1}, DType::f64), dist::ReduceOp::sum)->wait();
+  comm.allreduce(Tensor(&flag, {1}, DType::f64), dist::ReduceOp::sum)->wait_host();
   return flag > 0.0;
 }
 
@@ -65,11 +65,11 @@ std::vector<std::string> allgather_text(dist::Communicator& comm, const std::str
   const int p = comm.size();
   std::int64_t len = static_cast<std::int64_t>(mine.size());
   std::vector<std::int64_t> lens(static_cast<std::size_t>(p));
-  comm.allgather(Tensor(&len, {1}, DType::i64), Tensor(lens.data(), {p}, DType::i64))->wait();
+  comm.allgather(Tensor(&len, {1}, DType::i64), Tensor(lens.data(), {p}, DType::i64))->wait_host();
   const std::int64_t words = (*std::max_element(lens.begin(), lens.end()) + 3) / 4 + 1;
   std::vector<std::int32_t> send(static_cast<std::size_t>(words), 0), recv(static_cast<std::size_t>(words * p));
   std::copy(mine.begin(), mine.end(), reinterpret_cast<char*>(send.data()));
-  comm.allgather(Tensor(send.data(), {words}, DType::i32), Tensor(recv.data(), {words * p}, DType::i32))->wait();
+  comm.allgather(Tensor(send.data(), {words}, DType::i32), Tensor(recv.data(), {words * p}, DType::i32))->wait_host();
   std::vector<std::string> out;
   for (int r = 0; r < p; ++r)
     out.emplace_back(reinterpret_cast<const char*>(recv.data() + r * words), static_cast<std::size_t>(lens[r]));
@@ -227,7 +227,7 @@ int run_ensemble(const Config& cfg, dist::World& world) {
   for (const Job& job : jobs) {
     // The group's rank 0 decides, so that the group's ranks agree on skipping.
     std::int32_t skip = resume && group_root && member_complete(job.dir) ? 1 : 0;
-    gc->broadcast(Tensor(&skip, {1}, DType::i32), 0)->wait();
+    gc->broadcast(Tensor(&skip, {1}, DType::i32), 0)->wait_host();
     if (skip) {
       if (group_root && !quiet)
         std::cout << job.label << ": complete in " << job.dir << ", skipped (--ensemble.resume)" << std::endl;

@@ -1,6 +1,7 @@
 #include "app/setup.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <numeric>
 
@@ -8,10 +9,30 @@
 
 namespace hpct::app {
 
+std::string resolve_device(const std::string& option) {
+  std::string device = option;
+  if (device == "auto") {
+    // The environment may pick the device for every command of a job (the test suite runs it all on
+    // cpu-async this way); else the CPU until the CUDA backend is built in.
+    const char* env = std::getenv("HPCTRAIN_DEVICE");
+    device = env && *env ? env : "cpu";
+  }
+  HPCT_CHECK(device == "cpu" || device == "cpu-async", "option --device: unknown device '", option,
+             "' (valid: auto, cpu, cpu-async", option == "auto" ? "; from HPCTRAIN_DEVICE" : "", ")");
+  return device;
+}
+
 std::unique_ptr<kernels::Backend> make_backend(const Config& cfg) {
   const std::int64_t threads = cfg.integer("threads");
   HPCT_CHECK(threads >= 0 && threads <= 4096, "option --threads: must be in [0, 4096], got ", threads);
-  return kernels::make_cpu_backend(static_cast<int>(threads));
+  return kernels::make_backend(resolve_device(cfg.str("device")), static_cast<int>(threads));
+}
+
+DType parse_precision(const std::string& value) {
+  DType t = DType::f32;
+  HPCT_CHECK(parse_float_dtype(value, t), "option --precision: unknown precision '", value,
+             "' (valid: fp32, bf16, fp16)");
+  return t;
 }
 
 namespace {

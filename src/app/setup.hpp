@@ -13,7 +13,11 @@
 namespace hpct::app {
 
 // The CPU backend with --threads threads (0 = cores of the node / processes on it).
+// --device: auto (HPCTRAIN_DEVICE when set, else cpu), cpu, cpu-async; throws naming a bad value.
+std::string resolve_device(const std::string& option);
 std::unique_ptr<kernels::Backend> make_backend(const Config& cfg);
+// --precision fp32 | bf16 | fp16 as the compute dtype; throws naming a bad value.
+DType parse_precision(const std::string& value);
 
 struct SplitData {
   data::Dataset train;                        // training rows: targets, and features unless streamed

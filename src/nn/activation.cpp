@@ -2,16 +2,16 @@
 
 namespace hpct::nn {
 
-Tensor ActivationLayer::forward(kernels::Backend& be, const Tensor& x, const Pass&) {
-  x_ = x;
-  Tensor& y = y_.ensure(be.allocator(), x.shape, x.dtype);
-  be.activation_forward(f_, x, y);
+Tensor ActivationLayer::forward(Exec& ex, const Tensor& x, ContextSlot& ctx) {
+  make_context<Saved>(ctx).x = x;
+  const Tensor y = ex.alloc(x.shape, x.dtype);
+  ex.be.activation_forward(f_, x, y);
   return y;
 }
 
-Tensor ActivationLayer::backward(kernels::Backend& be, const Tensor& dy) {
-  Tensor& dx = dx_.ensure(be.allocator(), dy.shape, dy.dtype);
-  be.activation_backward(f_, x_, dy, dx);
+Tensor ActivationLayer::backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) {
+  const Tensor dx = ex.alloc(dy.shape, dy.dtype);
+  ex.be.activation_backward(f_, context_of<Saved>(ctx).x, dy, dx);
   return dx;
 }
 

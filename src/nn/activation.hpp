@@ -7,14 +7,15 @@ namespace hpct::nn {
 class ActivationLayer final : public Layer {
  public:
   explicit ActivationLayer(kernels::Activation f) : f_(f) {}
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
-  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  Tensor forward(Exec& ex, const Tensor& x, ContextSlot& ctx) override;
+  Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) override;
   std::string describe() const override { return cat("Activation(", kernels::to_string(f_), ")"); }
 
  private:
   kernels::Activation f_;
-  Tensor x_;
-  Buffer y_, dx_;
+  struct Saved : Context {
+    Tensor x;
+  };
 };
 
 }  // namespace hpct::nn

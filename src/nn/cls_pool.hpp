@@ -1,6 +1,7 @@
 #pragma once
 #include <vector>
 
+#include "nn/index_cache.hpp"
 #include "nn/layer.hpp"
 
 namespace hpct::nn {
@@ -9,14 +10,17 @@ namespace hpct::nn {
 // dx is dy at position 0 and zero elsewhere.
 class ClsPool final : public Layer {
  public:
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
-  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  Tensor forward(Exec& ex, const Tensor& x, ContextSlot& ctx) override;
+  Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) override;
   std::string describe() const override { return "ClsPool"; }
 
  private:
-  Shape x_shape_;
-  std::vector<std::int64_t> first_rows_, dx_rows_;  // gather indices, rebuilt when N or L change
-  Buffer y_, dy_and_zero_, dx_;
+  struct Saved : Context {
+    Shape x_shape;
+  };
+  // Gather indices per (N, L): the rows n L of x seen as [N L, D]; and for dx the row of [dy; 0]
+  // each of its N L rows takes.
+  IndexCache first_rows_, dx_rows_;
 };
 
 }  // namespace hpct::nn

@@ -7,19 +7,21 @@ Dropout::Dropout(double p, std::uint64_t seed, std::uint32_t layer_id) : p_(p), 
   HPCT_CHECK(layer_id < (1u << 16), "too many dropout layers");
 }
 
-Tensor Dropout::forward(kernels::Backend& be, const Tensor& x, const Pass& pass) {
-  applied_ = pass.training && p_ > 0.0;
-  if (!applied_) return x;
-  step_ = pass.step;
-  Tensor& y = y_.ensure(be.allocator(), x.shape, x.dtype);
-  be.dropout_forward(x, y, p_, seed_, stream(step_));
+Tensor Dropout::forward(Exec& ex, const Tensor& x, ContextSlot& ctx) {
+  Saved& s = make_context<Saved>(ctx);
+  s.applied = ex.pass.training && p_ > 0.0;
+  if (!s.applied) return x;
+  s.step = ex.pass.step;
+  const Tensor y = ex.alloc(x.shape, x.dtype);
+  ex.be.dropout_forward(x, y, p_, seed_, stream(s.step));
   return y;
 }
 
-Tensor Dropout::backward(kernels::Backend& be, const Tensor& dy) {
-  if (!applied_) return dy;
-  Tensor& dx = dx_.ensure(be.allocator(), dy.shape, dy.dtype);
-  be.dropout_backward(dy, dx, p_, seed_, stream(step_));
+Tensor Dropout::backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) {
+  const Saved& s = context_of<Saved>(ctx);
+  if (!s.applied) return dy;
+  const Tensor dx = ex.alloc(dy.shape, dy.dtype);
+  ex.be.dropout_backward(dy, dx, p_, seed_, stream(s.step));
   return dx;
 }
 

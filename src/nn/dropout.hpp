@@ -9,8 +9,8 @@ namespace hpct::nn {
 class Dropout final : public Layer {
  public:
   Dropout(double p, std::uint64_t seed, std::uint32_t layer_id);
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
-  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  Tensor forward(Exec& ex, const Tensor& x, ContextSlot& ctx) override;
+  Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) override;
   std::string describe() const override;
 
  private:
@@ -19,9 +19,10 @@ class Dropout final : public Layer {
   double p_;
   std::uint64_t seed_;
   std::uint32_t layer_id_;
-  bool applied_ = false;  // whether the last forward dropped anything
-  std::uint64_t step_ = 0;
-  Buffer y_, dx_;
+  struct Saved : Context {
+    bool applied = false;  // whether the forward dropped anything
+    std::uint64_t step = 0;
+  };
 };
 
 }  // namespace hpct::nn

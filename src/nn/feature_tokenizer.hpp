@@ -1,6 +1,7 @@
 #pragma once
 #include <vector>
 
+#include "nn/index_cache.hpp"
 #include "nn/layer.hpp"
 #include "params/parameter_store.hpp"
 
@@ -17,24 +18,22 @@ class FeatureTokenizer final : public Layer {
  public:
   FeatureTokenizer(ParameterStore& store, const std::string& prefix, std::int64_t features, std::int64_t width,
                    bool cls_token);
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
-  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  Tensor forward(Exec& ex, const Tensor& x, ContextSlot& ctx) override;
+  Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) override;
   std::string describe() const override;
   std::int64_t tokens() const { return features_ + (cls_ >= 0 ? 1 : 0); }  // L of the output
 
  private:
-  // With CLS: the gather indices placing the feature tokens (rows 0 .. N F - 1 of tokens_) and the CLS
-  // token (row N F) into y, and back; rebuilt when the batch size changes.
-  void build_indices(std::int64_t batch);
-
   ParameterStore& store_;
   std::int64_t features_, width_;
   ParamId weight_, bias_, feature_embedding_;
   int cls_ = -1;  // ParamId, or -1 without a CLS token
-  Tensor x_;
-  Buffer bias_sum_, tokens_, y_, dtokens_, dbias_, dcls_rows_, dx_;
-  std::int64_t index_batch_ = -1;
-  std::vector<std::int64_t> y_from_tokens_, dtokens_from_dy_, dcls_from_dy_;
+  struct Saved : Context {
+    Tensor x;
+  };
+  // With CLS, per batch size: the gather indices placing the feature tokens (rows 0 .. N F - 1 of
+  // the tokens) and the CLS token (row N F) into y, and back.
+  IndexCache y_from_tokens_, dtokens_from_dy_, dcls_from_dy_;
 };
 
 }  // namespace hpct::nn

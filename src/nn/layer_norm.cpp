@@ -8,19 +8,22 @@ LayerNorm::LayerNorm(ParameterStore& store, const std::string& prefix, std::int6
   beta_ = store.add(prefix + ".bias", Shape{width}, Init::constant(0.0));
 }
 
-Tensor LayerNorm::forward(kernels::Backend& be, const Tensor& x, const Pass&) {
+Tensor LayerNorm::forward(Exec& ex, const Tensor& x, ContextSlot& ctx) {
   HPCT_CHECK(x.cols() == width_, describe(), ": input has ", x.cols(), " features");
-  x_ = x;
-  Tensor& y = y_.ensure(be.allocator(), x.shape, x.dtype);
-  Tensor& mean = mean_.ensure(be.allocator(), Shape{x.rows()}, x.dtype);
-  Tensor& rstd = rstd_.ensure(be.allocator(), Shape{x.rows()}, x.dtype);
-  be.layernorm_forward(x, store_.param(gamma_), store_.param(beta_), y, mean, rstd, eps_);
+  Saved& s = make_context<Saved>(ctx);
+  s.x = x;
+  const Tensor y = ex.alloc(x.shape, x.dtype);
+  s.mean = ex.alloc(Shape{x.rows()}, kernels::stats_dtype(x.dtype));
+  s.rstd = ex.alloc(Shape{x.rows()}, kernels::stats_dtype(x.dtype));
+  ex.be.layernorm_forward(x, store_.param(gamma_), store_.param(beta_), y, s.mean, s.rstd, eps_);
   return y;
 }
 
-Tensor LayerNorm::backward(kernels::Backend& be, const Tensor& dy) {
-  Tensor& dx = dx_.ensure(be.allocator(), x_.shape, x_.dtype);
-  be.layernorm_backward(x_, store_.param(gamma_), mean_, rstd_, dy, dx, store_.grad(gamma_), store_.grad(beta_));
+Tensor LayerNorm::backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) {
+  const Saved& s = context_of<Saved>(ctx);
+  const Tensor dx = ex.alloc(s.x.shape, s.x.dtype);
+  ex.be.layernorm_backward(s.x, store_.param(gamma_), s.mean, s.rstd, dy, dx, store_.grad(gamma_),
+                           store_.grad(beta_));
   return dx;
 }
 

@@ -8,8 +8,8 @@ namespace hpct::nn {
 class LayerNorm final : public Layer {
  public:
   LayerNorm(ParameterStore& store, const std::string& prefix, std::int64_t width, double eps = 1e-5);
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
-  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  Tensor forward(Exec& ex, const Tensor& x, ContextSlot& ctx) override;
+  Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) override;
   std::string describe() const override { return cat("LayerNorm(", width_, ")"); }
 
  private:
@@ -17,8 +17,9 @@ class LayerNorm final : public Layer {
   std::int64_t width_;
   double eps_;
   ParamId gamma_, beta_;
-  Tensor x_;
-  Buffer y_, dx_, mean_, rstd_;
+  struct Saved : Context {
+    Tensor x, mean, rstd;  // the input and its row statistics (kernels::stats_dtype)
+  };
 };
 
 }  // namespace hpct::nn

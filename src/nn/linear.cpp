@@ -13,12 +13,14 @@ Linear::Linear(ParameterStore& store, const std::string& prefix, std::int64_t in
   if (bias) bias_ = store.add(prefix + ".bias", Shape{out}, Init::uniform(bound));
 }
 
-Tensor Linear::forward(kernels::Backend& be, const Tensor& x, const Pass&) {
+Tensor Linear::forward(Exec& ex, const Tensor& x, ContextSlot& ctx) {
   HPCT_CHECK(x.cols() == in_, describe(), ": input has ", x.cols(), " features");
-  x_ = x;
+  kernels::Backend& be = ex.be;
+  Saved& s = make_context<Saved>(ctx);
+  s.x = x;
   Shape ys = x.shape;
   ys[ys.rank() - 1] = out_;
-  Tensor& y = y_.ensure(be.allocator(), ys, x.dtype);
+  const Tensor y = ex.alloc(ys, x.dtype);
   if (act_ == kernels::Activation::identity) {
     if (bias_ >= 0)
       be.gemm_bias(x, false, store_.param(weight_), true, store_.param(bias_), y);  // y = x W^T + b
@@ -26,31 +28,33 @@ Tensor Linear::forward(kernels::Backend& be, const Tensor& x, const Pass&) {
       be.gemm(x, false, store_.param(weight_), true, y);
     return y;
   }
-  Tensor& pre = pre_.ensure(be.allocator(), ys, x.dtype);
+  s.pre = ex.alloc(ys, x.dtype);
   if (bias_ >= 0) {
-    be.gemm_bias_act(x, false, store_.param(weight_), true, store_.param(bias_), act_, pre, y);
+    be.gemm_bias_act(x, false, store_.param(weight_), true, store_.param(bias_), act_, s.pre, y);
   } else {
-    be.gemm(x, false, store_.param(weight_), true, pre);
-    be.activation_forward(act_, pre, y);
+    be.gemm(x, false, store_.param(weight_), true, s.pre);
+    be.activation_forward(act_, s.pre, y);
   }
   return y;
 }
 
 // With an activation, dy first becomes the gradient at the pre-activation (and db with it). Then
 // dx = dy W;  dW += dy^T x;  db += sum over rows of dy.
-Tensor Linear::backward(kernels::Backend& be, const Tensor& dy) {
+Tensor Linear::backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) {
+  kernels::Backend& be = ex.be;
+  const Saved& s = context_of<Saved>(ctx);
   Tensor g = dy;
   if (act_ != kernels::Activation::identity) {
-    g = dpre_.ensure(be.allocator(), dy.shape, dy.dtype);
+    g = ex.alloc(dy.shape, dy.dtype);
     if (bias_ >= 0)
-      be.activation_bias_grad(act_, pre_, dy, g, store_.grad(bias_));
+      be.activation_bias_grad(act_, s.pre, dy, g, store_.grad(bias_));
     else
-      be.activation_backward(act_, pre_, dy, g);
+      be.activation_backward(act_, s.pre, dy, g);
   } else if (bias_ >= 0) {
     be.bias_grad(dy, store_.grad(bias_));
   }
-  be.gemm(g, true, x_, false, store_.grad(weight_), 1.0, 1.0);
-  Tensor& dx = dx_.ensure(be.allocator(), x_.shape, x_.dtype);
+  be.gemm(g, true, s.x, false, store_.grad(weight_), 1.0, 1.0);
+  const Tensor dx = ex.alloc(s.x.shape, s.x.dtype);
   be.gemm(g, false, store_.param(weight_), false, dx);
   return dx;
 }

@@ -11,19 +11,20 @@ class Linear final : public Layer {
  public:
   Linear(ParameterStore& store, const std::string& prefix, std::int64_t in, std::int64_t out, bool bias = true,
          kernels::Activation act = kernels::Activation::identity);
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
-  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  Tensor forward(Exec& ex, const Tensor& x, ContextSlot& ctx) override;
+  Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) override;
   std::string describe() const override;
 
  private:
+  struct Saved : Context {
+    Tensor x;    // the input, for dW
+    Tensor pre;  // with an activation: x W^T + b, its input
+  };
   ParameterStore& store_;
   std::int64_t in_, out_;
   kernels::Activation act_;
   ParamId weight_;
   int bias_ = -1;  // ParamId, or -1 without bias
-  Tensor x_;       // the input, kept for dW
-  Buffer y_, dx_;
-  Buffer pre_, dpre_;  // with an activation: x W^T + b, and the gradient there
 };
 
 }  // namespace hpct::nn

@@ -1,12 +1,14 @@
 #pragma once
-// Losses over a batch, reduced to a mean the way PyTorch's defaults do (MSE, Gaussian NLL and BCE over
-// all N*T elements; cross-entropy over the N rows). The sum and the count are returned separately so
-// that distributed evaluation can reduce them exactly.
+// Losses over a batch, computed on the device: the loss kernels add {sum, count} into an accumulator
+// (f64 [2] on the device), so a training step never reads a loss back; the trainer reads its
+// accumulators only when it logs. Means follow PyTorch's defaults (MSE, Gaussian NLL and BCE over all
+// N*T elements; cross-entropy over the N rows); the sum and count stay separate so that distributed
+// evaluation and training reduce them exactly.
 // Per-token outputs [N, L, ...] count only what is real: cross-entropy skips labels kIgnoreLabel (-1;
 // padding reads as -1, as PyTorch's ignore_index), the others only the positions l < lengths[n].
-// The mean is over this batch's counted elements. Training asks for the gradient of the sum instead
-// and divides by the count of the whole optimizer step (train::fit), so that ranks and micro-batches
-// with different numbers of tokens add up to exactly the one-batch gradient.
+// Training asks for the gradient of the sum scaled by a constant and divides by the count of the whole
+// optimizer step on the device (kernels::Backend::step_control), so that ranks and micro-batches with
+// different numbers of tokens add up to exactly the one-batch gradient.
 #include <cstdint>
 #include <string>
 
@@ -28,11 +30,14 @@ struct LossValue {
 };
 
 // target: float [N, T] (mse, gaussian-nll, bce) or int32 labels [N] (ce); per token pred [N, L, W] with
-// float [N, L, T] or labels [N, L]. When dpred is not empty it receives d(mean loss)/d(pred) scaled by
-// grad_multiplier, zero at padding; with grad_of_sum, d(sum of the losses)/d(pred) scaled by it.
-// lengths (host [N], or nullptr = all L) mask the per-token float losses.
-LossValue compute_loss(kernels::Backend& be, LossKind kind, const Tensor& pred, const Tensor& target,
-                       const Tensor& dpred, double grad_multiplier = 1.0, const std::int32_t* lengths = nullptr,
-                       bool grad_of_sum = false);
+// float [N, L, T] or labels [N, L]. Adds {sum, count} to acc (f64 [2] on the device); with dpred, writes
+// the gradient args asks for (kernels::LossArgs). args.lengths masks per-token float losses only.
+void compute_loss(kernels::Backend& be, LossKind kind, const Tensor& pred, const Tensor& target, const Tensor& dpred,
+                  const kernels::LossArgs& args, const Tensor& acc);
+
+// The loss as host numbers, for tests and tools: compute_loss into a fresh accumulator and one read
+// back (a host synchronisation).
+LossValue loss_value(kernels::Backend& be, LossKind kind, const Tensor& pred, const Tensor& target,
+                     const Tensor& dpred = {}, const kernels::LossArgs& args = {});
 
 }  // namespace hpct::nn

@@ -2,19 +2,21 @@
 
 namespace hpct::nn {
 
-Tensor MeanPool::forward(kernels::Backend& be, const Tensor& x, const Pass&, const SequenceMask& mask) {
+Tensor MeanPool::forward(Exec& ex, const Tensor& x, const SequenceMask& mask, ContextSlot& ctx) {
   HPCT_CHECK(x.rank() == 3, describe(), ": input must be [N, L, D], got ", x.shape.str());
-  x_shape_ = x.shape;
-  mask_.save(mask, x.dim(0));
-  Tensor& y = y_.ensure(be.allocator(), Shape{x.dim(0), x.dim(2)}, x.dtype);
-  be.mean_pool_forward(x, mask_.get().lengths, y);
+  Saved& s = make_context<Saved>(ctx);
+  s.x_shape = x.shape;
+  s.lengths = mask.lengths;
+  const Tensor y = ex.alloc(Shape{x.dim(0), x.dim(2)}, x.dtype);
+  ex.be.mean_pool_forward(x, s.lengths, y);
   return y;
 }
 
 // dx[n, l, :] = l < len_n ? dy[n, :] / len_n : 0
-Tensor MeanPool::backward(kernels::Backend& be, const Tensor& dy) {
-  Tensor& dx = dx_.ensure(be.allocator(), x_shape_, dy.dtype);
-  be.mean_pool_backward(dy, mask_.get().lengths, dx);
+Tensor MeanPool::backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) {
+  const Saved& s = context_of<Saved>(ctx);
+  const Tensor dx = ex.alloc(s.x_shape, dy.dtype);
+  ex.be.mean_pool_backward(dy, s.lengths, dx);
   return dx;
 }
 

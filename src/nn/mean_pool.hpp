@@ -8,15 +8,16 @@ namespace hpct::nn {
 // SequenceMask's lengths (all L without them). Padded positions get zero gradient.
 class MeanPool final : public Layer {
  public:
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override { return forward(be, x, pass, {}); }
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass, const SequenceMask& mask);
-  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  Tensor forward(Exec& ex, const Tensor& x, ContextSlot& ctx) override { return forward(ex, x, {}, ctx); }
+  Tensor forward(Exec& ex, const Tensor& x, const SequenceMask& mask, ContextSlot& ctx);
+  Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) override;
   std::string describe() const override { return "MeanPool"; }
 
  private:
-  Shape x_shape_;
-  SavedMask mask_;
-  Buffer y_, dx_;
+  struct Saved : Context {
+    Shape x_shape;
+    Tensor lengths;
+  };
 };
 
 }  // namespace hpct::nn

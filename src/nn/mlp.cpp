@@ -28,18 +28,21 @@ Mlp::Mlp(const ModelSpec& spec, DType dtype, std::uint64_t seed) : Model(spec, d
   add([&] { return std::make_unique<Linear>(params_, name(), prev, spec.out_features); });
 }
 
-Tensor Mlp::forward(kernels::Backend& be, const ModelInput& in, const Pass& pass) {
+Tensor Mlp::forward(Exec& ex, const ModelInput& in, ModelContext& ctx) {
   HPCT_CHECK(in.tokens.empty() && in.x.rank() == 2, "mlp: input must be x [N, F], got ",
              in.tokens.empty() ? in.x.shape.str() : cat("tokens ", in.tokens.shape.str()));
+  Saved& s = make_context<Saved>(ctx.root);
+  s.layers.resize(layers_.size());
   Tensor h = in.x;
-  for (auto& layer : layers_) h = layer->forward(be, h, pass);
+  for (std::size_t i = 0; i < layers_.size(); ++i) h = layers_[i]->forward(ex, h, s.layers[i]);
   return h;
 }
 
-void Mlp::backward(kernels::Backend& be, const Tensor& doutput) {
+void Mlp::backward(Exec& ex, const ModelContext& ctx, const Tensor& doutput) {
+  const Saved& s = context_of<Saved>(ctx.root);
   Tensor g = doutput;
   for (std::size_t i = layers_.size(); i-- > 0;) {
-    g = layers_[i]->backward(be, g);
+    g = layers_[i]->backward(ex, s.layers[i], g);
     if (first_offset_[i] >= 0) grads_ready_from(first_offset_[i]);
   }
 }

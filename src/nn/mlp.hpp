@@ -11,13 +11,16 @@ class Mlp final : public Model {
  public:
   Mlp(const ModelSpec& spec, DType dtype, std::uint64_t seed);
   using Model::forward;
-  Tensor forward(kernels::Backend& be, const ModelInput& in, const Pass& pass) override;
-  void backward(kernels::Backend& be, const Tensor& doutput) override;
+  Tensor forward(Exec& ex, const ModelInput& in, ModelContext& ctx) override;
+  void backward(Exec& ex, const ModelContext& ctx, const Tensor& doutput) override;
   std::string describe() const override;
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<std::int64_t> first_offset_;  // per layer: flat offset of its first parameter, or -1
+  struct Saved : Context {
+    std::vector<ContextSlot> layers;
+  };
 };
 
 }  // namespace hpct::nn

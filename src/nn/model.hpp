@@ -17,23 +17,29 @@
 
 namespace hpct::nn {
 
-// One batch of inputs. Sequences come with their lengths (host memory, each in [1, L]; nullptr: all L);
-// positions >= lengths[n] are padding, masked as attention keys and in pooling.
+// One batch of inputs, on the device. Sequences come with their lengths (i32 [N], each in [1, L];
+// empty: all L); positions >= lengths[n] are padding, masked as attention keys and in pooling.
 struct ModelInput {
-  Tensor x;                                // float [N, F] or [N, L, F]; empty with tokens
-  Tensor tokens;                           // int32 [N, L]; empty unless the data are token ids
-  const std::int32_t* lengths = nullptr;   // host [N]
+  Tensor x;        // float [N, F] or [N, L, F]; empty with tokens
+  Tensor tokens;   // int32 [N, L]; empty unless the data are token ids
+  Tensor lengths;  // int32 [N]
+};
+
+// What one forward of a model saved for its backward (each model's own Context in `root`). Filled by
+// forward and reused by the next forward given the same ModelContext.
+struct ModelContext {
+  ContextSlot root;
 };
 
 class Model {
  public:
   virtual ~Model() = default;
-  // The returned view stays valid until the next forward.
-  virtual Tensor forward(kernels::Backend& be, const ModelInput& in, const Pass& pass) = 0;
+  // The output is a view into ex's workspace, valid until the workspace is reset.
+  virtual Tensor forward(Exec& ex, const ModelInput& in, ModelContext& ctx) = 0;
   // Float inputs only, no lengths (tabular models).
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) { return forward(be, ModelInput{x, {}, nullptr}, pass); }
+  Tensor forward(Exec& ex, const Tensor& x, ModelContext& ctx) { return forward(ex, ModelInput{x, {}, {}}, ctx); }
   // Accumulates into the gradient buffer (callers zero it between optimizer steps).
-  virtual void backward(kernels::Backend& be, const Tensor& doutput) = 0;
+  virtual void backward(Exec& ex, const ModelContext& ctx, const Tensor& doutput) = 0;
   virtual std::string describe() const = 0;
 
   ParameterStore& params() { return params_; }

@@ -26,43 +26,45 @@ std::string MultiHeadAttention::describe() const {
   return cat("MultiHeadAttention(", width_, ", heads=", heads_, p_ > 0 ? cat(", dropout=", p_) : "", ")");
 }
 
-Tensor MultiHeadAttention::forward(kernels::Backend& be, const Tensor& x, const Pass& pass, const SequenceMask& mask) {
+Tensor MultiHeadAttention::forward(Exec& ex, const Tensor& x, const SequenceMask& mask, ContextSlot& ctx) {
   HPCT_CHECK(x.rank() == 3 && x.dim(2) == width_, describe(), ": input must be [N, L, ", width_, "], got ",
              x.shape.str());
-  x_ = x;
+  kernels::Backend& be = ex.be;
+  Saved& s = make_context<Saved>(ctx);
+  s.x = x;
   const std::int64_t batch = x.dim(0), len = x.dim(1);
-  mask_.save(mask, batch);
-  const SequenceMask m = mask_.get();
-  const bool dropout = pass.training && p_ > 0.0;
-  args_ = kernels::AttentionArgs{};
-  args_.heads = heads_;
-  args_.lengths = m.lengths;
-  args_.causal = m.causal;
-  args_.dropout_p = dropout ? p_ : 0.0;
-  args_.seed = seed_;
-  args_.stream = (std::uint64_t{1} << 63) | (pass.step << 16) | dropout_id_;
-  Tensor& qkv = qkv_.ensure(be.allocator(), Shape{batch, len, 3 * width_}, x.dtype);
-  be.gemm_bias(x, false, store_.param(in_weight_), true, store_.param(in_bias_), qkv);
-  Tensor& ctx = ctx_.ensure(be.allocator(), x.shape, x.dtype);
-  Tensor& probs = probs_.ensure(be.allocator(), Shape{batch, heads_, len, len}, x.dtype);
-  be.attention_forward(qkv, ctx, probs, args_);
-  Tensor& y = y_.ensure(be.allocator(), x.shape, x.dtype);
-  be.gemm_bias(ctx, false, store_.param(out_weight_), true, store_.param(out_bias_), y);
+  const bool dropout = ex.pass.training && p_ > 0.0;
+  s.args = kernels::AttentionArgs{};
+  s.args.heads = heads_;
+  s.args.lengths = mask.lengths;
+  s.args.causal = mask.causal;
+  s.args.dropout_p = dropout ? p_ : 0.0;
+  s.args.seed = seed_;
+  s.args.stream = (std::uint64_t{1} << 63) | (ex.pass.step << 16) | dropout_id_;
+  s.qkv = ex.alloc(Shape{batch, len, 3 * width_}, x.dtype);
+  be.gemm_bias(x, false, store_.param(in_weight_), true, store_.param(in_bias_), s.qkv);
+  s.out = ex.alloc(x.shape, x.dtype);
+  s.attn = ex.alloc(be.attention_saved_shape(batch, heads_, len), be.attention_saved_dtype(x.dtype));
+  be.attention_forward(s.qkv, s.out, s.attn, s.args);
+  const Tensor y = ex.alloc(x.shape, x.dtype);
+  be.gemm_bias(s.out, false, store_.param(out_weight_), true, store_.param(out_bias_), y);
   return y;
 }
 
-// dWout += dy^T ctx, dbout += sum dy, dctx = dy Wout; dqkv = attention_backward(dctx);
+// dWout += dy^T out, dbout += sum dy, dout = dy Wout; dqkv = attention_backward(dout);
 // dWin += dqkv^T x, dbin += sum dqkv, dx = dqkv Win.
-Tensor MultiHeadAttention::backward(kernels::Backend& be, const Tensor& dy) {
-  be.gemm(dy, true, ctx_, false, store_.grad(out_weight_), 1.0, 1.0);
+Tensor MultiHeadAttention::backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) {
+  kernels::Backend& be = ex.be;
+  const Saved& s = context_of<Saved>(ctx);
+  be.gemm(dy, true, s.out, false, store_.grad(out_weight_), 1.0, 1.0);
   be.bias_grad(dy, store_.grad(out_bias_));
-  Tensor& dctx = dctx_.ensure(be.allocator(), x_.shape, x_.dtype);
-  be.gemm(dy, false, store_.param(out_weight_), false, dctx);
-  Tensor& dqkv = dqkv_.ensure(be.allocator(), qkv_.tensor().shape, x_.dtype);
-  be.attention_backward(qkv_, probs_, dctx, dqkv, args_);
-  be.gemm(dqkv, true, x_, false, store_.grad(in_weight_), 1.0, 1.0);
+  const Tensor dout = ex.alloc(s.x.shape, s.x.dtype);
+  be.gemm(dy, false, store_.param(out_weight_), false, dout);
+  const Tensor dqkv = ex.alloc(s.qkv.shape, s.x.dtype);
+  be.attention_backward(s.qkv, s.attn, dout, dqkv, s.args);
+  be.gemm(dqkv, true, s.x, false, store_.grad(in_weight_), 1.0, 1.0);
   be.bias_grad(dqkv, store_.grad(in_bias_));
-  Tensor& dx = dx_.ensure(be.allocator(), x_.shape, x_.dtype);
+  const Tensor dx = ex.alloc(s.x.shape, s.x.dtype);
   be.gemm(dqkv, false, store_.param(in_weight_), false, dx);
   return dx;
 }

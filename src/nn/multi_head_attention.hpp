@@ -19,9 +19,9 @@ class MultiHeadAttention final : public Layer {
  public:
   MultiHeadAttention(ParameterStore& store, const std::string& prefix, std::int64_t width, std::int64_t heads,
                      double dropout, std::uint64_t seed, std::uint32_t dropout_id);
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override { return forward(be, x, pass, {}); }
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass, const SequenceMask& mask);
-  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  Tensor forward(Exec& ex, const Tensor& x, ContextSlot& ctx) override { return forward(ex, x, {}, ctx); }
+  Tensor forward(Exec& ex, const Tensor& x, const SequenceMask& mask, ContextSlot& ctx);
+  Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) override;
   std::string describe() const override;
 
  private:
@@ -31,10 +31,10 @@ class MultiHeadAttention final : public Layer {
   std::uint64_t seed_;
   std::uint32_t dropout_id_;
   ParamId in_weight_, in_bias_, out_weight_, out_bias_;
-  Tensor x_;
-  SavedMask mask_;
-  kernels::AttentionArgs args_;  // of the last forward (its lengths point into mask_)
-  Buffer qkv_, probs_, ctx_, y_, dctx_, dqkv_, dx_;
+  struct Saved : Context {
+    Tensor x, qkv, attn, out;     // input, fused projection, attention's saved state, attention output
+    kernels::AttentionArgs args;  // mask and dropout of the forward
+  };
 };
 
 }  // namespace hpct::nn

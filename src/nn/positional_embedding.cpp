@@ -10,21 +10,21 @@ PositionalEmbedding::PositionalEmbedding(ParameterStore& store, const std::strin
   weight_ = store.add(prefix + ".weight", Shape{max_len, width}, Init::normal(init_std));
 }
 
-Tensor PositionalEmbedding::forward(kernels::Backend& be, const Tensor& x, const Pass&) {
+Tensor PositionalEmbedding::forward(Exec& ex, const Tensor& x, ContextSlot&) {
   HPCT_CHECK(x.rank() == 3 && x.dim(2) == width_, describe(), ": input must be [N, L, ", width_, "], got ",
              x.shape.str());
   const std::int64_t batch = x.dim(0), len = x.dim(1);
   HPCT_CHECK(len <= max_len_, prefix_, ": sequence length ", len, " exceeds the positional embedding's max_len ",
              max_len_);
-  Tensor& y = y_.ensure(be.allocator(), x.shape, x.dtype);
-  be.copy(y, x);
-  be.bias_add(y.view(Shape{batch, len * width_}), store_.param(weight_).flat_range(0, len * width_));
+  const Tensor y = ex.alloc(x.shape, x.dtype);
+  ex.be.copy(y, x);
+  ex.be.bias_add(y.view(Shape{batch, len * width_}), store_.param(weight_).flat_range(0, len * width_));
   return y;
 }
 
-Tensor PositionalEmbedding::backward(kernels::Backend& be, const Tensor& dy) {
+Tensor PositionalEmbedding::backward(Exec& ex, const ContextSlot&, const Tensor& dy) {
   const std::int64_t batch = dy.dim(0), len = dy.dim(1);
-  be.bias_grad(dy.view(Shape{batch, len * width_}), store_.grad(weight_).flat_range(0, len * width_));
+  ex.be.bias_grad(dy.view(Shape{batch, len * width_}), store_.grad(weight_).flat_range(0, len * width_));
   return dy;
 }
 

@@ -13,8 +13,8 @@ class PositionalEmbedding final : public Layer {
  public:
   PositionalEmbedding(ParameterStore& store, const std::string& prefix, std::int64_t max_len, std::int64_t width,
                       double init_std = 1.0);
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override;
-  Tensor backward(kernels::Backend& be, const Tensor& dy) override;  // returns dy itself: dx = dy
+  Tensor forward(Exec& ex, const Tensor& x, ContextSlot& ctx) override;
+  Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) override;  // returns dy itself: dx = dy
   std::string describe() const override { return cat("PositionalEmbedding(", max_len_, ", ", width_, ")"); }
 
  private:
@@ -22,7 +22,6 @@ class PositionalEmbedding final : public Layer {
   std::string prefix_;
   std::int64_t max_len_, width_;
   ParamId weight_;
-  Buffer y_;
 };
 
 }  // namespace hpct::nn

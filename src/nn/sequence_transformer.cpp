@@ -23,26 +23,28 @@ SequenceTransformer::SequenceTransformer(const ModelSpec& spec, DType dtype, std
       pos_(params_, "pos", spec.max_length, spec.d_model, kEmbeddingStd),
       trunk_(params_, spec, seed, /*pooled=*/!spec.per_token()) {}
 
-Tensor SequenceTransformer::forward(kernels::Backend& be, const ModelInput& in, const Pass& pass) {
+Tensor SequenceTransformer::forward(Exec& ex, const ModelInput& in, ModelContext& ctx) {
+  Saved& s = make_context<Saved>(ctx.root);
   Tensor t;
   if (spec_.vocab_size > 0) {
     HPCT_CHECK(!in.tokens.empty() && in.tokens.rank() == 2, spec_.type, ": input must be tokens [N, L], got ",
                in.tokens.empty() ? cat("x ", in.x.shape.str()) : in.tokens.shape.str());
-    t = embed_->forward(be, in.tokens, pass);
+    t = embed_->forward(ex, in.tokens, s.embed);
   } else {
     HPCT_CHECK(in.tokens.empty() && in.x.rank() == 3, spec_.type, ": input must be x [N, L, ", spec_.in_features,
                "], got ", in.tokens.empty() ? in.x.shape.str() : cat("tokens ", in.tokens.shape.str()));
-    t = embed_->forward(be, in.x, pass);
+    t = embed_->forward(ex, in.x, s.embed);
   }
-  t = pos_.forward(be, t, pass);
-  return trunk_.forward(be, t, pass, SequenceMask{in.lengths, spec_.causal});
+  t = pos_.forward(ex, t, s.pos);
+  return trunk_.forward(ex, t, SequenceMask{in.lengths, spec_.causal}, s.trunk);
 }
 
-void SequenceTransformer::backward(kernels::Backend& be, const Tensor& doutput) {
-  Tensor g = trunk_.backward(be, doutput, [this](std::int64_t offset) { grads_ready_from(offset); });
-  g = pos_.backward(be, g);
+void SequenceTransformer::backward(Exec& ex, const ModelContext& ctx, const Tensor& doutput) {
+  const Saved& s = context_of<Saved>(ctx.root);
+  Tensor g = trunk_.backward(ex, s.trunk, doutput, [this](std::int64_t offset) { grads_ready_from(offset); });
+  g = pos_.backward(ex, s.pos, g);
   grads_ready_from(pos_offset_);
-  embed_->backward(be, g);
+  embed_->backward(ex, s.embed, g);
   grads_ready_from(embed_offset_);
 }
 

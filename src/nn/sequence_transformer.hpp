@@ -24,8 +24,8 @@ class SequenceTransformer final : public Model {
 
   SequenceTransformer(const ModelSpec& spec, DType dtype, std::uint64_t seed);
   using Model::forward;
-  Tensor forward(kernels::Backend& be, const ModelInput& in, const Pass& pass) override;
-  void backward(kernels::Backend& be, const Tensor& doutput) override;
+  Tensor forward(Exec& ex, const ModelInput& in, ModelContext& ctx) override;
+  void backward(Exec& ex, const ModelContext& ctx, const Tensor& doutput) override;
   std::string describe() const override;
 
  private:
@@ -35,6 +35,9 @@ class SequenceTransformer final : public Model {
   std::int64_t pos_offset_;
   PositionalEmbedding pos_;
   TransformerTrunk trunk_;
+  struct Saved : Context {
+    ContextSlot embed, pos, trunk;
+  };
 };
 
 }  // namespace hpct::nn

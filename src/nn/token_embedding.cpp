@@ -10,19 +10,19 @@ TokenEmbedding::TokenEmbedding(ParameterStore& store, const std::string& prefix,
   weight_ = store.add(prefix + ".weight", Shape{vocab, width}, Init::normal(init_std));
 }
 
-Tensor TokenEmbedding::forward(kernels::Backend& be, const Tensor& ids, const Pass&) {
+Tensor TokenEmbedding::forward(Exec& ex, const Tensor& ids, ContextSlot& ctx) {
   HPCT_CHECK(ids.rank() < Shape::kMaxDims, describe(), ": ids ", ids.shape.str(), " have too many dimensions");
-  ids_ = ids;
+  make_context<Saved>(ctx).ids = ids;
   std::vector<std::int64_t> dims = ids.shape.vec();
   dims.push_back(width_);
-  Tensor& y = y_.ensure(be.allocator(), Shape(dims), store_.dtype());
-  be.embedding_forward(ids, store_.param(weight_), y);
+  const Tensor y = ex.alloc(Shape(dims), store_.dtype());
+  ex.be.embedding_forward(ids, store_.param(weight_), y);
   return y;
 }
 
 // dweight[v, :] += sum of dy over the positions holding id v.
-Tensor TokenEmbedding::backward(kernels::Backend& be, const Tensor& dy) {
-  be.embedding_backward(ids_, dy, store_.grad(weight_));
+Tensor TokenEmbedding::backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) {
+  ex.be.embedding_backward(context_of<Saved>(ctx).ids, dy, store_.grad(weight_));
   return {};
 }
 

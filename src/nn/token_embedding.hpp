@@ -12,16 +12,17 @@ class TokenEmbedding final : public Layer {
  public:
   TokenEmbedding(ParameterStore& store, const std::string& prefix, std::int64_t vocab, std::int64_t width,
                  double init_std = 1.0);
-  Tensor forward(kernels::Backend& be, const Tensor& ids, const Pass& pass) override;
-  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  Tensor forward(Exec& ex, const Tensor& ids, ContextSlot& ctx) override;
+  Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) override;
   std::string describe() const override { return cat("TokenEmbedding(", vocab_, ", ", width_, ")"); }
 
  private:
   ParameterStore& store_;
   std::int64_t vocab_, width_;
   ParamId weight_;
-  Tensor ids_;
-  Buffer y_;
+  struct Saved : Context {
+    Tensor ids;
+  };
 };
 
 }  // namespace hpct::nn

@@ -28,38 +28,42 @@ std::string TransformerBlock::describe() const {
              p_ > 0 ? cat(", dropout=", p_) : "", ")");
 }
 
-Tensor TransformerBlock::forward(kernels::Backend& be, const Tensor& x, const Pass& pass, const SequenceMask& mask) {
+Tensor TransformerBlock::forward(Exec& ex, const Tensor& x, const SequenceMask& mask, ContextSlot& ctx) {
+  kernels::Backend& be = ex.be;
+  Saved& s = make_context<Saved>(ctx);
   // x1 = x + Dropout(SelfAttention(LayerNorm1(x)))
-  Tensor a = norm1_.forward(be, x, pass);
-  a = self_attn_.forward(be, a, pass, mask);
-  a = dropout1_.forward(be, a, pass);
-  Tensor& x1 = x1_.ensure(be.allocator(), x.shape, x.dtype);
+  Tensor a = norm1_.forward(ex, x, s.norm1);
+  a = self_attn_.forward(ex, a, mask, s.attn);
+  a = dropout1_.forward(ex, a, s.dropout1);
+  const Tensor x1 = ex.alloc(x.shape, x.dtype);
   be.copy(x1, x);
   be.axpy(1.0, a, x1);
   // y = x1 + Dropout(Linear2(Dropout(act(Linear1(LayerNorm2(x1))))))
-  Tensor f = norm2_.forward(be, x1, pass);
-  f = linear1_.forward(be, f, pass);  // act(Linear1(..)) in one kernel
-  f = dropout_.forward(be, f, pass);
-  f = linear2_.forward(be, f, pass);
-  f = dropout2_.forward(be, f, pass);
-  Tensor& y = y_.ensure(be.allocator(), x.shape, x.dtype);
+  Tensor f = norm2_.forward(ex, x1, s.norm2);
+  f = linear1_.forward(ex, f, s.linear1);  // act(Linear1(..)) in one kernel
+  f = dropout_.forward(ex, f, s.dropout);
+  f = linear2_.forward(ex, f, s.linear2);
+  f = dropout2_.forward(ex, f, s.dropout2);
+  const Tensor y = ex.alloc(x.shape, x.dtype);
   be.copy(y, x1);
   be.axpy(1.0, f, y);
   return y;
 }
 
 // dx1 = dy + (feed-forward path)^T dy; dx = dx1 + (attention path)^T dx1. The residual gradients are
-// added in place into the layer norms' dx workspaces, which nothing reads afterwards.
-Tensor TransformerBlock::backward(kernels::Backend& be, const Tensor& dy) {
-  Tensor g = dropout2_.backward(be, dy);
-  g = linear2_.backward(be, g);
-  g = dropout_.backward(be, g);
-  g = linear1_.backward(be, g);
-  const Tensor dx1 = norm2_.backward(be, g);
+// added in place into the layer norms' dx, which nothing reads afterwards.
+Tensor TransformerBlock::backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) {
+  kernels::Backend& be = ex.be;
+  const Saved& s = context_of<Saved>(ctx);
+  Tensor g = dropout2_.backward(ex, s.dropout2, dy);
+  g = linear2_.backward(ex, s.linear2, g);
+  g = dropout_.backward(ex, s.dropout, g);
+  g = linear1_.backward(ex, s.linear1, g);
+  const Tensor dx1 = norm2_.backward(ex, s.norm2, g);
   be.axpy(1.0, dy, dx1);
-  Tensor h = dropout1_.backward(be, dx1);
-  h = self_attn_.backward(be, h);
-  const Tensor dx = norm1_.backward(be, h);
+  Tensor h = dropout1_.backward(ex, s.dropout1, dx1);
+  h = self_attn_.backward(ex, s.attn, h);
+  const Tensor dx = norm1_.backward(ex, s.norm1, h);
   be.axpy(1.0, dx1, dx);
   return dx;
 }

@@ -24,9 +24,9 @@ class TransformerBlock final : public Layer {
   TransformerBlock(ParameterStore& store, const std::string& prefix, std::int64_t width, std::int64_t heads,
                    std::int64_t ff_width, double dropout, kernels::Activation activation, std::uint64_t seed,
                    std::uint32_t first_dropout_id, double eps = 1e-5);
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass) override { return forward(be, x, pass, {}); }
-  Tensor forward(kernels::Backend& be, const Tensor& x, const Pass& pass, const SequenceMask& mask);
-  Tensor backward(kernels::Backend& be, const Tensor& dy) override;
+  Tensor forward(Exec& ex, const Tensor& x, ContextSlot& ctx) override { return forward(ex, x, {}, ctx); }
+  Tensor forward(Exec& ex, const Tensor& x, const SequenceMask& mask, ContextSlot& ctx);
+  Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) override;
   std::string describe() const override;
 
   // Flat offset of the block's first parameter: every gradient at offsets >= it is final after this
@@ -42,7 +42,10 @@ class TransformerBlock final : public Layer {
   Linear linear1_, linear2_;  // linear1_ applies the activation
   LayerNorm norm1_, norm2_;
   Dropout dropout1_, dropout_, dropout2_;
-  Buffer x1_, y_;
+  // The sub-layers' contexts, one slot each.
+  struct Saved : Context {
+    ContextSlot norm1, attn, dropout1, norm2, linear1, dropout, linear2, dropout2;
+  };
 };
 
 }  // namespace hpct::nn

@@ -8,15 +8,17 @@ TransformerTabular::TransformerTabular(const ModelSpec& spec, DType dtype, std::
       tokenizer_(params_, "tokenizer", spec.in_features, spec.d_model, spec.pooling == "cls"),
       trunk_(params_, spec, seed, /*pooled=*/true) {}
 
-Tensor TransformerTabular::forward(kernels::Backend& be, const ModelInput& in, const Pass& pass) {
+Tensor TransformerTabular::forward(Exec& ex, const ModelInput& in, ModelContext& ctx) {
   HPCT_CHECK(in.tokens.empty() && in.x.rank() == 2, "transformer-tabular: input must be x [N, F], got ",
              in.tokens.empty() ? in.x.shape.str() : cat("tokens ", in.tokens.shape.str()));
-  return trunk_.forward(be, tokenizer_.forward(be, in.x, pass), pass, {});
+  Saved& s = make_context<Saved>(ctx.root);
+  return trunk_.forward(ex, tokenizer_.forward(ex, in.x, s.tokenizer), {}, s.trunk);
 }
 
-void TransformerTabular::backward(kernels::Backend& be, const Tensor& doutput) {
-  const Tensor g = trunk_.backward(be, doutput, [this](std::int64_t offset) { grads_ready_from(offset); });
-  tokenizer_.backward(be, g);
+void TransformerTabular::backward(Exec& ex, const ModelContext& ctx, const Tensor& doutput) {
+  const Saved& s = context_of<Saved>(ctx.root);
+  const Tensor g = trunk_.backward(ex, s.trunk, doutput, [this](std::int64_t offset) { grads_ready_from(offset); });
+  tokenizer_.backward(ex, s.tokenizer, g);
   grads_ready_from(tokenizer_offset_);
 }
 

@@ -15,8 +15,8 @@ class TransformerTabular final : public Model {
  public:
   TransformerTabular(const ModelSpec& spec, DType dtype, std::uint64_t seed);
   using Model::forward;
-  Tensor forward(kernels::Backend& be, const ModelInput& in, const Pass& pass) override;
-  void backward(kernels::Backend& be, const Tensor& doutput) override;
+  Tensor forward(Exec& ex, const ModelInput& in, ModelContext& ctx) override;
+  void backward(Exec& ex, const ModelContext& ctx, const Tensor& doutput) override;
   std::string describe() const override;
 
  private:
@@ -25,6 +25,9 @@ class TransformerTabular final : public Model {
   std::int64_t tokenizer_offset_;
   FeatureTokenizer tokenizer_;
   TransformerTrunk trunk_;
+  struct Saved : Context {
+    ContextSlot tokenizer, trunk;
+  };
 };
 
 }  // namespace hpct::nn

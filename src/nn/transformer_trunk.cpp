@@ -28,22 +28,25 @@ TransformerTrunk::TransformerTrunk(ParameterStore& store, const ModelSpec& spec,
       pooled_(pooled),
       cls_(spec.pooling == "cls") {}
 
-Tensor TransformerTrunk::forward(kernels::Backend& be, Tensor t, const Pass& pass, const SequenceMask& mask) {
-  for (auto& block : blocks_) t = block->forward(be, t, pass, mask);
-  t = norm_.forward(be, t, pass);
-  if (pooled_) t = cls_ ? cls_pool_.forward(be, t, pass) : mean_pool_.forward(be, t, pass, mask);
-  return head_.forward(be, t, pass);
+Tensor TransformerTrunk::forward(Exec& ex, Tensor t, const SequenceMask& mask, ContextSlot& ctx) {
+  Saved& s = make_context<Saved>(ctx);
+  s.blocks.resize(blocks_.size());
+  for (std::size_t i = 0; i < blocks_.size(); ++i) t = blocks_[i]->forward(ex, t, mask, s.blocks[i]);
+  t = norm_.forward(ex, t, s.norm);
+  if (pooled_) t = cls_ ? cls_pool_.forward(ex, t, s.pool) : mean_pool_.forward(ex, t, mask, s.pool);
+  return head_.forward(ex, t, s.head);
 }
 
-Tensor TransformerTrunk::backward(kernels::Backend& be, const Tensor& dy,
+Tensor TransformerTrunk::backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy,
                                   const std::function<void(std::int64_t)>& ready) {
-  Tensor g = head_.backward(be, dy);
+  const Saved& s = context_of<Saved>(ctx);
+  Tensor g = head_.backward(ex, s.head, dy);
   ready(head_offset_);
-  if (pooled_) g = cls_ ? cls_pool_.backward(be, g) : mean_pool_.backward(be, g);
-  g = norm_.backward(be, g);
+  if (pooled_) g = cls_ ? cls_pool_.backward(ex, s.pool, g) : mean_pool_.backward(ex, s.pool, g);
+  g = norm_.backward(ex, s.norm, g);
   ready(norm_offset_);
   for (std::size_t i = blocks_.size(); i-- > 0;) {
-    g = blocks_[i]->backward(be, g);
+    g = blocks_[i]->backward(ex, s.blocks[i], g);
     ready(blocks_[i]->first_offset());
   }
   return g;

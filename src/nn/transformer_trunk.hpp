@@ -22,10 +22,11 @@ namespace hpct::nn {
 class TransformerTrunk {
  public:
   TransformerTrunk(ParameterStore& store, const ModelSpec& spec, std::uint64_t seed, bool pooled);
-  Tensor forward(kernels::Backend& be, Tensor t, const Pass& pass, const SequenceMask& mask);
+  Tensor forward(Exec& ex, Tensor t, const SequenceMask& mask, ContextSlot& ctx);
   // dL/dy -> dL/dt of the trunk's input, calling ready(offset) each time the gradients of every
   // parameter at flat offset >= offset are final (Model::grads_ready_from).
-  Tensor backward(kernels::Backend& be, const Tensor& dy, const std::function<void(std::int64_t)>& ready);
+  Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy,
+                  const std::function<void(std::int64_t)>& ready);
   std::string describe() const;
 
  private:
@@ -39,6 +40,10 @@ class TransformerTrunk {
   bool pooled_, cls_;
   MeanPool mean_pool_;  // masked by the lengths
   ClsPool cls_pool_;
+  struct Saved : Context {
+    std::vector<ContextSlot> blocks;
+    ContextSlot norm, pool, head;
+  };
 };
 
 }  // namespace hpct::nn

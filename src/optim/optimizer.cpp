@@ -7,14 +7,17 @@ class AdamW final : public Optimizer {
  public:
   AdamW(const OptimizerOptions& o, kernels::Backend& be, const params::ParameterStore& s)
       : o_(o),
-        m_(be.allocator(), Shape{s.flat_size()}, s.dtype()),
-        v_(be.allocator(), Shape{s.flat_size()}, s.dtype()) {}
-
-  void step(kernels::Backend& be, params::ParameterStore& store, double lr) override {
-    ++steps_;
-    kernels::AdamWParams hp{lr, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, steps_};
-    be.adamw_step(store.flat_params(), store.flat_grads(), m_, v_, hp);
+        m_(be.allocator(), Shape{s.flat_size()}, kernels::master_dtype(s.dtype())),
+        v_(be.allocator(), Shape{s.flat_size()}, kernels::master_dtype(s.dtype())) {
+    be.fill(m_, 0.0);
+    be.fill(v_, 0.0);
   }
+
+  void step(kernels::Backend& be, params::ParameterStore& store, double lr, const Tensor& control) override {
+    const kernels::AdamWParams hp{lr, o_.beta1, o_.beta2, o_.eps, o_.weight_decay};
+    be.adamw_step(store.flat_params(), store.flat_master(), store.flat_grads(), m_, v_, hp, control);
+  }
+  std::vector<std::pair<std::string, Tensor>> state() const override { return {{"exp_avg", m_}, {"exp_avg_sq", v_}}; }
   std::string describe() const override {
     return cat("adamw(betas=", o_.beta1, ",", o_.beta2, " eps=", o_.eps, " weight_decay=", o_.weight_decay, ")");
   }
@@ -27,12 +30,17 @@ class AdamW final : public Optimizer {
 class Sgd final : public Optimizer {
  public:
   Sgd(const OptimizerOptions& o, kernels::Backend& be, const params::ParameterStore& s)
-      : o_(o), buf_(be.allocator(), Shape{o.momentum > 0 ? s.flat_size() : 0}, s.dtype()) {}
+      : o_(o), buf_(be.allocator(), Shape{o.momentum > 0 ? s.flat_size() : 0}, kernels::master_dtype(s.dtype())) {
+    be.fill(buf_, 0.0);
+  }
 
-  void step(kernels::Backend& be, params::ParameterStore& store, double lr) override {
-    ++steps_;
-    kernels::SgdParams hp{lr, o_.momentum, o_.weight_decay, o_.nesterov, steps_ == 1};
-    be.sgd_step(store.flat_params(), store.flat_grads(), buf_, hp);
+  void step(kernels::Backend& be, params::ParameterStore& store, double lr, const Tensor& control) override {
+    const kernels::SgdParams hp{lr, o_.momentum, o_.weight_decay, o_.nesterov};
+    be.sgd_step(store.flat_params(), store.flat_master(), store.flat_grads(), buf_, hp, control);
+  }
+  std::vector<std::pair<std::string, Tensor>> state() const override {
+    if (buf_.tensor().empty()) return {};
+    return {{"momentum_buffer", buf_}};
   }
   std::string describe() const override {
     return cat("sgd(momentum=", o_.momentum, o_.nesterov ? " nesterov" : "", " weight_decay=", o_.weight_decay, ")");
@@ -44,6 +52,19 @@ class Sgd final : public Optimizer {
 };
 
 }  // namespace
+
+PlainSteps::PlainSteps(kernels::Backend& be)
+    : buf_(be.allocator(), Shape{kernels::StepControl::kSize + 1}, DType::f64),
+      control_(buf_.tensor().flat_range(0, kernels::StepControl::kSize)) {
+  be.fill(buf_, 0.0);
+  be.fill(buf_.tensor().flat_range(kernels::StepControl::kSize, 1), 1.0);
+}
+
+// multiplier = 1 / count = 1, no finite check, step + 1.
+const Tensor& PlainSteps::next(kernels::Backend& be) {
+  be.step_control({}, buf_.tensor().flat_range(kernels::StepControl::kSize, 1), Tensor{}, Tensor{}, control_);
+  return control_;
+}
 
 void check_optimizer_options(const OptimizerOptions& o) {
   HPCT_CHECK(o.lr > 0, "option optim.lr: must be positive, got ", o.lr);

@@ -1,9 +1,14 @@
 #pragma once
 // Optimizers update the flat parameter buffer from the flat gradient buffer in one fused kernel call;
-// their state (moments, momentum) is flat buffers of the same size.
+// their state (moments, momentum) is flat buffers of the same size, in fp32 (master_dtype). With 16-bit
+// parameters the update goes to the store's fp32 master weights and writes the 16-bit copy in the
+// same pass. Everything the step depends on at run time (the gradient multiplier, whether to skip,
+// the step count) is in the device tensor `control` (kernels::StepControl).
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/buffer.hpp"
 #include "kernels/kernels.hpp"
@@ -23,13 +28,23 @@ struct OptimizerOptions {
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  // One update with learning rate lr (from the schedule).
-  virtual void step(kernels::Backend& be, params::ParameterStore& store, double lr) = 0;
+  // One update with learning rate lr (from the schedule), enqueued.
+  virtual void step(kernels::Backend& be, params::ParameterStore& store, double lr, const Tensor& control) = 0;
   virtual std::string describe() const = 0;
-  std::int64_t steps_taken() const { return steps_; }
+  // The state tensors (for checkpoints), in a fixed order with their names.
+  virtual std::vector<std::pair<std::string, Tensor>> state() const = 0;
+};
 
- protected:
-  std::int64_t steps_ = 0;
+// The step control of plain steps (gradients used as they are, never skipped), for callers outside
+// the trainer: tools and tests. next() advances the step count on the device and returns the control.
+class PlainSteps {
+ public:
+  explicit PlainSteps(kernels::Backend& be);
+  const Tensor& next(kernels::Backend& be);
+
+ private:
+  Buffer buf_;  // the control, then a count of 1
+  Tensor control_;
 };
 
 // Throws naming the first bad option and its value.

@@ -1,6 +1,10 @@
 #pragma once
 // Collectives over a group of ranks, asynchronous: each call returns at once with a Handle to wait
-// on, and the operations of one communicator complete in the order they were issued. Every rank of
+// on, and the operations of one communicator complete in the order they were issued. Buffers may be
+// device memory: a collective on data a stream produces takes an Event recorded after the producing
+// work (`ready`) and starts once it completed; a stream that consumes the result waits on the Handle
+// (Work::wait(stream)) without the host waiting. Host-side values (agreement on a signal, evaluation
+// summaries) use wait_host(). Every rank of
 // the communicator must issue the same collectives in the same order (DESIGN: collective discipline).
 // A wait that does not complete within the timeout throws hpct::Error naming the rank and the
 // operation instead of hanging.
@@ -8,20 +12,32 @@
 #include <memory>
 #include <string>
 
+#include "core/stream.hpp"
 #include "core/tensor.hpp"
 
 namespace hpct::dist {
 
 enum class ReduceOp { sum, average };
 
-// Completion of one operation. wait() rethrows an error the operation met.
-class Work {
+// Completion of one operation. The waits rethrow an error the operation met; wait_host fails after the
+// communicator's timeout, naming the rank and the operation.
+class Work : public std::enable_shared_from_this<Work> {
  public:
   virtual ~Work() = default;
-  virtual void wait() = 0;
+  // The host waits.
+  virtual void wait_host() = 0;
+  // Work enqueued on s after this call starts once the operation completed; the host goes on. By
+  // default a host function in stream order that waits (Stream::launch_host); a device communicator
+  // (NCCL) makes the stream wait on an event instead.
+  virtual void wait(Stream& s) {
+    auto self = shared_from_this();
+    s.launch_host([self] { self->wait_host(); });
+  }
   virtual bool done() const = 0;
 };
 using Handle = std::shared_ptr<Work>;
+// The event a collective waits for before it reads its buffer; null: the data are ready now.
+using ReadyEvent = std::shared_ptr<Event>;
 
 // Memory a communicator reduces without copies (see Communicator::make_reduction_buffer). The
 // communicator must outlive it; destroying it is collective, like creating it.
@@ -37,10 +53,11 @@ class Communicator {
   virtual int rank() const = 0;
   virtual int size() const = 0;
 
-  // In place: every rank's buf becomes the element-wise sum (or average) over the ranks.
-  virtual Handle allreduce(const Tensor& buf, ReduceOp op) = 0;
-  // In place: every rank's buf becomes root's.
-  virtual Handle broadcast(const Tensor& buf, int root) = 0;
+  // In place: every rank's buf becomes the element-wise sum (or average) over the ranks, once `ready`
+  // (if given) completed.
+  virtual Handle allreduce(const Tensor& buf, ReduceOp op, ReadyEvent ready = nullptr) = 0;
+  // In place: every rank's buf becomes root's, once `ready` (if given) completed.
+  virtual Handle broadcast(const Tensor& buf, int root, ReadyEvent ready = nullptr) = 0;
   // recv [size * n] = the ranks' send [n], in rank order.
   virtual Handle allgather(const Tensor& send, const Tensor& recv) = 0;
   // send [size * n] is reduced over the ranks; this rank receives its block recv [n].

@@ -35,23 +35,39 @@ Ddp::Ddp(Communicator& comm, params::ParameterStore& store, kernels::Backend& be
 // unwinds, or reductions are still in flight that peers may yet write into the window): then they
 // stay where they are, and the window is left to the abort that follows (see ~SharedBuffer).
 Ddp::~Ddp() {
-  if (shared_ && std::uncaught_exceptions() == 0 && pending_.empty()) store_.place_grads(be_, Tensor{});
+  if (shared_ && std::uncaught_exceptions() == 0 && pending_.empty()) {
+    store_.place_grads(be_, Tensor{});
+    be_.synchronize();  // the copy out of the window runs before the window is freed
+  }
 }
 
 void Ddp::broadcast_parameters() {
-  comm_.broadcast(store_.flat_params(), 0)->wait();
+  Tracked& t = ready_event();
+  t.user = comm_.broadcast(store_.flat_weights(), 0, t.event);
+  t.user->wait(be_.stream());
+  store_.weights_changed(be_);
   check_in_sync("after the initial broadcast");
 }
 
+Ddp::Tracked& Ddp::ready_event() {
+  Tracked* t = nullptr;
+  for (Tracked& e : events_)
+    if (!e.user || e.user->done()) t = &e;
+  if (!t) t = &events_.emplace_back(Tracked{be_.create_event(), nullptr});
+  t->event->record(be_.stream());
+  return *t;
+}
+
 void Ddp::check_in_sync(const std::string& when) {
-  // FNV-1a over the bytes of the parameters: equal weights, equal hash, on any rank.
-  const Tensor& p = store_.flat_params();
-  const auto* bytes = static_cast<const unsigned char*>(p.data);
+  // FNV-1a over the bytes of the weights: equal weights, equal hash, on any rank.
+  const Tensor& p = store_.flat_weights();
+  std::vector<unsigned char> bytes(p.bytes());
+  be_.read_to_host(p, Tensor(bytes.data(), p.shape, p.dtype));
   std::uint64_t h = 1469598103934665603ull;
-  for (std::size_t i = 0; i < p.bytes(); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  for (const unsigned char b : bytes) h = (h ^ b) * 1099511628211ull;
   std::vector<std::int64_t> all(static_cast<std::size_t>(comm_.size()));
   std::int64_t mine = static_cast<std::int64_t>(h);
-  comm_.allgather(Tensor(&mine, Shape{1}, DType::i64), Tensor(all.data(), Shape{comm_.size()}, DType::i64))->wait();
+  comm_.allgather(Tensor(&mine, Shape{1}, DType::i64), Tensor(all.data(), Shape{comm_.size()}, DType::i64))->wait_host();
   std::string differ;
   for (int r = 1; r < comm_.size(); ++r)
     if (all[r] != all[0]) differ += cat(differ.empty() ? "" : ", ", r);
@@ -68,15 +84,22 @@ void Ddp::grads_ready_from(std::int64_t offset) {
   if (!sync_) return;
   while (next_ < buckets_.size() && buckets_[next_].begin >= offset) {
     const Bucket& b = buckets_[next_++];
-    pending_.push_back(comm_.allreduce(store_.flat_grads().flat_range(b.begin, b.end - b.begin), ReduceOp::average));
+    Tracked& t = ready_event();
+    t.user = comm_.allreduce(store_.flat_grads().flat_range(b.begin, b.end - b.begin), ReduceOp::average, t.event);
+    pending_.push_back(t.user);
   }
 }
 
-double Ddp::finish_step() {
+double Ddp::finish_step(const Tensor& scalars) {
   if (!sync_) return 0.0;
   grads_ready_from(0);  // whatever backward did not report (e.g. no hook): launch now, in order
+  if (!scalars.empty()) {
+    Tracked& t = ready_event();
+    t.user = comm_.allreduce(scalars, ReduceOp::sum, t.event);
+    pending_.push_back(t.user);
+  }
   Stopwatch wait;
-  for (const Handle& h : pending_) h->wait();
+  for (const Handle& h : pending_) h->wait(be_.stream());
   pending_.clear();
   next_ = 0;
   return wait.seconds();

@@ -4,6 +4,12 @@
 // and each bucket's average-allreduce starts as soon as backward has finished every parameter in it,
 // so communication overlaps the rest of backward. The buckets are fixed at construction, so every
 // rank issues the same collectives in the same order.
+//
+// Stream order: backward's kernels are enqueued, not finished, when a layer returns. So each bucket's
+// collective takes an Event recorded on the compute stream at that moment and starts once the
+// gradients in it are computed; at the end of the step the compute stream waits for every bucket and
+// for the step's device scalars (the loss count), which are reduced after the last bucket. The host
+// waits for none of it.
 #include <cstdint>
 #include <vector>
 
@@ -34,9 +40,11 @@ class Ddp {
   Ddp& operator=(const Ddp&) = delete;
   bool zero_copy() const { return shared_ != nullptr; }
 
-  // Copies rank 0's parameters to every rank, then proves they are identical (check_in_sync).
+  // Copies rank 0's weights (the fp32 master copy of a 16-bit model) to every rank, then proves they
+  // are identical (check_in_sync).
   void broadcast_parameters();
-  // Throws hpct::Error naming the ranks whose parameters differ from rank 0's (bitwise hash).
+  // Throws hpct::Error naming the ranks whose weights differ from rank 0's (bitwise hash). Reads the
+  // weights back to the host: a named synchronisation point (start-up, --check-every).
   void check_in_sync(const std::string& when);
 
   // Starts a step. sync = false (the first K-1 micro-steps of gradient accumulation): no
@@ -44,9 +52,11 @@ class Ddp {
   void begin_step(bool sync);
   // The model's grad-ready hook: gradients at flat offsets >= offset are final.
   void grads_ready_from(std::int64_t offset);
-  // Starts any bucket not yet started and waits for all of them; returns the seconds spent waiting
-  // (communication not hidden behind backward).
-  double finish_step();
+  // Starts any bucket not yet started, then the sum of `scalars` (f64 device values of this step,
+  // e.g. the loss count; may be empty) over the ranks, and makes the backend's current stream wait
+  // for all of them. Returns the host seconds it took (with a synchronous backend, the communication
+  // not hidden behind backward).
+  double finish_step(const Tensor& scalars = {});
 
   const std::vector<Bucket>& buckets() const { return buckets_; }
 
@@ -59,6 +69,15 @@ class Ddp {
   std::vector<Handle> pending_;
   std::size_t next_ = 0;         // next bucket to launch
   bool sync_ = true;
+  // Events handed to collectives; one is reused only once the collective that waited on it is done
+  // (the host may run steps ahead of the device).
+  struct Tracked {
+    ReadyEvent event;
+    Handle user;  // the collective waiting on it
+  };
+  std::vector<Tracked> events_;
+  // A free event recorded on the current stream now; the caller sets its user.
+  Tracked& ready_event();
 };
 
 }  // namespace hpct::dist

@@ -25,22 +25,61 @@ MPI_Datatype mpi_type(DType t, const char* what) {
     case DType::f64: return MPI_DOUBLE;
     case DType::i32: return MPI_INT;
     case DType::i64: return MPI_INT64_T;
-    default: fail(what, ": MPI collectives do not support ", name_of(t));
+    case DType::bf16: case DType::f16: return MPI_UINT16_T;  // summed by sum_op's user function
   }
+  fail(what, ": MPI collectives do not support ", name_of(t));
+}
+
+// MPI has no 16-bit float types: 16-bit buffers travel as MPI_UINT16_T and are summed by user-defined
+// operations that add in float and round to nearest-even (NCCL's bf16/fp16 sums do the same).
+template <class H, H (*round)(float)>
+void sum16(void* in, void* inout, int* len, MPI_Datatype*) {
+  const H* a = static_cast<const H*>(in);
+  H* b = static_cast<H*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = round(to_float(a[i]) + to_float(b[i]));
+}
+
+// MPI_SUM, or the 16-bit sum (created on first use, on a thread that runs MPI calls).
+MPI_Op sum_op(DType t) {
+  if (t == DType::bf16) {
+    static MPI_Op op = [] {
+      MPI_Op o;
+      check_mpi(MPI_Op_create(&sum16<bf16, to_bf16>, /*commute=*/1, &o), "MPI_Op_create");
+      return o;
+    }();
+    return op;
+  }
+  if (t == DType::f16) {
+    static MPI_Op op = [] {
+      MPI_Op o;
+      check_mpi(MPI_Op_create(&sum16<f16, to_f16>, /*commute=*/1, &o), "MPI_Op_create");
+      return o;
+    }();
+    return op;
+  }
+  return MPI_SUM;
 }
 
 int mpi_count(const Tensor& t, const char* what) {
-  HPCT_CHECK(t.device.is_cpu(), what, ": the MPI communicator needs host memory, got ", t.device.str());
+  // The CPU backends' memory (also the asynchronous one's) is host memory MPI can address.
+  HPCT_CHECK(t.device.is_host_memory(), what, ": the MPI communicator needs host memory, got ", t.device.str());
   HPCT_CHECK(t.numel() <= INT_MAX, what, ": ", t.numel(), " elements exceed MPI's int count");
   return static_cast<int>(t.numel());
 }
 
-// x /= n for the float dtypes (the average of a sum over n ranks).
+// x /= n for the float dtypes (the average of a sum over n ranks). On the communication thread, after
+// the collective: the buffer is this communicator's to touch (ptr, not as: it may be device-marked).
 void divide(const Tensor& t, int n) {
   if (t.dtype == DType::f32) {
-    for (std::int64_t i = 0; i < t.numel(); ++i) t.as<float>()[i] /= static_cast<float>(n);
+    for (std::int64_t i = 0; i < t.numel(); ++i) t.ptr<float>()[i] /= static_cast<float>(n);
   } else if (t.dtype == DType::f64) {
-    for (std::int64_t i = 0; i < t.numel(); ++i) t.as<double>()[i] /= n;
+    for (std::int64_t i = 0; i < t.numel(); ++i) t.ptr<double>()[i] /= n;
+  } else if (t.dtype == DType::bf16) {
+    bf16* p = t.ptr<bf16>();
+    for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = to_bf16(to_float(p[i]) / static_cast<float>(n));
+  } else if (t.dtype == DType::f16) {
+    f16* p = t.ptr<f16>();
+    for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = to_f16(to_float(p[i]) / static_cast<float>(n));
   } else {
     fail("average of ", name_of(t.dtype), " values is not supported");
   }
@@ -76,7 +115,7 @@ struct MpiCommunicator::Task final : Work {
     cv.notify_all();
   }
 
-  void wait() override {
+  void wait_host() override {
     // A finished task's communicator may be gone (its destructor drains the queue), so only an
     // unfinished one looks at it.
     if (may_run_inline && !done()) owner->try_run_inline(*this);
@@ -173,7 +212,7 @@ void MpiCommunicator::try_run_inline(Task& task) {
 
 // A buffer inside a shared window (the same range on every rank, by the collective discipline) is
 // reduced in place through the window; any other goes to MPI_Allreduce.
-Handle MpiCommunicator::allreduce(const Tensor& buf, ReduceOp op) {
+Handle MpiCommunicator::allreduce(const Tensor& buf, ReduceOp op, ReadyEvent ready) {
   const int n = mpi_count(buf, "allreduce");
   const MPI_Datatype type = mpi_type(buf.dtype, "allreduce");
   ShmWindow* window = nullptr;
@@ -186,10 +225,14 @@ Handle MpiCommunicator::allreduce(const Tensor& buf, ReduceOp op) {
   if (window) {
     const auto offset = static_cast<std::size_t>(static_cast<char*>(buf.data) - static_cast<char*>(window->local()));
     const auto timeout = timeout_;
-    return enqueue(what, [=] { window->allreduce(offset, n, buf.dtype, op, timeout); }, /*may_run_inline=*/true);
+    return enqueue(what, [=] {
+      if (ready) ready->synchronize();
+      window->allreduce(offset, n, buf.dtype, op, timeout);
+    }, /*may_run_inline=*/true);
   }
   return enqueue(what, [=, this] {
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf.data, n, type, MPI_SUM, comm_), "MPI_Allreduce");
+    if (ready) ready->synchronize();
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf.data, n, type, sum_op(buf.dtype), comm_), "MPI_Allreduce");
     if (op == ReduceOp::average) divide(buf, size_);
   });
 }
@@ -219,7 +262,7 @@ class MpiCommunicator::SharedBuffer final : public ReductionBuffer {
           std::erase(c->windows_, w);
         }
         delete w;
-      })->wait();
+      })->wait_host();
     } catch (const Error& e) {  // a destructor must not throw; the job is failing anyway
       std::fprintf(stderr, "%s\n", e.what());
     }
@@ -253,17 +296,20 @@ std::unique_ptr<ReductionBuffer> MpiCommunicator::make_reduction_buffer(std::int
     }
     MPI_Comm_free(&node);
     check_mpi(rc, "MPI_Allreduce");
-  })->wait();
+  })->wait_host();
   if (!*made) return nullptr;
   return std::make_unique<SharedBuffer>(*this, std::move(*made), elements, dtype);
 }
 
-Handle MpiCommunicator::broadcast(const Tensor& buf, int root) {
+Handle MpiCommunicator::broadcast(const Tensor& buf, int root, ReadyEvent ready) {
   HPCT_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " outside a communicator of ", size_);
   const int n = mpi_count(buf, "broadcast");
   const MPI_Datatype type = mpi_type(buf.dtype, "broadcast");
   return enqueue(cat("broadcast of ", n, " ", name_of(buf.dtype)),
-                 [=, this] { check_mpi(MPI_Bcast(buf.data, n, type, root, comm_), "MPI_Bcast"); });
+                 [=, this] {
+                   if (ready) ready->synchronize();
+                   check_mpi(MPI_Bcast(buf.data, n, type, root, comm_), "MPI_Bcast");
+                 });
 }
 
 Handle MpiCommunicator::allgather(const Tensor& send, const Tensor& recv) {
@@ -286,7 +332,8 @@ Handle MpiCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, R
   mpi_count(send, "reduce_scatter");
   const MPI_Datatype type = mpi_type(send.dtype, "reduce_scatter");
   return enqueue(cat("reduce_scatter of ", n, " ", name_of(send.dtype)), [=, this] {
-    check_mpi(MPI_Reduce_scatter_block(send.data, recv.data, n, type, MPI_SUM, comm_), "MPI_Reduce_scatter_block");
+    check_mpi(MPI_Reduce_scatter_block(send.data, recv.data, n, type, sum_op(send.dtype), comm_),
+              "MPI_Reduce_scatter_block");
     if (op == ReduceOp::average) divide(recv, size_);
   });
 }
@@ -302,7 +349,7 @@ std::unique_ptr<Communicator> MpiCommunicator::split(int color, int key) {
   auto sub = std::make_shared<MPI_Comm>(MPI_COMM_NULL);
   enqueue(cat("split (color ", color, ")"),
           [=, this] { check_mpi(MPI_Comm_split(comm_, color, key, sub.get()), "MPI_Comm_split"); })
-      ->wait();
+      ->wait_host();
   auto child = std::make_unique<MpiCommunicator>(*sub, world_rank_);
   child->set_timeout(timeout_);
   return child;

@@ -25,8 +25,8 @@ class MpiCommunicator final : public Communicator {
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  Handle allreduce(const Tensor& buf, ReduceOp op) override;
-  Handle broadcast(const Tensor& buf, int root) override;
+  Handle allreduce(const Tensor& buf, ReduceOp op, ReadyEvent ready = nullptr) override;
+  Handle broadcast(const Tensor& buf, int root, ReadyEvent ready = nullptr) override;
   Handle allgather(const Tensor& send, const Tensor& recv) override;
   Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override;
   Handle barrier() override;

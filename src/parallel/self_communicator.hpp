@@ -11,8 +11,8 @@ class SelfCommunicator final : public Communicator {
  public:
   int rank() const override { return 0; }
   int size() const override { return 1; }
-  Handle allreduce(const Tensor& buf, ReduceOp op) override;
-  Handle broadcast(const Tensor& buf, int root) override;
+  Handle allreduce(const Tensor& buf, ReduceOp op, ReadyEvent ready = nullptr) override;
+  Handle broadcast(const Tensor& buf, int root, ReadyEvent ready = nullptr) override;
   Handle allgather(const Tensor& send, const Tensor& recv) override;
   Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override;
   Handle barrier() override;

@@ -67,21 +67,36 @@ void ShmWindow::arrive_and_wait(std::uint64_t value, std::chrono::milliseconds t
   }
 }
 
+namespace {
+// Elements as the accumulator reads them and back: 16-bit floats add in float and round once per
+// stored result (NCCL's bf16/fp16 sums round per addition; ours per reduction: closer to exact).
+template <class T> auto widen(T x) { return x; }
+inline float widen(bf16 x) { return to_float(x); }
+inline float widen(f16 x) { return to_float(x); }
+template <class T, class A> T narrow(A x) { return static_cast<T>(x); }
+template <> inline bf16 narrow<bf16, float>(float x) { return to_bf16(x); }
+template <> inline f16 narrow<f16, float>(float x) { return to_f16(x); }
+}  // namespace
+
 // Slice [begin, end) of the range: sum the ranks' copies in rank order, then store into every copy.
 template <class T>
 void ShmWindow::reduce_slice(std::size_t offset, std::int64_t begin, std::int64_t end, ReduceOp op) {
-  T acc[kChunk];
+  using A = decltype(widen(T{}));
+  A acc[kChunk];
   for (std::int64_t c = begin; c < end; c += kChunk) {
     const std::int64_t n = std::min(kChunk, end - c);
     const T* first = reinterpret_cast<const T*>(bases_[0] + offset) + c;
-    std::copy(first, first + n, acc);
+    for (std::int64_t i = 0; i < n; ++i) acc[i] = widen(first[i]);
     for (int r = 1; r < size_; ++r) {
       const T* src = reinterpret_cast<const T*>(bases_[static_cast<std::size_t>(r)] + offset) + c;
-      for (std::int64_t i = 0; i < n; ++i) acc[i] += src[i];
+      for (std::int64_t i = 0; i < n; ++i) acc[i] += widen(src[i]);
     }
     if (op == ReduceOp::average)  // then a division, as MpiCommunicator's average
-      for (std::int64_t i = 0; i < n; ++i) acc[i] /= static_cast<T>(size_);
-    for (int r = 0; r < size_; ++r) std::copy(acc, acc + n, reinterpret_cast<T*>(bases_[static_cast<std::size_t>(r)] + offset) + c);
+      for (std::int64_t i = 0; i < n; ++i) acc[i] /= static_cast<A>(size_);
+    for (int r = 0; r < size_; ++r) {
+      T* dst = reinterpret_cast<T*>(bases_[static_cast<std::size_t>(r)] + offset) + c;
+      for (std::int64_t i = 0; i < n; ++i) dst[i] = narrow<T>(acc[i]);
+    }
   }
 }
 
@@ -99,6 +114,10 @@ void ShmWindow::allreduce(std::size_t offset, std::int64_t count, DType dtype, R
     reduce_slice<float>(offset, begin, end, op);
   else if (dtype == DType::f64)
     reduce_slice<double>(offset, begin, end, op);
+  else if (dtype == DType::bf16)
+    reduce_slice<bf16>(offset, begin, end, op);
+  else if (dtype == DType::f16)
+    reduce_slice<f16>(offset, begin, end, op);
   else
     fail("shared-memory allreduce: ", name_of(dtype), " is not supported");
   arrive_and_wait(2 * generation_, timeout, "waiting for the reduced slices");

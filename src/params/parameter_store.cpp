@@ -23,6 +23,8 @@ void ParameterStore::finalize(kernels::Backend& backend, std::uint64_t seed) {
   params_ = Buffer(backend.allocator(), Shape{flat_size_}, dtype_);
   grads_ = Buffer(backend.allocator(), Shape{flat_size_}, dtype_);
   grads_view_ = grads_.tensor();
+  backend.fill(grads_, 0.0);
+  if (has_master()) master_ = Buffer(backend.allocator(), Shape{flat_size_}, kernels::master_dtype(dtype_));
   // Initialise on the host in double, then copy in the store's dtype.
   std::vector<double> host(static_cast<std::size_t>(flat_size_), 0.0);
   for (std::size_t p = 0; p < entries_.size(); ++p) {
@@ -39,15 +41,20 @@ void ParameterStore::finalize(kernels::Backend& backend, std::uint64_t seed) {
       host[e.offset + i] = v;
     }
   }
-  Buffer staging(host_allocator(), Shape{flat_size_}, dtype_);
-  if (dtype_ == DType::f64) {
+  const Tensor& weights = flat_weights();
+  Buffer staging(host_allocator(), Shape{flat_size_}, weights.dtype);
+  if (weights.dtype == DType::f64)
     std::copy(host.begin(), host.end(), staging.as<double>());
-  } else {
-    HPCT_CHECK(dtype_ == DType::f32, "parameters in ", name_of(dtype_), " are not supported yet");
+  else
     std::copy(host.begin(), host.end(), staging.as<float>());
-  }
-  backend.copy(params_, staging);
+  backend.copy(weights, staging);
+  weights_changed(backend);
+  backend.synchronize();  // the staging memory is freed on return (set-up, not a step)
   finalized_ = true;
+}
+
+void ParameterStore::weights_changed(kernels::Backend& backend) {
+  if (has_master()) backend.cast(master_, params_);
 }
 
 std::optional<ParamId> ParameterStore::find(const std::string& name) const {

@@ -3,8 +3,13 @@
 // named views (PyTorch state_dict names). DDP buckets, ZeRO shards, clipping, checkpoints and the
 // fused optimizers are loops over flat ranges of these two buffers.
 //
+// Mixed precision: the store's dtype is the compute dtype (f32, bf16, f16; f64 in the finite-difference
+// tests). Parameters and gradients are in it; with a 16-bit dtype the store also keeps fp32 master
+// weights, which the optimizer updates (writing the 16-bit copy in the same pass) and checkpoints
+// save.
+//
 // Two phases: layers add() their parameters while the model is built, then finalize() allocates
-// both buffers and initialises the parameters. Each parameter starts on a 64-byte boundary (16
+// the buffers and initialises the parameters. Each parameter starts on a 64-byte boundary (16
 // floats) so vector loads never straddle two parameters; the padding stays zero.
 #include <cstdint>
 #include <optional>
@@ -47,6 +52,14 @@ class ParameterStore {
   bool finalized() const { return finalized_; }
 
   Tensor param(ParamId id) const { return view(params_, id); }
+  // The fp32 master weights with a 16-bit dtype, else empty.
+  const Tensor& flat_master() const { return master_.tensor(); }
+  // The weights at full precision: the master copy, or the parameters themselves (f32, f64). What a
+  // checkpoint saves and loads.
+  const Tensor& flat_weights() const { return has_master() ? master_.tensor() : params_.tensor(); }
+  bool has_master() const { return is_half(dtype_); }
+  // After flat_weights() changed (a checkpoint was loaded into it): the compute copy follows.
+  void weights_changed(kernels::Backend& backend);
   Tensor grad(ParamId id) const { return view(grads_view_, id); }
   const Tensor& flat_params() const { return params_.tensor(); }
   const Tensor& flat_grads() const { return grads_view_; }
@@ -70,7 +83,7 @@ class ParameterStore {
   std::vector<ParamInfo> entries_;
   std::int64_t flat_size_ = 0;
   bool finalized_ = false;
-  Buffer params_, grads_;
+  Buffer params_, grads_, master_;
   Tensor grads_view_;  // grads_, or memory given to place_grads
 };
 

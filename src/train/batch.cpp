@@ -1,16 +1,10 @@
 #include "train/batch.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 namespace hpct::train {
 namespace {
-
-// A host view of a data set array, converted to the model dtype when that is not float32.
-Tensor host_view(const std::vector<float>& v, std::int64_t rows, std::int64_t cols) {
-  return {const_cast<float*>(v.data()), Shape{rows, cols}, DType::f32};
-}
-
-Tensor host_view(const std::vector<std::int32_t>& v, std::int64_t rows, std::int64_t cols) {
-  return {const_cast<std::int32_t*>(v.data()), Shape{rows, cols}, DType::i32};
-}
 
 // Batch shapes: x [rows, F] or [rows, L, F]; targets [rows, T] / [rows] or per token [rows, L, T] /
 // [rows, L].
@@ -24,63 +18,88 @@ Shape label_shape(std::int64_t rows, std::int64_t positions, bool per_token) {
   return per_token ? Shape{rows, positions} : Shape{rows};
 }
 
+template <class T>
+Tensor host_view(const std::vector<T>& v, Shape s) {
+  return Tensor(const_cast<T*>(v.data()), s, dtype_of<T>());
+}
+
 }  // namespace
 
-void BatchAssembler::gather(const data::Dataset& d, const std::int64_t* index, std::int64_t count) {
-  HPCT_CHECK(dtype_ == DType::f32, "batches in ", name_of(dtype_), " are not supported yet");
-  const std::int64_t width = d.row_width(), P = d.target_positions();
-  if (width > 0) {
-    x_ = xb_.ensure(be_.allocator(), x_shape(count, d.seq_len, width), DType::f32);
-    be_.gather_rows(host_view(d.x, d.n, width), index, count, x_.view(Shape{count, width}));
-  } else {
-    x_ = Tensor{};
-  }
-  if (!d.tokens.empty()) {
-    tokens_ = tb_.ensure(be_.allocator(), Shape{count, d.seq_len}, DType::i32);
-    be_.gather_rows(host_view(d.tokens, d.n, d.seq_len), index, count, tokens_);
-  } else {
-    tokens_ = Tensor{};
-  }
-  lengths_.clear();
-  if (d.is_sequence())
-    for (std::int64_t i = 0; i < count; ++i) lengths_.push_back(static_cast<std::int32_t>(d.length(index[i])));
-  if (d.task == data::Task::classification && !d.labels.empty()) {
-    target_ = yb_.ensure(be_.allocator(), label_shape(count, P, d.token_targets), DType::i32);
-    be_.gather_rows(host_view(d.labels, d.n, P), index, count, target_.view(Shape{count, P}));
-  } else if (!d.y.empty()) {
-    target_ = yb_.ensure(be_.allocator(), y_shape(count, P, d.token_targets, d.targets), DType::f32);
-    be_.gather_rows(host_view(d.y, d.n, P * d.targets), index, count, target_.view(Shape{count, P * d.targets}));
-  } else {
-    target_ = Tensor{};
+BatchAssembler::BatchAssembler(kernels::Backend& be, DType dtype)
+    : be_(be), dtype_(dtype), copy_stream_(be.create_stream()) {
+  for (Slot& s : slots_) {
+    s.copied = be.create_event();
+    s.free = be.create_event();
   }
 }
 
+void BatchAssembler::gather(const data::Dataset& d, const std::int64_t* index, std::int64_t count) {
+  Slot& s = slots_[next_];
+  if (!s.copied->query()) s.copied->synchronize();  // the host arrays are still being copied from
+  data::HostBatch& b = s.host;
+  const std::int64_t width = d.row_width(), P = d.target_positions();
+  b.rows = count;
+  b.seq_len = d.seq_len;
+  b.token_targets = d.token_targets;
+  const auto rows_of = [&](const auto& src, std::int64_t w, auto& dst) {
+    dst.resize(static_cast<std::size_t>(count * w));
+    for (std::int64_t i = 0; i < count; ++i)
+      std::copy_n(src.begin() + index[i] * w, w, dst.begin() + i * w);
+  };
+  if (width > 0) rows_of(d.x, width, b.x); else b.x.clear();
+  if (!d.tokens.empty()) rows_of(d.tokens, d.seq_len, b.tokens); else b.tokens.clear();
+  b.lengths.clear();
+  if (d.is_sequence())
+    for (std::int64_t i = 0; i < count; ++i) b.lengths.push_back(static_cast<std::int32_t>(d.length(index[i])));
+  b.labels.clear();
+  b.y.clear();
+  if (d.task == data::Task::classification && !d.labels.empty())
+    rows_of(d.labels, P, b.labels);
+  else if (!d.y.empty())
+    rows_of(d.y, P * d.targets, b.y);
+  send(s, width);
+}
+
 void BatchAssembler::upload(const data::HostBatch& b, std::int64_t width) {
-  HPCT_CHECK(dtype_ == DType::f32, "batches in ", name_of(dtype_), " are not supported yet");
-  auto host = [](const auto& v, Shape s, DType t) { return Tensor(const_cast<void*>(static_cast<const void*>(v.data())), s, t); };
+  Slot& s = slots_[next_];
+  if (!s.copied->query()) s.copied->synchronize();  // the host arrays are still being copied from
+  s.host = b;
+  send(s, width);
+}
+
+// Copies slot s to the device on the copy stream and makes the compute stream wait for it.
+void BatchAssembler::send(Slot& s, std::int64_t width) {
+  next_ = 1 - next_;
+  const data::HostBatch& b = s.host;
+  Stream& compute = be_.stream();
+  s.free->record(compute);  // everything that read this slot's device buffers before
   const std::int64_t P = b.token_targets ? b.seq_len : 1;
-  if (width > 0) {
-    x_ = xb_.ensure(be_.allocator(), x_shape(b.rows, b.seq_len, width), DType::f32);
-    be_.copy(x_, host(b.x, x_.shape, DType::f32));
-  } else {
-    x_ = Tensor{};
+  {
+    kernels::StreamGuard on_copy(be_, *copy_stream_);
+    copy_stream_->wait(*s.free);
+    auto put = [&](Buffer& buf, const auto& v, Shape shape) {
+      using T = typename std::decay_t<decltype(v)>::value_type;
+      const Tensor& t = buf.ensure(be_.allocator(), shape, dtype_of<T>());
+      be_.copy(t, host_view(v, shape));
+      return t;
+    };
+    x_ = width > 0 ? put(s.x32, b.x, x_shape(b.rows, b.seq_len, width)) : Tensor{};
+    tokens_ = b.tokens.empty() ? Tensor{} : put(s.tokens, b.tokens, Shape{b.rows, b.seq_len});
+    lengths_ = b.lengths.empty() ? Tensor{} : put(s.lengths, b.lengths, Shape{b.rows});
+    if (!b.labels.empty())
+      target_ = put(s.target, b.labels, label_shape(b.rows, P, b.token_targets));
+    else if (!b.y.empty())
+      target_ = put(s.target, b.y, y_shape(b.rows, P, b.token_targets,
+                                           static_cast<std::int64_t>(b.y.size()) / (b.rows * P)));
+    else
+      target_ = Tensor{};
+    s.copied->record(*copy_stream_);
   }
-  if (!b.tokens.empty()) {
-    tokens_ = tb_.ensure(be_.allocator(), Shape{b.rows, b.seq_len}, DType::i32);
-    be_.copy(tokens_, host(b.tokens, tokens_.shape, DType::i32));
-  } else {
-    tokens_ = Tensor{};
-  }
-  lengths_ = b.lengths;
-  if (!b.labels.empty()) {
-    target_ = yb_.ensure(be_.allocator(), label_shape(b.rows, P, b.token_targets), DType::i32);
-    be_.copy(target_, host(b.labels, target_.shape, DType::i32));
-  } else if (!b.y.empty()) {
-    const auto t = static_cast<std::int64_t>(b.y.size()) / (b.rows * P);
-    target_ = yb_.ensure(be_.allocator(), y_shape(b.rows, P, b.token_targets, t), DType::f32);
-    be_.copy(target_, host(b.y, target_.shape, DType::f32));
-  } else {
-    target_ = Tensor{};
+  compute.wait(*s.copied);
+  if (!x_.empty() && dtype_ != DType::f32) {  // the compute dtype, cast on the device
+    const Tensor& x = s.x.ensure(be_.allocator(), x_.shape, dtype_);
+    be_.cast(x_, x);
+    x_ = x;
   }
 }
 

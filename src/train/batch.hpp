@@ -1,7 +1,16 @@
 #pragma once
-// Mini-batches on the backend, in reusable input and target buffers: rows of a host-resident data set
-// picked by an index list (evaluation), or a batch the prefetching loader prepared (training).
+// Mini-batches on the device: rows of a host-resident data set picked by an index list (evaluation),
+// or a batch the prefetching loader prepared (training).
+//
+// The host batch is staged into one of two host slots and copied to the device on a copy stream; the
+// compute stream waits for that copy through an event, and the copy into a slot's device buffers waits
+// until the compute stream has finished with the batch that used the slot before. The host waits only
+// when a slot's previous copies have not run yet (never, in a steady state). Float inputs are cast to
+// the model's compute dtype on the device; targets stay float32 (losses are computed in float32) or
+// int32 labels; lengths are int32.
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/buffer.hpp"
@@ -14,34 +23,41 @@ namespace hpct::train {
 
 class BatchAssembler {
  public:
-  // dtype: the model's floating-point type (targets follow it; class labels stay int32).
-  BatchAssembler(kernels::Backend& be, DType dtype) : be_(be), dtype_(dtype) {}
+  // dtype: the model's compute dtype.
+  BatchAssembler(kernels::Backend& be, DType dtype);
 
-  // Gathers rows index[begin, begin + count) of d. The returned views stay valid until the next call.
+  // Gathers rows index[0, count) of d. The returned views stay valid until the next-but-one call.
   void gather(const data::Dataset& d, const std::int64_t* index, std::int64_t count);
-  // Copies a batch the loader assembled in host memory (with the CUDA backend: to the device).
-  // width: floats of x per row (RowSource::width()).
+  // A batch the loader assembled in host memory. width: floats of x per row (RowSource::width()).
   void upload(const data::HostBatch& b, std::int64_t width);
-  // Float inputs: [count, F], or [count, L, F] for sequences; empty for token data.
+  // Float inputs in the compute dtype: [count, F], or [count, L, F] for sequences; empty for tokens.
   const Tensor& x() const { return x_; }
   // Token ids int32 [count, L] (padding 0); empty unless the data are tokens.
   const Tensor& tokens() const { return tokens_; }
-  // Valid positions of each row, in host memory (attention masks, pooling); empty for tabular data.
-  const std::vector<std::int32_t>& lengths() const { return lengths_; }
-  // Targets: float [count, T], or int32 labels [count]; per token float [count, L, T] or int32
-  // labels [count, L] (-1 = ignore, padding included). Empty when d has no targets.
+  // Valid positions of each row, int32 [count]; empty for tabular data.
+  const Tensor& lengths() const { return lengths_; }
+  // Targets: float32 [count, T], or int32 labels [count]; per token float32 [count, L, T] or int32
+  // labels [count, L] (-1 = ignore, padding included). Empty when there are no targets.
   const Tensor& target() const { return target_; }
-  // The lengths as a host pointer for the model and the loss; nullptr for tabular data.
-  const std::int32_t* lengths_or_null() const { return lengths_.empty() ? nullptr : lengths_.data(); }
   // What the model reads: x or tokens, and the lengths.
-  nn::ModelInput input() const { return {x_, tokens_, lengths_or_null()}; }
+  nn::ModelInput input() const { return {x_, tokens_, lengths_}; }
 
  private:
+  // One staging slot: host arrays and the device buffers they are copied into.
+  struct Slot {
+    data::HostBatch host;
+    Buffer x32, x, tokens, target, lengths;
+    std::unique_ptr<Event> copied;  // on the copy stream, after the slot's copies
+    std::unique_ptr<Event> free;    // on the compute stream, before the slot is refilled
+  };
+  void send(Slot& s, std::int64_t width);
+
   kernels::Backend& be_;
   DType dtype_;
-  Buffer xb_, yb_, tb_;
-  Tensor x_, target_, tokens_;
-  std::vector<std::int32_t> lengths_;
+  std::unique_ptr<Stream> copy_stream_;
+  std::array<Slot, 2> slots_;
+  std::size_t next_ = 0;
+  Tensor x_, target_, tokens_, lengths_;
 };
 
 }  // namespace hpct::train

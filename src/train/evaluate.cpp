@@ -2,6 +2,7 @@
 
 #include <numeric>
 
+#include "core/workspace.hpp"
 #include "train/batch.hpp"
 
 namespace hpct::train {
@@ -10,6 +11,8 @@ std::int64_t output_positions(const nn::Model& model, const data::Dataset& d) {
   return model.spec().per_token() ? d.seq_len : 1;
 }
 
+// Every batch's loss goes into one device accumulator and its outputs (as float32) into the host
+// array by asynchronous copies; the host waits once, at the end.
 Evaluation evaluate(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const data::Dataset& d,
                     std::int64_t batch_size) {
   HPCT_CHECK(batch_size > 0, "evaluation batch size must be positive");
@@ -20,17 +23,30 @@ Evaluation evaluate(kernels::Backend& be, nn::Model& model, nn::LossKind loss, c
   std::vector<std::int64_t> index(d.n);
   std::iota(index.begin(), index.end(), 0);
   BatchAssembler batch(be, model.params().dtype());
+  Workspace ws(be.allocator());
+  nn::Exec ex{be, ws, nn::Pass{false, 0}};
+  nn::ModelContext ctx;
+  Buffer acc(be.allocator(), Shape{2}, DType::f64);
+  be.fill(acc, 0.0);
   for (std::int64_t begin = 0; begin < d.n; begin += batch_size) {
     const std::int64_t count = std::min(batch_size, d.n - begin);
+    ws.reset();
     batch.gather(d, index.data() + begin, count);
-    const Tensor out = model.forward(be, batch.input(), nn::Pass{false, 0});
-    if (!batch.target().empty()) {
-      const nn::LossValue lv = nn::compute_loss(be, loss, out, batch.target(), Tensor{}, 1.0, batch.lengths_or_null());
-      ev.loss.sum += lv.sum;
-      ev.loss.count += lv.count;
+    Tensor out = model.forward(ex, batch.input(), ctx);
+    if (out.dtype != DType::f32) {  // losses and outputs in float32
+      const Tensor out32 = ws.alloc(out.shape, DType::f32);
+      be.cast(out, out32);
+      out = out32;
     }
-    be.copy(Tensor(ev.raw.data() + begin * width, Shape{count, width}, DType::f32), out);
+    if (!batch.target().empty()) {
+      kernels::LossArgs args;
+      args.lengths = batch.lengths();
+      nn::compute_loss(be, loss, out, batch.target(), Tensor{}, args, acc);
+    }
+    be.copy(Tensor(ev.raw.data() + begin * width, Shape{count, width}, DType::f32), out.view(Shape{count, width}));
   }
+  const std::vector<double> sums = be.read<double>(acc);  // also waits for the output copies
+  ev.loss = {sums[0], static_cast<std::int64_t>(sums[1])};
   return ev;
 }
 

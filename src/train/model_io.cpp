@@ -1,5 +1,6 @@
 #include "train/model_io.hpp"
 
+#include <algorithm>
 #include <set>
 
 namespace hpct::train {
@@ -79,8 +80,20 @@ std::vector<NamedArray> parameters_to_host(kernels::Backend& be, const nn::Model
   for (std::size_t i = 0; i < store.entries().size(); ++i) {
     const params::ParamInfo& e = store.entries()[i];
     NamedArray a{e.name, e.shape.vec(), std::vector<float>(static_cast<std::size_t>(e.shape.numel()))};
-    be.copy(Tensor(a.values.data(), e.shape, DType::f32), store.param(static_cast<params::ParamId>(i)));
     out.push_back(std::move(a));
+  }
+  // Full-precision weights (the fp32 master copy of a 16-bit model), read back at this named point.
+  // An f64 store (finite-difference tests) goes through a cast to f32 on the device.
+  const Tensor& w = store.flat_weights();
+  Buffer f32;
+  if (w.dtype != DType::f32) {
+    f32 = Buffer(be.allocator(), w.shape, DType::f32);
+    be.cast(w, f32);
+  }
+  const std::vector<float> flat = be.read<float>(f32.tensor().empty() ? w : f32.tensor());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const params::ParamInfo& e = store.entries()[i];
+    std::copy_n(flat.begin() + e.offset, e.shape.numel(), out[i].values.begin());
   }
   return out;
 }
@@ -89,17 +102,30 @@ void load_parameters(kernels::Backend& be, nn::Model& model, const std::vector<N
                      const std::string& source) {
   params::ParameterStore& store = model.params();
   std::set<std::string> seen;
+  // Into a host image of the flat weights (padding zero), then one copy to the device.
+  std::vector<float> flat(static_cast<std::size_t>(store.flat_size()), 0.0f);
   for (const NamedArray& a : arrays) {
     const auto id = store.find(a.name);
     HPCT_CHECK(id, source, ": parameter ", a.name, " does not exist in the model (", model.describe(), ")");
     const Shape want = store.entries()[*id].shape;
     HPCT_CHECK(Shape(a.shape) == want, source, ": parameter ", a.name, " has shape ", Shape(a.shape).str(),
                ", the model expects ", want.str());
-    be.copy(store.param(*id), Tensor(const_cast<float*>(a.values.data()), want, DType::f32));
+    std::copy(a.values.begin(), a.values.end(), flat.begin() + store.entries()[*id].offset);
     seen.insert(a.name);
   }
   for (const auto& e : store.entries())
     HPCT_CHECK(seen.count(e.name), source, ": parameter ", e.name, " is missing");
+  const Tensor& w = store.flat_weights();
+  const Tensor host(flat.data(), w.shape, DType::f32);
+  if (w.dtype == DType::f32) {
+    be.copy(w, host);
+  } else {
+    Buffer f32(be.allocator(), w.shape, DType::f32);
+    be.copy(f32, host);
+    be.cast(f32, w);
+  }
+  store.weights_changed(be);
+  be.synchronize();  // flat is freed on return
 }
 
 }  // namespace hpct::train

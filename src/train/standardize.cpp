@@ -85,7 +85,7 @@ Standardization fit_standardization(const data::Dataset& train, const data::RowS
       }
   }
   if (comm && world > 1)
-    comm->allreduce(Tensor(sums.data(), Shape{2 * cols}, DType::f64), dist::ReduceOp::sum)->wait();
+    comm->allreduce(Tensor(sums.data(), Shape{2 * cols}, DType::f64), dist::ReduceOp::sum)->wait_host();
   s.x_mean.resize(static_cast<std::size_t>(cols));
   s.x_std.resize(static_cast<std::size_t>(cols));
   for (std::int64_t c = 0; c < cols; ++c) {

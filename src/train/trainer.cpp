@@ -12,7 +12,7 @@
 #include "data/distributed_sampler.hpp"
 #include "data/loader.hpp"
 #include "core/timer.hpp"
-#include "optim/clip.hpp"
+#include "core/workspace.hpp"
 #include "train/batch.hpp"
 #include "train/evaluate.hpp"
 #include "train/predictions.hpp"
@@ -83,13 +83,13 @@ Evaluation evaluate_sharded(kernels::Backend& be, nn::Model& model, nn::LossKind
   const std::int64_t width = model.spec().out_features * positions, max_rows = (total_rows + world - 1) / world;
   Evaluation local = shard.n ? evaluate(be, model, loss, shard, batch_size) : Evaluation{};
   double sums[2] = {local.loss.sum, static_cast<double>(local.loss.count)};
-  comm->allreduce(Tensor(sums, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait();
+  comm->allreduce(Tensor(sums, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait_host();
   std::vector<float> send(static_cast<std::size_t>(max_rows * width), 0.0f);
   std::copy(local.raw.begin(), local.raw.end(), send.begin());
   std::vector<float> all(send.size() * static_cast<std::size_t>(world));
   comm->allgather(Tensor(send.data(), Shape{static_cast<std::int64_t>(send.size())}, DType::f32),
                   Tensor(all.data(), Shape{static_cast<std::int64_t>(all.size())}, DType::f32))
-      ->wait();
+      ->wait_host();
   Evaluation ev;
   ev.positions = positions;
   ev.loss = {sums[0], static_cast<std::int64_t>(sums[1])};
@@ -118,174 +118,331 @@ void check_train_options(const TrainOptions& opt) {
   HPCT_CHECK(opt.batch_size > 0, "option batch-size: must be positive, got ", opt.batch_size);
   HPCT_CHECK(opt.accum_steps > 0, "option accum-steps: must be positive, got ", opt.accum_steps);
   HPCT_CHECK(opt.clip_norm >= 0, "option optim.clip-norm: must be >= 0, got ", opt.clip_norm);
+  HPCT_CHECK(opt.log_every >= 0, "option log-every: must be >= 0, got ", opt.log_every);
   HPCT_CHECK(opt.data_workers >= 0 && opt.data_workers <= 64, "option data.workers: must be in [0, 64], got ",
              opt.data_workers);
   optim::Schedule(opt.sched, opt.optim.lr, 1);  // throws naming a bad sched.* option
 }
 
-TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind, const TrainData& data,
-                 const TrainOptions& opt) {
-  const data::Dataset& train = *data.train;
-  check_train_options(opt);
-  const int world = opt.comm ? opt.comm->size() : 1, rank = opt.comm ? opt.comm->rank() : 0;
-  const data::DistributedSampler sampler(train.n, world, rank, opt.seed);
-  const std::int64_t per_rank = sampler.samples_per_rank();
-  HPCT_CHECK(opt.batch_size <= per_rank, "option batch-size: ", opt.batch_size, " is larger than the ", per_rank,
-             " training rows per rank of ", train.source, " (", train.n, " rows over ", world, " rank(s))");
+namespace {
 
-  params::ParameterStore& params = model.params();
-  std::unique_ptr<dist::Ddp> ddp;
-  if (world > 1) {
-    ddp = std::make_unique<dist::Ddp>(*opt.comm, params, be, opt.ddp);
-    ddp->broadcast_parameters();
-    model.set_grad_ready_hook([&](std::int64_t offset) { ddp->grads_ready_from(offset); });
+// The step's device scalars, in one f64 buffer so that a log point reads them all with one copy:
+//   step loss {sum, count} (this optimizer step; the count is reduced over the ranks),
+//   epoch loss {sum, count} (this rank's), the gradients' sum of squares, the step control, the
+//   loss scaler's state.
+struct DeviceScalars {
+  static constexpr std::int64_t kStep = 0, kEpoch = 2, kSumsq = 4, kControl = 5,
+                                kScaler = kControl + kernels::StepControl::kSize,
+                                kSize = kScaler + kernels::ScalerState::kSize;
+  Buffer buf;
+  explicit DeviceScalars(kernels::Backend& be) : buf(be.allocator(), Shape{kSize}, DType::f64) { be.fill(buf, 0.0); }
+  Tensor at(std::int64_t begin, std::int64_t n) const { return buf.tensor().flat_range(begin, n); }
+  Tensor step_loss() const { return at(kStep, 2); }
+  Tensor epoch_loss() const { return at(kEpoch, 2); }
+  Tensor sumsq() const { return at(kSumsq, 1); }
+  Tensor control() const { return at(kControl, kernels::StepControl::kSize); }
+  Tensor scaler() const { return at(kScaler, kernels::ScalerState::kSize); }
+};
+
+class Trainer {
+ public:
+  Trainer(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const TrainData& data, const TrainOptions& opt);
+  TrainSummary run();
+
+ private:
+  // The named steps of one micro-batch and of one optimizer step.
+  void assemble_batch();
+  Tensor forward_and_loss();
+  void backward(const Tensor& dy);
+  void reduce(bool last);
+  void unscale_and_clip();
+  void optimizer_step();
+  // Reads the device scalars (one host wait) and fails on divergence; returns them.
+  std::vector<double> read_scalars();
+  void end_epoch(const PhaseTimes& t, double train_seconds, std::int64_t syncs);
+
+  kernels::Backend& be_;
+  nn::Model& model_;
+  nn::LossKind loss_kind_;
+  const TrainData& data_;
+  const TrainOptions& opt_;
+  const data::Dataset& train_;
+  const int world_, rank_;
+  dist::Communicator* host_comm_;
+  const data::DistributedSampler sampler_;
+  const std::int64_t per_rank_, micro_per_epoch_, steps_per_epoch_;
+  params::ParameterStore& params_;
+  std::unique_ptr<dist::Ddp> ddp_;
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  const optim::Schedule schedule_;
+  BatchAssembler batch_;
+  Workspace ws_;
+  nn::ModelContext ctx_;
+  DeviceScalars scalars_;
+  optim::LossScaler scaler_;
+  MetricsCsv csv_;
+  const data::MemoryRows in_memory_;
+  const data::RowSource& train_x_;
+  data::Loader loader_;
+  double ref_count_ = 1.0;  // loss elements of a full micro-batch: the gradient's constant scale
+  double lr_ = 0.0;
+  double mean_length_ = 0.0;
+  TrainState state_;
+  TrainSummary summary_;
+};
+
+Trainer::Trainer(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const TrainData& data,
+                 const TrainOptions& opt)
+    : be_(be), model_(model), loss_kind_(loss), data_(data), opt_(opt), train_(*data.train),
+      world_(opt.comm ? opt.comm->size() : 1), rank_(opt.comm ? opt.comm->rank() : 0),
+      host_comm_(opt.host_comm ? opt.host_comm : opt.comm),
+      sampler_(train_.n, world_, rank_, opt.seed),
+      per_rank_(sampler_.samples_per_rank()),
+      micro_per_epoch_((per_rank_ + opt.batch_size - 1) / opt.batch_size),
+      steps_per_epoch_((micro_per_epoch_ + opt.accum_steps - 1) / opt.accum_steps),
+      params_(model.params()),
+      schedule_(opt.sched, opt.optim.lr, steps_per_epoch_ * opt.epochs),
+      batch_(be, params_.dtype()),
+      ws_(be.allocator()),
+      scalars_(be),
+      scaler_(opt.scaler, scalars_.scaler()),
+      csv_(rank_ == 0 ? opt.metrics_csv : std::string()),
+      in_memory_(train_),
+      train_x_(data.train_x ? *data.train_x : in_memory_),
+      loader_(train_, train_x_, [this](std::int64_t epoch) { return sampler_.indices(epoch); }, per_rank_,
+              {opt.batch_size, opt.epochs, opt.data_workers, 0}) {
+  HPCT_CHECK(opt.batch_size <= per_rank_, "option batch-size: ", opt.batch_size, " is larger than the ", per_rank_,
+             " training rows per rank of ", train_.source, " (", train_.n, " rows over ", world_, " rank(s))");
+  if (world_ > 1) {
+    ddp_ = std::make_unique<dist::Ddp>(*opt.comm, params_, be, opt.ddp);
+    ddp_->broadcast_parameters();
+    model.set_grad_ready_hook([this](std::int64_t offset) { ddp_->grads_ready_from(offset); });
   }
-  const std::int64_t micro_per_epoch = (per_rank + opt.batch_size - 1) / opt.batch_size;
-  const std::int64_t steps_per_epoch = (micro_per_epoch + opt.accum_steps - 1) / opt.accum_steps;
-  auto optimizer = optim::make_optimizer(opt.optim, be, params);
-  const optim::Schedule schedule(opt.sched, opt.optim.lr, steps_per_epoch * opt.epochs);
-  BatchAssembler batch(be, params.dtype());
-  Buffer dout;
-  MetricsCsv csv(rank == 0 ? opt.metrics_csv : std::string());
-  const bool validate = data.val_truth && data.val_truth->n > 0;
-  const bool language_model = model.spec().type == "lm";
-  const data::MemoryRows in_memory(train);
-  const data::RowSource& train_x = data.train_x ? *data.train_x : in_memory;
-  data::Loader loader(train, train_x, [&sampler](std::int64_t epoch) { return sampler.indices(epoch); },
-                      per_rank, {opt.batch_size, opt.epochs, opt.data_workers, 0});
-
+  optimizer_ = optim::make_optimizer(opt.optim, be, params_);
+  optim::check_loss_scaler_options(opt.scaler);
+  scaler_.reset(be);
+  state_.data_seed = opt.seed;
   // Valid positions per training row, for tokens/s (0 for tabular data).
-  double mean_length = 0.0;
-  if (train.is_sequence() && train.n > 0) {
-    for (std::int64_t r = 0; r < train.n; ++r) mean_length += static_cast<double>(train.length(r));
-    mean_length /= static_cast<double>(train.n);
+  if (train_.is_sequence() && train_.n > 0) {
+    for (std::int64_t r = 0; r < train_.n; ++r) mean_length_ += static_cast<double>(train_.length(r));
+    mean_length_ /= static_cast<double>(train_.n);
   }
-  TrainSummary summary;
-  summary.val_loss = std::numeric_limits<double>::quiet_NaN();
-  Stopwatch total;
+}
+
+// The next batch from the prefetching loader, to the device (a copy stream the compute stream waits on).
+void Trainer::assemble_batch() { batch_.upload(loader_.next(), train_x_.width()); }
+
+// Forward, then the loss's gradient of its sum times the constant 1 / ref_count (and the loss scale)
+// into dy; {sum, count} accumulate on the device. Losses run in float32 whatever the compute dtype.
+Tensor Trainer::forward_and_loss() {
+  nn::Exec ex{be_, ws_, nn::Pass{true, state_.micro_steps++}};
+  Tensor out = model_.forward(ex, batch_.input(), ctx_);
+  const Tensor& target = batch_.target();
+  ref_count_ = static_cast<double>(opt_.batch_size * (target.numel() / target.dim(0)));
+  const bool low = out.dtype != DType::f32;
+  Tensor out32 = out;
+  if (low) {
+    out32 = ws_.alloc(out.shape, DType::f32);
+    be_.cast(out, out32);
+  }
+  const Tensor dy32 = ws_.alloc(out.shape, DType::f32);
+  kernels::LossArgs args;
+  args.lengths = batch_.lengths();
+  args.grad_scale = 1.0 / ref_count_;
+  args.grad_multiplier = scaler_.scale();
+  nn::compute_loss(be_, loss_kind_, out32, target, dy32, args, scalars_.step_loss());
+  if (!low) return dy32;
+  const Tensor dy = ws_.alloc(out.shape, out.dtype);
+  be_.cast(dy32, dy);
+  return dy;
+}
+
+void Trainer::backward(const Tensor& dy) {
+  nn::Exec ex{be_, ws_, nn::Pass{true, state_.micro_steps - 1}};
+  model_.backward(ex, ctx_, dy);
+}
+
+// The step's loss joins this rank's epoch loss; with several ranks its count is then summed over
+// them after the last gradient bucket, and the compute stream waits for every bucket.
+void Trainer::reduce(bool last) {
+  if (last) be_.axpy(1.0, scalars_.step_loss(), scalars_.epoch_loss());
+  if (ddp_) ddp_->finish_step(last ? scalars_.at(DeviceScalars::kStep + 1, 1) : Tensor{});
+}
+
+// The step's gradient is that of the loss summed over every element counted in the step (all ranks,
+// all micro-batches) over their number: each micro-batch gave d(sum) / ref_count (times the loss scale)
+// and DDP averaged over the ranks, so the multiplier is world * ref_count / (count * scale). With
+// padding or ignored labels the micro-batches count different numbers of tokens, and the mean of their
+// means (PyTorch DDP's) would weight the tokens unequally; this is the one-process gradient. The sum of
+// squares (one pass over the gradients) gives the clipping norm and the finite check: a step with a
+// non-finite gradient is skipped, on every rank alike since the allreduce spread it.
+void Trainer::unscale_and_clip() {
+  be_.sum_squares(params_.flat_grads(), scalars_.sumsq());
+  kernels::StepControlArgs a;
+  a.numerator = static_cast<double>(world_) * ref_count_;
+  a.max_norm = opt_.clip_norm;
+  a.check_finite = true;
+  be_.step_control(a, scalars_.at(DeviceScalars::kStep + 1, 1), scalars_.sumsq(), scaler_.scale(), scalars_.control());
+}
+
+void Trainer::optimizer_step() {
+  lr_ = schedule_.lr(state_.step);
+  optimizer_->step(be_, params_, lr_, scalars_.control());
+  scaler_.update(be_, scalars_.control());
+  be_.fill(scalars_.step_loss(), 0.0);
+  ++state_.step;
+  if (ddp_ && opt_.check_every > 0 && state_.step % opt_.check_every == 0)
+    ddp_->check_in_sync(cat("at step ", state_.step));
+}
+
+std::vector<double> Trainer::read_scalars() {
+  std::vector<double> v = be_.read<double>(scalars_.buf);
+  using S = kernels::ScalerState;
+  state_.scaler.assign(v.begin() + DeviceScalars::kScaler, v.end());
+  const double skipped = state_.scaler[S::kSkipped];
+  // Without the fp16 scaler a non-finite gradient is divergence: stop, naming where it began.
+  if (!opt_.scaler.dynamic && skipped > 0) {
+    const auto first = static_cast<std::int64_t>(state_.scaler[S::kFirstSkip]);
+    fail("training diverged: the loss or a gradient is not finite at epoch ", first / steps_per_epoch_ + 1, " step ",
+         first, " (lower optim.lr or set optim.clip-norm)");
+  }
+  return v;
+}
+
+TrainSummary Trainer::run() {
+  summary_.val_loss = std::numeric_limits<double>::quiet_NaN();
+  Stopwatch total, phase;
   double timed_seconds = 0.0;
-  std::int64_t timed_samples = 0, step = 0, micro_steps = 0;  // optimizer steps, forward passes
-  Stopwatch phase;
-  for (std::int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
+  std::int64_t timed_samples = 0;
+  for (; state_.epoch <= opt_.epochs; ++state_.epoch, state_.micro = 0) {
     Stopwatch epoch_clock;
     PhaseTimes t;
+    const std::int64_t syncs_before = be_.host_syncs(), steps_before = state_.step;
     auto lap = [&](double& into) {
       into += phase.seconds();
       phase.reset();
     };
-    double loss[2] = {0.0, 0.0};  // sum, count: reduced over the ranks at the end of the epoch
-    double lr = 0.0;
-    double step_count = 0.0;  // elements the loss counted in this optimizer step, on this rank
-    for (std::int64_t micro = 0; micro < micro_per_epoch; ++micro) {
+    for (; state_.micro < micro_per_epoch_; ++state_.micro) {
       // Micro-step k of an accumulation group; the group's last one communicates and steps.
-      const std::int64_t k = micro % opt.accum_steps;
-      const bool last = k == opt.accum_steps - 1 || micro == micro_per_epoch - 1;
+      const std::int64_t k = state_.micro % opt_.accum_steps;
+      const bool last = k == opt_.accum_steps - 1 || state_.micro == micro_per_epoch_ - 1;
       phase.reset();
-      batch.upload(loader.next(), train_x.width());
-      if (k == 0) params.zero_grads(be);
-      if (ddp) ddp->begin_step(/*sync=*/last);
+      ws_.reset();
+      assemble_batch();
+      if (k == 0) params_.zero_grads(be_);
+      if (ddp_) ddp_->begin_step(/*sync=*/last);
       lap(t.data);
-      const Tensor out = model.forward(be, batch.input(), nn::Pass{true, static_cast<std::uint64_t>(micro_steps++)});
-      const Tensor& dy = dout.ensure(be.allocator(), out.shape, out.dtype);
-      const double ref_count = static_cast<double>(opt.batch_size * (batch.target().numel() / batch.target().dim(0)));
-      const nn::LossValue lv = nn::compute_loss(be, loss_kind, out, batch.target(), dy, 1.0 / ref_count,
-                                                batch.lengths_or_null(), /*grad_of_sum=*/true);
-      HPCT_CHECK(std::isfinite(lv.sum), "training diverged: the loss is ", lv.sum, " at epoch ", epoch,
-                 " step ", step, " (lower optim.lr or set optim.clip-norm)");
-      loss[0] += lv.sum;
-      loss[1] += static_cast<double>(lv.count);
-      step_count += static_cast<double>(lv.count);
+      const Tensor dy = forward_and_loss();
       lap(t.forward);
-      model.backward(be, dy);
+      backward(dy);
       lap(t.backward);
-      if (ddp) t.comm_wait += ddp->finish_step();
-      phase.reset();
+      reduce(last);
+      lap(t.comm_wait);
       if (!last) continue;
-      // The step's gradient is that of the loss summed over every element counted in the step (all
-      // ranks, all micro-batches) over their number: each micro-batch gave d(sum) / ref_count and DDP
-      // averaged over the ranks, so the gradients are scaled by world * ref_count / total. With padding
-      // or ignored labels the micro-batches count different numbers of tokens, and the mean of their
-      // means (PyTorch DDP's) would weight the tokens unequally; this is the one-process gradient.
-      if (world > 1) {
-        opt.comm->allreduce(Tensor(&step_count, Shape{1}, DType::f64), dist::ReduceOp::sum)->wait();
-        lap(t.comm_wait);
-      }
-      if (step_count > 0) {  // else nothing was counted and the gradients are 0
-        const double grad_scale = world * ref_count / step_count;
-        if (grad_scale != 1.0) be.scale(params.flat_grads(), grad_scale);
-      }
-      step_count = 0.0;
-      // The norm costs a pass over every gradient: only when clipping is on.
-      if (opt.clip_norm > 0) optim::clip_grad_norm(be, params.flat_grads(), opt.clip_norm);
-      lr = schedule.lr(step);
-      optimizer->step(be, params, lr);
-      ++step;
-      if (ddp && opt.check_every > 0 && step % opt.check_every == 0) ddp->check_in_sync(cat("at step ", step));
+      unscale_and_clip();
+      optimizer_step();
       lap(t.optimizer);
+      if (opt_.log_every > 0 && state_.step % opt_.log_every == 0 && state_.micro + 1 < micro_per_epoch_) {
+        const std::vector<double> v = read_scalars();
+        log::info(cat("epoch ", state_.epoch, " step ", state_.step, " train_loss=", std::setprecision(5),
+                      v[DeviceScalars::kEpoch] / std::max(1.0, v[DeviceScalars::kEpoch + 1]), " (this rank, epoch so far)"));
+        phase.reset();
+      }
     }
-    be.synchronize();
-    if (opt.comm && world > 1) opt.comm->allreduce(Tensor(loss, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait();
-    // Throughput counts training only: the validation pass below is timed on its own (t_eval).
+    const std::int64_t syncs = be_.host_syncs() - syncs_before, steps = state_.step - steps_before;
+    const std::vector<double> v = read_scalars();  // waits for the epoch's work
     const double train_seconds = epoch_clock.seconds();
-    if (epoch > 1 || opt.epochs == 1) {  // the first epoch pays for allocations; leave it out
+    // Throughput counts training only: the validation pass is timed on its own (t_eval).
+    if (state_.epoch > 1 || opt_.epochs == 1) {  // the first epoch pays for allocations; leave it out
       timed_seconds += train_seconds;
-      timed_samples += per_rank * world;
+      timed_samples += per_rank_ * world_;
     }
-    summary.train_loss = loss[0] / loss[1];
-
-    std::vector<std::pair<std::string, double>> row = {{"epoch", static_cast<double>(epoch)},
-                                                       {"step", static_cast<double>(step)},
-                                                       {"lr", lr},
-                                                       {"train_loss", summary.train_loss}};
-    std::string line = cat("epoch ", epoch, "/", opt.epochs, " train_loss=", std::setprecision(5),
-                           summary.train_loss);
-    const bool evaluate_now = validate && (epoch % opt.eval_every == 0 || epoch == opt.epochs);
-    Stopwatch eval_clock;
-    if (evaluate_now) {
-      // Validation batches: the training batch for the transformers, whose activation buffers (rows x
-      // L x width, per layer) a larger batch would allocate again (the lm at 256 rows: ~1 GB more);
-      // at least 256 rows for the MLP, whose rows are too cheap to fill a pass on their own.
-      const std::int64_t eval_batch =
-          model.spec().is_transformer() ? opt.batch_size : std::max<std::int64_t>(opt.batch_size, 256);
-      const Evaluation ev =
-          evaluate_sharded(be, model, loss_kind, *data.val, data.val_truth->n, opt.comm, eval_batch);
-      summary.val_loss = ev.loss.mean();
-      summary.val_metrics = compute_metrics(interpret_outputs(loss_kind, ev.raw, data.val_truth->n,
-                                                              model.spec().out_features, *data.standardization,
-                                                              ev.positions),
-                                            *data.val_truth, language_model);
-      line += cat(" val_loss=", summary.val_loss) + format_metrics(summary.val_metrics);
-    }
-    if (validate) {
-      const double nan = std::numeric_limits<double>::quiet_NaN();
-      row.emplace_back("val_loss", evaluate_now ? summary.val_loss : nan);
-      const std::vector<std::string> names = metric_names(loss_kind, language_model);
-      for (std::size_t i = 0; i < names.size(); ++i)
-        row.emplace_back("val_" + names[i], evaluate_now ? summary.val_metrics[i].second : nan);
-    }
-    const double eval_seconds = eval_clock.seconds();
-    const double rate = static_cast<double>(per_rank * world) / train_seconds;
-    row.emplace_back("samples_per_s", rate);
-    if (mean_length > 0) row.emplace_back("tokens_per_s", rate * mean_length);
-    row.emplace_back("epoch_seconds", train_seconds + eval_seconds);
-    for (const auto& [name, seconds] : {std::pair{"t_data", t.data}, {"t_forward", t.forward}, {"t_backward", t.backward},
-                                        {"t_comm_wait", t.comm_wait}, {"t_optimizer", t.optimizer},
-                                        {"t_eval", eval_seconds}})
-      row.emplace_back(name, seconds);
-    summary.phases += t;
-    csv.row(row);
-    std::ostringstream tail;
-    tail << std::fixed << std::setprecision(0) << " | " << rate << " samples/s";
-    if (mean_length > 0) tail << " (" << rate * mean_length << " tokens/s)";
-    log::info(line + tail.str());
+    summary_.host_syncs_per_step = steps ? static_cast<double>(syncs) / static_cast<double>(steps) : 0.0;
+    double loss[2] = {v[DeviceScalars::kEpoch], v[DeviceScalars::kEpoch + 1]};
+    if (host_comm_ && world_ > 1)
+      host_comm_->allreduce(Tensor(loss, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait_host();
+    summary_.train_loss = loss[0] / loss[1];
+    be_.fill(scalars_.epoch_loss(), 0.0);
+    end_epoch(t, train_seconds, syncs);
   }
-  csv.commit();
-  summary.epochs = opt.epochs;
-  summary.steps = step;
-  summary.seconds = total.seconds();
-  summary.samples_per_s = timed_seconds > 0 ? static_cast<double>(timed_samples) / timed_seconds : 0.0;
-  summary.tokens_per_s = summary.samples_per_s * mean_length;
-  return summary;
+  csv_.commit();
+  summary_.epochs = opt_.epochs;
+  summary_.steps = state_.step;
+  summary_.seconds = total.seconds();
+  summary_.samples_per_s = timed_seconds > 0 ? static_cast<double>(timed_samples) / timed_seconds : 0.0;
+  summary_.tokens_per_s = summary_.samples_per_s * mean_length_;
+  summary_.skipped_steps = static_cast<std::int64_t>(state_.scaler[kernels::ScalerState::kSkipped]);
+  summary_.loss_scale = state_.scaler[kernels::ScalerState::kScale];
+  return summary_;
+}
+
+void Trainer::end_epoch(const PhaseTimes& t, double train_seconds, std::int64_t syncs) {
+  const std::int64_t epoch = state_.epoch;
+  std::vector<std::pair<std::string, double>> row = {{"epoch", static_cast<double>(epoch)},
+                                                     {"step", static_cast<double>(state_.step)},
+                                                     {"lr", lr_},
+                                                     {"train_loss", summary_.train_loss}};
+  std::string line = cat("epoch ", epoch, "/", opt_.epochs, " train_loss=", std::setprecision(5), summary_.train_loss);
+  const bool validate = data_.val_truth && data_.val_truth->n > 0;
+  const bool evaluate_now = validate && (epoch % opt_.eval_every == 0 || epoch == opt_.epochs);
+  const bool language_model = model_.spec().type == "lm";
+  Stopwatch eval_clock;
+  if (evaluate_now) {
+    // Validation batches: the training batch for the transformers, whose activations (rows x L x width,
+    // per layer) a larger batch would allocate again; at least 256 rows for the MLP, whose rows are
+    // too cheap to fill a pass on their own.
+    const std::int64_t eval_batch =
+        model_.spec().is_transformer() ? opt_.batch_size : std::max<std::int64_t>(opt_.batch_size, 256);
+    const Evaluation ev =
+        evaluate_sharded(be_, model_, loss_kind_, *data_.val, data_.val_truth->n, host_comm_, eval_batch);
+    summary_.val_loss = ev.loss.mean();
+    summary_.val_metrics = compute_metrics(interpret_outputs(loss_kind_, ev.raw, data_.val_truth->n,
+                                                             model_.spec().out_features, *data_.standardization,
+                                                             ev.positions),
+                                           *data_.val_truth, language_model);
+    line += cat(" val_loss=", summary_.val_loss) + format_metrics(summary_.val_metrics);
+  }
+  if (validate) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    row.emplace_back("val_loss", evaluate_now ? summary_.val_loss : nan);
+    const std::vector<std::string> names = metric_names(loss_kind_, language_model);
+    for (std::size_t i = 0; i < names.size(); ++i)
+      row.emplace_back("val_" + names[i], evaluate_now ? summary_.val_metrics[i].second : nan);
+  }
+  const double eval_seconds = eval_clock.seconds();
+  const double rate = static_cast<double>(per_rank_ * world_) / train_seconds;
+  row.emplace_back("samples_per_s", rate);
+  if (mean_length_ > 0) row.emplace_back("tokens_per_s", rate * mean_length_);
+  row.emplace_back("epoch_seconds", train_seconds + eval_seconds);
+  for (const auto& [name, seconds] : {std::pair{"t_data", t.data}, {"t_forward", t.forward}, {"t_backward", t.backward},
+                                      {"t_comm_wait", t.comm_wait}, {"t_optimizer", t.optimizer},
+                                      {"t_eval", eval_seconds}})
+    row.emplace_back(name, seconds);
+  row.emplace_back("host_syncs", static_cast<double>(syncs));
+  if (opt_.scaler.dynamic) {
+    row.emplace_back("loss_scale", state_.scaler[kernels::ScalerState::kScale]);
+    row.emplace_back("skipped_steps", state_.scaler[kernels::ScalerState::kSkipped]);
+  }
+  summary_.phases += t;
+  csv_.row(row);
+  state_.history.push_back(row);
+  std::ostringstream tail;
+  tail << std::fixed << std::setprecision(0) << " | " << rate << " samples/s";
+  if (mean_length_ > 0) tail << " (" << rate * mean_length_ << " tokens/s)";
+  tail << std::setprecision(2) << " | " << summary_.host_syncs_per_step << " host syncs/step";
+  if (opt_.scaler.dynamic)
+    tail << std::setprecision(0) << " | loss scale " << state_.scaler[kernels::ScalerState::kScale] << ", "
+         << state_.scaler[kernels::ScalerState::kSkipped] << " skipped step(s)";
+  log::info(line + tail.str());
+}
+
+}  // namespace
+
+TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind, const TrainData& data,
+                 const TrainOptions& opt) {
+  check_train_options(opt);
+  Trainer trainer(be, model, loss_kind, data, opt);
+  return trainer.run();
 }
 
 }  // namespace hpct::train

@@ -1,9 +1,12 @@
 #pragma once
-// The training loop of one model on one process: shuffled mini-batches, forward, loss, backward,
-// clipping, optimizer and schedule, periodic evaluation, a progress line and a metrics.csv row per
-// epoch.
+// The training loop of one model on one process, as named steps over an explicit TrainState:
+// assemble the batch, forward, loss, backward, reduce (DDP), unscale/clip (device step control),
+// optimizer step, log/evaluate. Every step is enqueued on the backend's stream; the host reads device
+// values only when it logs (every log_every steps and at epoch ends: one read each).
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "data/dataset.hpp"
 #include "data/row_source.hpp"
@@ -11,6 +14,7 @@
 #include "parallel/ddp.hpp"
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
+#include "optim/loss_scaler.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
 #include "train/metrics.hpp"
@@ -34,6 +38,23 @@ struct TrainOptions {
   dist::DdpOptions ddp;
   std::int64_t check_every = 0;  // steps between weight-sync checks across ranks, 0 = off
   int data_workers = 1;          // loader threads preparing the next batches (0 = on the training thread)
+  std::int64_t log_every = 0;    // steps between progress lines (0: at epoch ends only)
+  // Mixed precision: the model's store holds the compute dtype; fp16 adds the dynamic loss scaler.
+  optim::LossScalerOptions scaler;
+  // Host-side agreement (evaluation sums, the epoch loss) goes over this communicator when given, so
+  // it never queues behind the data communicator's device collectives; default: comm.
+  dist::Communicator* host_comm = nullptr;
+};
+
+// Everything that says where a run is: what a checkpoint saves and a resume restores.
+struct TrainState {
+  std::int64_t epoch = 1;          // the epoch in progress (1-based)
+  std::int64_t micro = 0;          // micro-batches done in this epoch: the position in the epoch
+  std::int64_t step = 0;           // optimizer steps taken (skipped ones too: the schedule's clock)
+  std::uint64_t micro_steps = 0;   // forward passes so far: the dropout masks' counter
+  std::uint64_t data_seed = 1;     // the sampler's order is a function of (data_seed, epoch)
+  std::vector<double> scaler;      // kernels::ScalerState, as last read from the device
+  std::vector<std::vector<std::pair<std::string, double>>> history;  // metrics rows so far
 };
 
 // Seconds per phase on this rank: data (waiting for the loader, copying the batch in, zeroing the
@@ -54,6 +75,9 @@ struct TrainSummary {
   double tokens_per_s = 0.0;   // sequence data: samples/s x the mean valid length of the training rows
   double seconds = 0.0;
   PhaseTimes phases;           // over the whole run, on this rank
+  double host_syncs_per_step = 0.0;  // host waits on the training thread per optimizer step
+  std::int64_t skipped_steps = 0;    // steps skipped for non-finite gradients (fp16)
+  double loss_scale = 1.0;           // the final loss scale (fp16)
 };
 
 // The training split: its targets (standardised) in `train`, its features from `train_x` (rows of
