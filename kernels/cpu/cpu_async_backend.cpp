@@ -449,8 +449,15 @@ void CpuAsyncBackend::synchronize() {
   if (first) throw Error(first->message);
 }
 
+// On a worker thread the op is part of the op or host function running there (a kernel calling
+// another through its virtual *_impl, a host function calling the backend): it runs at once, in that
+// stream's order, and the host's current stream is not read from the worker.
 template <class F>
 void CpuAsyncBackend::enqueue(F&& f) {
+  if (async_detail::tl_worker) {
+    f();
+    return;
+  }
   auto* s = dynamic_cast<AsyncStream*>(&stream());
   HPCT_CHECK(s && s->core() == core_.get(), "cpu-async: the current stream is not a stream of this backend");
   s->enqueue(std::forward<F>(f));

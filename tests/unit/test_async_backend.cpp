@@ -231,6 +231,22 @@ TEST_CASE("cpu-async: an op's error surfaces at the next wait; later ops are ski
   CHECK(be->read<float>(y) == std::vector<float>(4, 6.0f));
 }
 
+TEST_CASE("cpu-async: an op called inside a stream's host function runs there, in that stream's order") {
+  auto be = async_backend();
+  auto side = be->create_stream();
+  Buffer x(be->allocator(), Shape{8}, DType::f32);
+  Backend& b = *be;
+  {
+    StreamGuard g(*be, *side);  // the host's current stream is not the one the host function runs on
+    be->default_stream().launch_host([&b, &x] {
+      b.fill(x, 2.0);
+      b.scale(x, 3.0);
+    });
+  }
+  be->scale(x, 0.5);  // default stream, after the host function
+  CHECK(be->read<float>(x) == std::vector<float>(8, 3.0f));
+}
+
 TEST_CASE("cpu-async: host_syncs counts each host wait on the owning thread, none for enqueues") {
   auto be = async_backend();
   auto s = be->create_stream();
