@@ -19,8 +19,9 @@
 //   clears it, so the stream runs ops again afterwards. A stream that waits (Stream::wait) on an event
 //   whose stream had failed takes the error over: its own later ops depended on the failed work.
 // - Stream::launch_host runs its function on the stream's worker, in stream order, as an op. Inside
-//   an op or host function the host waits (synchronize) are refused, memory freed is freed at once,
-//   and streams must not be created or destroyed.
+//   an op or host function, backend ops called there run at once (part of it, in its stream's order),
+//   host waits (synchronize) are refused, memory freed is freed at once, and streams must not be
+//   created or destroyed.
 // - Destroying the backend runs every queued op to completion and joins the workers.
 #include <memory>
 #include <string>
