@@ -5,6 +5,7 @@
 // too), and an element-wise closeness check against a double reference.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -105,6 +106,59 @@ inline void check_close(const std::vector<G>& got, const std::vector<double>& re
   INFO(what, ": worst element ", at, " of ", got.size(), ": got ", (got.empty() ? 0.0 : as_double(got[at])),
        ", expected ", (ref.empty() ? 0.0 : ref[at]), " (error ", worst, " x tolerance)");
   CHECK(worst <= 1.0);
+}
+
+// ---- 16-bit storage against f32 ---------------------------------------------------------------------
+
+// h as an input of dtype T holding the values of h rounded to In: input<bf16, bf16>(h) is h in bf16,
+// input<float, bf16>(h) the same values in f32, input<float, float>(h) h itself.
+template <class T, class In, class S>
+Host<T> input(const Host<S>& h) {
+  return convert_host<T>(convert_host<In>(h));
+}
+
+// An op's outputs: `stored` in the op's float dtype (rounded to it on store), `fixed` in a dtype that
+// does not follow it (f64 loss accumulators, f32 layernorm statistics and attention probabilities).
+struct Outputs {
+  std::vector<std::vector<double>> stored, fixed;
+};
+
+// The tolerance of a 16-bit result against f32 on unrounded inputs, relative to the output's largest
+// magnitude: four units of 16-bit rounding (inputs and output each rounded once, errors of a few
+// such roundings adding up in sums): bf16 (8 significant bits) 2^-6, f16 (11 bits) 2^-9.
+template <class H>
+constexpr double half_tolerance() {
+  return std::is_same_v<H, hpct::bf16> ? 1.0 / 64 : 1.0 / 512;
+}
+
+// Checks the CPU's 16-bit path of an op against its f32 path. op(T{}, In{}) runs the op with float
+// tensors of dtype T whose values are rounded to In (see input) and returns its Outputs. With H 16-bit:
+//  1. exactness: op(H, H) stores exactly round_H(op(float, H)), the f32 kernel on the same values
+//     rounded once on store, and its fixed outputs are op(float, H)'s bit for bit;
+//  2. accuracy: op(H, H) is within half_tolerance<H>() * max |op(float, float)| of op(float, float).
+template <class H, class Op>
+void check_half_against_f32(Op&& op, const std::string& what) {
+  const Outputs half = op(H{}, H{}), same_values = op(float{}, H{}), exact = op(float{}, float{});
+  REQUIRE(half.stored.size() == exact.stored.size());
+  REQUIRE(half.fixed.size() == exact.fixed.size());
+  for (std::size_t k = 0; k < half.stored.size(); ++k) {
+    CAPTURE(k);
+    std::vector<double> rounded(same_values.stored[k].size());
+    for (std::size_t i = 0; i < rounded.size(); ++i) rounded[i] = as_double(from_double<H>(same_values.stored[k][i]));
+    check_close(half.stored[k], rounded, 0.0, 1e-300, what + ": stored output is round(f32 result)");
+    double scale = 0.0;
+    for (const double v : exact.stored[k]) scale = std::max(scale, std::abs(v));
+    check_close(half.stored[k], exact.stored[k], 0.0, half_tolerance<H>() * std::max(scale, 1e-30),
+                what + ": stored output vs f32");
+  }
+  for (std::size_t k = 0; k < half.fixed.size(); ++k) {
+    CAPTURE(k);
+    check_close(half.fixed[k], same_values.fixed[k], 0.0, 1e-300, what + ": fixed output is the f32 kernel's");
+    double scale = 0.0;
+    for (const double v : exact.fixed[k]) scale = std::max(scale, std::abs(v));
+    check_close(half.fixed[k], exact.fixed[k], 0.0, half_tolerance<H>() * std::max(scale, 1e-30),
+                what + ": fixed output vs f32");
+  }
 }
 
 }  // namespace hpct::test

@@ -1480,3 +1480,370 @@ TEST_CASE_TEMPLATE("loss sums do not depend on whether the gradient is asked for
     check_close_scalar(with_grad, ref.first, tol<T>(1e-6, 1e-12), 1e-9, "wide loss sum");
   }
 }
+
+// ---- device scalars of a step -----------------------------------------------------------------------
+namespace {
+
+// step_control on host-built scalars; returns control after the call (which starts as `start`).
+std::vector<double> run_step_control(const StepControlArgs& args, double count, std::optional<double> sumsq,
+                                     std::optional<double> loss_scale, std::vector<double> start = {0, 0, 0, 0}) {
+  Host<double> c(Shape{1}, count), ss(Shape{1}, sumsq.value_or(0)), ls(Shape{1}, loss_scale.value_or(1));
+  Host<double> control(Shape{StepControl::kSize});
+  control.v = start;
+  be().step_control(args, c.t(), sumsq ? ss.t() : Tensor{}, loss_scale ? ls.t() : Tensor{}, control.t());
+  return control.v;
+}
+
+}  // namespace
+
+TEST_CASE("step_control: multiplier, gradient norm, clipping, skip on non-finite, step count") {
+  using SC = StepControl;
+  StepControlArgs args;
+  args.numerator = 2.0;
+  // multiplier = numerator / count / loss_scale; the norm is sqrt(sumsq) times it; the step counts.
+  auto c = run_step_control(args, 8.0, 16.0, 4.0);
+  CHECK(c[SC::kMultiplier] == 2.0 / 8.0 / 4.0);
+  CHECK(c[SC::kSkip] == 0.0);
+  CHECK(c[SC::kNorm] == 4.0 * (2.0 / 8.0 / 4.0));
+  CHECK(c[SC::kStep] == 1.0);
+  c = run_step_control(args, 8.0, std::nullopt, std::nullopt, c);  // no sumsq, no scale
+  CHECK(c[SC::kMultiplier] == 0.25);
+  CHECK(c[SC::kNorm] == 0.0);
+  CHECK(c[SC::kStep] == 2.0);
+  // count 0 (nothing counted this step): multiplier 0, no NaN; still a step.
+  c = run_step_control(args, 0.0, 9.0, std::nullopt, c);
+  CHECK(c[SC::kMultiplier] == 0.0);
+  CHECK(c[SC::kNorm] == 0.0);
+  CHECK(c[SC::kStep] == 3.0);
+  // Clipping: norm 3 * 0.5 = 1.5 > max_norm 1: the multiplier is scaled by 1 / (1.5 + 1e-6) (torch).
+  args = {};
+  args.numerator = 1.0;
+  args.max_norm = 1.0;
+  c = run_step_control(args, 2.0, 9.0, std::nullopt);
+  CHECK(c[SC::kNorm] == 1.5);
+  CHECK(c[SC::kMultiplier] == doctest::Approx(0.5 / (1.5 + 1e-6)).epsilon(1e-15));
+  args.max_norm = 2.0;  // under the bound: unchanged
+  c = run_step_control(args, 2.0, 9.0, std::nullopt);
+  CHECK(c[SC::kMultiplier] == 0.5);
+  // Non-finite sumsq: skipped with check_finite (the step count stays), not without.
+  args.check_finite = true;
+  for (const double bad : {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+    CAPTURE(bad);
+    c = run_step_control(args, 2.0, bad, 1024.0, {1, 0, 5, 0});
+    CHECK(c[SC::kSkip] == 1.0);
+    CHECK(c[SC::kStep] == 5.0);
+    c = run_step_control(args, 2.0, 1.0, 1024.0, c);  // the next finite step counts again
+    CHECK(c[SC::kSkip] == 0.0);
+    CHECK(c[SC::kStep] == 6.0);
+  }
+  args.check_finite = false;
+  c = run_step_control(args, 2.0, std::numeric_limits<double>::infinity(), std::nullopt, {1, 0, 5, 0});
+  CHECK(c[SC::kSkip] == 0.0);
+  CHECK(c[SC::kStep] == 6.0);
+  // Errors: clipping needs sumsq; the scalars are f64 of the right sizes.
+  args.max_norm = 1.0;
+  Host<double> count(Shape{1}, 1.0), control(Shape{StepControl::kSize});
+  check_throws_with([&] { be().step_control(args, count.t(), Tensor{}, Tensor{}, control.t()); },
+                    "step_control: clipping (max_norm 1) and the finiteness check need sumsq");
+  Host<float> count32(Shape{1});
+  check_throws_with([&] { be().step_control({}, count32.t(), Tensor{}, Tensor{}, control.t()); },
+                    "step_control: count must be float64, got float32");
+  check_throws_with([&] { be().step_control({}, count.t(), Tensor{}, Tensor{}, count.t()); },
+                    "step_control: control [1] has 1 elements, expected 4");
+  // count may be a view of a loss accumulator's count (element 1).
+  Host<double> acc(Shape{2});
+  acc.v = {123.0, 4.0};
+  Host<double> ctl(Shape{StepControl::kSize}, 0.0);
+  be().step_control({}, acc.t().flat_range(1, 1), Tensor{}, Tensor{}, ctl.t());
+  CHECK(ctl[SC::kMultiplier] == 0.25);
+}
+
+TEST_CASE("update_loss_scale: backoff and records on skip, growth after the interval") {
+  using SS = ScalerState;
+  LossScaleArgs args;
+  args.interval = 3;
+  Host<double> state(Shape{SS::kSize});
+  state.v = {1024.0, 0.0, 0.0, -1.0, -1.0};
+  Host<double> good = control(7), skipped = control(7, 1.0, true);
+  be().update_loss_scale(args, good.t(), state.t());
+  be().update_loss_scale(args, good.t(), state.t());
+  CHECK(state.v == std::vector<double>{1024.0, 2.0, 0.0, -1.0, -1.0});
+  be().update_loss_scale(args, good.t(), state.t());  // third good step in a row: grows, count restarts
+  CHECK(state.v == std::vector<double>{2048.0, 0.0, 0.0, -1.0, -1.0});
+  be().update_loss_scale(args, good.t(), state.t());
+  be().update_loss_scale(args, skipped.t(), state.t());  // backoff, good count restarts, the skip recorded
+  CHECK(state.v == std::vector<double>{1024.0, 0.0, 1.0, 7.0, 7.0});
+  skipped[StepControl::kStep] = 9.0;
+  be().update_loss_scale(args, skipped.t(), state.t());
+  CHECK(state.v == std::vector<double>{512.0, 0.0, 2.0, 9.0, 7.0});  // the first skip stays
+  for (int i = 0; i < 3; ++i) be().update_loss_scale(args, good.t(), state.t());
+  CHECK(state[SS::kScale] == 1024.0);
+  // growth = backoff = 1: the scale stays 1, skips are still recorded (training without fp16).
+  LossScaleArgs none{1.0, 1.0, 1};
+  Host<double> plain(Shape{SS::kSize});
+  plain.v = {1.0, 0.0, 0.0, -1.0, -1.0};
+  be().update_loss_scale(none, skipped.t(), plain.t());
+  be().update_loss_scale(none, good.t(), plain.t());
+  CHECK(plain.v == std::vector<double>{1.0, 0.0, 1.0, 9.0, 9.0});
+  args.backoff = 0.0;
+  check_throws_with([&] { be().update_loss_scale(args, good.t(), state.t()); }, "update_loss_scale: growth 2 must be >= 1, backoff 0");
+  Host<double> short_state(Shape{4});
+  check_throws_with([&] { be().update_loss_scale(none, good.t(), short_state.t()); },
+                    "update_loss_scale: state [4] has 4 elements, expected 5");
+}
+
+TEST_CASE_TEMPLATE("scale_by multiplies by a device scalar", T, float, double, hpct::bf16, hpct::f16) {
+  auto x = rand_host<T>(Shape{1001}, 3);
+  Host<double> factor(Shape{1}, -0.5);
+  const auto before = to_double(x);
+  be().scale_by(x.t(), factor.t());
+  // Halving is exact in every float dtype.
+  for (std::int64_t i = 0; i < x.n(); ++i) CHECK(hpct::test::as_double(x[i]) == -0.5 * before[i]);
+  Host<float> f32(Shape{1});
+  check_throws_with([&] { be().scale_by(x.t(), f32.t()); }, "scale_by: factor must be float64, got float32");
+}
+
+// ---- optimizers: the control tensor and master weights -------------------------------------------------
+
+TEST_CASE_TEMPLATE("optimizers use multiplier * grads and change nothing on a skipped step", T, float, double) {
+  const std::int64_t n = 1003;
+  auto p0 = rand_host<T>(Shape{n}, 1), g = rand_host<T>(Shape{n}, 2), m0 = rand_host<T>(Shape{n}, 3, 0.0, 0.1);
+  auto v0 = rand_host<T>(Shape{n}, 4, 0.0, 0.1);
+  AdamWParams ah;
+  ah.weight_decay = 0.1;
+  SgdParams sh;
+  sh.momentum = 0.9;
+  sh.weight_decay = 0.01;
+  // A multiplier of 0.25 on g is the same step as 0.25 * g with multiplier 1 (bit for bit: g * 0.25 is exact).
+  Host<T> g4 = g;
+  for (auto& x : g4.v) x *= T(0.25);
+  Host<T> pa = p0, ma = m0, va = v0, pb = p0, mb = m0, vb = v0;
+  be().adamw_step(pa.t(), Tensor{}, g.t(), ma.t(), va.t(), ah, control(3, 0.25).t());
+  be().adamw_step(pb.t(), Tensor{}, g4.t(), mb.t(), vb.t(), ah, control(3).t());
+  CHECK(same_bits(pa.v, pb.v));
+  CHECK(same_bits(ma.v, mb.v));
+  CHECK(same_bits(va.v, vb.v));
+  Host<T> sa = p0, ba = m0, sb = p0, bb = m0;
+  be().sgd_step(sa.t(), Tensor{}, g.t(), ba.t(), sh, control(2, 0.25).t());
+  be().sgd_step(sb.t(), Tensor{}, g4.t(), bb.t(), sh, control(2).t());
+  CHECK(same_bits(sa.v, sb.v));
+  CHECK(same_bits(ba.v, bb.v));
+  // Skipped: nothing changes (not even the step-count check runs: the step count may be 0).
+  Host<T> p = p0, m = m0, v = v0;
+  be().adamw_step(p.t(), Tensor{}, g.t(), m.t(), v.t(), ah, control(0, 1.0, true).t());
+  be().sgd_step(p.t(), Tensor{}, g.t(), m.t(), sh, control(0, 1.0, true).t());
+  CHECK(same_bits(p.v, p0.v));
+  CHECK(same_bits(m.v, m0.v));
+  CHECK(same_bits(v.v, v0.v));
+}
+
+// 16-bit parameters: the update goes to the f32 master copy exactly as the f32 path updates f32
+// parameters (the same bits, given the same gradient values), and params = round(master).
+TEST_CASE_TEMPLATE("adamw_step and sgd_step on 16-bit params with f32 master weights follow the f32 path", H,
+                   hpct::bf16, hpct::f16) {
+  const std::int64_t n = 20'011;  // several parallel blocks
+  const auto start = rand_host<float>(Shape{n}, 1);
+  AdamWParams ah;
+  ah.lr = 0.01;
+  ah.weight_decay = 0.1;
+  SgdParams sh;
+  sh.lr = 0.1;
+  sh.momentum = 0.9;
+  sh.weight_decay = 0.01;
+  sh.nesterov = true;
+  for (const bool adam : {true, false}) {
+    CAPTURE(adam);
+    Host<float> p32 = start, master = start, m32(Shape{n}, 0.0f), v32(Shape{n}, 0.0f), m(Shape{n}, 0.0f), v(Shape{n}, 0.0f);
+    Host<H> p16 = hpct::test::convert_host<H>(start);
+    for (std::int64_t step = 1; step <= 3; ++step) {
+      auto g = hpct::test::input<H, H>(rand_host<float>(Shape{n}, 10 + step));
+      auto g32 = hpct::test::input<float, H>(rand_host<float>(Shape{n}, 10 + step));  // the same values
+      Host<double> ctl = control(step, 0.5);
+      if (adam) {
+        be().adamw_step(p32.t(), Tensor{}, g32.t(), m32.t(), v32.t(), ah, ctl.t());
+        be().adamw_step(p16.t(), master.t(), g.t(), m.t(), v.t(), ah, ctl.t());
+      } else {
+        be().sgd_step(p32.t(), Tensor{}, g32.t(), m32.t(), sh, ctl.t());
+        be().sgd_step(p16.t(), master.t(), g.t(), m.t(), sh, ctl.t());
+      }
+    }
+    CHECK(same_bits(master.v, p32.v));
+    CHECK(same_bits(m.v, m32.v));
+    if (adam) CHECK(same_bits(v.v, v32.v));
+    const auto rounded = hpct::test::convert_host<H>(p32);
+    CHECK(same_bits(p16.v, rounded.v));
+  }
+  Host<H> p(Shape{4}), g(Shape{4});
+  Host<float> m(Shape{4}), v(Shape{4}), short_master(Shape{3});
+  Host<double> ctl = control(1), m64(Shape{4});
+  check_throws_with([&] { be().adamw_step(p.t(), Tensor{}, g.t(), m.t(), v.t(), ah, ctl.t()); },
+                    "params need master weights (float32), got an empty tensor");
+  check_throws_with([&] { be().adamw_step(p.t(), short_master.t(), g.t(), m.t(), v.t(), ah, ctl.t()); },
+                    "adamw_step: sizes differ: params [4] has 4 elements, master [3]");
+  check_throws_with([&] { be().sgd_step(p.t(), m.t(), g.t(), m64.t(), sh, ctl.t()); },
+                    "sgd_step: momentum_buf must be float32, got float64");
+  Host<float> g32(Shape{4});
+  check_throws_with([&] { be().sgd_step(p.t(), m.t(), g32.t(), m.t(), sh, ctl.t()); }, "sgd_step: dtypes differ");
+}
+
+// ---- casts -------------------------------------------------------------------------------------------
+namespace {
+
+// f32 values cast to H on the backend, as bits.
+template <class H>
+std::vector<std::uint16_t> cast_bits(const std::vector<float>& values) {
+  Host<float> src(Shape{static_cast<std::int64_t>(values.size())});
+  src.v = values;
+  Host<H> dst(src.shape);
+  be().cast(src.t(), dst.t());
+  std::vector<std::uint16_t> bits;
+  for (const H h : dst.v) bits.push_back(h.bits);
+  return bits;
+}
+
+float pow2(int e) { return std::ldexp(1.0f, e); }
+
+}  // namespace
+
+TEST_CASE("cast: bf16 and f16 round to nearest-even, overflow, subnormals, NaN, round trips") {
+  // bf16 keeps 8 significant bits: 1 + 2^-8 is a tie between 1 (0x3f80, even) and 1 + 2^-7 (0x3f81);
+  // 1 + 3 2^-8 a tie between 0x3f81 and 0x3f82 (even); just above a tie rounds up.
+  CHECK(cast_bits<hpct::bf16>({1.0f + pow2(-8), 1.0f + 3 * pow2(-8), 1.0f + pow2(-8) + pow2(-20), -1.0f - pow2(-8)}) ==
+        std::vector<std::uint16_t>{0x3f80, 0x3f82, 0x3f81, 0xbf80});
+  // f16: 11 significant bits, max 65504 (0x7bff); 65520 and above overflow to inf (what a loss scaler
+  // watches for), just below stays finite.
+  CHECK(cast_bits<hpct::f16>({1.0f + pow2(-11), 1.0f + 3 * pow2(-11), 65504.0f, 65519.0f, 65520.0f, 1e6f, -1e6f}) ==
+        std::vector<std::uint16_t>{0x3c00, 0x3c02, 0x7bff, 0x7bff, 0x7c00, 0x7c00, 0xfc00});
+  // f16 subnormals: 2^-24 is the smallest (0x0001); 2^-25 ties to 0 (even), 3 2^-25 to 2 (even);
+  // 2^-14 is the smallest normal; 2^-26 underflows to 0.
+  CHECK(cast_bits<hpct::f16>({pow2(-24), pow2(-25), 3 * pow2(-25), pow2(-14), pow2(-26), -pow2(-24)}) ==
+        std::vector<std::uint16_t>{0x0001, 0x0000, 0x0002, 0x0400, 0x0000, 0x8001});
+  // bf16 has float's exponent range: float subnormals keep their top bits (2^-130 is bit 19 of the
+  // float, bit 3 of the bf16; 2^-134, bit 15, is a tie that rounds to the even 0).
+  CHECK(cast_bits<hpct::bf16>({pow2(-130), pow2(-134), pow2(-134) + pow2(-149)}) ==
+        std::vector<std::uint16_t>{0x0008, 0x0000, 0x0001});
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const auto bnan = cast_bits<hpct::bf16>({nan, inf, -inf});
+  CHECK((bnan[0] & 0x7fff) > 0x7f80);  // NaN stays NaN (never rounds into infinity)
+  CHECK(bnan[1] == 0x7f80);
+  CHECK(bnan[2] == 0xff80);
+  const auto hnan = cast_bits<hpct::f16>({nan, inf, -inf});
+  CHECK((hnan[0] & 0x7fff) > 0x7c00);
+  CHECK(hnan[1] == 0x7c00);
+  CHECK(hnan[2] == 0xfc00);
+
+  // Round trips: every f16 and every bf16 value -> f32 -> back is the identity (NaNs stay NaN); f32 ->
+  // f64 -> f32 too.
+  Host<hpct::f16> all_h(Shape{65536});
+  Host<hpct::bf16> all_b(Shape{65536});
+  for (std::int64_t i = 0; i < 65536; ++i) all_h[i].bits = all_b[i].bits = static_cast<std::uint16_t>(i);
+  Host<float> wide(Shape{65536});
+  Host<hpct::f16> back_h(Shape{65536});
+  Host<hpct::bf16> back_b(Shape{65536});
+  be().cast(all_h.t(), wide.t());
+  be().cast(wide.t(), back_h.t());
+  be().cast(all_b.t(), wide.t());
+  be().cast(wide.t(), back_b.t());
+  std::int64_t mismatches = 0;
+  for (std::int64_t i = 0; i < 65536; ++i) {
+    const bool h_nan = (i & 0x7fff) > 0x7c00, b_nan = (i & 0x7fff) > 0x7f80;
+    mismatches += h_nan ? !std::isnan(hpct::to_float(back_h[i])) : back_h[i].bits != all_h[i].bits;
+    mismatches += b_nan ? !std::isnan(hpct::to_float(back_b[i])) : back_b[i].bits != all_b[i].bits;
+  }
+  CHECK(mismatches == 0);
+  auto f = rand_host<float>(Shape{1000}, 7, -1e30, 1e30);
+  Host<double> d(f.shape);
+  Host<float> f2(f.shape);
+  be().cast(f.t(), d.t());
+  be().cast(d.t(), f2.t());
+  CHECK(same_bits(f2.v, f.v));
+  // f64 -> 16-bit rounds once: 1 + 2^-11 + 2^-40 is just above an f16 tie (the plain double -> float
+  // rounding would land on the tie and round down to 1).
+  Host<double> above(Shape{2});
+  above.v = {1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40), 1.0 + std::ldexp(1.0, -8) + std::ldexp(1.0, -40)};
+  Host<hpct::f16> h2(Shape{2});
+  Host<hpct::bf16> b2(Shape{2});
+  be().cast(above.t(), h2.t());
+  be().cast(above.t(), b2.t());
+  CHECK(h2[0].bits == 0x3c01);
+  CHECK(b2[1].bits == 0x3f81);
+  // bf16 <-> f16 directly (through the exact f32 value).
+  Host<hpct::bf16> b1(Shape{1});
+  b1[0] = hpct::to_bf16(3.0f);
+  Host<hpct::f16> h1(Shape{1});
+  be().cast(b1.t(), h1.t());
+  CHECK(h1[0].bits == 0x4200);
+  Host<std::int32_t> ints(Shape{2});
+  check_throws_with([&] { be().cast(ints.t(), h2.t()); }, "cast: src must be a floating-point tensor, got int32");
+  check_throws_with([&] { be().cast(above.t(), h1.t()); }, "cast: sizes differ");
+}
+
+// ---- 16-bit kernels against f32 ----------------------------------------------------------------------
+// The CPU widens 16-bit inputs to f32, runs the f32 kernel and rounds the outputs: each output must be
+// exactly round(the f32 kernel on the same values), and within half_tolerance (bf16 2^-6, f16 2^-9 of
+// the output's largest magnitude) of f32 on unrounded inputs (check_half_against_f32). An output that
+// feeds another op goes through input<T, In> again, so the f32 run on rounded values sees what the
+// 16-bit run stored.
+TEST_CASE_TEMPLATE("16-bit dense, elementwise, normalisation and loss kernels against f32", H, hpct::bf16, hpct::f16) {
+  using hpct::test::check_half_against_f32;
+  using hpct::test::input;
+  using hpct::test::Outputs;
+  const std::int64_t m = 70, n = 48, k = 64;
+  const auto a32 = rand_host<float>(Shape{m, k}, 1), b32 = rand_host<float>(Shape{n, k}, 2);
+  const auto bias32 = rand_host<float>(Shape{n}, 3), c32 = rand_host<float>(Shape{m, n}, 4);
+  const auto dy32 = rand_host<float>(Shape{m, n}, 5), db32 = rand_host<float>(Shape{n}, 6);
+  check_half_against_f32<H>([&](auto t, auto in) {
+    using T = decltype(t);
+    using In = decltype(in);
+    auto a = input<T, In>(a32), b = input<T, In>(b32), bias = input<T, In>(bias32), c = input<T, In>(c32);
+    Host<T> pre(Shape{m, n}), y(Shape{m, n}), dx(Shape{m, n});
+    auto dy = input<T, In>(dy32), db = input<T, In>(db32);
+    be().gemm(a.t(), false, b.t(), true, c.t(), 0.5, -1.0);  // beta != 0: C is read and written
+    be().gemm_bias_act(a.t(), false, b.t(), true, bias.t(), Activation::gelu_tanh, pre.t(), y.t());
+    auto pre_in = input<T, In>(pre);
+    be().activation_bias_grad(Activation::gelu_tanh, pre_in.t(), dy.t(), dx.t(), db.t());
+    Host<T> dbias = input<T, In>(db32);
+    be().bias_grad(dy.t(), dbias.t());
+    return Outputs{{to_double(c), to_double(pre), to_double(y), to_double(dx), to_double(db), to_double(dbias)}, {}};
+  }, "gemm, activation, bias");
+
+  const auto x32 = rand_host<float>(Shape{m, n}, 7, -2.0, 3.0), g32 = rand_host<float>(Shape{n}, 8, 0.5, 1.5);
+  check_half_against_f32<H>([&](auto t, auto in) {
+    using T = decltype(t);
+    using In = decltype(in);
+    auto x = input<T, In>(x32), gamma = input<T, In>(g32), beta = input<T, In>(bias32), dy = input<T, In>(dy32);
+    auto dgamma = input<T, In>(db32), dbeta = input<T, In>(bias32);
+    Host<T> y(Shape{m, n}), dx(Shape{m, n}), sm(Shape{m, n}), dsm(Shape{m, n}), drop(Shape{m, n});
+    Host<float> mean(Shape{m}), rstd(Shape{m});  // stats_dtype: f32 for f32 and 16-bit x
+    be().layernorm_forward(x.t(), gamma.t(), beta.t(), y.t(), mean.t(), rstd.t(), 1e-5);
+    be().layernorm_backward(x.t(), gamma.t(), mean.t(), rstd.t(), dy.t(), dx.t(), dgamma.t(), dbeta.t());
+    be().softmax_forward(x.t(), sm.t());
+    auto sm_in = input<T, In>(sm);
+    be().softmax_backward(sm_in.t(), dy.t(), dsm.t());
+    be().dropout_forward(x.t(), drop.t(), 0.25, 3, 4);
+    Host<T> ax = input<T, In>(dy32);
+    be().axpy(-0.75, x.t(), ax.t());
+    Host<double> ss(Shape{1});
+    be().sum_squares(x.t(), ss.t());
+    return Outputs{{to_double(y), to_double(dx), to_double(dgamma), to_double(dbeta), to_double(sm), to_double(dsm),
+                    to_double(drop), to_double(ax)},
+                   {to_double(mean), to_double(rstd), ss.v}};
+  }, "layernorm, softmax, dropout, axpy, sum_squares");
+
+  for (const LossKind kind : kAllLosses) {
+    CAPTURE(loss_name(kind));
+    const LossCase lc{kind, 60, 5};
+    const LossInputs<float> in32(lc, 9);
+    check_half_against_f32<H>([&](auto t, auto in) {
+      using T = decltype(t);
+      using In = decltype(in);
+      auto pred = input<T, In>(in32.pred), target = input<T, In>(in32.target);
+      Host<std::int32_t> labels = in32.labels;
+      Host<T> dpred(pred.shape);
+      LossArgs args;
+      args.mean = true;
+      const LossSum got = run_loss<T>(be(), kind, pred, target, labels, dpred.t(), 1.0, args);
+      return Outputs{{to_double(dpred)}, {{got.sum, got.count}}};
+    }, loss_name(kind));
+  }
+}

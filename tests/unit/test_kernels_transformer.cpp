@@ -533,3 +533,53 @@ TEST_CASE_TEMPLATE("transformer kernels give the same bits on 1, 2 and 3 threads
     }
   }
 }
+
+// ---- 16-bit storage ---------------------------------------------------------------------------------------
+// bf16 and f16 tensors run the f32 kernels on widened copies and store rounded outputs: exactly
+// round(the f32 kernel on the same values), within half_tolerance (bf16 2^-6, f16 2^-9 of the output's
+// largest magnitude) of f32 on unrounded inputs. Attention keeps its probabilities in f32
+// (attention_saved_dtype), so the backward reads them unrounded.
+TEST_CASE_TEMPLATE("transformer kernels in bf16 and f16 against f32", H, hpct::bf16, hpct::f16) {
+  using hpct::test::check_half_against_f32;
+  using hpct::test::input;
+  using hpct::test::Outputs;
+  CHECK(be().attention_saved_dtype(hpct::dtype_of<H>()) == DType::f32);
+  for (const AttnCase& c : {AttnCase{3, 70, 2, 8, true, true, 0.2}, AttnCase{2, 20, 4, 32, true, false, 0.0}}) {
+    CAPTURE(c.name());
+    const AttnTensors<float> a32(c, 4);
+    check_half_against_f32<H>([&](auto t, auto in) {
+      using T = decltype(t);
+      using In = decltype(in);
+      auto qkv = input<T, In>(a32.qkv), dout = input<T, In>(a32.dout);
+      Host<T> out(a32.out.shape), dqkv(a32.dqkv.shape);
+      Host<float> saved(a32.probs.shape);
+      be().attention_forward(qkv.t(), out.t(), saved.t(), a32.args);
+      be().attention_backward(qkv.t(), saved.t(), dout.t(), dqkv.t(), a32.args);
+      return Outputs{{to_double(out), to_double(dqkv)}, {to_double(saved)}};
+    }, "attention");
+  }
+  Host<std::int32_t> ids(Shape{6, 20});
+  for (std::int64_t i = 0; i < ids.n(); ++i) ids[i] = static_cast<std::int32_t>((i * 7) % 13);
+  const auto table32 = rand_host<float>(Shape{13, 40}, 5), dout32 = rand_host<float>(Shape{6, 20, 40}, 6);
+  const auto x32 = rand_host<float>(Shape{6, 20}, 7), w32 = rand_host<float>(Shape{20, 40}, 8);
+  const auto b32 = rand_host<float>(Shape{20, 40}, 9);
+  const Host<std::int32_t> lengths = make_lengths(6, 20);
+  check_half_against_f32<H>([&](auto t, auto in) {
+    using T = decltype(t);
+    using In = decltype(in);
+    auto table = input<T, In>(table32), dtable = input<T, In>(table32), dout = input<T, In>(dout32);
+    auto x = input<T, In>(x32), w = input<T, In>(w32), b = input<T, In>(b32);
+    Host<T> emb(dout32.shape), tok(dout32.shape), dx(x32.shape), pooled(Shape{6, 40}), dseq(dout32.shape);
+    auto dw = input<T, In>(w32), db = input<T, In>(w32);
+    be().embedding_forward(ids.t(), table.t(), emb.t());
+    be().embedding_backward(ids.t(), dout.t(), dtable.t());
+    be().feature_tokens_forward(x.t(), w.t(), b.t(), tok.t());
+    be().feature_tokens_backward(x.t(), w.t(), dout.t(), dx.t(), dw.t(), db.t());
+    Host<std::int32_t> lt = lengths;
+    be().mean_pool_forward(dout.t(), lt.t(), pooled.t());
+    be().mean_pool_backward(input<T, In>(pooled).t(), lt.t(), dseq.t());
+    return Outputs{{to_double(emb), to_double(dtable), to_double(tok), to_double(dx), to_double(dw), to_double(db),
+                    to_double(pooled), to_double(dseq)},
+                   {}};
+  }, "embedding, feature tokens, mean pooling");
+}
