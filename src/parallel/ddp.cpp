@@ -27,8 +27,14 @@ Ddp::Ddp(Communicator& comm, params::ParameterStore& store, kernels::Backend& be
     }
   }
   // Always asked (it is collective), so ranks that disagree on zero_copy still agree on the outcome.
-  if ((shared_ = comm_.make_reduction_buffer(store.flat_size(), store.dtype(), opt.zero_copy)))
-    store_.place_grads(be_, shared_->tensor());
+  // A shared-memory window is host memory: only a backend whose kernels address host memory (the CPU
+  // backends) can keep gradients there; its view then carries the backend's device.
+  const bool usable = opt.zero_copy && be.device().is_host_memory();
+  if ((shared_ = comm_.make_reduction_buffer(store.flat_size(), store.dtype(), usable))) {
+    Tensor window = shared_->tensor();
+    window.device = be.device();
+    store_.place_grads(be_, window);
+  }
 }
 
 // The gradients go back into the store's own memory, unless this rank is failing (an exception

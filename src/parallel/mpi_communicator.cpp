@@ -85,6 +85,13 @@ void divide(const Tensor& t, int n) {
   }
 }
 
+// Blocks until the data a collective reads are ready. The operation may run on a stream's worker (a
+// waiter running a shared-window allreduce inline, from Work::wait(stream)); the event was recorded
+// earlier on that stream, so it has completed and query() spares the (there forbidden) host wait.
+void wait_ready(const ReadyEvent& ready) {
+  if (ready && !ready->query()) ready->synchronize();
+}
+
 }  // namespace
 
 // One queued operation and its completion.
@@ -226,12 +233,12 @@ Handle MpiCommunicator::allreduce(const Tensor& buf, ReduceOp op, ReadyEvent rea
     const auto offset = static_cast<std::size_t>(static_cast<char*>(buf.data) - static_cast<char*>(window->local()));
     const auto timeout = timeout_;
     return enqueue(what, [=] {
-      if (ready) ready->synchronize();
+      wait_ready(ready);
       window->allreduce(offset, n, buf.dtype, op, timeout);
     }, /*may_run_inline=*/true);
   }
   return enqueue(what, [=, this] {
-    if (ready) ready->synchronize();
+    wait_ready(ready);
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf.data, n, type, sum_op(buf.dtype), comm_), "MPI_Allreduce");
     if (op == ReduceOp::average) divide(buf, size_);
   });
@@ -307,7 +314,7 @@ Handle MpiCommunicator::broadcast(const Tensor& buf, int root, ReadyEvent ready)
   const MPI_Datatype type = mpi_type(buf.dtype, "broadcast");
   return enqueue(cat("broadcast of ", n, " ", name_of(buf.dtype)),
                  [=, this] {
-                   if (ready) ready->synchronize();
+                   wait_ready(ready);
                    check_mpi(MPI_Bcast(buf.data, n, type, root, comm_), "MPI_Bcast");
                  });
 }

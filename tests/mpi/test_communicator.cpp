@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/buffer.hpp"
+#include "kernels/kernels.hpp"
 #include "parallel/world.hpp"
 
 using namespace hpct;
@@ -36,10 +38,10 @@ TEST_CASE("allreduce sum and average, several in flight, complete in order") {
   auto h1 = comm().allreduce(Tensor(a.data(), Shape{1000}, DType::f32), dist::ReduceOp::sum);
   auto h2 = comm().allreduce(Tensor(b.data(), Shape{7}, DType::f32), dist::ReduceOp::average);
   auto h3 = comm().allreduce(Tensor(c.data(), Shape{3}, DType::f64), dist::ReduceOp::sum);
-  h3->wait();
+  h3->wait_host();
   CHECK(h1->done());  // issue order is completion order
-  h1->wait();
-  h2->wait();
+  h1->wait_host();
+  h2->wait_host();
   const double rank_sum = p * (p - 1) / 2.0;
   CHECK(a[0] == doctest::Approx(rank_sum));
   CHECK(a[999] == doctest::Approx(rank_sum + 999.0 * p));
@@ -50,11 +52,11 @@ TEST_CASE("allreduce sum and average, several in flight, complete in order") {
 TEST_CASE("broadcast, allgather, reduce_scatter, barrier") {
   const int p = comm().size(), r = comm().rank();
   std::vector<std::int64_t> v = {r == 0 ? 42 : -1, r == 0 ? 7 : -1};
-  comm().broadcast(Tensor(v.data(), Shape{2}, DType::i64), 0)->wait();
+  comm().broadcast(Tensor(v.data(), Shape{2}, DType::i64), 0)->wait_host();
   CHECK(v == std::vector<std::int64_t>{42, 7});
 
   std::vector<std::int32_t> mine = {r, 10 * r}, all(2 * p);
-  comm().allgather(Tensor(mine.data(), Shape{2}, DType::i32), Tensor(all.data(), Shape{2 * p}, DType::i32))->wait();
+  comm().allgather(Tensor(mine.data(), Shape{2}, DType::i32), Tensor(all.data(), Shape{2 * p}, DType::i32))->wait_host();
   for (int q = 0; q < p; ++q) {
     CHECK(all[2 * q] == q);
     CHECK(all[2 * q + 1] == 10 * q);
@@ -63,9 +65,9 @@ TEST_CASE("broadcast, allgather, reduce_scatter, barrier") {
   std::vector<float> send(3 * p), recv(3);
   std::iota(send.begin(), send.end(), 0.0f);  // the same on every rank
   comm().reduce_scatter(Tensor(send.data(), Shape{3 * p}, DType::f32), Tensor(recv.data(), Shape{3}, DType::f32),
-                        dist::ReduceOp::sum)->wait();
+                        dist::ReduceOp::sum)->wait_host();
   for (int i = 0; i < 3; ++i) CHECK(recv[i] == doctest::Approx(p * (3.0 * r + i)));
-  comm().barrier()->wait();
+  comm().barrier()->wait_host();
 }
 
 TEST_CASE("split into groups: even and odd ranks reduce separately") {
@@ -73,7 +75,7 @@ TEST_CASE("split into groups: even and odd ranks reduce separately") {
   auto group = comm().split(r % 2, r);
   CHECK(group->rank() == r / 2);
   float x = 1.0f;
-  group->allreduce(Tensor(&x, Shape{1}, DType::f32), dist::ReduceOp::sum)->wait();
+  group->allreduce(Tensor(&x, Shape{1}, DType::f32), dist::ReduceOp::sum)->wait_host();
   CHECK(x == static_cast<float>(group->size()));
 }
 
@@ -85,10 +87,10 @@ TEST_CASE("a collective that a peer never joins times out with a message naming 
   pair->set_timeout(300ms);
   if (comm().rank() == 0) {
     auto h = pair->barrier();
-    CHECK_THROWS_WITH_AS(h->wait(), doctest::Contains("rank 0: barrier did not complete"), Error);
+    CHECK_THROWS_WITH_AS(h->wait_host(), doctest::Contains("rank 0: barrier did not complete"), Error);
   }
-  comm().barrier()->wait();  // everyone: rank 0 has seen its timeout
-  if (comm().rank() != 0) pair->barrier()->wait();  // now complete rank 0's barrier so all threads can end
+  comm().barrier()->wait_host();  // everyone: rank 0 has seen its timeout
+  if (comm().rank() != 0) pair->barrier()->wait_host();  // now complete rank 0's barrier so all threads can end
 }
 
 TEST_CASE("zero-copy allreduce through a shared-memory window: sums, averages, ranges, in order") {
@@ -106,9 +108,9 @@ TEST_CASE("zero-copy allreduce through a shared-memory window: sums, averages, r
   auto h1 = comm().allreduce(t.flat_range(6000, 4000), dist::ReduceOp::average);
   auto h2 = comm().allreduce(t.flat_range(17, 5983), dist::ReduceOp::sum);
   auto h3 = comm().allreduce(t.flat_range(0, 17), dist::ReduceOp::sum);
-  h3->wait();
+  h3->wait_host();
   CHECK(h1->done());
-  h2->wait();
+  h2->wait_host();
   const float ranks = static_cast<float>(p * (p + 1) / 2);  // sum of (r + 1)
   int wrong = 0;
   for (int i = 0; i < 10000; ++i) {
@@ -118,7 +120,7 @@ TEST_CASE("zero-copy allreduce through a shared-memory window: sums, averages, r
   CHECK(wrong == 0);
   // A buffer outside the window still goes through MPI.
   std::vector<float> plain(5, 1.0f);
-  comm().allreduce(Tensor(plain.data(), Shape{5}, DType::f32), dist::ReduceOp::sum)->wait();
+  comm().allreduce(Tensor(plain.data(), Shape{5}, DType::f32), dist::ReduceOp::sum)->wait_host();
   CHECK(plain[4] == static_cast<float>(p));
 }
 
@@ -128,13 +130,13 @@ TEST_CASE("a zero-copy allreduce that a peer never joins times out on every rank
   auto shared = pair->make_reduction_buffer(64, DType::f32);
   REQUIRE(shared != nullptr);
   pair->set_timeout(300ms);
-  // The error of h->wait() once this rank's communication thread has given up too (it keeps the same
+  // The error of h->wait_host() once this rank's communication thread has given up too (it keeps the same
   // timeout). The waiter may have run the allreduce itself (its message then says which phase
   // stalled) or found the communication thread running it.
   auto error_of = [](const dist::Handle& h) {
     std::string msg = "<no error>";
     try {
-      h->wait();
+      h->wait_host();
     } catch (const Error& e) {
       msg = e.what();
     }
@@ -147,14 +149,57 @@ TEST_CASE("a zero-copy allreduce that a peer never joins times out on every rank
     CHECK(msg.rfind(me, 0) == 0);
     CHECK(msg.find("did not complete within 0.3 s") != std::string::npos);
   }
-  comm().barrier()->wait();
+  comm().barrier()->wait_host();
   if (comm().rank() != 0) {  // late: rank 0 has given up, so its reduced slice never comes
     const std::string msg = error_of(pair->allreduce(shared->tensor(), dist::ReduceOp::sum));
     CHECK(msg.rfind(me, 0) == 0);
     CHECK(msg.find("did not complete within 0.3 s") != std::string::npos);
   }
   pair->set_timeout(300s);
-  comm().barrier()->wait();
+  comm().barrier()->wait_host();
+}
+
+TEST_CASE("collectives on device memory are ordered by events: after the producing op, before the consumer") {
+  // The asynchronous CPU backend: ops run later on a worker thread. The allreduce must wait for the
+  // fill recorded before its event (else it reduces stale data), and the scale after Work::wait(stream)
+  // must see the reduced values; the host never waits until the final read.
+  const int p = comm().size(), r = comm().rank();
+  auto be = kernels::make_backend("cpu-async", 1);
+  Buffer x(be->allocator(), Shape{4096}, DType::f32);
+  std::shared_ptr<Event> ready = be->create_event();
+  be->stream().launch_host([] { std::this_thread::sleep_for(50ms); });  // a slow producer
+  be->fill(x, static_cast<double>(r + 1));
+  ready->record(be->stream());
+  const std::int64_t syncs = be->host_syncs();
+  auto h = comm().allreduce(x, dist::ReduceOp::sum, ready);
+  h->wait(be->stream());
+  be->scale(x, 2.0);
+  CHECK(be->host_syncs() == syncs);  // nothing above waited on the host
+  const std::vector<float> got = be->read<float>(x);
+  CHECK(got[0] == static_cast<float>(p * (p + 1)));  // 2 * sum of (r + 1)
+  CHECK(got[4095] == static_cast<float>(p * (p + 1)));
+}
+
+TEST_CASE("16-bit sums through MPI and the shared-memory window add in float and round once") {
+  const int p = comm().size(), r = comm().rank();
+  // 1 + r 2^-9: a bf16 ulp at 1 is 2^-7, so each rank's term alone would round away; the exact sum
+  // rounds to nearest once.
+  for (const DType t : {DType::bf16, DType::f16}) {
+    CAPTURE(name_of(t));
+    const auto store = [&](float v) -> std::uint16_t { return t == DType::bf16 ? to_bf16(v).bits : to_f16(v).bits; };
+    const auto load = [&](std::uint16_t b) { return t == DType::bf16 ? to_float(bf16{b}) : to_float(f16{b}); };
+    float exact = 0.0f;
+    for (int q = 0; q < p; ++q) exact += load(store(1.0f + static_cast<float>(q) / 512.0f));
+    std::vector<std::uint16_t> v(33, store(1.0f + static_cast<float>(r) / 512.0f));
+    comm().allreduce(Tensor(v.data(), Shape{33}, t), dist::ReduceOp::sum)->wait_host();
+    CHECK(load(v[32]) == load(store(exact)));
+    auto shared = comm().make_reduction_buffer(33, t);
+    if (!shared) continue;  // one rank
+    auto* w = static_cast<std::uint16_t*>(shared->tensor().data);
+    std::fill(w, w + 33, store(1.0f + static_cast<float>(r) / 512.0f));
+    comm().allreduce(shared->tensor(), dist::ReduceOp::average)->wait_host();
+    CHECK(load(w[0]) == load(store(exact / static_cast<float>(p))));
+  }
 }
 
 int main(int argc, char** argv) {
@@ -164,6 +209,6 @@ int main(int argc, char** argv) {
   if (dist::World::get().rank() != 0 && !std::getenv("HPCTRAIN_TEST_ALL_RANKS")) ctx.setOption("out", "/dev/null");
   int failed = ctx.run();
   // Every rank's verdict counts: the job fails if any rank failed.
-  comm().allreduce(Tensor(&failed, Shape{1}, DType::i32), dist::ReduceOp::sum)->wait();
+  comm().allreduce(Tensor(&failed, Shape{1}, DType::i32), dist::ReduceOp::sum)->wait_host();
   return failed ? 1 : 0;
 }

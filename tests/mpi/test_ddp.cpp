@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "data/distributed_sampler.hpp"
 #include "data/generators.hpp"
@@ -11,6 +12,7 @@
 #include "parallel/world.hpp"
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
+#include "nn/runner.hpp"
 #include "optim/optimizer.hpp"
 #include "train/batch.hpp"
 
@@ -33,12 +35,16 @@ double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
   return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
 }
 
-std::vector<float> copy_of(const Tensor& t) { return {t.f32(), t.f32() + t.numel()}; }
+// The backend of the test: HPCTRAIN_TEST_DEVICE (cpu, or cpu-async: the device execution model).
+std::unique_ptr<kernels::Backend> test_backend() {
+  const char* d = std::getenv("HPCTRAIN_TEST_DEVICE");
+  return kernels::make_backend(d && *d ? d : "cpu", 1);
+}
 
 // Trains kSteps steps. comm == nullptr: one process, batch kGlobalBatch in permutation order.
 // Otherwise: this rank's DistributedSampler share, kGlobalBatch / (p * accum) rows per micro-step.
 Run train_steps(dist::Communicator* comm, int accum, bool zero_copy = true) {
-  auto be = kernels::make_cpu_backend(1);
+  auto be = test_backend();
   data::GeneratorOptions g;
   g.kind = "physics19";
   g.n = kGlobalBatch * kSteps;
@@ -76,7 +82,8 @@ Run train_steps(dist::Communicator* comm, int accum, bool zero_copy = true) {
 
   Run run;
   train::BatchAssembler batch(*be, DType::f32);
-  Buffer dout;
+  nn::Runner runner(*be, *model);
+  optim::PlainSteps steps(*be);
   std::int64_t pos = 0;
   for (std::int64_t step = 0; step < kSteps; ++step) {
     model->params().zero_grads(*be);
@@ -84,17 +91,20 @@ Run train_steps(dist::Communicator* comm, int accum, bool zero_copy = true) {
     for (int k = 0; k < k_max; ++k, pos += micro) {
       if (ddp) ddp->begin_step(/*sync=*/k == k_max - 1);
       batch.gather(d, order.data() + pos, micro);
-      const Tensor out = model->forward(*be, batch.x(), nn::Pass{true, static_cast<std::uint64_t>(step)});
-      const Tensor& dy = dout.ensure(be->allocator(), out.shape, out.dtype);
-      nn::compute_loss(*be, nn::LossKind::mse, out, batch.target(), dy, 1.0 / k_max);
-      model->backward(*be, dy);
+      const Tensor out = runner.forward(batch.x(), nn::Pass{true, static_cast<std::uint64_t>(step)});
+      const Tensor dy = runner.alloc(out.shape, out.dtype);
+      kernels::LossArgs args;
+      args.mean = true;
+      args.grad_scale = 1.0 / k_max;
+      nn::loss_value(*be, nn::LossKind::mse, out, batch.target(), dy, args);
+      runner.backward(dy);
       if (ddp) ddp->finish_step();
     }
-    if (step == 0) run.first_grads = copy_of(model->params().flat_grads());
-    opt->step(*be, model->params(), o.lr);
+    if (step == 0) run.first_grads = be->read<float>(model->params().flat_grads());
+    opt->step(*be, model->params(), o.lr, steps.next(*be));
   }
   if (ddp) ddp->check_in_sync("after training");
-  run.weights = copy_of(model->params().flat_params());
+  run.weights = be->read<float>(model->params().flat_params());
   return run;
 }
 
@@ -115,7 +125,7 @@ TEST_CASE("DDP on p ranks equals one process with the same global batch") {
 }
 
 TEST_CASE("DDP buckets cover the gradient buffer in reverse order") {
-  auto be = kernels::make_cpu_backend(1);
+  auto be = test_backend();
   nn::ModelSpec spec;
   spec.in_features = 19;
   spec.widths = {64, 64};

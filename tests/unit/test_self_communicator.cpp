@@ -15,10 +15,10 @@ TEST_CASE("SelfCommunicator: collectives over one rank") {
   std::vector<float> x = {1.5f, -2.0f};
   auto h = c.allreduce(Tensor(x.data(), Shape{2}, DType::f32), dist::ReduceOp::average);
   CHECK(h->done());
-  h->wait();
+  h->wait_host();
   CHECK(x == std::vector<float>{1.5f, -2.0f});
   std::vector<float> got(2, 0.0f);
-  c.allgather(Tensor(x.data(), Shape{2}, DType::f32), Tensor(got.data(), Shape{2}, DType::f32))->wait();
+  c.allgather(Tensor(x.data(), Shape{2}, DType::f32), Tensor(got.data(), Shape{2}, DType::f32))->wait_host();
   CHECK(got == x);
   std::vector<float> wrong(3);
   test::check_throws_with([&] { c.allgather(Tensor(x.data(), Shape{2}, DType::f32), Tensor(wrong.data(), Shape{3}, DType::f32)); },
