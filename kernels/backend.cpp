@@ -109,6 +109,14 @@ void check_optimizer(const Checker& c, const Tensor& params, const Tensor& maste
 
 // ---- streams, host reads, the sync counter ---------------------------------------------------------
 
+void Backend::throttle(Event& e) {
+  if (e.query()) return;
+  const std::int64_t syncs = host_syncs_;
+  e.synchronize();
+  host_syncs_ = syncs;
+  ++throttle_waits_;
+}
+
 void Backend::count_host_sync() {
   if (std::this_thread::get_id() == owner_) ++host_syncs_;
 }

@@ -146,6 +146,11 @@ class Backend {
   // Host waits on the thread that created the backend (the training thread): stream and event
   // synchronizations and read_to_host. The trainer prints them per step.
   std::int64_t host_syncs() const { return host_syncs_; }
+  // Flow control: the host waits for e because it has run as far ahead of the device as its buffers
+  // allow (a full staging ring), not to read a result; the device keeps its queued work meanwhile.
+  // Counted in throttle_waits(), not host_syncs(); returns at once when e has completed.
+  void throttle(Event& e);
+  std::int64_t throttle_waits() const { return throttle_waits_; }
 
   // ---- memory --------------------------------------------------------------------------------
   // dst = src (same numel and dtype; either may be host memory, the other this backend's), enqueued:
@@ -382,7 +387,7 @@ class Backend {
                   const Tensor& target, const Tensor& dpred, const LossArgs& args, const Tensor& acc);
   Stream* default_stream_ = nullptr;
   Stream* current_ = nullptr;
-  std::int64_t host_syncs_ = 0;
+  std::int64_t host_syncs_ = 0, throttle_waits_ = 0;
   std::thread::id owner_ = std::this_thread::get_id();  // the thread whose waits count
 };
 

@@ -71,6 +71,8 @@ Options train_options() {
       .add("precision.init-scale", "65536", "fp16: initial loss scale")
       .add("precision.growth-interval", "2000", "fp16: finite steps before the loss scale doubles")
       .add("log-every", "0", "steps between progress lines within an epoch (0 = epoch ends only)")
+      .add("debug.overflow-step", "-1", "tests: at this optimizer step (0-based) write +Inf into a gradient, as an fp16 overflow (-1 = never)")
+      .add("debug.overflow-rank", "0", "tests: the rank that injects the overflow")
       .add("accum-steps", "1", "micro-batches per optimizer step (global batch = batch-size x ranks x this)")
       .add("ddp.bucket-mb", "25", "size of the gradient buckets reduced while backward runs")
       .flag("ddp.zero-copy", true, "ranks on one node reduce gradients in a shared-memory window, not through MPI_Allreduce copies")
@@ -175,6 +177,8 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
   opt.check_every = cfg.integer("ddp.check-every");
   opt.data_workers = static_cast<int>(cfg.integer("data.workers"));
   opt.log_every = cfg.integer("log-every");
+  opt.overflow_step = cfg.integer("debug.overflow-step");
+  opt.overflow_rank = static_cast<int>(cfg.integer("debug.overflow-rank"));
   opt.scaler.dynamic = precision == DType::f16;
   opt.scaler.init_scale = cfg.real("precision.init-scale");
   opt.scaler.interval = cfg.integer("precision.growth-interval");

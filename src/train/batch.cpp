@@ -35,7 +35,7 @@ BatchAssembler::BatchAssembler(kernels::Backend& be, DType dtype)
 
 void BatchAssembler::gather(const data::Dataset& d, const std::int64_t* index, std::int64_t count) {
   Slot& s = slots_[next_];
-  if (!s.copied->query()) s.copied->synchronize();  // the host arrays are still being copied from
+  be_.throttle(*s.copied);  // the host arrays may still be being copied from
   data::HostBatch& b = s.host;
   const std::int64_t width = d.row_width(), P = d.target_positions();
   b.rows = count;
@@ -62,7 +62,7 @@ void BatchAssembler::gather(const data::Dataset& d, const std::int64_t* index, s
 
 void BatchAssembler::upload(const data::HostBatch& b, std::int64_t width) {
   Slot& s = slots_[next_];
-  if (!s.copied->query()) s.copied->synchronize();  // the host arrays are still being copied from
+  be_.throttle(*s.copied);  // the host arrays may still be being copied from
   s.host = b;
   send(s, width);
 }

@@ -5,7 +5,8 @@
 // The host batch is staged into one of two host slots and copied to the device on a copy stream; the
 // compute stream waits for that copy through an event, and the copy into a slot's device buffers waits
 // until the compute stream has finished with the batch that used the slot before. The host waits only
-// when a slot's previous copies have not run yet (never, in a steady state). Float inputs are cast to
+// when a slot's previous copies have not run yet, i.e. when it runs two batches ahead of the device:
+// flow control (Backend::throttle), not a read of device data. Float inputs are cast to
 // the model's compute dtype on the device; targets stay float32 (losses are computed in float32) or
 // int32 labels; lengths are int32.
 #include <array>

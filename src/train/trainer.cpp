@@ -317,7 +317,8 @@ TrainSummary Trainer::run() {
   for (; state_.epoch <= opt_.epochs; ++state_.epoch, state_.micro = 0) {
     Stopwatch epoch_clock;
     PhaseTimes t;
-    const std::int64_t syncs_before = be_.host_syncs(), steps_before = state_.step;
+    const std::int64_t syncs_before = be_.host_syncs(), throttles_before = be_.throttle_waits();
+    const std::int64_t steps_before = state_.step;
     auto lap = [&](double& into) {
       into += phase.seconds();
       phase.reset();
@@ -334,6 +335,8 @@ TrainSummary Trainer::run() {
       lap(t.data);
       const Tensor dy = forward_and_loss();
       lap(t.forward);
+      if (last && state_.step == opt_.overflow_step && rank_ == opt_.overflow_rank)
+        be_.fill(dy.flat_range(0, 1), std::numeric_limits<double>::infinity());
       backward(dy);
       lap(t.backward);
       reduce(last);
@@ -350,6 +353,8 @@ TrainSummary Trainer::run() {
       }
     }
     const std::int64_t syncs = be_.host_syncs() - syncs_before, steps = state_.step - steps_before;
+    summary_.throttle_waits_per_step =
+        steps ? static_cast<double>(be_.throttle_waits() - throttles_before) / static_cast<double>(steps) : 0.0;
     const std::vector<double> v = read_scalars();  // waits for the epoch's work
     const double train_seconds = epoch_clock.seconds();
     // Throughput counts training only: the validation pass is timed on its own (t_eval).
@@ -430,6 +435,8 @@ void Trainer::end_epoch(const PhaseTimes& t, double train_seconds, std::int64_t 
   tail << std::fixed << std::setprecision(0) << " | " << rate << " samples/s";
   if (mean_length_ > 0) tail << " (" << rate * mean_length_ << " tokens/s)";
   tail << std::setprecision(2) << " | " << summary_.host_syncs_per_step << " host syncs/step";
+  if (summary_.throttle_waits_per_step > 0)
+    tail << " (" << summary_.throttle_waits_per_step << " flow-control waits/step)";
   if (opt_.scaler.dynamic)
     tail << std::setprecision(0) << " | loss scale " << state_.scaler[kernels::ScalerState::kScale] << ", "
          << state_.scaler[kernels::ScalerState::kSkipped] << " skipped step(s)";

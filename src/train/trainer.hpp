@@ -44,6 +44,11 @@ struct TrainOptions {
   // Host-side agreement (evaluation sums, the epoch loss) goes over this communicator when given, so
   // it never queues behind the data communicator's device collectives; default: comm.
   dist::Communicator* host_comm = nullptr;
+  // Fault injection for tests: at optimizer step overflow_step (0-based, -1 = never) rank
+  // overflow_rank writes +Inf into the output's gradient before backward, as an fp16 overflow would:
+  // its gradients become non-finite before any bucket is reduced.
+  std::int64_t overflow_step = -1;
+  int overflow_rank = 0;
 };
 
 // Everything that says where a run is: what a checkpoint saves and a resume restores.
@@ -75,7 +80,8 @@ struct TrainSummary {
   double tokens_per_s = 0.0;   // sequence data: samples/s x the mean valid length of the training rows
   double seconds = 0.0;
   PhaseTimes phases;           // over the whole run, on this rank
-  double host_syncs_per_step = 0.0;  // host waits on the training thread per optimizer step
+  double host_syncs_per_step = 0.0;  // host waits for device results per optimizer step (last epoch)
+  double throttle_waits_per_step = 0.0;  // waits because the host ran ahead of the device (flow control)
   std::int64_t skipped_steps = 0;    // steps skipped for non-finite gradients (fp16)
   double loss_scale = 1.0;           // the final loss scale (fp16)
 };
