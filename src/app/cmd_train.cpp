@@ -188,7 +188,8 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
   log::info(cat("backend ", backend->name(), ", ", backend->threads(), " thread(s); data ", train.source, ": ",
                 train.n, " training rows", split.train_x ? " (streamed)" : "", ", ", val_truth.n, " validation rows, ", train.features, " features, task ",
                 data::to_string(train.task), ", loss ", spec.loss));
-  report_slurm_job(run_dir.string(), backend->threads(), root);  // under SLURM: job line, RUN/slurm.txt
+  // Under SLURM: the job line, launch and thread warnings, RUN/slurm.txt.
+  report_slurm_job(run_dir.string(), backend->threads(), dist::World::get().size(), root);
   log::info(cat(model->describe(), " | ", model->params().count(), " parameters"));
   const dist::Topology& topo = dist::World::get().topology();
   log::info(cat("topology: ", topo.nodes, " node(s), ", topo.local_size, " rank(s) on this node, ", topo.size,

@@ -3,7 +3,7 @@
 # spool, logs, pids, sockets) in one temporary folder. No systemd: the daemons run in the foreground
 # under setsid, and the EXIT trap cancels the jobs and stops the daemons by PID, leaving nothing
 # running. Source it after tests/lib.sh, then `box_start [GPUS]`; SLURM_CONF then points the client
-# commands (sbatch, squeue, scontrol, sacct) at this cluster. Facts it relies on: docs/slurm-box.md.
+# commands (sbatch, squeue, scontrol, sacct) at this cluster. What it relies on, measured: docs/cluster.md.
 
 # Exit code 77 is ctest's SKIP_RETURN_CODE for the cluster tests: only when the machine lacks a part.
 box_skip() { echo "SKIP: $*"; exit 77; }
@@ -20,8 +20,8 @@ PY
 }
 
 # box_start [GPUS]: start munge, the controller and one node named `box` with the machine's CPUs and
-# memory (and GPUS counted GPUs, gres without devices: enough for the scheduler to place
-# --gpus-per-task jobs), and wait until the node is idle.
+# memory (and GPUS stand-in GPUs: device files the scheduler counts and binds to tasks, enough to
+# check where a job script puts its ranks; the training runs on the CPU), and wait until it is idle.
 box_start() {
   local gpus=${1:-0} tool i
   for tool in munged slurmctld slurmd sbatch srun squeue scontrol sacct; do
@@ -99,15 +99,25 @@ CONF
   box_daemon slurmd -D -N box -f "$SLURM_CONF"
 
   local deadline=$((SECONDS + 30)) state=""
-  while ((SECONDS < deadline)); do
-    state=$(sinfo -h -n box -o %T 2>/dev/null || true)
-    [[ $state == idle ]] && {
-      srun --mpi=list 2>&1 | grep -q pmix || box_skip "srun has no PMIx plugin (srun --mpi=list: $(srun --mpi=list 2>&1 | tr '\n' ' '))"
-      echo "slurm box: node idle ($(tr ' ' '\n' <<<"$node" | grep -E '^(CPUs|RealMemory|Gres)=' | tr '\n' ' ')) in $BOX"; return 0; }
+  until [[ $state == idle ]]; do
+    ((SECONDS < deadline)) || { box_logs; die "the SLURM box's node is not idle after 30 s (state '$state')"; }
     sleep 0.5
+    state=$(sinfo -h -n box -o %T 2>/dev/null || true)
   done
-  box_logs
-  die "the SLURM box's node is not idle after 30 s (state '$state')"
+  srun --mpi=list 2>&1 | grep -q pmix || box_skip "srun has no PMIx plugin (srun --mpi=list: $(srun --mpi=list 2>&1 | tr '\n' ' '))"
+  echo "slurm box: node idle ($(tr ' ' '\n' <<<"$node" | grep -E '^(CPUs|RealMemory|Gres)=' | tr '\n' ' ')) in $BOX"
+}
+
+# box_setup [GPUS]: what every job-script test starts from: the box (with GPUS stand-in GPUs), the
+# default data set in ./data (where configs/default.ini looks), `templates` (slurm/) and `config`
+# (configs/default.ini). Open MPI as root (containers, CI; a user's job needs none of this), and
+# idle ranks yield their core, since ranks share 2 cores here.
+box_setup() {
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
+  templates=$HPCTRAIN_SOURCE/slurm
+  config=$HPCTRAIN_SOURCE/configs/default.ini
+  "$HPCTRAIN" gen-data --config "$HPCTRAIN_SOURCE/configs/default-data.ini" --out data/heteroscedastic.h5 >/dev/null
+  box_start "${1:-0}"
 }
 
 # box_daemon CMD...: start a daemon in the foreground in its own session; its PID goes to BOX_PIDS.
@@ -116,9 +126,14 @@ box_daemon() {
   BOX_PIDS+=($!)
 }
 
+# The daemons' logs (their last lines, without the start-up notes about missing state files).
 box_logs() {
   local f
-  for f in "$BOX"/log/*; do echo "--- $f"; tail -n 30 "$f"; done >&2
+  for f in "$BOX"/log/jobcomp.txt "$BOX"/log/*.log; do
+    [[ -f $f ]] || continue
+    echo "--- $f"
+    grep -vE 'state file|Trying backup state' "$f" | tail -n 15
+  done >&2
 }
 
 # Stops everything the box started: its jobs, then the daemons (slurmd, slurmctld, munged) by PID.
@@ -145,7 +160,7 @@ box_stop() {
       kill -KILL $left 2>/dev/null || true
       ((rc != 0)) || rc=1
     fi
-    ((rc == 0)) || [[ -n ${BOX_KEEP_LOGS:-} ]] || box_logs
+    ((rc == 0)) || box_logs
     rm -rf "$BOX"
   fi
   exit $rc
@@ -160,4 +175,53 @@ box_leftovers() {
     { tr '\0' '\n' <"$f"; } 2>/dev/null | grep -qxF "SLURM_CONF=$BOX/slurm.conf" && echo -n "$pid "
   done
   true
+}
+
+# box_wait JOB [SECONDS]: wait until the job (every task of an array) has ended; on a time-out,
+# print the queue, the job and its output, and fail.
+box_wait() {
+  local job=$1 limit=${2:-60} deadline lines
+  deadline=$((SECONDS + limit))
+  while ((SECONDS < deadline)); do
+    lines=$(scontrol show job -o "$job" 2>/dev/null || true)
+    if [[ -n $lines ]] && ! grep -qvE 'JobState=(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|PREEMPTED|BOOT_FAIL|DEADLINE) ' <<<"$lines"; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  squeue >&2 || true
+  box_job_report "$job"
+  die "job $job did not end within $limit s"
+}
+
+# box_field JOB FIELD: FIELD of the job's first record (scontrol show job), e.g. StdOut, ExitCode.
+box_field() {
+  scontrol show job -o "$1" | head -1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# The job's records and the tail of each record's output file, on stderr.
+box_job_report() {
+  local line out
+  while read -r line; do
+    echo "$line" | grep -oE '(JobId|ArrayTaskId|JobState|Reason|ExitCode)=[^ ]*' | tr '\n' ' ' >&2
+    out=$(tr ' ' '\n' <<<"$line" | sed -n 's/^StdOut=//p')
+    echo >&2
+    [[ -f $out ]] && { echo "--- $out" >&2; tail -n 40 "$out" >&2; }
+  done < <(scontrol show job -o "$1" 2>/dev/null)
+  true
+}
+
+# box_expect_ok JOB TASKS: the job ended with TASKS record(s) (array tasks, or 1), each COMPLETED
+# with exit code 0:0, as scontrol and the job completion log read by `sacct -c` both say.
+box_expect_ok() {
+  local job=$1 tasks=$2 lines n ok id
+  lines=$(scontrol show job -o "$job")
+  n=$(grep -c . <<<"$lines")
+  ok=$(grep -c 'JobState=COMPLETED .*ExitCode=0:0 ' <<<"$lines" || true)
+  [[ $n -eq $tasks && $ok -eq $tasks ]] || { box_job_report "$job"; die "job $job: $ok of $n record(s) COMPLETED with exit 0:0, expected $tasks"; }
+  for id in $(grep -oE '^JobId=[0-9]+' <<<"$lines" | cut -d= -f2); do
+    sacct -c -n -P -o JobID,State,ExitCode 2>/dev/null | grep -qx "$id|COMPLETED|0:0" \
+      || die "sacct -c does not show job record $id as COMPLETED 0:0: $(sacct -c -n -P -o JobID,State,ExitCode 2>&1)"
+  done
+  pass "job $job: $tasks record(s) COMPLETED, exit code 0:0 (scontrol and sacct -c)"
 }

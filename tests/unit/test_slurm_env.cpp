@@ -19,13 +19,14 @@ using namespace hpct;
 
 namespace {
 
-// Unsets the SLURM variables, sets the given ones for one test, and puts the old values back.
+// Unsets the SLURM variables (and Open MPI's ranks per node), sets the given ones for one test, and puts the old values back.
 class SlurmEnv {
  public:
   explicit SlurmEnv(std::initializer_list<std::pair<std::string, std::string>> vars) {
     for (const char* name : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NUM_NODES",
-                             "SLURM_NTASKS_PER_NODE", "SLURM_TASKS_PER_NODE", "SLURM_GPUS_PER_TASK",
-                             "SLURM_CPUS_PER_TASK"}) {
+                             "SLURM_NTASKS_PER_NODE", "SLURM_TASKS_PER_NODE", "SLURM_GPUS_PER_NODE",
+                             "SLURM_GPUS_PER_TASK", "SLURM_CPUS_PER_TASK", "SLURM_STEP_NUM_TASKS",
+                             "OMPI_COMM_WORLD_LOCAL_SIZE"}) {
       const char* v = std::getenv(name);
       saved_[name] = v ? std::optional<std::string>(v) : std::nullopt;
       unsetenv(name);
@@ -78,6 +79,12 @@ TEST_CASE("slurm_description: empty outside SLURM, every part under it") {
                   {"SLURM_JOB_NUM_NODES", "1"}, {"SLURM_TASKS_PER_NODE", "1"}});
     CHECK(app::slurm_description() == "slurm: job 1235 (array 1230 task 5), 1 node(s), 1 task(s) per node");
   }
+  {
+    // Under mpirun in a job: SLURM's variables are those of mpirun's daemon step (1 per node).
+    SlurmEnv env({{"SLURM_JOB_ID", "9"}, {"SLURM_JOB_NUM_NODES", "1"}, {"SLURM_NTASKS_PER_NODE", "1"},
+                  {"SLURM_TASKS_PER_NODE", "1"}, {"SLURM_GPUS_PER_NODE", "4"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"}});
+    CHECK(app::slurm_description() == "slurm: job 9, 1 node(s), 4 task(s) per node, 4 GPU(s) per node");
+  }
 }
 
 TEST_CASE("slurm_threads_warning: only when the threads exceed SLURM_CPUS_PER_TASK") {
@@ -99,18 +106,36 @@ TEST_CASE("slurm_threads_warning: only when the threads exceed SLURM_CPUS_PER_TA
   }
 }
 
+TEST_CASE("slurm_launch_warning: srun's tasks that each became a world of one") {
+  {
+    SlurmEnv env({{"SLURM_JOB_ID", "7"}, {"SLURM_STEP_NUM_TASKS", "4"}});
+    CHECK(app::slurm_launch_warning(1).find("srun started 4 tasks but this one is an MPI world of 1") !=
+          std::string::npos);
+    CHECK(app::slurm_launch_warning(4).empty());  // srun --mpi=pmix: one world of 4
+    CHECK(app::slurm_launch_warning(8).empty());  // mpirun: 8 ranks from one daemon step task per node
+  }
+  {
+    SlurmEnv env({{"SLURM_JOB_ID", "7"}, {"SLURM_STEP_NUM_TASKS", "1"}});
+    CHECK(app::slurm_launch_warning(1).empty());
+  }
+  {
+    SlurmEnv env({{"SLURM_JOB_ID", "7"}});  // the batch script itself: no step
+    CHECK(app::slurm_launch_warning(1).empty());
+  }
+}
+
 TEST_CASE("report_slurm_job: RUN/slurm.txt under SLURM from the writing rank only") {
   test::TempDir tmp;
   {
     SlurmEnv env({});
-    app::report_slurm_job(tmp.dir.string(), 2, true);
+    app::report_slurm_job(tmp.dir.string(), 2, 1, true);
     CHECK(tmp.entries().empty());
   }
   {
     SlurmEnv env({{"SLURM_JOB_ID", "42"}, {"SLURM_CPUS_PER_TASK", "2"}, {"SLURM_JOB_NUM_NODES", "1"}});
-    app::report_slurm_job(tmp.dir.string(), 2, false);
+    app::report_slurm_job(tmp.dir.string(), 2, 1, false);
     CHECK(tmp.entries().empty());
-    app::report_slurm_job(tmp.dir.string(), 2, true);
+    app::report_slurm_job(tmp.dir.string(), 2, 1, true);
     CHECK(read_file(tmp.file("slurm.txt")) ==
           "slurm: job 42, 1 node(s), 2 CPU(s) per task\nSLURM_JOB_ID=42\nSLURM_JOB_NUM_NODES=1\nSLURM_CPUS_PER_TASK=2\n");
   }
