@@ -1,7 +1,8 @@
 # `cmake --install BUILD --prefix P`: P/bin/hpctrain and the PyTorch converter, the SLURM job
-# templates (P/share/hpctrain/slurm), the example configs (P/share/hpctrain/configs), and an Lmod
-# modulefile P/modules/hpctrain/<version>.lua with P filled in (so `module use P/modules` and
-# `module load hpctrain` work). Included at the end of the top-level CMakeLists.txt.
+# templates (P/share/hpctrain/slurm), the example configs (P/share/hpctrain/configs), the cluster
+# notes (P/share/doc/hpctrain/cluster.md), and an Lmod modulefile P/modules/hpctrain/<version>.lua
+# with P filled in (so `module use P/modules` and `module load hpctrain` work). Included at the end
+# of the top-level CMakeLists.txt.
 include(${CMAKE_CURRENT_LIST_DIR}/Version.cmake)
 
 # Keep the paths of libraries found outside the system directories (a site's MPI or HDF5 module)
@@ -11,6 +12,7 @@ install(TARGETS hpctrain RUNTIME DESTINATION bin)
 install(PROGRAMS scripts/hpctrain_torch.py DESTINATION bin)
 install(DIRECTORY slurm/ DESTINATION share/hpctrain/slurm USE_SOURCE_PERMISSIONS)
 install(DIRECTORY configs/ DESTINATION share/hpctrain/configs)
+install(FILES docs/cluster.md DESTINATION share/doc/hpctrain)
 
 # The modulefile: build facts are filled in now, the prefix (known only at install time) by the
 # install step. The prefix's placeholder survives this first pass by standing for itself.

@@ -13,7 +13,8 @@ prefix=$SCRATCH/prefix
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$HPCTRAIN_BUILD/CMakeCache.txt")
 [[ -n $version ]] || die "no CMAKE_PROJECT_VERSION in the build's cache"
 modulefile=$prefix/modules/hpctrain/$version.lua
-for f in bin/hpctrain bin/hpctrain_torch.py share/hpctrain/configs/default.ini share/hpctrain/configs/default-data.ini; do
+for f in bin/hpctrain bin/hpctrain_torch.py share/hpctrain/configs/default.ini share/hpctrain/configs/default-data.ini \
+         share/doc/hpctrain/cluster.md; do
   [[ -s $prefix/$f ]] || die "the install lacks $f"
 done
 [[ -x $prefix/bin/hpctrain_torch.py ]] || die "hpctrain_torch.py is not executable"
