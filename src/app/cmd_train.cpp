@@ -11,6 +11,7 @@
 #include "app/config.hpp"
 #include "app/ensemble.hpp"
 #include "app/setup.hpp"
+#include "app/slurm_env.hpp"
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
 #include "data/dataset.hpp"
@@ -201,6 +202,8 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
   log::info(cat("backend ", backend->name(), ", ", backend->threads(), " thread(s); data ", train.source, ": ",
                 train.n, " training rows", split.train_x ? " (streamed)" : "", ", ", val_truth.n, " validation rows, ", train.features, " features, task ",
                 data::to_string(train.task), ", loss ", spec.loss));
+  // Under SLURM: the job line, launch and thread warnings, RUN/slurm.txt.
+  report_slurm_job(run_dir.string(), backend->threads(), dist::World::get().size(), root);
   log::info(cat(model->describe(), " | ", model->params().count(), " parameters"));
   const dist::Topology& topo = dist::World::get().topology();
   log::info(cat("topology: ", topo.nodes, " node(s), ", topo.local_size, " rank(s) on this node, ", topo.size,

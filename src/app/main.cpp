@@ -4,6 +4,7 @@
 #include <string>
 
 #include "app/commands.hpp"
+#include "app/version.hpp"
 #include "app/wait_policy.hpp"
 #include "core/error.hpp"
 #include "parallel/world.hpp"
@@ -18,6 +19,8 @@ commands:
   gen-data   write a synthetic data set with known ground truth
   convert    turn a CSV file into the HDF5 data layout
   info       describe an HDF5 data set or a checkpoint
+
+`hpctrain --version` prints the version, git commit, backends and library versions.
 
 `hpctrain COMMAND --help` lists a command's options.
 )";
@@ -39,6 +42,10 @@ int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;
+  }
+  if (std::string(argv[1]) == "--version") {
+    std::cout << version_text();
+    return 0;
   }
   const std::string command = argv[1];
   const Args args(argv + 2, argv + argc);
