@@ -199,7 +199,8 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
 
   log::info(cat("# hpctrain train: resolved configuration (saved at the end in ", (run_dir / "config.ini").string(), ")"));
   log::info(config_text);
-  log::info(cat("backend ", backend->name(), ", ", backend->threads(), " thread(s); data ", train.source, ": ",
+  log::info(cat("backend ", backend->name(), ", ", backend->threads(), " thread(s), precision ", cfg.str("precision"),
+                "; data ", train.source, ": ",
                 train.n, " training rows", split.train_x ? " (streamed)" : "", ", ", val_truth.n, " validation rows, ", train.features, " features, task ",
                 data::to_string(train.task), ", loss ", spec.loss));
   // Under SLURM: the job line, launch and thread warnings, RUN/slurm.txt.
