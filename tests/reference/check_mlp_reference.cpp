@@ -1,7 +1,9 @@
 // Compares hpctrain's MLP with the PyTorch reference written by mlp_reference.py (same weights, same
 // batch): forward output, loss, every parameter gradient, and the weights after 5 AdamW and 5 SGD
-// (Nesterov) steps. Prints the relative error per tensor (||a - b|| / ||b||) and exits 1 when any
-// exceeds its tolerance. Usage: check_mlp_reference DIR
+// (Nesterov) steps, on the backend HPCTRAIN_TEST_DEVICE or HPCTRAIN_DEVICE names (cpu by default, or
+// cpu-async). Prints the relative error per tensor (||a - b|| / ||b||) and exits 1 when any exceeds its
+// tolerance.
+// Usage: check_mlp_reference DIR
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -13,6 +15,7 @@
 #include "kernels/kernels.hpp"
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
+#include "nn/runner.hpp"
 #include "optim/optimizer.hpp"
 #include "train/batch.hpp"
 #include "train/checkpoint.hpp"
@@ -64,20 +67,21 @@ void check_steps(kernels::Backend& be, const train::CheckpointData& init, const 
                  const h5::File& ref, const std::string& group, optim::OptimizerOptions o, Worst& w) {
   auto [model, loss, batch] = setup(be, init, batch_data);
   auto opt = optim::make_optimizer(o, be, model->params());
-  Buffer dout;
+  nn::Runner runner(be, *model);
+  optim::PlainSteps control(be);
   const int steps = static_cast<int>(h5::read_int64_attr(ref, "/" + group, "steps"));
   for (int s = 0; s < steps; ++s) {
     model->params().zero_grads(be);
-    const Tensor out = model->forward(be, batch->x(), nn::Pass{true, static_cast<std::uint64_t>(s)});
-    const Tensor& d = dout.ensure(be.allocator(), out.shape, out.dtype);
-    nn::compute_loss(be, loss, out, batch->target(), d);
-    model->backward(be, d);
-    opt->step(be, model->params(), o.lr);
+    const Tensor out = runner.forward(batch->x(), nn::Pass{true, static_cast<std::uint64_t>(s)});
+    const Tensor dout = runner.alloc(out.shape, out.dtype);
+    test::mean_loss(be, loss, out, batch->target(), dout);
+    runner.backward(dout);
+    opt->step(be, model->params(), o.lr, control.next(be));
   }
   const params::ParameterStore& store = model->params();
   for (std::size_t i = 0; i < store.entries().size(); ++i) {
     const std::string& name = store.entries()[i].name;
-    report(group + "/" + name, rel_error(store.param(static_cast<params::ParamId>(i)).f32(),
+    report(group + "/" + name, rel_error(be.read<float>(store.param(static_cast<params::ParamId>(i))),
                                          h5::read_float(ref, "/" + group + "/" + name)),
            kStepTol, w.steps, w);
   }
@@ -92,31 +96,33 @@ int main(int argc, char** argv) {
   }
   const std::string dir = argv[1];
   try {
-    auto be = kernels::make_cpu_backend(1);
+    kernels::Backend& be = test::test_backend();
+    std::printf("device: %s\n", be.name().c_str());
     const train::CheckpointData init = train::load_checkpoint(dir + "/init.h5");
     const data::Dataset batch_data = data::read_dataset(dir + "/batch.h5");
     const h5::File ref = h5::File::open_read(dir + "/reference.h5");
     Worst w;
 
     // Forward, loss and gradients at the initial weights.
-    auto [model, loss, batch] = setup(*be, init, batch_data);
-    model->params().zero_grads(*be);
-    const Tensor out = model->forward(*be, batch->x(), nn::Pass{true, 0});
-    report("output", rel_error(out.f32(), h5::read_float(ref, "/output")), kForwardTol, w.forward, w);
-    Buffer dout(be->allocator(), out.shape, out.dtype);
-    const double value = nn::compute_loss(*be, loss, out, batch->target(), dout).mean();
+    auto [model, loss, batch] = setup(be, init, batch_data);
+    model->params().zero_grads(be);
+    nn::Runner runner(be, *model);
+    const Tensor out = runner.forward(batch->x(), nn::Pass{true, 0});
+    report("output", rel_error(be.read<float>(out), h5::read_float(ref, "/output")), kForwardTol, w.forward, w);
+    const Tensor dout = runner.alloc(out.shape, out.dtype);
+    const double value = test::mean_loss(be, loss, out, batch->target(), dout);
     const double want = h5::read_double_attr(ref, "/", "loss");
     report("loss", std::abs(value - want) / std::abs(want), kForwardTol, w.forward, w);
-    model->backward(*be, dout);
+    runner.backward(dout);
     const params::ParameterStore& store = model->params();
     for (std::size_t i = 0; i < store.entries().size(); ++i) {
       const std::string& name = store.entries()[i].name;
-      report("grads/" + name, rel_error(store.grad(static_cast<params::ParamId>(i)).f32(),
+      report("grads/" + name, rel_error(be.read<float>(store.grad(static_cast<params::ParamId>(i))),
                                         h5::read_float(ref, "/grads/" + name)),
              kForwardTol, w.forward, w);
     }
 
-    check_steps(*be, init, batch_data, ref, "after_adamw", test::adamw_options(ref), w);
+    check_steps(be, init, batch_data, ref, "after_adamw", test::adamw_options(ref), w);
 
     optim::OptimizerOptions sgd;
     sgd.name = "sgd";
@@ -124,7 +130,7 @@ int main(int argc, char** argv) {
     sgd.momentum = h5::read_double_attr(ref, "/after_sgd", "momentum");
     sgd.nesterov = h5::read_int64_attr(ref, "/after_sgd", "nesterov") != 0;
     sgd.weight_decay = h5::read_double_attr(ref, "/after_sgd", "weight_decay");
-    check_steps(*be, init, batch_data, ref, "after_sgd", sgd, w);
+    check_steps(be, init, batch_data, ref, "after_sgd", sgd, w);
 
     std::printf("worst: forward/gradients %.2e, after optimizer steps %.2e, %d failure(s)\n", w.forward, w.steps,
                 w.failures);

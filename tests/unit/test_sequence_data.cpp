@@ -19,6 +19,7 @@
 #include "data/row_source.hpp"
 #include "data/text_convert.hpp"
 #include "kernels/kernels.hpp"
+#include "nn_test_support.hpp"
 #include "test_support.hpp"
 #include "train/batch.hpp"
 #include "train/standardize.hpp"
@@ -512,18 +513,18 @@ TEST_CASE("Loader batches of sequence rows match the sampler's rows, for 0 and 2
 }
 
 TEST_CASE("BatchAssembler shapes for sequence data: gather and upload agree") {
-  const auto be = kernels::make_cpu_backend(1);
+  kernels::Backend& be = test::test_backend();
   const Dataset d = generate({.kind = "seq-window", .n = 12, .seed = 2, .seq_len = 6});
   const std::vector<std::int64_t> index = {5, 0, 11};
-  train::BatchAssembler a(*be, DType::f32);
+  train::BatchAssembler a(be, DType::f32);
   a.gather(d, index.data(), 3);
   CHECK(a.x().empty());
   REQUIRE(a.tokens().shape == Shape{3, 6});
   REQUIRE(a.target().shape == Shape{3, 6});
   CHECK(a.target().dtype == DType::i32);
-  CHECK(a.lengths() == std::vector<std::int32_t>{d.lengths[5], d.lengths[0], d.lengths[11]});
-  const auto* tok = static_cast<const std::int32_t*>(a.tokens().data);
-  const auto* lab = static_cast<const std::int32_t*>(a.target().data);
+  const std::vector<std::int32_t> lengths = be.read<std::int32_t>(a.lengths());
+  CHECK(lengths == std::vector<std::int32_t>{d.lengths[5], d.lengths[0], d.lengths[11]});
+  const std::vector<std::int32_t> tok = be.read<std::int32_t>(a.tokens()), lab = be.read<std::int32_t>(a.target());
   for (int i = 0; i < 6; ++i) {
     CHECK(tok[i] == d.tokens[5 * 6 + i]);
     CHECK(tok[12 + i] == d.tokens[11 * 6 + i]);
@@ -532,13 +533,13 @@ TEST_CASE("BatchAssembler shapes for sequence data: gather and upload agree") {
 
   const MemoryRows rows(d);
   Loader loader(d, rows, [](std::int64_t) { return std::vector<std::int64_t>{5, 0, 11}; }, 3, {3, 1, 0, 0});
-  train::BatchAssembler u(*be, DType::f32);
+  train::BatchAssembler u(be, DType::f32);
   u.upload(loader.next(), rows.width());
   CHECK(u.x().empty());
   REQUIRE(u.tokens().shape == Shape{3, 6});
-  CHECK(std::equal(tok, tok + 18, static_cast<const std::int32_t*>(u.tokens().data)));
-  CHECK(std::equal(lab, lab + 18, static_cast<const std::int32_t*>(u.target().data)));
-  CHECK(u.lengths() == a.lengths());
+  CHECK(be.read<std::int32_t>(u.tokens()) == tok);
+  CHECK(be.read<std::int32_t>(u.target()) == lab);
+  CHECK(be.read<std::int32_t>(u.lengths()) == lengths);
 
   // Per-position floats with per-token regression targets: x [rows, L, F], y [rows, L, T].
   Dataset f;
@@ -554,8 +555,8 @@ TEST_CASE("BatchAssembler shapes for sequence data: gather and upload agree") {
   CHECK(a.x().shape == Shape{1, 3, 2});
   CHECK(a.target().shape == Shape{1, 3, 2});
   CHECK(a.tokens().empty());
-  CHECK(a.lengths() == std::vector<std::int32_t>{3});
-  CHECK(static_cast<const float*>(a.x().data)[5] == f.x[5]);
+  CHECK(be.read<std::int32_t>(a.lengths()) == std::vector<std::int32_t>{3});
+  CHECK(be.read<float>(a.x())[5] == f.x[5]);
 }
 
 TEST_CASE("standardisation leaves sequence inputs and per-token targets alone") {

@@ -21,6 +21,7 @@
 #include "nn/positional_embedding.hpp"
 #include "nn/token_embedding.hpp"
 #include "nn/transformer_block.hpp"
+#include "nn_test_support.hpp"
 #include "test_support.hpp"
 
 using namespace hpct;
@@ -37,31 +38,53 @@ void check_rel(const std::string& what, const std::vector<double>& analytic, con
 }
 
 // L = sum(w * forward()) for a fixed random w. Checks dL/dx (when x is a float tensor) as returned by
-// backward(w), and dL/dp for every parameter of the store, accumulated by backward from zero.
+// backward(w), and dL/dp for every parameter of the store, accumulated by backward from zero. forward
+// starts a pass (LayerPass::begin) and backward continues it; x and the parameters are in be's memory.
 void check_gradients(const std::string& what, params::ParameterStore& store, kernels::Backend& be, const Tensor& x,
                      const std::function<Tensor()>& forward, const std::function<Tensor(const Tensor&)>& backward) {
-  const Tensor y0 = forward();
-  Buffer w(host_allocator(), y0.shape, DType::f64);
-  test::fill_random(w, 12);
+  const Shape out_shape = forward().shape;
+  const std::vector<double> w = test::random_values(out_shape.numel(), 12);
+  const Buffer w_dev = test::upload(be, w, out_shape);
   auto loss = [&] {
-    const Tensor out = forward();
+    const std::vector<double> out = test::to_vector(be, forward());
     double s = 0;
-    for (std::int64_t i = 0; i < out.numel(); ++i) s += out.as<double>()[i] * w.as<double>()[i];
+    for (std::size_t i = 0; i < out.size(); ++i) s += out[i] * w[i];
     return s;
   };
   forward();
   if (store.finalized()) store.zero_grads(be);
-  const Tensor dx = backward(w);
+  const Tensor dx = backward(w_dev);
   if (x.dtype == DType::f64) {
-    const std::vector<double> analytic = test::to_vector(dx);
-    check_rel(what + ": input", analytic, test::numeric_gradient(x, loss));
+    const std::vector<double> analytic = test::to_vector(be, dx);
+    check_rel(what + ": input", analytic, test::numeric_gradient(be, x, loss));
   }
   for (std::size_t p = 0; p < store.entries().size(); ++p) {
     const auto id = static_cast<params::ParamId>(p);
-    const std::vector<double> analytic = test::to_vector(store.grad(id));
-    check_rel(what + ": " + store.entries()[p].name, analytic, test::numeric_gradient(store.param(id), loss));
+    const std::vector<double> analytic = test::to_vector(be, store.grad(id));
+    check_rel(what + ": " + store.entries()[p].name, analytic, test::numeric_gradient(be, store.param(id), loss));
   }
 }
+
+// A layer's passes for check_gradients: forward starts a pass, backward continues it.
+struct Passes {
+  test::LayerPass run;
+  nn::ContextSlot ctx;
+  explicit Passes(kernels::Backend& be) : run(be) {}
+  template <class F>
+  std::function<Tensor()> forward(nn::Pass pass, F f) {
+    return [this, pass, f] {
+      nn::Exec ex = run.begin(pass);
+      return f(ex, ctx);
+    };
+  }
+  template <class L>
+  std::function<Tensor(const Tensor&)> backward(L& layer) {
+    return [this, &layer](const Tensor& dy) {
+      nn::Exec ex = run.exec();
+      return layer.backward(ex, ctx, dy);
+    };
+  }
+};
 
 // A batch of sequences with lengths 2 .. L (the last full) and the four mask variants.
 struct MaskCase {
@@ -82,76 +105,84 @@ std::vector<std::int32_t> lengths_for(std::int64_t batch, std::int64_t len) {
 }  // namespace
 
 TEST_CASE("TokenEmbedding backward matches finite differences; bad ids are named") {
-  auto be = kernels::make_cpu_backend(1);
+  kernels::Backend& be = test::test_backend();
   params::ParameterStore store(DType::f64);
   nn::TokenEmbedding layer(store, "tok", 6, 5);
-  store.finalize(*be, 3);
-  Buffer ids(host_allocator(), Shape{3, 4}, DType::i32);
+  store.finalize(be, 3);
+  std::vector<std::int32_t> host_ids(12);
   for (std::int64_t i = 0; i < 12; ++i)  // ids 0 .. 5, id 1 repeated
-    ids.as<std::int32_t>()[i] = static_cast<std::int32_t>((i * 5) % 6 == 4 ? 1 : i % 6);
-  check_gradients("TokenEmbedding", store, *be, ids, [&] { return layer.forward(*be, ids, {}); },
-                  [&](const Tensor& dy) { return layer.backward(*be, dy); });
-  const Tensor y = layer.forward(*be, ids, {});
-  CHECK(y.shape == Shape({3, 4, 5}));
-  ids.as<std::int32_t>()[6] = 6;
-  test::check_error([&] { layer.forward(*be, ids, {}); }, {"ids[1, 2] = 6 is outside [0, 6)"});
+    host_ids[i] = static_cast<std::int32_t>((i * 5) % 6 == 4 ? 1 : i % 6);
+  const Buffer ids = test::upload(be, host_ids, Shape{3, 4});
+  Passes p(be);
+  const auto forward = p.forward({}, [&](nn::Exec& ex, nn::ContextSlot& ctx) { return layer.forward(ex, ids, ctx); });
+  check_gradients("TokenEmbedding", store, be, ids, forward, p.backward(layer));
+  CHECK(forward().shape == Shape({3, 4, 5}));
+  test::set_element<std::int32_t>(be, ids, 6, 6);
+  // The op raises the error; the asynchronous backend reports it at the next wait.
+  test::check_error([&] {
+    forward();
+    be.synchronize();
+  }, {"ids[1, 2] = 6 is outside [0, 6)"});
 }
 
 TEST_CASE("PositionalEmbedding backward matches finite differences; too long an input is named") {
-  auto be = kernels::make_cpu_backend(1);
+  kernels::Backend& be = test::test_backend();
   params::ParameterStore store(DType::f64);
   nn::PositionalEmbedding layer(store, "pos", 7, 4);
-  store.finalize(*be, 3);
-  Buffer x(host_allocator(), Shape{2, 5, 4}, DType::f64);
-  test::fill_random(x, 1);
-  check_gradients("PositionalEmbedding", store, *be, x, [&] { return layer.forward(*be, x, {}); },
-                  [&](const Tensor& dy) { return layer.backward(*be, dy); });
-  Buffer long_x(host_allocator(), Shape{1, 8, 4}, DType::f64);
-  test::check_error([&] { layer.forward(*be, long_x, {}); },
-                    {"pos: sequence length 8 exceeds the positional embedding's max_len 7"});
+  store.finalize(be, 3);
+  const Buffer x = test::random_buffer(be, Shape{2, 5, 4}, 1);
+  Passes p(be);
+  check_gradients("PositionalEmbedding", store, be, x,
+                  p.forward({}, [&](nn::Exec& ex, nn::ContextSlot& ctx) { return layer.forward(ex, x, ctx); }),
+                  p.backward(layer));
+  const Buffer long_x = test::random_buffer(be, Shape{1, 8, 4}, 2);
+  test::check_error([&] {
+    nn::Exec ex = p.run.begin();
+    layer.forward(ex, long_x, p.ctx);
+  }, {"pos: sequence length 8 exceeds the positional embedding's max_len 7"});
 }
 
 TEST_CASE("FeatureTokenizer backward matches finite differences, with and without a CLS token") {
-  auto be = kernels::make_cpu_backend(1);
+  kernels::Backend& be = test::test_backend();
   for (const bool cls : {false, true}) {
     CAPTURE(cls);
     params::ParameterStore store(DType::f64);
     nn::FeatureTokenizer layer(store, "tokenizer", 3, 4, cls);
-    store.finalize(*be, 3);
-    Buffer x(host_allocator(), Shape{5, 3}, DType::f64);
-    test::fill_random(x, 1, 2.0);
-    check_gradients(cls ? "FeatureTokenizer+cls" : "FeatureTokenizer", store, *be, x,
-                    [&] { return layer.forward(*be, x, {}); },
-                    [&](const Tensor& dy) { return layer.backward(*be, dy); });
-    const Tensor y = layer.forward(*be, x, {});
+    store.finalize(be, 3);
+    const Buffer x = test::random_buffer(be, Shape{5, 3}, 1, 2.0);
+    Passes p(be);
+    const auto forward = p.forward({}, [&](nn::Exec& ex, nn::ContextSlot& ctx) { return layer.forward(ex, x, ctx); });
+    check_gradients(cls ? "FeatureTokenizer+cls" : "FeatureTokenizer", store, be, x, forward, p.backward(layer));
+    const Tensor y = forward();
     CHECK(y.shape == Shape({5, cls ? 4 : 3, 4}));
     CHECK(layer.tokens() == (cls ? 4 : 3));
     if (cls) {  // position 0 is the CLS token for every sample
-      const double* cls_token = store.param(*store.find("tokenizer.cls_token")).as<double>();
+      const std::vector<double> cls_token = test::to_vector(be, store.param(*store.find("tokenizer.cls_token")));
+      const std::vector<double> out = test::to_vector(be, y);
       for (std::int64_t n = 0; n < 5; ++n)
-        for (std::int64_t c = 0; c < 4; ++c) CHECK(y.as<double>()[n * 16 + c] == cls_token[c]);
+        for (std::int64_t c = 0; c < 4; ++c) CHECK(out[n * 16 + c] == cls_token[c]);
     }
   }
 }
 
 TEST_CASE("MultiHeadAttention backward matches finite differences: every mask, with and without dropout") {
-  auto be = kernels::make_cpu_backend(1);
+  kernels::Backend& be = test::test_backend();
   const std::int64_t batch = 3, len = 6, width = 8;
-  const std::vector<std::int32_t> lengths = lengths_for(batch, len);
+  const Buffer lengths = test::upload(be, lengths_for(batch, len));
   for (const MaskCase& m : kMasks)
-    for (const double p : {0.0, 0.2}) {
-      const std::string what = cat("MultiHeadAttention ", m.name, " p=", p);
+    for (const double dropout : {0.0, 0.2}) {
+      const std::string what = cat("MultiHeadAttention ", m.name, " p=", dropout);
       CAPTURE(what);
       params::ParameterStore store(DType::f64);
-      nn::MultiHeadAttention layer(store, "self_attn", width, 2, p, 42, 0);
-      store.finalize(*be, 5);
-      test::fill_random(store.flat_params(), 7, 0.5);  // biases away from 0
-      Buffer x(host_allocator(), Shape{batch, len, width}, DType::f64);
-      test::fill_random(x, 1);
-      const nn::SequenceMask mask{m.padded ? lengths.data() : nullptr, m.causal};
-      const nn::Pass pass{true, 3};
-      check_gradients(what, store, *be, x, [&] { return layer.forward(*be, x, pass, mask); },
-                      [&](const Tensor& dy) { return layer.backward(*be, dy); });
+      nn::MultiHeadAttention layer(store, "self_attn", width, 2, dropout, 42, 0);
+      store.finalize(be, 5);
+      test::fill_random(be, store.flat_params(), 7, 0.5);  // biases away from 0
+      const Buffer x = test::random_buffer(be, Shape{batch, len, width}, 1);
+      const nn::SequenceMask mask{m.padded ? lengths.tensor() : Tensor{}, m.causal};
+      Passes p(be);
+      check_gradients(what, store, be, x, p.forward(nn::Pass{true, 3}, [&](nn::Exec& ex, nn::ContextSlot& ctx) {
+        return layer.forward(ex, x, mask, ctx);
+      }), p.backward(layer));
     }
 }
 
@@ -169,27 +200,27 @@ TEST_CASE("MultiHeadAttention: torch parameter names and shapes; heads must divi
 }
 
 TEST_CASE("TransformerBlock backward matches finite differences: every mask, dropout on") {
-  auto be = kernels::make_cpu_backend(1);
+  kernels::Backend& be = test::test_backend();
   const std::int64_t batch = 3, len = 5, width = 8;
-  const std::vector<std::int32_t> lengths = lengths_for(batch, len);
+  const Buffer lengths = test::upload(be, lengths_for(batch, len));
   for (const MaskCase& m : kMasks) {
     const std::string what = cat("TransformerBlock ", m.name, " p=0.1");
     CAPTURE(what);
     params::ParameterStore store(DType::f64);
     nn::TransformerBlock block(store, "blocks.0", width, 2, 16, 0.1, kernels::Activation::gelu_exact, 42, 0);
-    store.finalize(*be, 5);
-    test::fill_random(store.flat_params(), 9, 0.5);
-    Buffer x(host_allocator(), Shape{batch, len, width}, DType::f64);
-    test::fill_random(x, 1);
-    const nn::SequenceMask mask{m.padded ? lengths.data() : nullptr, m.causal};
-    const nn::Pass pass{true, 11};
-    check_gradients(what, store, *be, x, [&] { return block.forward(*be, x, pass, mask); },
-                    [&](const Tensor& dy) { return block.backward(*be, dy); });
+    store.finalize(be, 5);
+    test::fill_random(be, store.flat_params(), 9, 0.5);
+    const Buffer x = test::random_buffer(be, Shape{batch, len, width}, 1);
+    const nn::SequenceMask mask{m.padded ? lengths.tensor() : Tensor{}, m.causal};
+    Passes p(be);
+    check_gradients(what, store, be, x, p.forward(nn::Pass{true, 11}, [&](nn::Exec& ex, nn::ContextSlot& ctx) {
+      return block.forward(ex, x, mask, ctx);
+    }), p.backward(block));
   }
 }
 
 TEST_CASE("TransformerBlock: torch state_dict names in torch's order, first_offset, evaluation is deterministic") {
-  auto be = kernels::make_cpu_backend(1);
+  kernels::Backend& be = test::test_backend();
   params::ParameterStore store(DType::f64);
   nn::Linear before(store, "embed", 3, 4);  // the block's parameters do not start at 0
   nn::TransformerBlock block(store, "blocks.0", 8, 2, 16, 0.1, kernels::Activation::relu, 42, 0);
@@ -204,49 +235,54 @@ TEST_CASE("TransformerBlock: torch state_dict names in torch's order, first_offs
   CHECK(names == expected);
   CHECK(block.first_offset() == store.entries()[2].offset);
   CHECK(block.first_offset() > 0);
-  store.finalize(*be, 1);
-  Buffer x(host_allocator(), Shape{2, 3, 8}, DType::f64);
-  test::fill_random(x, 2);
+  store.finalize(be, 1);
+  const Buffer x = test::random_buffer(be, Shape{2, 3, 8}, 2);
+  Passes p(be);
+  auto run = [&](nn::Pass pass) {
+    nn::Exec ex = p.run.begin(pass);
+    return test::to_vector(be, block.forward(ex, x, p.ctx));
+  };
   // Evaluation ignores dropout: two passes with different steps agree; training with dropout differs.
-  const std::vector<double> eval1 = test::to_vector(block.forward(*be, x, nn::Pass{false, 1}));
-  const std::vector<double> eval2 = test::to_vector(block.forward(*be, x, nn::Pass{false, 2}));
+  const std::vector<double> eval1 = run(nn::Pass{false, 1});
+  const std::vector<double> eval2 = run(nn::Pass{false, 2});
   CHECK(eval1 == eval2);
-  const std::vector<double> train = test::to_vector(block.forward(*be, x, nn::Pass{true, 1}));
+  const std::vector<double> train = run(nn::Pass{true, 1});
   CHECK(train != eval1);
 }
 
 TEST_CASE("MeanPool and ClsPool backward match finite differences") {
-  auto be = kernels::make_cpu_backend(1);
+  kernels::Backend& be = test::test_backend();
   params::ParameterStore store(DType::f64);
   const std::int64_t batch = 4, len = 5, width = 3;
-  const std::vector<std::int32_t> lengths = lengths_for(batch, len);
-  Buffer x(host_allocator(), Shape{batch, len, width}, DType::f64);
-  test::fill_random(x, 1);
+  const Buffer lengths = test::upload(be, lengths_for(batch, len));
+  const Buffer x = test::random_buffer(be, Shape{batch, len, width}, 1);
   for (const bool padded : {false, true}) {
     nn::MeanPool pool;
-    const nn::SequenceMask mask{padded ? lengths.data() : nullptr, false};
-    check_gradients(padded ? "MeanPool key padding" : "MeanPool", store, *be, x,
-                    [&] { return pool.forward(*be, x, {}, mask); },
-                    [&](const Tensor& dy) { return pool.backward(*be, dy); });
+    const nn::SequenceMask mask{padded ? lengths.tensor() : Tensor{}, false};
+    Passes p(be);
+    check_gradients(padded ? "MeanPool key padding" : "MeanPool", store, be, x,
+                    p.forward({}, [&](nn::Exec& ex, nn::ContextSlot& ctx) { return pool.forward(ex, x, mask, ctx); }),
+                    p.backward(pool));
   }
   nn::ClsPool cls;
-  check_gradients("ClsPool", store, *be, x, [&] { return cls.forward(*be, x, {}); },
-                  [&](const Tensor& dy) { return cls.backward(*be, dy); });
-  const Tensor y = cls.forward(*be, x, {});
+  Passes p(be);
+  const auto forward = p.forward({}, [&](nn::Exec& ex, nn::ContextSlot& ctx) { return cls.forward(ex, x, ctx); });
+  check_gradients("ClsPool", store, be, x, forward, p.backward(cls));
+  const std::vector<double> y = test::to_vector(be, forward()), xs = test::to_vector(be, x);
   for (std::int64_t n = 0; n < batch; ++n)
-    for (std::int64_t c = 0; c < width; ++c)
-      CHECK(y.as<double>()[n * width + c] == x.as<double>()[n * len * width + c]);
+    for (std::int64_t c = 0; c < width; ++c) CHECK(y[n * width + c] == xs[n * len * width + c]);
 }
 
 TEST_CASE("Init::normal: Box-Muller over Philox, reproducible, mean 0 and the given std; uniform unchanged") {
-  auto be = kernels::make_cpu_backend(1);
+  kernels::Backend& be = test::test_backend();
   params::ParameterStore store(DType::f64);
   const auto u = store.add("u", Shape{5}, params::Init::uniform(0.5));
   const auto g = store.add("g", Shape{200000}, params::Init::normal(0.02));
-  store.finalize(*be, 7);
+  store.finalize(be, 7);
+  const std::vector<double> uniform = test::to_vector(be, store.param(u));
   for (std::int64_t i = 0; i < 5; ++i)  // the uniform stream of parameter 0, as before normal existed
-    CHECK(store.param(u).as<double>()[i] == (2.0 * double(philox_uniform(7, 0, std::uint64_t(i))) - 1.0) * 0.5);
-  const double* v = store.param(g).as<double>();
+    CHECK(uniform[i] == (2.0 * double(philox_uniform(7, 0, std::uint64_t(i))) - 1.0) * 0.5);
+  const std::vector<double> v = test::to_vector(be, store.param(g));
   double sum = 0, sum2 = 0;
   for (std::int64_t i = 0; i < 200000; ++i) {
     sum += v[i];

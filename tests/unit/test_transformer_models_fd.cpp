@@ -16,6 +16,8 @@
 #include "fd_check.hpp"
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
+#include "nn/runner.hpp"
+#include "nn_test_support.hpp"
 #include "test_support.hpp"
 #include "train/metrics.hpp"
 #include "train/model_io.hpp"
@@ -41,37 +43,45 @@ nn::ModelSpec transformer_spec(const std::string& type) {
   return s;
 }
 
-// A batch: inputs, targets (float f64 or int32 labels) and lengths, in host memory.
+// A batch: inputs, targets (float f64 or int32 labels) and lengths, in the memory of the backend under test.
 struct Case {
   std::string what;
   nn::ModelSpec spec;
   nn::LossKind loss = nn::LossKind::mse;
-  Buffer x, tokens, target;
-  const std::int32_t* lengths = nullptr;
-  nn::ModelInput input() const { return {x.tensor(), tokens.tensor(), lengths}; }
+  Buffer x, tokens, target, lengths;
+  nn::ModelInput input() const { return {x.tensor(), tokens.tensor(), lengths.tensor()}; }
+  // What the loss is given (the lengths mask per-token float losses), for the mean or its gradient.
+  kernels::LossArgs loss_args(bool mean_gradient = false) const {
+    kernels::LossArgs a;
+    a.lengths = lengths.tensor();
+    a.mean = mean_gradient;
+    return a;
+  }
+  // The mean loss of the model's output on this batch.
+  double mean_loss(kernels::Backend& be, nn::Runner& runner, nn::Pass pass = {}) const {
+    return nn::loss_value(be, loss, runner.forward(input(), pass), target, Tensor{}, loss_args()).mean();
+  }
 };
 
 // d(mean loss)/d(every parameter) by backward against central differences; the grad-ready hook must
 // report non-increasing offsets ending at 0 (every gradient final after the first layer's backward).
 void check_model(Case& c) {
   CAPTURE(c.what);
-  auto be = kernels::make_cpu_backend(1);
-  auto model = nn::build_model(c.spec, *be, 17, DType::f64);
+  kernels::Backend& be = test::test_backend();
+  auto model = nn::build_model(c.spec, be, 17, DType::f64);
   params::ParameterStore& store = model->params();
-  test::fill_random(store.flat_params(), 9, 0.5);  // biases and LayerNorm weights off 0 and 1
+  test::fill_random(be, store.flat_params(), 9, 0.5);  // biases and LayerNorm weights off 0 and 1
+  nn::Runner runner(be, *model);
   const nn::Pass pass{true, 3};
-  auto loss = [&] {
-    const Tensor out = model->forward(*be, c.input(), pass);
-    return nn::compute_loss(*be, c.loss, out, c.target, Tensor{}, 1.0, c.lengths).mean();
-  };
+  auto loss = [&] { return c.mean_loss(be, runner, pass); };
   std::vector<std::int64_t> offsets;
   model->set_grad_ready_hook([&](std::int64_t offset) { offsets.push_back(offset); });
-  store.zero_grads(*be);
-  const Tensor out = model->forward(*be, c.input(), pass);
-  Buffer dout(host_allocator(), out.shape, DType::f64);
-  const nn::LossValue lv = nn::compute_loss(*be, c.loss, out, c.target, dout, 1.0, c.lengths);
+  store.zero_grads(be);
+  const Tensor out = runner.forward(c.input(), pass);
+  const Tensor dout = runner.alloc(out.shape, DType::f64);
+  const nn::LossValue lv = nn::loss_value(be, c.loss, out, c.target, dout, c.loss_args(true));
   CHECK(lv.count > 0);
-  model->backward(*be, dout);
+  runner.backward(dout);
   REQUIRE(!offsets.empty());
   CHECK(offsets.back() == 0);
   for (std::size_t i = 1; i < offsets.size(); ++i) CHECK(offsets[i] <= offsets[i - 1]);
@@ -79,7 +89,8 @@ void check_model(Case& c) {
   for (std::size_t p = 0; p < store.entries().size(); ++p) {
     const auto id = static_cast<params::ParamId>(p);
     const std::string& name = store.entries()[p].name;
-    const double err = test::rel_error(test::to_vector(store.grad(id)), test::numeric_gradient(store.param(id), loss));
+    const std::vector<double> analytic = test::to_vector(be, store.grad(id));
+    const double err = test::rel_error(analytic, test::numeric_gradient(be, store.param(id), loss));
     worst = std::max(worst, err);
     CAPTURE(name);
     CHECK(err < kTol);
@@ -88,51 +99,52 @@ void check_model(Case& c) {
 }
 
 Buffer labels_buffer(std::int64_t classes, bool ignore_some) {
-  Buffer t(host_allocator(), Shape{kBatch, kLen}, DType::i32);
+  std::vector<std::int32_t> t(static_cast<std::size_t>(kBatch * kLen));
   for (std::int64_t n = 0; n < kBatch; ++n)
     for (std::int64_t l = 0; l < kLen; ++l) {
       std::int32_t v = static_cast<std::int32_t>((7 * n + 3 * l + 1) % classes);
       if (l >= kLengths[n] || (ignore_some && (n + l) % 4 == 1)) v = kernels::kIgnoreLabel;  // padding, unlabelled
-      t.as<std::int32_t>()[n * kLen + l] = v;
+      t[n * kLen + l] = v;
     }
-  return t;
+  return test::upload(test::test_backend(), t, Shape{kBatch, kLen});
 }
 
 Buffer token_buffer(std::int64_t vocab) {
-  Buffer t(host_allocator(), Shape{kBatch, kLen}, DType::i32);
-  for (std::int64_t i = 0; i < kBatch * kLen; ++i) t.as<std::int32_t>()[i] = static_cast<std::int32_t>((5 * i + 2) % vocab);
-  return t;
+  std::vector<std::int32_t> t(static_cast<std::size_t>(kBatch * kLen));
+  for (std::int64_t i = 0; i < kBatch * kLen; ++i) t[i] = static_cast<std::int32_t>((5 * i + 2) % vocab);
+  return test::upload(test::test_backend(), t, Shape{kBatch, kLen});
 }
+
+Buffer lengths_buffer() { return test::upload(test::test_backend(), kLengths); }
 
 }  // namespace
 
 TEST_CASE("transformer-tabular with its head and loss matches finite differences (mean and CLS pooling)") {
+  kernels::Backend& be = test::test_backend();
   for (const std::string pooling : {"mean", "cls"}) {
     Case c;
     c.spec = transformer_spec("transformer-tabular");
     c.spec.in_features = 3;
     c.spec.pooling = pooling;
-    c.x = Buffer(host_allocator(), Shape{4, 3}, DType::f64);
-    test::fill_random(c.x, 1, 1.5);
+    c.x = test::random_buffer(be, Shape{4, 3}, 1, 1.5);
     if (pooling == "mean") {  // regression, two targets, dropout on
       c.what = "transformer-tabular mean pooling, mse, dropout 0.1";
       c.spec.dropout = 0.1;
       c.spec.out_features = 2;
       c.loss = nn::LossKind::mse;
-      c.target = Buffer(host_allocator(), Shape{4, 2}, DType::f64);
-      test::fill_random(c.target, 2);
+      c.target = test::random_buffer(be, Shape{4, 2}, 2);
     } else {  // classification, 3 classes
       c.what = "transformer-tabular cls pooling, ce";
       c.spec.out_features = 3;
       c.loss = nn::LossKind::ce;
-      c.target = Buffer(host_allocator(), Shape{4}, DType::i32);
-      for (std::int32_t i = 0; i < 4; ++i) c.target.as<std::int32_t>()[i] = i % 3;
+      c.target = test::upload(be, std::vector<std::int32_t>{0, 1, 2, 0});  // i % 3
     }
     check_model(c);
   }
 }
 
 TEST_CASE("transformer on tokens, per-token cross-entropy with ignored labels and padding, matches finite differences") {
+  kernels::Backend& be = test::test_backend();
   Case c;
   c.what = "transformer tokens, per-token ce (ignore -1, padding), dropout 0.1";
   c.spec = transformer_spec("transformer");
@@ -144,19 +156,20 @@ TEST_CASE("transformer on tokens, per-token cross-entropy with ignored labels an
   c.loss = nn::LossKind::ce;
   c.tokens = token_buffer(7);
   c.target = labels_buffer(3, true);
-  c.lengths = kLengths.data();
+  c.lengths = lengths_buffer();
   check_model(c);
   // The mean is over the labelled positions only.
   std::int64_t labelled = 0;
-  for (std::int64_t i = 0; i < kBatch * kLen; ++i) labelled += c.target.as<std::int32_t>()[i] != kernels::kIgnoreLabel;
-  auto be = kernels::make_cpu_backend(1);
-  auto model = nn::build_model(c.spec, *be, 3, DType::f64);
-  const Tensor out = model->forward(*be, c.input(), nn::Pass{});
+  for (const std::int32_t label : be.read<std::int32_t>(c.target)) labelled += label != kernels::kIgnoreLabel;
+  auto model = nn::build_model(c.spec, be, 3, DType::f64);
+  nn::Runner runner(be, *model);
+  const Tensor out = runner.forward(c.input());
   CHECK(out.shape == Shape({kBatch, kLen, 3}));
-  CHECK(nn::compute_loss(*be, c.loss, out, c.target, Tensor{}, 1.0, c.lengths).count == labelled);
+  CHECK(nn::loss_value(be, c.loss, out, c.target, Tensor{}, c.loss_args()).count == labelled);
 }
 
 TEST_CASE("transformer on per-position features, masked per-token MSE, matches finite differences") {
+  kernels::Backend& be = test::test_backend();
   Case c;
   c.what = "transformer features [N, L, F], per-token mse masked by lengths";
   c.spec = transformer_spec("transformer");
@@ -165,25 +178,23 @@ TEST_CASE("transformer on per-position features, masked per-token MSE, matches f
   c.spec.target_level = "token";
   c.spec.out_features = 2;
   c.loss = nn::LossKind::mse;
-  c.x = Buffer(host_allocator(), Shape{kBatch, kLen, 4}, DType::f64);
-  test::fill_random(c.x, 3);
-  c.target = Buffer(host_allocator(), Shape{kBatch, kLen, 2}, DType::f64);
-  test::fill_random(c.target, 4);  // padding positions hold values too: the loss must not see them
-  c.lengths = kLengths.data();
+  c.x = test::random_buffer(be, Shape{kBatch, kLen, 4}, 3);
+  c.target = test::random_buffer(be, Shape{kBatch, kLen, 2}, 4);  // padding positions hold values too: the loss must not see them
+  c.lengths = lengths_buffer();
   check_model(c);
   // Changing a padded target or a padded input changes nothing.
-  auto be = kernels::make_cpu_backend(1);
-  auto model = nn::build_model(c.spec, *be, 3, DType::f64);
-  const double before = nn::compute_loss(*be, c.loss, model->forward(*be, c.input(), {}), c.target, Tensor{}, 1.0,
-                                         c.lengths).mean();
-  c.target.as<double>()[(0 * kLen + 3) * 2] += 10.0;  // row 0 has length 2
-  c.x.as<double>()[(0 * kLen + 4) * 4] += 10.0;
-  const double after = nn::compute_loss(*be, c.loss, model->forward(*be, c.input(), {}), c.target, Tensor{}, 1.0,
-                                        c.lengths).mean();
+  auto model = nn::build_model(c.spec, be, 3, DType::f64);
+  nn::Runner runner(be, *model);
+  const double before = c.mean_loss(be, runner);
+  const std::int64_t padded_target = (0 * kLen + 3) * 2, padded_x = (0 * kLen + 4) * 4;  // row 0 has length 2
+  test::set_element(be, c.target, padded_target, test::element<double>(be, c.target, padded_target) + 10.0);
+  test::set_element(be, c.x, padded_x, test::element<double>(be, c.x, padded_x) + 10.0);
+  const double after = c.mean_loss(be, runner);
   CHECK(after == doctest::Approx(before).epsilon(1e-12));
 }
 
 TEST_CASE("transformer with a pooled head (mean over valid positions, and position 0) matches finite differences") {
+  kernels::Backend& be = test::test_backend();
   for (const std::string pooling : {"mean", "cls"}) {
     Case c;
     c.what = "transformer tokens, pooled " + pooling + ", gaussian-nll";
@@ -194,14 +205,14 @@ TEST_CASE("transformer with a pooled head (mean over valid positions, and positi
     c.spec.out_features = 2;  // mean and log-variance of one target
     c.loss = nn::LossKind::gaussian_nll;
     c.tokens = token_buffer(6);
-    c.target = Buffer(host_allocator(), Shape{kBatch, 1}, DType::f64);
-    test::fill_random(c.target, 5);
-    c.lengths = kLengths.data();
+    c.target = test::random_buffer(be, Shape{kBatch, 1}, 5);
+    c.lengths = lengths_buffer();
     check_model(c);
   }
 }
 
 TEST_CASE("lm: causal byte-level model with next-byte cross-entropy matches finite differences") {
+  kernels::Backend& be = test::test_backend();
   Case c;
   c.what = "lm causal, vocab 256, per-token ce, dropout 0.1";
   c.spec = transformer_spec("lm");
@@ -215,14 +226,14 @@ TEST_CASE("lm: causal byte-level model with next-byte cross-entropy matches fini
   c.loss = nn::LossKind::ce;
   c.tokens = token_buffer(256);
   c.target = labels_buffer(256, false);
-  c.lengths = kLengths.data();
+  c.lengths = lengths_buffer();
   check_model(c);
   // Causal: the output at position i does not depend on tokens after i.
-  auto be = kernels::make_cpu_backend(1);
-  auto model = nn::build_model(c.spec, *be, 3, DType::f64);
-  const std::vector<double> a = test::to_vector(model->forward(*be, c.input(), {}));
-  c.tokens.as<std::int32_t>()[1 * kLen + 3] = 200;
-  const std::vector<double> b = test::to_vector(model->forward(*be, c.input(), {}));
+  auto model = nn::build_model(c.spec, be, 3, DType::f64);
+  nn::Runner runner(be, *model);
+  const std::vector<double> a = test::to_vector(be, runner.forward(c.input()));
+  test::set_element<std::int32_t>(be, c.tokens, 1 * kLen + 3, 200);
+  const std::vector<double> b = test::to_vector(be, runner.forward(c.input()));
   for (std::int64_t l = 0; l < kLen; ++l)
     for (std::int64_t v = 0; v < 256; ++v) {
       const std::size_t i = static_cast<std::size_t>((1 * kLen + l) * 256 + v);
@@ -232,23 +243,23 @@ TEST_CASE("lm: causal byte-level model with next-byte cross-entropy matches fini
 }
 
 TEST_CASE("transformer specs: errors name the option and value, parameter names, spec attributes round trip") {
-  auto be = kernels::make_cpu_backend(1);
+  kernels::Backend& be = test::test_backend();
   nn::ModelSpec s = transformer_spec("transformer-tabular");
   s.in_features = 3;
   s.out_features = 1;
   s.d_model = 10;
   s.heads = 3;
-  test::check_error([&] { nn::build_model(s, *be, 1); }, {"option model.d-model: 10 is not divisible by option model.heads 3"});
+  test::check_error([&] { nn::build_model(s, be, 1); }, {"option model.d-model: 10 is not divisible by option model.heads 3"});
   s.d_model = 8;
   s.heads = 2;
   s.pooling = "max";
-  test::check_error([&] { nn::build_model(s, *be, 1); }, {"option model.pooling", "'max'"});
+  test::check_error([&] { nn::build_model(s, be, 1); }, {"option model.pooling", "'max'"});
   s.pooling = "mean";
   s.type = "rnn";
-  test::check_error([&] { nn::build_model(s, *be, 1); }, {"option model.type", "'rnn'", "transformer-tabular"});
+  test::check_error([&] { nn::build_model(s, be, 1); }, {"option model.type", "'rnn'", "transformer-tabular"});
   s.type = "transformer";
   s.vocab_size = 5;
-  test::check_error([&] { nn::build_model(s, *be, 1); }, {"option model.max-length: must be positive, got 0"});
+  test::check_error([&] { nn::build_model(s, be, 1); }, {"option model.max-length: must be positive, got 0"});
 
   // transformer-tabular with CLS: the parameter names in forward order.
   s = transformer_spec("transformer-tabular");
@@ -256,7 +267,7 @@ TEST_CASE("transformer specs: errors name the option and value, parameter names,
   s.out_features = 2;
   s.layers = 1;
   s.pooling = "cls";
-  auto model = nn::build_model(s, *be, 1);
+  auto model = nn::build_model(s, be, 1);
   std::vector<std::string> names;
   for (const auto& e : model->params().entries()) names.push_back(e.name);
   CHECK(names == std::vector<std::string>{
