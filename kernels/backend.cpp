@@ -272,6 +272,14 @@ void Backend::sum_squares(const Tensor& x, const Tensor& out) {
   sum_squares_impl(x, out);
 }
 
+void Backend::checksum(const Tensor& x, const Tensor& out) {
+  const Checker c{"checksum", device()};
+  c.on_device("x", x);
+  c.has_data("x", x);
+  c.typed_numel("out", out, DType::i64, 1);
+  checksum_impl(x, out);
+}
+
 // ---- elementwise ------------------------------------------------------------------------------------
 
 void Backend::activation_forward(Activation f, const Tensor& x, const Tensor& y) {

@@ -187,6 +187,12 @@ class Backend {
   // Not finite when an element of x is not.
   void sum_squares(const Tensor& x, const Tensor& out);
 
+  // out[0] (i64 [1]) = a 64-bit digest of x's bytes, equal for equal bits and (with overwhelming
+  // probability) different otherwise: the sum over the 8-byte words w_i (the last zero-padded) of
+  // mix(w_i xor mix(i)), mix = splitmix64's finaliser, modulo 2^64. Order-free, so any parallel
+  // reduction gives the same value. For comparing replicas (DDP's weight-sync check) by 8 bytes.
+  void checksum(const Tensor& x, const Tensor& out);
+
   // ---- elementwise ---------------------------------------------------------------------------
   // y = f(x); y may alias x.
   void activation_forward(Activation f, const Tensor& x, const Tensor& y);
@@ -342,6 +348,7 @@ class Backend {
   virtual void axpy_impl(double alpha, const Tensor& x, const Tensor& y) = 0;
   virtual void scale_impl(const Tensor& x, double alpha) = 0;
   virtual void sum_squares_impl(const Tensor& x, const Tensor& out) = 0;
+  virtual void checksum_impl(const Tensor& x, const Tensor& out) = 0;
   virtual void activation_forward_impl(Activation f, const Tensor& x, const Tensor& y) = 0;
   virtual void activation_backward_impl(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx) = 0;
   virtual void activation_bias_grad_impl(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx,

@@ -11,6 +11,13 @@
 
 namespace hpct::kernels::math {
 
+// splitmix64's finaliser: a bijective 64-bit mix (Backend::checksum).
+HPCT_HD std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 // control[StepControl::k*] from the step's scalars: count = count[0]; sumsq and loss_scale may be null
 // (no norm; a loss scale of 1).
 HPCT_HD void step_control(double numerator, double max_norm, bool check_finite, double count, const double* sumsq,

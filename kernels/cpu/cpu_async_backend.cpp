@@ -504,6 +504,10 @@ void CpuAsyncBackend::scale_impl(const Tensor& x, double alpha) {
 void CpuAsyncBackend::sum_squares_impl(const Tensor& x, const Tensor& out) {
   enqueue([=, this] { CpuBackend::sum_squares_impl(x, out); });
 }
+
+void CpuAsyncBackend::checksum_impl(const Tensor& x, const Tensor& out) {
+  enqueue([=, this] { CpuBackend::checksum_impl(x, out); });
+}
 void CpuAsyncBackend::activation_forward_impl(Activation f, const Tensor& x, const Tensor& y) {
   enqueue([=, this] { CpuBackend::activation_forward_impl(f, x, y); });
 }

@@ -64,6 +64,7 @@ class CpuAsyncBackend final : public CpuBackend {
   void axpy_impl(double alpha, const Tensor& x, const Tensor& y) override;
   void scale_impl(const Tensor& x, double alpha) override;
   void sum_squares_impl(const Tensor& x, const Tensor& out) override;
+  void checksum_impl(const Tensor& x, const Tensor& out) override;
   void activation_forward_impl(Activation f, const Tensor& x, const Tensor& y) override;
   void activation_backward_impl(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx) override;
   void activation_bias_grad_impl(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx,

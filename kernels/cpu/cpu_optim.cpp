@@ -1,8 +1,11 @@
 // CpuBackend: the flat-range operations around an optimizer step (axpy, scale, sum_squares,
 // scale_by), the step's device scalars (step_control, update_loss_scale; kernels/common/step.hpp) and
 // the optimizer steps. Tensors are taken as flat ranges: only their element counts agree.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <vector>
 #include <type_traits>
 
 #include "kernels/common/step.hpp"
@@ -63,6 +66,28 @@ void CpuBackend::sum_squares_impl(const Tensor& x, const Tensor& out) {
       return s;
     });
   });
+}
+
+// Chunks of words summed in parallel, their partials added here (the sum modulo 2^64 is order-free).
+void CpuBackend::checksum_impl(const Tensor& x, const Tensor& out) {
+  const auto* bytes = static_cast<const unsigned char*>(x.data);
+  const auto n = static_cast<std::int64_t>(x.bytes());
+  const std::int64_t words = (n + 7) / 8, chunks = (words + cpu::kReduceChunk - 1) / cpu::kReduceChunk;
+  std::vector<std::uint64_t> part(static_cast<std::size_t>(chunks), 0);
+  cpu::parallel_blocks(threads_, chunks, 1, [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t c = c0; c < c1; ++c) {
+      std::uint64_t s = 0;
+      for (std::int64_t i = c * cpu::kReduceChunk; i < std::min(words, (c + 1) * cpu::kReduceChunk); ++i) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, bytes + 8 * i, static_cast<std::size_t>(std::min<std::int64_t>(8, n - 8 * i)));
+        s += math::mix64(w ^ math::mix64(static_cast<std::uint64_t>(i)));
+      }
+      part[static_cast<std::size_t>(c)] = s;
+    }
+  });
+  std::uint64_t sum = 0;
+  for (const std::uint64_t p : part) sum += p;
+  *out.ptr<std::int64_t>() = static_cast<std::int64_t>(sum);
 }
 
 void CpuBackend::step_control_impl(const StepControlArgs& args, const Tensor& count, const Tensor& sumsq,

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <exception>
 
+#include "core/buffer.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 
@@ -65,14 +66,11 @@ Ddp::Tracked& Ddp::ready_event() {
 }
 
 void Ddp::check_in_sync(const std::string& when) {
-  // FNV-1a over the bytes of the weights: equal weights, equal hash, on any rank.
-  const Tensor& p = store_.flat_weights();
-  std::vector<unsigned char> bytes(p.bytes());
-  be_.read_to_host(p, Tensor(bytes.data(), p.shape, p.dtype));
-  std::uint64_t h = 1469598103934665603ull;
-  for (const unsigned char b : bytes) h = (h ^ b) * 1099511628211ull;
+  // A 64-bit digest of the weights' bits, computed on the device: equal weights, equal digest.
+  Buffer digest(be_.allocator(), Shape{1}, DType::i64);
+  be_.checksum(store_.flat_weights(), digest);
+  std::int64_t mine = be_.read<std::int64_t>(digest)[0];
   std::vector<std::int64_t> all(static_cast<std::size_t>(comm_.size()));
-  std::int64_t mine = static_cast<std::int64_t>(h);
   comm_.allgather(Tensor(&mine, Shape{1}, DType::i64), Tensor(all.data(), Shape{comm_.size()}, DType::i64))->wait_host();
   std::string differ;
   for (int r = 1; r < comm_.size(); ++r)

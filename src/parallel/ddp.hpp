@@ -43,8 +43,9 @@ class Ddp {
   // Copies rank 0's weights (the fp32 master copy of a 16-bit model) to every rank, then proves they
   // are identical (check_in_sync).
   void broadcast_parameters();
-  // Throws hpct::Error naming the ranks whose weights differ from rank 0's (bitwise hash). Reads the
-  // weights back to the host: a named synchronisation point (start-up, --check-every).
+  // Throws hpct::Error naming the ranks whose weights differ from rank 0's (a digest of their bits,
+  // Backend::checksum, computed on the device; reading its 8 bytes is the one host wait, at start-up
+  // and every --ddp.check-every steps).
   void check_in_sync(const std::string& when);
 
   // Starts a step. sync = false (the first K-1 micro-steps of gradient accumulation): no

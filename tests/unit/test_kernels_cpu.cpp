@@ -1847,3 +1847,26 @@ TEST_CASE_TEMPLATE("16-bit dense, elementwise, normalisation and loss kernels ag
     }, loss_name(kind));
   }
 }
+
+TEST_CASE("checksum: equal bits give equal digests, one flipped bit or a moved word another, any thread count") {
+  Host<float> x = rand_host<float>(Shape{100003}, 21);  // not a multiple of 2 floats: a padded last word
+  Host<std::int64_t> d0(Shape{1}), d1(Shape{1}), d2(Shape{1});
+  be().checksum(x.t(), d0.t());
+  const auto two = make_cpu_backend(2), one = make_cpu_backend(1);
+  two->checksum(x.t(), d1.t());
+  one->checksum(x.t(), d2.t());
+  CHECK(d0[0] == d1[0]);
+  CHECK(d0[0] == d2[0]);
+  Host<float> y = x;
+  std::uint32_t bits;
+  std::memcpy(&bits, &y[777], 4);
+  bits ^= 1u;  // the last bit of one mantissa
+  std::memcpy(&y[777], &bits, 4);
+  be().checksum(y.t(), d1.t());
+  CHECK(d1[0] != d0[0]);
+  Host<float> z = x;
+  std::swap(z[0], z[2]);  // the same words in another order
+  be().checksum(z.t(), d2.t());
+  CHECK(d2[0] != d0[0]);
+  check_throws_with([&] { be().checksum(x.t(), Host<double>(Shape{1}).t()); }, "checksum: out");
+}
