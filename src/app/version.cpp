@@ -39,7 +39,7 @@ std::string version_text() {
   H5get_libversion(&hdf5_major, &hdf5_minor, &hdf5_release);
   std::ostringstream os;
   os << "hpctrain " << HPCTRAIN_VERSION << " (git " << HPCTRAIN_GIT_COMMIT << ")\n"
-     << "backends: cpu";
+     << "backends: cpu, cpu-async";
 #if HPCTRAIN_HAVE_CUDA
   // So far HPCTRAIN_HAVE_CUDA only enables the CUDA language (cmake/Cuda.cmake): the CUDA backend
   // arrives with its own issue, which makes this ", cuda".

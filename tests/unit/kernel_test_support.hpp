@@ -22,6 +22,10 @@ namespace hpct::test {
 
 using hpct::kernels::Backend;
 
+// The synchronous CPU backend: the kernel tests check kernels against naive references on host
+// arrays, so they always run here. Every other backend is held to this one's bits or tolerances by
+// test_backend_agreement.cpp; the model-side tests pick their backend from HPCTRAIN_TEST_DEVICE
+// (nn_test_support.hpp's test_backend()).
 inline Backend& be() {
   static const std::unique_ptr<Backend> backend = hpct::kernels::make_cpu_backend(0);
   return *backend;

@@ -466,7 +466,7 @@ TEST_CASE_TEMPLATE("backends agree: gemm, gemm_bias, gemm_bias_act (every transp
   });
 }
 
-TEST_CASE_TEMPLATE("backends agree: bias_add, bias_grad, axpy, scale, sum_squares", T, AGREE_DTYPES) {
+TEST_CASE_TEMPLATE("backends agree: bias_add, bias_grad, axpy, scale, sum_squares, checksum", T, AGREE_DTYPES) {
   Agreement ag;
   const DType dt = hpct::dtype_of<T>();
   const std::int64_t rows = 700, cols = 75;  // several reduction chunks
@@ -479,6 +479,7 @@ TEST_CASE_TEMPLATE("backends agree: bias_add, bias_grad, axpy, scale, sum_square
   ag.check("axpy", dt, [&](Run& r) { r.be.axpy(-0.7, r.in(x), r.inout(z, "y")); });
   ag.check("scale", dt, [&](Run& r) { r.be.scale(r.inout(x, "x"), 1.3); });
   ag.check("sum_squares", dt, [&](Run& r) { r.be.sum_squares(r.in(x), r.out<double>(Shape{1}, "out")); });
+  ag.check("checksum", dt, [&](Run& r) { r.be.checksum(r.in(x), r.out(Shape{1}, DType::i64, "out")); });
 }
 
 TEST_CASE_TEMPLATE("backends agree: activations and dropout", T, AGREE_DTYPES) {
