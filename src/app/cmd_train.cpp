@@ -218,7 +218,8 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
   const train::PhaseTimes& t = s.phases;
   auto share = [&](double v) { return cat(std::setprecision(3), v, " s (", std::setprecision(2), 100.0 * v / std::max(t.total(), 1e-12), "%)"); };
   log::info(cat("time per phase on rank 0: data ", share(t.data), ", forward ", share(t.forward), ", backward ",
-                share(t.backward), ", communication wait ", share(t.comm_wait), ", optimizer ", share(t.optimizer)));
+                share(t.backward), ", communication wait ", share(t.comm_wait), ", optimizer ", share(t.optimizer),
+                "; host syncs per step ", std::setprecision(2), s.host_syncs_per_step, " (last epoch)"));
   if (summary) *summary = s;
   if (!root) return 0;  // rank 0 writes the checkpoint and reports
 
