@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
+#include <memory>
 #include <iostream>
 #include <sstream>
 
@@ -172,6 +173,10 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
                cfg.real("optim.beta1"), cfg.real("optim.beta2"), cfg.real("optim.eps"),
                cfg.real("optim.momentum"), cfg.boolean("optim.nesterov")};
   opt.comm = &comm;
+  // Host-side agreement (evaluation sums, the epoch loss) on a communicator of its own, so it never
+  // queues behind the gradient buckets of the data communicator (collective: every rank splits).
+  const std::unique_ptr<dist::Communicator> host_comm = comm.size() > 1 ? comm.split(0, comm.rank()) : nullptr;
+  opt.host_comm = host_comm.get();
   opt.accum_steps = cfg.integer("accum-steps");
   opt.ddp.bucket_mb = cfg.real("ddp.bucket-mb");
   opt.ddp.zero_copy = cfg.boolean("ddp.zero-copy");
