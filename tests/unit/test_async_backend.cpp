@@ -20,6 +20,7 @@
 #include "core/stream.hpp"
 #include "core/tensor.hpp"
 #include "kernels/kernels.hpp"
+#include "stream_gate.hpp"
 
 using hpct::Buffer;
 using hpct::DType;
@@ -36,26 +37,7 @@ std::unique_ptr<Backend> async_backend() {
   return be;
 }
 
-// Blocks stream s (a host function in its queue) until open(); the destructor opens it, so a failed
-// check never leaves a worker waiting. Declare it after the backend: it is destroyed first.
-class Gate {
- public:
-  explicit Gate(hpct::Stream& s) {
-    std::shared_future<void> f = p_.get_future().share();
-    s.launch_host([f] { f.wait(); });
-  }
-  ~Gate() { open(); }
-  Gate(const Gate&) = delete;
-  Gate& operator=(const Gate&) = delete;
-  void open() {
-    if (!opened_) p_.set_value();
-    opened_ = true;
-  }
-
- private:
-  std::promise<void> p_;
-  bool opened_ = false;
-};
+using hpct::test::Gate;
 
 Tensor host_view(std::vector<float>& v) { return Tensor(v.data(), Shape{static_cast<std::int64_t>(v.size())}, DType::f32); }
 

@@ -36,6 +36,7 @@
 #include "core/stream.hpp"
 #include "core/tensor.hpp"
 #include "kernels/kernels.hpp"
+#include "stream_gate.hpp"
 #include "kernel_test_support.hpp"
 
 using hpct::Buffer;
@@ -192,29 +193,7 @@ class Run {
   std::vector<Output> outputs_;
 };
 
-// Blocks stream s (a host function in its queue) until open(); the destructor opens it, so a failed
-// check never leaves the stream blocked. Declare it after what it must outlive (the Run: freeing device
-// memory waits for the stream). An op that waits on the host while the gate is closed would wait for
-// ever: the host function gives up after kGateTimeout, and the run's host-wait count reports the op.
-constexpr auto kGateTimeout = std::chrono::seconds(20);
-class Gate {
- public:
-  explicit Gate(hpct::Stream& s) {
-    std::shared_future<void> f = p_.get_future().share();
-    s.launch_host([f] { f.wait_for(kGateTimeout); });
-  }
-  ~Gate() { open(); }
-  Gate(const Gate&) = delete;
-  Gate& operator=(const Gate&) = delete;
-  void open() {
-    if (!opened_) p_.set_value();
-    opened_ = true;
-  }
-
- private:
-  std::promise<void> p_;
-  bool opened_ = false;
-};
+using hpct::test::Gate;
 
 // ---- comparing outputs --------------------------------------------------------------------------------
 
