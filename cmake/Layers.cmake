@@ -6,6 +6,12 @@
 function(hpctrain_layer name include_name source_dir)
   cmake_parse_arguments(L "" "" "DEPS;PRIVATE_DEPS" ${ARGN})
   file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${source_dir}/*.cpp)
+  # <source_dir>/cuda/ (the CUDA backend: .cpp and .cu) only when CUDA is built (cmake/Cuda.cmake).
+  list(FILTER sources EXCLUDE REGEX "^${source_dir}/cuda/")
+  if(HPCTRAIN_HAVE_CUDA AND IS_DIRECTORY ${source_dir}/cuda)
+    file(GLOB_RECURSE cuda_sources CONFIGURE_DEPENDS ${source_dir}/cuda/*.cpp ${source_dir}/cuda/*.cu)
+    list(APPEND sources ${cuda_sources})
+  endif()
   set(root ${PROJECT_BINARY_DIR}/layers/${name})
   file(MAKE_DIRECTORY ${root})
   file(CREATE_LINK ${source_dir} ${root}/${include_name} SYMBOLIC)
@@ -14,5 +20,7 @@ function(hpctrain_layer name include_name source_dir)
   target_link_libraries(${name} PUBLIC ${L_DEPS} PRIVATE ${L_PRIVATE_DEPS} hpctrain_warnings)
   # -fno-math-errno: sqrt/exp need not set errno (we never read it), so loops calling them vectorise
   # (AdamW's update ran 2.3x faster).
-  target_compile_options(${name} PRIVATE $<$<CONFIG:Release>:-O3 -march=${HPCTRAIN_MARCH} -fno-math-errno>)
+  target_compile_options(${name} PRIVATE
+                         $<$<AND:$<CONFIG:Release>,$<COMPILE_LANGUAGE:CXX>>:-O3 -march=${HPCTRAIN_MARCH} -fno-math-errno>
+                         $<$<AND:$<CONFIG:Release>,$<COMPILE_LANGUAGE:CUDA>>:-O3>)
 endfunction()

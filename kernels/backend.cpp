@@ -570,7 +570,8 @@ void Backend::sgd_step(const Tensor& params, const Tensor& master, const Tensor&
 std::unique_ptr<Backend> make_backend(const std::string& device, int threads) {
   if (device == "cpu") return make_cpu_backend(threads);
   if (device == "cpu-async") return make_cpu_async_backend(threads);
-  fail("unknown device '", device, "' (valid: cpu, cpu-async)");
+  if (device == "cuda") return make_cuda_backend(local_rank_from_env());
+  fail("unknown device '", device, "' (valid: cpu, cpu-async, cuda)");
 }
 
 }  // namespace hpct::kernels

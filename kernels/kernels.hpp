@@ -416,7 +416,26 @@ class StreamGuard {
 // picks the default (cores of the node / ranks on it, at least 1).
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
 std::unique_ptr<Backend> make_cpu_async_backend(int threads = 0);
-// By name: "cpu", "cpu-async" (throws naming the value otherwise; "cuda" arrives with its backend).
+// By name: "cpu", "cpu-async", "cuda" (make_cuda_backend for the launcher's local rank, every visible
+// GPU, no sharing); throws naming the value otherwise.
 std::unique_ptr<Backend> make_backend(const std::string& device, int threads = 0);
+
+// ---- CUDA (kernels/cuda_factory.cpp; the backend itself in kernels/cuda/ when the build has it) -------
+// Usable GPUs of this process (CUDA_VISIBLE_DEVICES applies, CUDA reads it). 0 when there are none, and
+// then *why (when given) says why: the build has no CUDA backend, or the CUDA error of
+// cudaGetDeviceCount ("CUDA driver version is insufficient for CUDA runtime version", no device).
+int cuda_device_count(std::string* why = nullptr);
+// This process's rank among the job's ranks on its node: OMPI_COMM_WORLD_LOCAL_RANK (Open MPI), else
+// MPI_LOCALRANKID (MPICH, Intel MPI), else SLURM_LOCALID, else 0.
+int local_rank_from_env();
+// The GPU a rank uses: ids = gpu_ids, or 0 .. visible - 1 when empty (each id must be < visible);
+// device = ids[local_rank % ids.size()]. More ranks on the node than ids is an error naming both counts
+// unless allow_sharing (several ranks then share a GPU).
+int choose_cuda_device(int local_rank, int ranks_on_node, int visible, const std::vector<int>& gpu_ids,
+                       bool allow_sharing);
+// The CUDA backend on choose_cuda_device(local_rank, ranks_on_node(), cuda_device_count(), ...). Throws
+// hpct::Error naming the CUDA error when no GPU is usable or the build has no CUDA backend.
+std::unique_ptr<Backend> make_cuda_backend(int local_rank = 0, const std::vector<int>& gpu_ids = {},
+                                           bool allow_gpu_sharing = false);
 
 }  // namespace hpct::kernels

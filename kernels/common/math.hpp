@@ -10,7 +10,9 @@
 #include <math.h>  // expf, tanhf, erff, ...: the C names, which nvcc also provides in device code
 
 #include <cstdint>
+#include <type_traits>
 
+#include "core/error.hpp"
 #include "core/host_device.hpp"
 #include "kernels/kernels.hpp"
 
@@ -146,6 +148,22 @@ HPCT_HD T activate_grad(T x) {
   else if constexpr (A == Activation::gelu_exact) return gelu_exact_grad<T, Ops>(x);
   else if constexpr (A == Activation::tanh) return tanh_grad<T, Ops>(x);
   else return silu_grad<T, Ops>(x);
+}
+
+// Calls body(std::integral_constant<Activation, f>{}) (host code), so each activation gets its own
+// compiled loop or kernel.
+template <class F>
+void with_activation(Activation f, F&& body) {
+  using A = Activation;
+  switch (f) {
+    case A::identity: body(std::integral_constant<A, A::identity>{}); return;
+    case A::relu: body(std::integral_constant<A, A::relu>{}); return;
+    case A::gelu_tanh: body(std::integral_constant<A, A::gelu_tanh>{}); return;
+    case A::gelu_exact: body(std::integral_constant<A, A::gelu_exact>{}); return;
+    case A::tanh: body(std::integral_constant<A, A::tanh>{}); return;
+    case A::silu: body(std::integral_constant<A, A::silu>{}); return;
+  }
+  fail("invalid Activation value ", static_cast<int>(f));
 }
 
 // ---- dropout -----------------------------------------------------------------------------------------

@@ -11,20 +11,7 @@
 
 namespace hpct::kernels::cpu {
 
-// Calls body(std::integral_constant<Activation, f>{}) so each activation gets its own inner loop.
-template <class F>
-void with_activation(Activation f, F&& body) {
-  using A = Activation;
-  switch (f) {
-    case A::identity: body(std::integral_constant<A, A::identity>{}); return;
-    case A::relu: body(std::integral_constant<A, A::relu>{}); return;
-    case A::gelu_tanh: body(std::integral_constant<A, A::gelu_tanh>{}); return;
-    case A::gelu_exact: body(std::integral_constant<A, A::gelu_exact>{}); return;
-    case A::tanh: body(std::integral_constant<A, A::tanh>{}); return;
-    case A::silu: body(std::integral_constant<A, A::silu>{}); return;
-  }
-  fail("invalid Activation value ", static_cast<int>(f));
-}
+using math::with_activation;  // kernels/common/math.hpp
 
 // Elements per parallel block: the cheap activations are memory-bound, the others do math.
 constexpr std::int64_t activation_grain(Activation f) {

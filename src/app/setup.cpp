@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/log.hpp"
 #include "data/distributed_sampler.hpp"
 
 namespace hpct::app {
@@ -13,19 +14,29 @@ std::string resolve_device(const std::string& option) {
   std::string device = option;
   if (device == "auto") {
     // The environment may pick the device for every command of a job (the test suite runs it all on
-    // cpu-async this way); else the CPU until the CUDA backend is built in.
+    // cpu-async this way); else cuda when a GPU is usable, else cpu.
     const char* env = std::getenv("HPCTRAIN_DEVICE");
-    device = env && *env ? env : "cpu";
+    device = env && *env ? env : kernels::cuda_device_count() > 0 ? "cuda" : "cpu";
   }
-  HPCT_CHECK(device == "cpu" || device == "cpu-async", "option --device: unknown device '", option,
-             "' (valid: auto, cpu, cpu-async", option == "auto" ? "; from HPCTRAIN_DEVICE" : "", ")");
+  HPCT_CHECK(device == "cpu" || device == "cpu-async" || device == "cuda", "option --device: unknown device '", option,
+             "' (valid: auto, cpu, cpu-async, cuda", option == "auto" ? "; from HPCTRAIN_DEVICE" : "", ")");
   return device;
 }
 
 std::unique_ptr<kernels::Backend> make_backend(const Config& cfg) {
   const std::int64_t threads = cfg.integer("threads");
   HPCT_CHECK(threads >= 0 && threads <= 4096, "option --threads: must be in [0, 4096], got ", threads);
-  return kernels::make_backend(resolve_device(cfg.str("device")), static_cast<int>(threads));
+  const std::string device = resolve_device(cfg.str("device"));
+  if (cfg.str("device") == "auto" && device == "cpu") {
+    std::string why;
+    if (kernels::cuda_device_count(&why) == 0) log::info(cat("device auto: cpu (no usable GPU: ", why, ")"));
+  }
+  if (device != "cuda") return kernels::make_backend(device, static_cast<int>(threads));
+  std::vector<int> ids;
+  if (cfg.declared("gpu-ids"))
+    for (const std::int64_t id : cfg.int_list("gpu-ids")) ids.push_back(static_cast<int>(id));
+  const bool sharing = cfg.declared("allow-gpu-sharing") && cfg.boolean("allow-gpu-sharing");
+  return kernels::make_cuda_backend(kernels::local_rank_from_env(), ids, sharing);
 }
 
 DType parse_precision(const std::string& value) {

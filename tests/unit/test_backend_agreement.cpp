@@ -2,7 +2,7 @@
 // float precision it takes (f32, bf16, f16, and f64), against the synchronous CPU backend ("cpu", the
 // reference). Each op runs once per backend on that backend's own memory (Buffers from its allocator,
 // inputs copied from host staging with Backend::copy); every output is read back with Backend::read and
-// compared with the reference's under the candidate's tolerance policy (kCandidates). An asynchronous
+// compared with the reference's under the candidate's tolerance policy (candidates()). An asynchronous
 // candidate's stream is held back until the op's call has returned, so its ops run on arguments copied
 // at enqueue time, not on the caller's (gone) ones. Every run also checks that the backend waited on the
 // host exactly once per output read: no op, upload or fill waits.
@@ -11,13 +11,14 @@
 // into one accumulator -> the backward -> gradient norm -> step_control -> adamw_step) runs without a
 // host wait in between and is compared at the end the same way.
 //
-// A new backend joins by adding its device name and tolerance to kCandidates.
+// A new backend joins by adding its device name and tolerance to candidates().
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <future>
@@ -89,10 +90,15 @@ struct Candidate {
   bool hold_back;
 };
 
-// The reference and the backends compared with it. The CUDA backend joins as
-// {"cuda", relative_tolerance, true}.
+// The reference and the backends compared with it. The CUDA backend joins when HPCTRAIN_TEST_CUDA is set
+// (ctest -L gpu: tests/gpu/agreement.sh, which skips where no GPU is usable).
 constexpr const char* kReference = "cpu";
-const Candidate kCandidates[] = {{"cpu-async", exact_bits, true}};
+std::vector<Candidate> candidates() {
+  std::vector<Candidate> c = {{"cpu-async", exact_bits, true}};
+  const char* cuda = std::getenv("HPCTRAIN_TEST_CUDA");
+  if (cuda && *cuda && std::string(cuda) != "0") c.push_back({"cuda", relative_tolerance, true});
+  return c;
+}
 constexpr int kThreads = 2;  // both sides: the CPU kernels give the same bits on any count (tested elsewhere)
 
 // ---- one backend's run of an op ----------------------------------------------------------------------
@@ -265,7 +271,7 @@ void check_outputs(const std::vector<Readback>& want, const std::vector<Readback
 class Agreement {
  public:
   Agreement() : ref_(make_backend(kReference, kThreads)) {
-    for (const Candidate& c : kCandidates) candidates_.push_back({c, make_backend(c.device, kThreads)});
+    for (const Candidate& c : candidates()) candidates_.push_back({c, make_backend(c.device, kThreads)});
   }
 
   // op(Run&) makes its tensors through the Run and calls the op(s) on run.be; compute is the op's float

@@ -177,7 +177,7 @@ TEST_CASE("cpu backend identity and thread counts") {
   CHECK(make_cpu_backend(-3)->threads() >= 1);
   CHECK(make_backend("cpu", 2)->threads() == 2);
   CHECK(make_backend("cpu")->name() == "cpu");
-  check_throws_with([] { make_backend("gpu"); }, "unknown device 'gpu' (valid: cpu, cpu-async)");
+  check_throws_with([] { make_backend("gpu"); }, "unknown device 'gpu' (valid: cpu, cpu-async, cuda)");
 }
 
 // The synchronous backend's streams and events have nothing to wait for, but every host wait on the

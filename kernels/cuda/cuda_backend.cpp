@@ -1,0 +1,93 @@
+// CudaBackend: device selection, streams and events, synchronize, device-side errors.
+#include "kernels/cuda/cuda_backend.hpp"
+
+#include <cstring>
+#include <new>
+#include <utility>
+
+#include "core/error.hpp"
+#include "kernels/cuda/cuda_check.hpp"
+
+namespace hpct::kernels::cuda {
+
+int visible_devices(std::string* why) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();  // not sticky: clear it
+    if (why) *why = cat("cudaGetDeviceCount: ", cudaGetErrorString(e));
+    return 0;
+  }
+  if (n == 0 && why) *why = "cudaGetDeviceCount: no CUDA device";
+  return n;
+}
+
+CudaBackend::CudaBackend(int device) : device_(device) {
+  HPCT_CUDA_CHECK(cudaSetDevice(device_));
+  HPCT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device_));
+  stream_ = std::make_unique<CudaStream>(device_, [this] { after_wait(); });
+  allocator_ = std::make_shared<CudaPoolAllocator>(device_, stream_->handle());
+  set_default_stream(*stream_);
+  // The error record: pinned host memory mapped into the device's address space.
+  void* host = nullptr;
+  HPCT_CUDA_CHECK(cudaHostAlloc(&host, sizeof(DeviceError), cudaHostAllocMapped));
+  error_host_ = new (host) DeviceError{};
+  void* dev = nullptr;
+  HPCT_CUDA_CHECK(cudaHostGetDevicePointer(&dev, host, 0));
+  error_device_ = static_cast<DeviceError*>(dev);
+  HPCT_CUBLAS_CHECK(cublasLtCreate(&lt_));
+  // cuBLASLt's workspace: 32 MiB, what NVIDIA recommends for Hopper and later.
+  lt_workspace_bytes_ = std::size_t{32} << 20;
+  lt_workspace_ = allocator_->allocate(lt_workspace_bytes_);
+}
+
+CudaBackend::~CudaBackend() {
+  HPCT_CUDA_WARN(cudaSetDevice(device_));
+  HPCT_CUDA_WARN(cudaDeviceSynchronize());
+  if (lt_workspace_) allocator_->deallocate(lt_workspace_);
+  if (lt_) (void)cublasLtDestroy(lt_);
+  HPCT_CUDA_WARN(cudaStreamSynchronize(stream_->handle()));
+  if (error_host_) HPCT_CUDA_WARN(cudaFreeHost(error_host_));
+}
+
+std::unique_ptr<Stream> CudaBackend::create_stream() {
+  std::weak_ptr<CudaPoolAllocator> alloc = allocator_;
+  auto s = std::make_unique<CudaStream>(device_, [this] { after_wait(); }, [alloc](cudaStream_t h) {
+    if (auto a = alloc.lock()) a->remove_stream(h);
+  });
+  allocator_->add_stream(s->handle());
+  return s;
+}
+
+std::unique_ptr<Event> CudaBackend::create_event() {
+  return std::make_unique<CudaEvent>(device_, [this] { after_wait(); });
+}
+
+void CudaBackend::synchronize() {
+  HPCT_CUDA_CHECK(cudaSetDevice(device_));
+  HPCT_CUDA_CHECK(cudaDeviceSynchronize());
+  after_wait();
+}
+
+// Every kernel before the wait has finished, so the record is stable; it is reset for the next error.
+void CudaBackend::after_wait() {
+  count_host_sync();
+  DeviceError e;
+  std::memcpy(&e, error_host_, sizeof e);
+  if (e.code == DeviceError::none) return;
+  *error_host_ = DeviceError{};
+  switch (e.code) {
+    case DeviceError::label_out_of_range:
+      fail("softmax_ce_loss: label ", e.b, " of row ", e.a, " is out of range [0, ", e.c, ") (and not ", kIgnoreLabel,
+           " = ignored)");
+    case DeviceError::index_out_of_range:
+      fail("gather_rows: index ", e.b, " at position ", e.a, " is out of range [0, ", e.c, ")");
+    case DeviceError::length_out_of_range:
+      fail("lengths: sequence ", e.a, " has length ", e.b, ", outside [0, ", e.c, "]");
+    case DeviceError::step_below_one:
+      fail("optimizer step: step ", e.b, " must be >= 1 (it is 1-based: step_control counts the step)");
+    default: fail("cuda: a kernel reported error code ", e.code);
+  }
+}
+
+}  // namespace hpct::kernels::cuda

@@ -1,0 +1,36 @@
+// CudaBackend: the ops without a CUDA implementation yet. Each throws naming itself, so a model that
+// needs one fails at its first call with a clear message (attention arrives with cuDNN's SDPA).
+#include "core/error.hpp"
+#include "kernels/cuda/cuda_backend.hpp"
+
+namespace hpct::kernels::cuda {
+namespace {
+
+[[noreturn]] void not_yet(const char* op) { fail("cuda: ", op, " is not implemented yet"); }
+
+}  // namespace
+
+void CudaBackend::attention_forward_impl(const Tensor&, const Tensor&, const Tensor&, const AttentionArgs&) {
+  not_yet("attention_forward");
+}
+void CudaBackend::attention_backward_impl(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                          const AttentionArgs&) {
+  not_yet("attention_backward");
+}
+void CudaBackend::embedding_forward_impl(const Tensor&, const Tensor&, const Tensor&) { not_yet("embedding_forward"); }
+void CudaBackend::embedding_backward_impl(const Tensor&, const Tensor&, const Tensor&) {
+  not_yet("embedding_backward");
+}
+void CudaBackend::feature_tokens_forward_impl(const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  not_yet("feature_tokens_forward");
+}
+void CudaBackend::feature_tokens_backward_impl(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                               const Tensor&, const Tensor&) {
+  not_yet("feature_tokens_backward");
+}
+void CudaBackend::mean_pool_forward_impl(const Tensor&, const Tensor&, const Tensor&) { not_yet("mean_pool_forward"); }
+void CudaBackend::mean_pool_backward_impl(const Tensor&, const Tensor&, const Tensor&) {
+  not_yet("mean_pool_backward");
+}
+
+}  // namespace hpct::kernels::cuda
