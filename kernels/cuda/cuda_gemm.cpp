@@ -115,39 +115,45 @@ void CudaBackend::gemm_impl(const Tensor& a, bool trans_a, const Tensor& b, bool
   }
   const LtTypes t = lt_types(c.dtype);
   const bool lt_bias = epilogue.bias && c.dtype != DType::f64;
-  // GELU_AUX_BIAS: cuBLASLt's GELU is the tanh approximation; the aux matrix needs ld % 8 == 0.
-  const bool lt_gelu = act && lt_bias && epilogue.act == Activation::gelu_tanh && n % 8 == 0 && beta == 0.0;
-  const Tensor& out = lt_gelu ? *epilogue.y : c;  // D
-
-  Desc op;
-  HPCT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op.d, t.compute, t.scale));
-  set_attr(op.d, CUBLASLT_MATMUL_DESC_TRANSA, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N);
-  set_attr(op.d, CUBLASLT_MATMUL_DESC_TRANSB, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N);
-  cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_DEFAULT;
-  if (lt_bias) {
-    ep = lt_gelu ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_BIAS;
-    set_attr(op.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, epilogue.bias->data);
-    if (lt_gelu) {
+  // The product (with the epilogue ep) on cuBLASLt; false when its heuristic has no algorithm.
+  const auto matmul = [&](cublasLtEpilogue_t ep) {
+    const bool gelu = ep == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+    const Tensor& out = gelu ? *epilogue.y : c;  // D; with GELU_AUX_BIAS the aux output is C
+    Desc op;
+    HPCT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op.d, t.compute, t.scale));
+    set_attr(op.d, CUBLASLT_MATMUL_DESC_TRANSA, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N);
+    set_attr(op.d, CUBLASLT_MATMUL_DESC_TRANSB, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N);
+    set_attr(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE, ep);
+    if (ep != CUBLASLT_EPILOGUE_DEFAULT) set_attr(op.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, epilogue.bias->data);
+    if (gelu) {
       set_attr(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, c.data);
       set_attr(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, n);
     }
-  }
-  set_attr(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE, ep);
-  // Layouts describe the stored matrices (before op): row-major [r, c] is column-major [c, r], ld c.
-  const Layout sb(t.data, bc, br, bc), sa(t.data, ac, ar, ac), ld(t.data, n, m, n);
-  const std::uint32_t align =
-      common_alignment({a.data, b.data, c.data, out.data, epilogue.bias ? epilogue.bias->data : nullptr});
-  const GemmKey key{static_cast<int>(c.dtype), static_cast<int>(ep), m, n, k, trans_a, trans_b, beta != 0.0, align};
-  const cublasLtMatmulAlgo_t* algo = gemm_algo(key, op.d, sb.l, sa.l, ld.l);
-  HPCT_CHECK(algo != nullptr, "gemm: cuBLASLt has no algorithm for ", name_of(c.dtype), " [", m, ", ", k, "] x [", k,
-             ", ", n, "] (epilogue ", static_cast<int>(ep), ", alignment ", align, ")");
-  const float af = static_cast<float>(alpha), bf = static_cast<float>(beta);
-  const void* pa = t.scale == CUDA_R_64F ? static_cast<const void*>(&alpha) : &af;
-  const void* pb = t.scale == CUDA_R_64F ? static_cast<const void*>(&beta) : &bf;
-  HPCT_CUBLAS_CHECK(cublasLtMatmul(lt_, op.d, pa, b.data, sb.l, a.data, sa.l, pb, out.data, ld.l, out.data, ld.l, algo,
-                                   lt_workspace_, lt_workspace_bytes_, cur()));
-  if (epilogue.bias && !lt_bias) bias_add_impl(c, *epilogue.bias);
-  if (act && !lt_gelu) activation_forward_impl(epilogue.act, c, *epilogue.y);
+    // Layouts describe the stored matrices (before op): row-major [r, c] is column-major [c, r], ld c.
+    const Layout sb(t.data, bc, br, bc), sa(t.data, ac, ar, ac), ld(t.data, n, m, n);
+    const std::uint32_t align =
+        common_alignment({a.data, b.data, c.data, out.data, epilogue.bias ? epilogue.bias->data : nullptr});
+    const GemmKey key{static_cast<int>(c.dtype), static_cast<int>(ep), m, n, k, trans_a, trans_b, beta != 0.0, align};
+    const cublasLtMatmulAlgo_t* algo = gemm_algo(key, op.d, sb.l, sa.l, ld.l);
+    if (!algo) return false;
+    const float af = static_cast<float>(alpha), bf = static_cast<float>(beta);
+    const void* pa = t.scale == CUDA_R_64F ? static_cast<const void*>(&alpha) : &af;
+    const void* pb = t.scale == CUDA_R_64F ? static_cast<const void*>(&beta) : &bf;
+    HPCT_CUBLAS_CHECK(cublasLtMatmul(lt_, op.d, pa, b.data, sb.l, a.data, sa.l, pb, out.data, ld.l, out.data, ld.l,
+                                     algo, lt_workspace_, lt_workspace_bytes_, cur()));
+    return true;
+  };
+  // GELU_AUX_BIAS where it fits (cuBLASLt's GELU is the tanh approximation; the aux matrix needs
+  // ld % 8 == 0), else BIAS, else the plain product; the rest of the epilogue as kernels.
+  if (act && lt_bias && epilogue.act == Activation::gelu_tanh && n % 8 == 0 && beta == 0.0 &&
+      matmul(CUBLASLT_EPILOGUE_GELU_AUX_BIAS))
+    return;
+  const bool biased = lt_bias && matmul(CUBLASLT_EPILOGUE_BIAS);
+  if (!biased)
+    HPCT_CHECK(matmul(CUBLASLT_EPILOGUE_DEFAULT), "gemm: cuBLASLt has no algorithm for ", name_of(c.dtype), " [", m,
+               ", ", k, "] x [", k, ", ", n, "]");
+  if (epilogue.bias && !biased) bias_add_impl(c, *epilogue.bias);
+  if (act) activation_forward_impl(epilogue.act, c, *epilogue.y);
 }
 
 }  // namespace hpct::kernels::cuda
