@@ -147,6 +147,10 @@ struct DeviceScalars {
 class Trainer {
  public:
   Trainer(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const TrainData& data, const TrainOptions& opt);
+  // The model outlives the trainer: its grad-ready hook must not call into a dead Ddp.
+  ~Trainer() { model_.set_grad_ready_hook(nullptr); }
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
   TrainSummary run();
 
  private:
