@@ -19,6 +19,7 @@ commands:
   gen-data   write a synthetic data set with known ground truth
   convert    turn a CSV file into the HDF5 data layout
   info       describe an HDF5 data set or a checkpoint
+  plot       draw PNGs of runs (loss, metrics, throughput, phase times); several runs compare
 
 `hpctrain --version` prints the version, git commit, backends and library versions.
 
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
     if (command == "gen-data") return run_gen_data(args);
     if (command == "convert") return run_convert(args);
     if (command == "info") return run_info(args);
+    if (command == "plot") return run_plot(args);
     std::cerr << "hpctrain: unknown command '" << command << "' (hpctrain --help lists the commands)\n";
     return 2;
   } catch (const hpct::Error& e) {
