@@ -19,6 +19,7 @@
 #include "parallel/world.hpp"
 #include "kernels/kernels.hpp"
 #include "nn/model.hpp"
+#include "kernels/cpu/blas_kernel.hpp"
 #include "optim/optimizer.hpp"
 #include "train/checkpoint.hpp"
 #include "train/model_io.hpp"
@@ -205,6 +206,7 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
   log::info(cat("# hpctrain train: resolved configuration (saved at the end in ", (run_dir / "config.ini").string(), ")"));
   log::info(config_text);
   log::info(cat("backend ", backend->name(), ", ", backend->threads(), " thread(s), precision ", cfg.str("precision"),
+                ", BLAS kernels ", kernels::blas_core(), " (CPU: ", kernels::cpu_vector_features(), ")",
                 "; data ", train.source, ": ",
                 train.n, " training rows", split.train_x ? " (streamed)" : "", ", ", val_truth.n, " validation rows, ", train.features, " features, task ",
                 data::to_string(train.task), ", loss ", spec.loss));

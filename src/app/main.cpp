@@ -5,7 +5,7 @@
 
 #include "app/commands.hpp"
 #include "app/version.hpp"
-#include "app/wait_policy.hpp"
+#include "app/process_env.hpp"
 #include "core/error.hpp"
 #include "parallel/world.hpp"
 
@@ -39,7 +39,7 @@ void fail_job(const std::string& command, const char* kind, const char* what) {
 
 int main(int argc, char** argv) {
   using namespace hpct::app;
-  ensure_short_openmp_spin(argv);
+  prepare_process_environment(argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;
