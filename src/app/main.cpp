@@ -1,5 +1,7 @@
 // hpctrain: train neural networks on HDF5 data. `hpctrain COMMAND --help` describes each command.
+#include <chrono>
 #include <exception>
+#include <thread>
 #include <iostream>
 #include <string>
 
@@ -7,6 +9,7 @@
 #include "app/version.hpp"
 #include "app/process_env.hpp"
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "parallel/world.hpp"
 
 namespace {
@@ -27,12 +30,16 @@ commands:
 )";
 
 // Prints the error; in a job of several ranks, names this rank and ends every rank (peers may be
-// waiting in a collective for this one).
+// waiting in a collective for this one). A bad input usually fails every rank alike: the other ranks
+// give rank 0 a second to report it and end the job, so the error is printed once; an error of one
+// rank alone is still reported by that rank, a second later.
 void fail_job(const std::string& command, const char* kind, const char* what) {
   using hpct::dist::World;
-  if (World::active() && World::get().size() > 1)
+  if (World::active() && World::get().size() > 1) {
+    if (World::get().rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(1));
     World::abort(hpct::cat("hpctrain ", command, ": rank ", World::get().rank(), ": ", kind, what));
-  std::cerr << "hpctrain " << command << ": " << kind << what << '\n';
+  }
+  hpct::log::error_line(hpct::cat("hpctrain ", command, ": ", kind, what));
 }
 
 }  // namespace
