@@ -1,7 +1,8 @@
 # Files that declare more than they hold: a few bytes describing 10^12 or 10^8 rows end with an error
 # naming the file and dataset, from train, predict and info, before anything is allocated (they used to
 # end in "internal error: std::bad_alloc", or info allocated 4 GB and printed zeros); a compressed
-# dataset larger than the memory is refused by size. Errors of several ranks arrive whole, reported once.
+# dataset larger than the memory is refused by size; a checkpoint with a NaN weight is refused at load.
+# Errors of several ranks arrive whole, reported once.
 source "$(dirname "$0")/../lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
 
@@ -32,6 +33,18 @@ expect_fail "zipped.h5: dataset /X: [1000000000000, 4] needs 16 TB of memory, mo
 pass "a small compressed data set is read"
 [[ ! -e r1 && ! -e p.h5 ]] || die "a refused file left outputs behind"
 pass "nothing written for refused files"
+
+# A checkpoint with a NaN weight is refused at load by predict and train --init, naming the tensor.
+cp run/model.h5 nan.h5
+"$PYTHON" - nan.h5 <<'PY'
+import h5py, numpy as np, sys
+with h5py.File(sys.argv[1], "r+") as f:
+    w = f["params/layers.0.weight"]
+    v = w[:]; v.flat[3] = np.nan; w[...] = v
+PY
+expect_fail "nan.h5: parameter layers.0.weight element 3 is nan" "$HPCTRAIN" predict --checkpoint nan.h5 --data good.h5 --out pn.h5
+expect_fail "nan.h5: parameter layers.0.weight element 3 is nan" "$HPCTRAIN" train --data.train good.h5 --init nan.h5 --run-dir rn
+[[ ! -e pn.h5 ]] || die "predict wrote predictions from a NaN checkpoint"
 
 # Under mpirun every rank meets the same bad file: one whole line, from rank 0.
 mpirun -np 4 --oversubscribe "$HPCTRAIN" train --data.train huge.h5 --run-dir r4 >mpi.out 2>mpi.err || true
