@@ -1,6 +1,7 @@
 // hpctrain train: read the data, split and standardise it, build the model, train, and leave in the
 // run directory config.ini (the resolved options), metrics.csv and model.h5 (the checkpoint).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -80,6 +81,7 @@ Options train_options() {
       .add("ddp.bucket-mb", "25", "size of the gradient buckets reduced while backward runs")
       .flag("ddp.zero-copy", true, "ranks on one node reduce gradients in a shared-memory window, not through MPI_Allreduce copies")
       .add("ddp.check-every", "0", "steps between checks that all ranks hold the same weights (0 = off)")
+      .add("dist.timeout-s", "600", "seconds any collective may take before the job ends with an error naming the rank and the operation (a peer that died or hangs)")
       .add("run-dir", "runs/default", "output directory: config.ini, metrics.csv, model.h5")
       .add("ensemble.members", "1", "ensemble members, each with its own seed, in RUN/member-XXX (README: Ensembles)")
       .flag("ensemble.resume", false, "skip members whose RUN/member-XXX/model.h5 is a complete checkpoint")
@@ -126,6 +128,9 @@ int run_train(const Args& args) {
     std::cout << options.help_text();
     return 0;
   }
+  const double timeout_s = cfg.real("dist.timeout-s");
+  HPCT_CHECK(timeout_s > 0 && timeout_s <= 1e7, "option dist.timeout-s: must be in (0, 1e7], got ", timeout_s);
+  world.comm().set_timeout(std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000.0)));
   if (is_group_run(cfg)) return run_ensemble(cfg, world);
   return train_model(cfg, world.comm());
 }

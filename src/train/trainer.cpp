@@ -152,6 +152,8 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
   TrainSummary run();
+  // Where the run is, for error messages: "epoch E, step S".
+  std::string where() const { return cat("epoch ", state_.epoch, ", step ", state_.step); }
 
  private:
   // The named steps of one micro-batch and of one optimizer step.
@@ -459,7 +461,13 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
                  const TrainOptions& opt) {
   check_train_options(opt);
   Trainer trainer(be, model, loss_kind, data, opt);
-  return trainer.run();
+  try {
+    return trainer.run();
+  } catch (const Error& e) {  // a failed collective, a bad batch: say where the run was
+    const std::string what = e.what();
+    if (what.find(" step ") != std::string::npos) throw;
+    throw Error(cat(what, " (at ", trainer.where(), ")"));
+  }
 }
 
 }  // namespace hpct::train
