@@ -369,7 +369,7 @@ void Trainer::checkpoint(std::int64_t epoch, std::int64_t micro) {
   r.state.epoch_loss = {loss[0], loss[1]};
   for (const auto& [name, t] : optimizer_->state()) {
     HPCT_CHECK(t.dtype == DType::f32, "checkpoint: optimizer state ", name, " is not float32");
-    r.optimizer.push_back({name, t.shape.vec(), be_.read<float>(t)});
+    r.optimizer.push_back({name, t.shape.vec(), t.numel() ? be_.read<float>(t) : std::vector<float>{}});
   }
   c.resume = std::move(r);
   opt_.checkpoints.write(c);
@@ -393,7 +393,7 @@ void Trainer::restore(const CheckpointData::Resume& r) {
     HPCT_CHECK(a.name == name && static_cast<std::int64_t>(a.values.size()) == t.numel() && t.dtype == DType::f32,
                "resume: optimizer state ", a.name, " (", a.values.size(), " values) does not fit ", name, " (",
                t.numel(), " values)");
-    be_.copy(t, Tensor(const_cast<float*>(a.values.data()), t.shape, DType::f32));
+    if (t.numel()) be_.copy(t, Tensor(const_cast<float*>(a.values.data()), t.shape, DType::f32));
   }
   std::vector<double> v(DeviceScalars::kSize, 0.0);
   v[DeviceScalars::kControl + kernels::StepControl::kStep] = static_cast<double>(r.state.step) - r.state.scaler[S::kSkipped];

@@ -51,9 +51,24 @@ cut -d, -f1-4 fp32/metrics.csv >resumed.csv
 cut -d, -f1-4 fp32_straight/metrics.csv >straight.csv
 cmp -s resumed.csv straight.csv || die "1 rank: the resumed metrics.csv differs: $(paste resumed.csv straight.csv)"
 pass "1 rank: metrics.csv's epoch, step, lr and train_loss are those of the straight run"
+# The tabular transformer (attention and residual dropout) with SGD's momentum buffer.
+bitexact tab_sgd 11 -- --model.type transformer-tabular --model.d-model 16 --model.heads 2 --model.layers 1 \
+  --optim.name sgd --optim.lr 0.01
 # 2 ranks (one checkpoint writer): step 6 is within epoch 2.
 bitexact np2_fp32 6 mpirun -np 2 -- --precision fp32
 bitexact np2_fp16 6 mpirun -np 2 -- --precision fp16 --precision.init-scale 262144 --precision.growth-interval 4
+
+# An ensemble of 2 members (one group of 1 rank here): each member checkpoints in RUN/member-XXX and
+# --resume auto continues each.
+"$HPCTRAIN" train "${std[@]}" --ensemble.members 2 --run-dir ens_straight >/dev/null
+"$HPCTRAIN" train "${std[@]}" --ensemble.members 2 --resume auto --debug.stop-after-steps 11 --run-dir ens >/dev/null
+[[ ! -e ens/member-001/model.h5 && -e ens/member-001/checkpoints/step-00000011.h5 ]] || die "ensemble: stopped members"
+"$HPCTRAIN" train "${std[@]}" --ensemble.members 2 --resume auto --run-dir ens >/dev/null
+for m in 000 001; do
+  same_bits ens_straight/member-$m ens/member-$m || die "ensemble member $m: resumed weights differ"
+done
+pass "ensemble of 2: each member stopped and resumed (--resume auto) = straight, bit for bit"
+expect_fail "an ensemble resumes with --resume auto" "$HPCTRAIN" train "${std[@]}" --ensemble.members 2 --resume ens
 
 # The stopped run's metrics.csv already has its finished epoch (rows are written as they come).
 "$HPCTRAIN" train "${std[@]}" --debug.stop-after-steps 11 --run-dir partial >/dev/null
