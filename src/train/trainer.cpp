@@ -409,6 +409,17 @@ TrainSummary Trainer::run() {
   Stopwatch total, phase;
   double timed_seconds = 0.0;
   std::int64_t timed_samples = 0;
+  // Resumed from the checkpoint after the last epoch: nothing to train; the summary is its last row's.
+  if (state_.epoch > opt_.epochs && !state_.history.empty()) {
+    for (const auto& [name, value] : state_.history.back()) {
+      if (name == "train_loss")
+        summary_.train_loss = value;
+      else if (name == "val_loss")
+        summary_.val_loss = value;
+      else if (name.rfind("val_", 0) == 0)
+        summary_.val_metrics.emplace_back(name.substr(4), value);
+    }
+  }
   for (; state_.epoch <= opt_.epochs; ++state_.epoch, state_.micro = 0) {
     Stopwatch epoch_clock;
     PhaseTimes t;

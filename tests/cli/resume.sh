@@ -107,6 +107,17 @@ ls fp32/checkpoints >files.txt
 [[ ! -e none/checkpoints ]] || die "--checkpoint.keep 0 wrote checkpoints"
 pass "--checkpoint.keep 2 keeps the newest two; 0 writes none"
 
+# --checkpoint.every-minutes, looked at at log points (here every 2 steps) and epoch ends.
+"$HPCTRAIN" train "${base[@]}" --batch-size 32 --epochs 1 --checkpoint.keep 9 --checkpoint.every-minutes 1e-9 \
+  --log-every 2 --run-dir minutes >/dev/null
+ls minutes/checkpoints >files.txt
+[[ $(paste -sd' ' files.txt) == "latest step-00000002.h5 step-00000004.h5 step-00000006.h5 step-00000008.h5" ]] \
+  || die "--checkpoint.every-minutes: $(cat files.txt)"
+# Resumed after its last epoch, a run has nothing to train and reports its last row.
+"$HPCTRAIN" train "${base[@]}" --batch-size 32 --epochs 1 --resume minutes >again.log
+check "abs(a - b) < 1e-4" a="$(final_metric r2 again.log)" b="$(tail -1 minutes/metrics.csv | cut -d, -f8)"
+pass "--checkpoint.every-minutes at log points; a finished run resumed reports its last row"
+
 # A corrupt latest checkpoint (a weight changed behind its checksum): a warning, and the previous one
 # resumes, still bit for bit.
 "$HPCTRAIN" train "${std[@]}" --checkpoint.every-steps 3 --debug.stop-after-steps 12 --run-dir corrupt >/dev/null
