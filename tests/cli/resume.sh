@@ -56,6 +56,7 @@ bitexact tab_sgd 11 -- --model.type transformer-tabular --model.d-model 16 --mod
   --optim.name sgd --optim.lr 0.01
 # 2 ranks (one checkpoint writer): step 6 is within epoch 2.
 bitexact np2_fp32 6 mpirun -np 2 -- --precision fp32
+bitexact np2_bf16 6 mpirun -np 2 -- --precision bf16
 bitexact np2_fp16 6 mpirun -np 2 -- --precision fp16 --precision.init-scale 262144 --precision.growth-interval 4
 
 # An ensemble of 2 members (one group of 1 rank here): each member checkpoints in RUN/member-XXX and
