@@ -203,9 +203,10 @@ std::int64_t start_batch(const TrainOptions& opt, std::int64_t micro_per_epoch) 
   const TrainState& s = opt.resume->state;
   HPCT_CHECK(s.micro >= 0 && s.micro < micro_per_epoch, "resume: the checkpoint's position (micro-batch ", s.micro,
              " of epoch ", s.epoch, ") does not fit ", micro_per_epoch, " micro-batches per epoch");
-  HPCT_CHECK(s.epoch >= 1 && s.epoch - 1 <= opt.epochs, "option --epochs: ", opt.epochs,
-             " ends before the checkpoint (epoch ", s.epoch - 1, " is complete); train for more epochs");
-  return (s.epoch - 1) * micro_per_epoch + s.micro;
+  const std::int64_t start = (s.epoch - 1) * micro_per_epoch + s.micro;
+  HPCT_CHECK(s.epoch >= 1 && start <= opt.epochs * micro_per_epoch, "option --epochs: ", opt.epochs,
+             " ends before the checkpoint (epoch ", s.epoch, ", micro-batch ", s.micro, "); train for more epochs");
+  return start;
 }
 
 Trainer::Trainer(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const TrainData& data,

@@ -98,7 +98,10 @@ cp -r fp32_straight four
 same_bits four_straight four || die "3 epochs + 1 resumed differ from 4 straight"
 [[ $(epochs_of four) == 1,2,3,4 ]] || die "epochs 3 -> 4: metrics.csv epochs are $(epochs_of four)"
 pass "--epochs 3 then resumed with --epochs 4 = 4 epochs straight"
-expect_fail "option --epochs: 2 ends before the checkpoint" "$HPCTRAIN" train "${base[@]}" --batch-size 32 --epochs 2 --resume four
+expect_fail "option --epochs: 3 ends before the checkpoint (epoch 5, micro-batch 0)" \
+  "$HPCTRAIN" train "${base[@]}" --batch-size 32 --epochs 3 --resume four
+expect_fail "option --epochs: 1 ends before the checkpoint (epoch 2, micro-batch 6)" \
+  "$HPCTRAIN" train "${base[@]}" --batch-size 32 --epochs 1 --resume partial
 
 # --checkpoint.keep 2: the newest two step files, latest naming the newest.
 ls fp32/checkpoints >files.txt
