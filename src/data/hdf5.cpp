@@ -394,6 +394,10 @@ void write(const File& f, const std::string& path, const std::vector<std::int64_
   write_numeric(f, path, shape, values, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT);
 }
 void write(const File& f, const std::string& path, const std::vector<std::int64_t>& shape,
+           const std::vector<double>& values) {
+  write_numeric(f, path, shape, values, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE);
+}
+void write(const File& f, const std::string& path, const std::vector<std::int64_t>& shape,
            const std::vector<std::int32_t>& values) {
   write_numeric(f, path, shape, values, H5T_STD_I32LE, H5T_NATIVE_INT32);
 }
@@ -572,6 +576,7 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::commit() {
   file_.close();
+  sync_file(tmp_, path_);  // the data on disk before the name points at it
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const std::error_code err(errno, std::generic_category());
     fail(path_, ": cannot rename ", tmp_, " into place: ", err.message());
