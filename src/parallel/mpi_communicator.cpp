@@ -168,7 +168,10 @@ MpiCommunicator::~MpiCommunicator() {
   if (std::uncaught_exceptions() > 0) {
     std::unique_lock lock(mutex_);
     if (!cv_.wait_for(lock, std::chrono::seconds(2), [&] { return !busy_ && queue_.empty(); })) {
-      log::error_line(cat("hpctrain: rank ", world_rank_, ": error: ", last_error_.empty() ? "" : last_error_ + "; ",
+      // The error as rethrown with context by a caller ("... (at epoch E, step S)"), when it is this one.
+      const std::string latest = latest_error();
+      const std::string seen = !last_error_.empty() && latest.find(last_error_) != std::string::npos ? latest : last_error_;
+      log::error_line(cat("hpctrain: rank ", world_rank_, ": error: ", seen.empty() ? "" : seen + "; ",
                           "the communication thread is still in '", running_, "' (a peer rank failed or hangs): ",
                           "ending the job"));
       MPI_Abort(MPI_COMM_WORLD, 1);

@@ -11,6 +11,8 @@ long=(--data.train d.h5 --epochs 500 --model.widths 256,256,256 --threads 1 --di
 
 rank_pid() {  # RUN_DIR RANK: the pid of that rank of the job writing RUN_DIR
   for p in $(pgrep -f "hpctrain train.*--run-dir $1( |$)"); do
+    # Only this test's job: the cpu-async copy of this test may run at the same time with the same names.
+    [[ $(readlink "/proc/$p/cwd") == "$PWD" ]] || continue
     tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$p"
   done | head -1
 }

@@ -34,14 +34,20 @@ pass "a small compressed data set is read"
 [[ ! -e r1 && ! -e p.h5 ]] || die "a refused file left outputs behind"
 pass "nothing written for refused files"
 
-# A checkpoint with a NaN weight is refused at load by predict and train --init, naming the tensor.
+# A checkpoint whose bytes changed after it was written fails its checksum; one written by another
+# tool (no checksum) with a NaN weight is refused at load by predict and train --init, naming the tensor.
+cp run/model.h5 flipped.h5
 cp run/model.h5 nan.h5
-"$PYTHON" - nan.h5 <<'PY'
+"$PYTHON" - flipped.h5 nan.h5 <<'PY'
 import h5py, numpy as np, sys
-with h5py.File(sys.argv[1], "r+") as f:
-    w = f["params/layers.0.weight"]
-    v = w[:]; v.flat[3] = np.nan; w[...] = v
+for name, keep_checksum in ((sys.argv[1], True), (sys.argv[2], False)):
+    with h5py.File(name, "r+") as f:
+        w = f["params/layers.0.weight"]
+        v = w[:]; v.flat[3] = np.nan; w[...] = v
+        if not keep_checksum and "checksum" in w.attrs:
+            del w.attrs["checksum"]
 PY
+expect_fail "flipped.h5: /params/layers.0.weight is corrupt (its checksum does not match)" "$HPCTRAIN" predict --checkpoint flipped.h5 --data good.h5 --out pn.h5
 expect_fail "nan.h5: parameter layers.0.weight element 3 is nan" "$HPCTRAIN" predict --checkpoint nan.h5 --data good.h5 --out pn.h5
 expect_fail "nan.h5: parameter layers.0.weight element 3 is nan" "$HPCTRAIN" train --data.train good.h5 --init nan.h5 --run-dir rn
 [[ ! -e pn.h5 ]] || die "predict wrote predictions from a NaN checkpoint"
