@@ -10,6 +10,7 @@ include(${CMAKE_CURRENT_LIST_DIR}/Version.cmake)
 set_target_properties(hpctrain PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE)
 install(TARGETS hpctrain RUNTIME DESTINATION bin)
 install(PROGRAMS scripts/hpctrain_torch.py DESTINATION bin)
+install(PROGRAMS scripts/hpctrain_plot.py DESTINATION share/hpctrain)  # run by `hpctrain plot`
 install(DIRECTORY slurm/ DESTINATION share/hpctrain/slurm USE_SOURCE_PERMISSIONS)
 install(DIRECTORY configs/ DESTINATION share/hpctrain/configs)
 install(FILES docs/cluster.md DESTINATION share/doc/hpctrain)

@@ -1,4 +1,5 @@
-// hpctrain convert: CSV (header row) or any file as byte-level text -> the HDF5 data layout.
+// hpctrain convert: CSV (header row), any file as byte-level text, or protein sequences in FASTA with
+// per-residue labels -> the HDF5 data layout.
 #include <iostream>
 
 #include "app/commands.hpp"
@@ -6,6 +7,7 @@
 #include "core/error.hpp"
 #include "data/csv_convert.hpp"
 #include "data/dataset.hpp"
+#include "data/fasta_convert.hpp"
 #include "data/text_convert.hpp"
 
 namespace hpct::app {
@@ -13,22 +15,42 @@ namespace hpct::app {
 int run_convert(const Args& args) {
   Options o("convert",
             "Turn a CSV file with a header row into the HDF5 data layout (/X, /y, task), or any file (--text) into "
-            "byte tokens for next-token prediction (/tokens, /y, /lengths; vocab 256).");
+            "byte tokens for next-token prediction (/tokens, /y, /lengths; vocab 256), or protein sequences (--fasta) "
+            "into per-residue features with per-residue labels (/X [N, L, F], /lengths, /y).");
   o.add("csv", "", "input CSV file")
       .add("text", "", "input file of any content: its bytes become token rows with next-byte labels")
+      .add("fasta", "", "input protein sequences in FASTA (README: Data layout, convert --fasta)")
+      .add("labels", "", "fasta: per-residue labels, one FASTA-framed record per sequence id")
+      .add("encoding", "onehot", "fasta: onehot (21 features) | blosum62 (20 features)")
+      .add("max-length", "0", "fasta: positions per row L (0 = the longest sequence)")
       .add("out", "", "output HDF5 file")
       .add("targets", "", "CSV: target column names, comma-separated")
       .add("features", "", "CSV: feature column names (default: every non-target column)")
-      .add("task", "regression", "CSV: regression | binary | classification")
+      .add("task", "", "regression | binary | classification (default: regression for CSV, classification for FASTA labels)")
       .add("seq-len", "128", "text: tokens per row (L)");
   const Config cfg = Config::parse(o, args);
   if (cfg.help()) {
     std::cout << o.help_text();
     return 0;
   }
-  HPCT_CHECK(cfg.is_set("csv") != cfg.is_set("text"), "convert takes one input: --csv FILE or --text FILE");
+  HPCT_CHECK(cfg.is_set("csv") + cfg.is_set("text") + cfg.is_set("fasta") == 1,
+             "convert takes one input: --csv FILE, --text FILE or --fasta FILE");
   HPCT_CHECK(cfg.is_set("out"), "option --out is required");
   data::Dataset d;
+  if (cfg.is_set("fasta")) {
+    data::FastaOptions f;
+    f.encoding = cfg.str("encoding");
+    f.labels = cfg.str("labels");
+    f.task = cfg.is_set("task") ? cfg.str("task") : "classification";
+    f.max_length = cfg.integer("max-length");
+    d = data::read_fasta(cfg.str("fasta"), f);
+    data::write_dataset(cfg.str("out"), d);
+    std::cout << "wrote " << cfg.str("out") << ": " << d.n << " sequences of up to " << d.seq_len << " residues, "
+              << d.features << " features per residue (" << f.encoding << ")"
+              << (f.labels.empty() ? std::string(", no labels") : cat(", per-residue task ", data::to_string(d.task)))
+              << std::endl;
+    return 0;
+  }
   if (cfg.is_set("text")) {
     d = data::read_text(cfg.str("text"), cfg.integer("seq-len"));
     data::write_dataset(cfg.str("out"), d);
@@ -40,7 +62,7 @@ int run_convert(const Args& args) {
   data::CsvOptions c;
   c.targets = cfg.str_list("targets");
   c.features = cfg.str_list("features");
-  c.task = cfg.str("task");
+  c.task = cfg.is_set("task") ? cfg.str("task") : "regression";
   d = data::read_csv(cfg.str("csv"), c);
   data::write_dataset(cfg.str("out"), d);
   std::cout << "wrote " << cfg.str("out") << ": " << d.n << " rows, " << d.features << " features, " << d.targets

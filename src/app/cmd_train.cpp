@@ -1,10 +1,15 @@
 // hpctrain train: read the data, split and standardise it, build the model, train, and leave in the
-// run directory config.ini (the resolved options), metrics.csv and model.h5 (the checkpoint).
+// run directory config.ini (the resolved options), metrics.csv, model.h5 (the final model) and
+// checkpoints/ (periodic checkpoints, from which --resume continues bit for bit).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <map>
+#include <set>
 #include <filesystem>
 #include <iomanip>
 #include <memory>
+#include <optional>
 #include <iostream>
 #include <sstream>
 
@@ -19,6 +24,7 @@
 #include "parallel/world.hpp"
 #include "kernels/kernels.hpp"
 #include "nn/model.hpp"
+#include "kernels/cpu/blas_kernel.hpp"
 #include "optim/optimizer.hpp"
 #include "train/checkpoint.hpp"
 #include "train/model_io.hpp"
@@ -77,10 +83,16 @@ Options train_options() {
       .add("log-every", "0", "steps between progress lines within an epoch (0 = epoch ends only)")
       .add("debug.overflow-step", "-1", "tests: at this optimizer step (0-based) write +Inf into a gradient, as an fp16 overflow (-1 = never)")
       .add("debug.overflow-rank", "0", "tests: the rank that injects the overflow")
+      .add("debug.stop-after-steps", "0", "tests: end (status 0) after this optimizer step and its checkpoint, without writing model.h5 (0 = off)")
+      .add("checkpoint.every-steps", "0", "optimizer steps between checkpoints in RUN/checkpoints (0 = off; one is always written at the end)")
+      .add("checkpoint.every-minutes", "0", "minutes between checkpoints, looked at at log points and epoch ends (0 = off)")
+      .add("checkpoint.keep", "2", "newest checkpoints kept in RUN/checkpoints (0 = write none, not even the last)")
+      .add("resume", "", "continue from the latest complete checkpoint of this run directory, which becomes --run-dir; auto: of --run-dir, or a fresh start when it has none (README: Checkpoints and resume)")
       .add("accum-steps", "1", "micro-batches per optimizer step (global batch = batch-size x ranks x this)")
       .add("ddp.bucket-mb", "25", "size of the gradient buckets reduced while backward runs")
       .flag("ddp.zero-copy", true, "ranks on one node reduce gradients in a shared-memory window, not through MPI_Allreduce copies")
       .add("ddp.check-every", "0", "steps between checks that all ranks hold the same weights (0 = off)")
+      .add("dist.timeout-s", "600", "seconds any collective may take before the job ends with an error naming the rank and the operation (a peer that died or hangs)")
       .add("run-dir", "runs/default", "output directory: config.ini, metrics.csv, model.h5")
       .add("ensemble.members", "1", "ensemble members, each with its own seed, in RUN/member-XXX (README: Ensembles)")
       .flag("ensemble.resume", false, "skip members whose RUN/member-XXX/model.h5 is a complete checkpoint")
@@ -116,6 +128,61 @@ std::string metrics_line(const train::Metrics& m) {
   return os.str();
 }
 
+// Options that may change when a run resumes: they change when or how long it trains, what it logs
+// and where, not the arithmetic of a step. Every other option, and the world size, is part of the
+// math a checkpoint is resumed under.
+const std::set<std::string>& resumable_options() {
+  static const std::set<std::string> names = {
+      "epochs", "eval-every", "log-every", "checkpoint.every-steps", "checkpoint.every-minutes", "checkpoint.keep",
+      "resume", "run-dir", "quiet", "threads", "device", "data.workers", "data.stream", "ddp.check-every", "init",
+      "uq.levels", "ensemble.resume", "ensemble.members", "groups", "config", "debug.stop-after-steps"};
+  return names;
+}
+
+// The options of an INI text (Config::to_ini) that change the math, by dotted name, and the world size.
+std::map<std::string, std::string> math_options(const std::string& ini, int world) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(ini);
+  std::string section;
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > 2 && line.front() == '[' && line.back() == ']') {
+      section = line.substr(1, line.size() - 2) + ".";
+      continue;
+    }
+    const auto eq = line.find(" = ");
+    if (eq == std::string::npos) continue;
+    const std::string name = section + line.substr(0, eq);
+    if (!resumable_options().count(name)) out[name] = line.substr(eq + 3);
+  }
+  if (world > 0) out["world-size"] = std::to_string(world);
+  return out;
+}
+
+std::string math_text(const std::map<std::string, std::string>& m) {
+  std::string text;
+  for (const auto& [name, value] : m) text += name + " = " + value + "\n";
+  return text;
+}
+
+// Refuses a checkpoint whose math differs from this run's, naming every option that differs.
+void check_same_math(const std::string& saved, const std::map<std::string, std::string>& now, const std::string& path) {
+  const std::map<std::string, std::string> then = math_options(saved, 0);
+  std::string diff;
+  auto value = [](const std::map<std::string, std::string>& m, const std::string& k) {
+    const auto it = m.find(k);
+    return it == m.end() ? std::string("(unset)") : it->second;
+  };
+  std::set<std::string> names;
+  for (const auto& m : {then, now})
+    for (const auto& [k, v] : m) names.insert(k);
+  for (const std::string& k : names)
+    if (value(then, k) != value(now, k))
+      diff += cat(diff.empty() ? "" : ", ", k == "world-size" ? "the world size" : "--" + k, " (checkpoint ",
+                  value(then, k), ", now ", value(now, k), ")");
+  HPCT_CHECK(diff.empty(), path, ": cannot resume, options that change the math differ: ", diff,
+             " (README: Checkpoints and resume)");
+}
+
 }  // namespace
 
 int run_train(const Args& args) {
@@ -127,11 +194,21 @@ int run_train(const Args& args) {
     std::cout << options.help_text();
     return 0;
   }
-  if (is_group_run(cfg)) return run_ensemble(cfg, world);
+  const double timeout_s = cfg.real("dist.timeout-s");
+  HPCT_CHECK(timeout_s > 0 && timeout_s <= 1e7, "option dist.timeout-s: must be in (0, 1e7], got ", timeout_s);
+  world.comm().set_timeout(std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000.0)));
+  if (is_group_run(cfg)) {
+    HPCT_CHECK(cfg.str("resume").empty() || cfg.str("resume") == "auto",
+               "option --resume: an ensemble resumes with --resume auto (each member from its RUN/member-XXX)");
+    return run_ensemble(cfg, world);
+  }
   return train_model(cfg, world.comm());
 }
 
-int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary* summary) {
+int train_model(const Config& given, dist::Communicator& comm, train::TrainSummary* summary) {
+  // --resume RUN continues in RUN; --resume auto in --run-dir.
+  const std::string resume = given.str("resume");
+  const Config cfg = resume.empty() || resume == "auto" ? given : given.with("run-dir", resume);
   const bool root = comm.rank() == 0;
   log::settings().quiet = cfg.boolean("quiet") || !root;
   auto backend = make_backend(cfg);
@@ -164,6 +241,19 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
     check_model_fits_data(train::spec_from_attrs(init.model, cfg.str("init")), train, cfg.str("init"));
     train::load_parameters(*backend, *model, init.params, cfg.str("init"));
   }
+  // Resume: every rank reads the checkpoint (the newest that verifies) and checks its math.
+  const std::string config_text = cfg.to_ini();
+  const std::map<std::string, std::string> math = math_options(config_text, comm.size());
+  std::optional<train::LoadedCheckpoint> resumed;
+  if (!resume.empty()) {
+    resumed = train::load_latest_checkpoint(cfg.str("run-dir"));
+    HPCT_CHECK(resumed || resume == "auto", "option --resume: ", resume, " has no complete checkpoint in ",
+               train::checkpoints_dir(resume));
+    if (resumed) {
+      check_same_math(resumed->data.resume->math, math, resumed->path);
+      train::load_parameters(*backend, *model, resumed->data.params, resumed->path);
+    }
+  }
 
   train::TrainOptions opt;
   opt.epochs = cfg.integer("epochs");
@@ -192,21 +282,50 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
   opt.scaler.interval = cfg.integer("precision.growth-interval");
   opt.sched = {cfg.str("sched.name"), cfg.integer("sched.warmup-steps"), cfg.real("sched.min-lr"),
                cfg.integer("sched.step-size"), cfg.real("sched.gamma")};
+  opt.checkpoints.every_steps = cfg.integer("checkpoint.every-steps");
+  opt.checkpoints.every_minutes = cfg.real("checkpoint.every-minutes");
+  opt.checkpoints.stop_after_steps = cfg.integer("debug.stop-after-steps");
+  const std::int64_t keep = cfg.integer("checkpoint.keep");
+  HPCT_CHECK(opt.checkpoints.every_steps >= 0, "option --checkpoint.every-steps: must be >= 0, got ",
+             opt.checkpoints.every_steps);
+  HPCT_CHECK(opt.checkpoints.every_minutes >= 0, "option --checkpoint.every-minutes: must be >= 0, got ",
+             opt.checkpoints.every_minutes);
+  HPCT_CHECK(keep >= 0, "option --checkpoint.keep: must be >= 0, got ", keep);
+  if (resumed) opt.resume = &*resumed->data.resume;
 
-  // Every option is checked before the run directory is touched; its files are replaced only by a
-  // run that completes (config.ini and model.h5 at the end, metrics.csv renamed into place).
+  // Every option is checked before the run directory is touched; config.ini and model.h5 are replaced
+  // only by a run that completes, metrics.csv grows row by row (README: Checkpoints and resume).
   train::check_train_options(opt);
   optim::check_optimizer_options(opt.optim);
   const std::filesystem::path run_dir = cfg.str("run-dir");
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
   HPCT_CHECK(!ec, "option --run-dir: cannot create ", run_dir.string(), ": ", ec.message());
-  const std::string config_text = cfg.to_ini();
   opt.metrics_csv = (run_dir / "metrics.csv").string();
+  if (resumed) {
+    log::info(cat("resuming from ", resumed->path, ": epoch ", opt.resume->state.epoch, ", micro-batch ",
+                  opt.resume->state.micro, ", step ", opt.resume->state.step));
+    if (root) train::drop_checkpoints_after(run_dir.string(), opt.resume->state.step);
+  } else if (resume == "auto") {
+    log::info(cat("--resume auto: no checkpoint in ", train::checkpoints_dir(run_dir.string()), ", a fresh start"));
+  }
+  // A checkpoint is the final model's layout plus the training part the trainer fills in.
+  const std::map<std::string, train::AttrValue> model_attrs = train::spec_to_attrs(spec);
+  if (keep > 0)
+    opt.checkpoints.write = [&](train::CheckpointData& c) {
+      c.config = config_text;
+      c.epoch = c.resume->state.epoch - 1;
+      c.step = c.resume->state.step;
+      c.model = model_attrs;
+      c.standardization = standardization;
+      c.resume->math = math_text(math);
+      log::info(cat("checkpoint ", train::save_periodic_checkpoint(run_dir.string(), c, keep)));
+    };
 
   log::info(cat("# hpctrain train: resolved configuration (saved at the end in ", (run_dir / "config.ini").string(), ")"));
   log::info(config_text);
   log::info(cat("backend ", backend->name(), ", ", backend->threads(), " thread(s), precision ", cfg.str("precision"),
+                ", BLAS kernels ", kernels::blas_core(), " (CPU: ", kernels::cpu_vector_features(), ")",
                 "; data ", train.source, ": ",
                 train.n, " training rows", split.train_x ? " (streamed)" : "", ", ", val_truth.n, " validation rows, ", train.features, " features, task ",
                 data::to_string(train.task), ", loss ", spec.loss));
@@ -228,13 +347,17 @@ int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary
                 share(t.backward), ", communication wait ", share(t.comm_wait), ", optimizer ", share(t.optimizer),
                 "; host syncs per step ", std::setprecision(2), s.host_syncs_per_step, " (last epoch)"));
   if (summary) *summary = s;
+  if (s.stopped) {
+    log::info(cat("stopped after step ", s.steps, " (--debug.stop-after-steps); resume with --resume ", run_dir.string()));
+    return 0;
+  }
   if (!root) return 0;  // rank 0 writes the checkpoint and reports
 
   train::CheckpointData ckpt;
   ckpt.config = config_text;
   ckpt.epoch = s.epochs;
   ckpt.step = s.steps;
-  ckpt.model = train::spec_to_attrs(spec);
+  ckpt.model = model_attrs;
   ckpt.params = train::parameters_to_host(*backend, *model);
   ckpt.standardization = standardization;
   const std::string model_path = (run_dir / "model.h5").string();

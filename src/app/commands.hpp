@@ -13,5 +13,6 @@ int run_predict(const Args& args);
 int run_gen_data(const Args& args);
 int run_convert(const Args& args);
 int run_info(const Args& args);
+int run_plot(const Args& args);
 
 }  // namespace hpct::app

@@ -1,12 +1,15 @@
 // hpctrain: train neural networks on HDF5 data. `hpctrain COMMAND --help` describes each command.
+#include <chrono>
 #include <exception>
+#include <thread>
 #include <iostream>
 #include <string>
 
 #include "app/commands.hpp"
 #include "app/version.hpp"
-#include "app/wait_policy.hpp"
+#include "app/process_env.hpp"
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "parallel/world.hpp"
 
 namespace {
@@ -19,6 +22,7 @@ commands:
   gen-data   write a synthetic data set with known ground truth
   convert    turn a CSV file into the HDF5 data layout
   info       describe an HDF5 data set or a checkpoint
+  plot       draw PNGs of runs (loss, metrics, throughput, phase times); several runs compare
 
 `hpctrain --version` prints the version, git commit, backends and library versions.
 
@@ -26,19 +30,23 @@ commands:
 )";
 
 // Prints the error; in a job of several ranks, names this rank and ends every rank (peers may be
-// waiting in a collective for this one).
+// waiting in a collective for this one). A bad input usually fails every rank alike: the other ranks
+// give rank 0 a second to report it and end the job, so the error is printed once; an error of one
+// rank alone is still reported by that rank, a second later.
 void fail_job(const std::string& command, const char* kind, const char* what) {
   using hpct::dist::World;
-  if (World::active() && World::get().size() > 1)
+  if (World::active() && World::get().size() > 1) {
+    if (World::get().rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(1));
     World::abort(hpct::cat("hpctrain ", command, ": rank ", World::get().rank(), ": ", kind, what));
-  std::cerr << "hpctrain " << command << ": " << kind << what << '\n';
+  }
+  hpct::log::error_line(hpct::cat("hpctrain ", command, ": ", kind, what));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace hpct::app;
-  ensure_short_openmp_spin(argv);
+  prepare_process_environment(argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;
@@ -55,6 +63,7 @@ int main(int argc, char** argv) {
     if (command == "gen-data") return run_gen_data(args);
     if (command == "convert") return run_convert(args);
     if (command == "info") return run_info(args);
+    if (command == "plot") return run_plot(args);
     std::cerr << "hpctrain: unknown command '" << command << "' (hpctrain --help lists the commands)\n";
     return 2;
   } catch (const hpct::Error& e) {

@@ -1,5 +1,7 @@
 #include "app/version.hpp"
 
+#include "kernels/cpu/blas_kernel.hpp"
+
 #include <cblas.h>
 #include <hdf5.h>
 #include <mpi.h>
@@ -50,7 +52,8 @@ std::string version_text() {
      << "HDF5: " << hdf5_major << "." << hdf5_minor << "." << hdf5_release << "\n"
      << "Boost: " << boost_version() << "\n";
 #ifdef OPENBLAS_VERSION
-  os << "OpenBLAS: " << openblas_get_config() << " (core " << openblas_get_corename() << ")\n";
+  os << "OpenBLAS: " << openblas_get_config() << " (core " << openblas_get_corename() << "; CPU "
+     << kernels::cpu_vector_features() << ")\n";
 #else
   os << "BLAS: not OpenBLAS\n";
 #endif

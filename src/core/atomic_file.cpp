@@ -1,5 +1,6 @@
 #include "core/atomic_file.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,6 +11,13 @@
 namespace hpct {
 
 std::string temporary_path(const std::string& path) { return cat(path, ".tmp.", ::getpid()); }
+
+void sync_file(const std::string& path, const std::string& display) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  const bool ok = fd >= 0 && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  HPCT_CHECK(ok, display, ": cannot flush ", path, " to disk");
+}
 
 void write_text_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = temporary_path(path);
@@ -22,6 +30,12 @@ void write_text_atomic(const std::string& path, const std::string& text) {
       std::remove(tmp.c_str());
       fail(path, ": writing failed");
     }
+  }
+  try {
+    sync_file(tmp, path);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());

@@ -1,6 +1,10 @@
 #pragma once
 // hpctrain::Error: thrown where a fault is found, carrying the context a user needs (file, dataset,
 // option, value). main() catches it, prints it and exits non-zero.
+//
+// Each Error also becomes the process's latest error message: code that must end the job while an
+// exception unwinds, before main() can catch it (a communicator whose thread is stuck in a collective),
+// says why with it, including the context added by whoever caught and rethrew it.
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -9,8 +13,12 @@ namespace hpct {
 
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& what);
+  explicit Error(const char* what) : Error(std::string(what)) {}
 };
+
+// The message of the most recently constructed Error in this process ("" when none was).
+std::string latest_error();
 
 // Concatenates its arguments with operator<< into one message.
 template <class... Args>

@@ -1,5 +1,8 @@
 #include "core/log.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <mutex>
 
 namespace hpct::log {
@@ -21,9 +24,18 @@ void info(const std::string& line) {
   std::cout << line << '\n' << std::flush;
 }
 
-void warn(const std::string& line) {
+void warn(const std::string& line) { error_line(settings().prefix + "warning: " + line); }
+
+void error_line(const std::string& line) {
   std::lock_guard lock(output_mutex());
-  std::cerr << settings().prefix << "warning: " << line << '\n' << std::flush;
+  std::cerr << std::flush;
+  const std::string text = line + '\n';
+  for (std::size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(2, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // stderr is gone: nothing more to do
+    done += static_cast<std::size_t>(n);
+  }
 }
 
 }  // namespace hpct::log

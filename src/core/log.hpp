@@ -14,5 +14,9 @@ Settings& settings();
 
 void info(const std::string& line);
 void warn(const std::string& line);
+// The line and its newline to stderr in one write(2): lines of several ranks sharing a terminal or a
+// SLURM log never run into each other (a write of up to PIPE_BUF bytes to a pipe is atomic). For
+// errors that end the process.
+void error_line(const std::string& line);
 
 }  // namespace hpct::log

@@ -398,7 +398,9 @@ void write_dataset(const std::string& path, const Dataset& d) {
   if (!d.lengths.empty()) h5::write(f, "/lengths", {d.n}, d.lengths);
 
   const std::int64_t P = d.target_positions();
-  if (d.task == Task::classification) {
+  if (d.targets == 0) {
+    // Inputs only, data to predict on (read back with require_targets = false): no /y, no task.
+  } else if (d.task == Task::classification) {
     HPCT_CHECK(static_cast<std::int64_t>(d.labels.size()) == d.n * P, path, ": /y has ", d.labels.size(),
                " labels but n", d.token_targets ? " * seq_len" : "", " = ", d.n * P);
     if (d.token_targets)
@@ -407,7 +409,6 @@ void write_dataset(const std::string& path, const Dataset& d) {
       h5::write(f, "/y", {d.n}, d.labels);
     h5::write_attr(f, "/", "num_classes", d.num_classes);
   } else {
-    HPCT_CHECK(d.targets > 0, path, ": cannot write a data set with no targets");
     HPCT_CHECK(static_cast<std::int64_t>(d.y.size()) == d.n * P * d.targets, path, ": /y has ", d.y.size(),
                " values but n", d.token_targets ? " * seq_len" : "", " * targets = ", d.n * P * d.targets);
     std::vector<std::int64_t> shape = {d.n};
@@ -415,8 +416,10 @@ void write_dataset(const std::string& path, const Dataset& d) {
     if (d.targets > 1) shape.push_back(d.targets);
     h5::write(f, "/y", shape, d.y);
   }
-  h5::write_attr(f, "/", "task", to_string(d.task));
-  if (L > 0) h5::write_attr(f, "/", "target_level", d.token_targets ? "token" : "sequence");
+  if (d.targets > 0) {
+    h5::write_attr(f, "/", "task", to_string(d.task));
+    if (L > 0) h5::write_attr(f, "/", "target_level", d.token_targets ? "token" : "sequence");
+  }
 
   for (const auto& [name, values] : d.extras) {
     HPCT_CHECK(!name.empty() && name.find('/') == std::string::npos && name != "X" && name != "y" &&

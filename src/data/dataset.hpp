@@ -20,7 +20,7 @@
 //   root attribute "target_level" (string): "sequence" | "token". When absent it is inferred: token
 //   when the data are sequences and /y's shape begins [N, L], else sequence. (So float /y [N, T]
 //   with T == L on sequence data needs target_level = "sequence".) Tabular data are always sequence
-//   level. write_dataset always writes the attribute for sequence data.
+//   level. write_dataset writes the attribute for sequence data with targets.
 //   root attribute "task" (string): "regression" | "binary" | "classification"; when absent it is
 //   inferred: integer /y -> classification, float /y -> regression.
 //   root attribute "num_classes" (int, classification only; default max label + 1).
@@ -86,7 +86,8 @@ struct Dataset {
 // and lengths are always read.
 Dataset read_dataset(const std::string& path, bool require_targets = true, bool read_features = true);
 
-// Writes atomically: to "<path>.tmp.<pid>", then rename, so a failure leaves no partial file.
+// Writes atomically: to "<path>.tmp.<pid>", then rename, so a failure leaves no partial file. A data
+// set with targets == 0 is written as inputs only (no /y, no task), for predict.
 // Sizes, lengths and token ids are checked first.
 void write_dataset(const std::string& path, const Dataset& d);
 

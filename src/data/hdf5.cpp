@@ -73,6 +73,48 @@ std::vector<std::int64_t> space_shape(hid_t space) {
   return {dims.begin(), dims.end()};
 }
 
+// Bytes of memory the system can still give (MemAvailable), or 0 when unknown.
+std::uint64_t available_memory() {
+  std::FILE* in = std::fopen("/proc/meminfo", "r");
+  if (!in) return 0;
+  char line[256];
+  unsigned long long kb = 0;
+  while (std::fgets(line, sizeof line, in))
+    if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+  std::fclose(in);
+  return static_cast<std::uint64_t>(kb) * 1024;
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
+  int u = 0;
+  while (b >= 1000 && u < 6) b /= 1000, ++u;
+  char s[32];
+  std::snprintf(s, sizeof s, "%.3g %s", b, units[u]);
+  return s;
+}
+
+// A file's dataset may declare any shape: a few bytes can describe 10^12 rows, which HDF5 would then
+// "read" as fill values. Before allocating, the declared bytes must be stored in the file (unless the
+// dataset is compressed, when only its filters know) and fit in the memory available.
+// file_bytes: an element's size in the file, memory_bytes: in memory.
+void check_declared_size(const File& f, const std::string& path, hid_t dataset, std::uint64_t elements,
+                         std::size_t file_bytes, std::size_t memory_bytes, const std::vector<std::int64_t>& shape) {
+  const double declared = static_cast<double>(elements) * static_cast<double>(file_bytes);
+  const double want = static_cast<double>(elements) * static_cast<double>(memory_bytes);
+  std::string dims;
+  for (const auto s : shape) dims += (dims.empty() ? "" : ", ") + std::to_string(s);
+  Handle plist(H5Dget_create_plist(dataset), H5Pclose);
+  const bool filtered = plist.valid() && H5Pget_nfilters(plist.get()) > 0;
+  const auto stored = static_cast<double>(H5Dget_storage_size(dataset));
+  HPCT_CHECK(filtered || stored >= declared, ds_ctx(f, path), ": declares [", dims, "] (", human_bytes(declared),
+             ") but the file stores ", human_bytes(stored), " of it: the file is truncated or not a data file");
+  const std::uint64_t free_bytes = available_memory();
+  HPCT_CHECK(free_bytes == 0 || want <= static_cast<double>(free_bytes), ds_ctx(f, path), ": [", dims, "] needs ",
+             human_bytes(want), " of memory, more than the ", human_bytes(static_cast<double>(free_bytes)),
+             " available (stream it with --data.stream, or use a node with more memory)");
+}
+
 template <class T>
 std::vector<T> read_numeric(const File& f, const std::string& path, hid_t mem_type) {
   Quiet q;
@@ -84,6 +126,8 @@ std::vector<T> read_numeric(const File& f, const std::string& path, hid_t mem_ty
   Handle space(H5Dget_space(d.get()), H5Sclose);
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   HPCT_CHECK(n >= 0, ds_ctx(f, path), ": cannot read its shape");
+  check_declared_size(f, path, d.get(), static_cast<std::uint64_t>(n), H5Tget_size(type.get()), sizeof(T),
+                      space_shape(space.get()));
   std::vector<T> out(static_cast<std::size_t>(n));
   if (n == 0) return out;  // an empty read needs no buffer, and HDF5 rejects a null one
   HPCT_CHECK(H5Dread(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0,
@@ -350,6 +394,10 @@ void write(const File& f, const std::string& path, const std::vector<std::int64_
   write_numeric(f, path, shape, values, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT);
 }
 void write(const File& f, const std::string& path, const std::vector<std::int64_t>& shape,
+           const std::vector<double>& values) {
+  write_numeric(f, path, shape, values, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE);
+}
+void write(const File& f, const std::string& path, const std::vector<std::int64_t>& shape,
            const std::vector<std::int32_t>& values) {
   write_numeric(f, path, shape, values, H5T_STD_I32LE, H5T_NATIVE_INT32);
 }
@@ -528,6 +576,7 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::commit() {
   file_.close();
+  sync_file(tmp_, path_);  // the data on disk before the name points at it
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const std::error_code err(errno, std::generic_category());
     fail(path_, ": cannot rename ", tmp_, " into place: ", err.message());

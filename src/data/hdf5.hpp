@@ -96,6 +96,8 @@ void read_float_rows(const File& f, const std::string& path, const std::vector<s
 void write(const File& f, const std::string& path, const std::vector<std::int64_t>& shape,
            const std::vector<float>& values);
 void write(const File& f, const std::string& path, const std::vector<std::int64_t>& shape,
+           const std::vector<double>& values);
+void write(const File& f, const std::string& path, const std::vector<std::int64_t>& shape,
            const std::vector<std::int32_t>& values);
 void write(const File& f, const std::string& path, const std::vector<std::int64_t>& shape,
            const std::vector<std::int64_t>& values);

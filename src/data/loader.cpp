@@ -15,6 +15,9 @@ Loader::Loader(const Dataset& targets, const RowSource& x, Order order, std::int
   HPCT_CHECK(batch_size_ > 0 && per_epoch_ > 0 && opt.epochs > 0, "loader: empty schedule");
   per_epoch_batches_ = (per_epoch_ + batch_size_ - 1) / batch_size_;
   total_ = per_epoch_batches_ * opt.epochs;
+  HPCT_CHECK(opt.start >= 0 && opt.start <= total_, "loader: start batch ", opt.start, " is outside the schedule of ",
+             total_, " batches");
+  start_ = consumed_ = opt.start;
   if (workers_ == 0) return;
   // Small batches get a deeper ring (up to 16, within 64 MiB), so a worker that ran ahead is woken
   // once per several batches rather than once per batch (see work()).
@@ -89,7 +92,7 @@ void Loader::assemble(std::int64_t g, HostBatch& out) {
 
 void Loader::work(int worker) {
   const auto ring = static_cast<std::int64_t>(slots_.size());
-  for (std::int64_t g = worker; g < total_; g += workers_) {
+  for (std::int64_t g = start_ + worker; g < total_; g += workers_) {
     Slot& slot = slots_[static_cast<std::size_t>(g % ring)];
     {
       // Slot g % ring last held batch g - ring, free once the trainer has moved past it, i.e. when

@@ -40,6 +40,9 @@ struct LoaderOptions {
   std::int64_t epochs = 1;
   int workers = 1;      // background threads; 0 assembles each batch in next(), on the caller's thread
   int depth = 0;        // batches prepared ahead of the trainer; 0 = 2 per worker, more for small batches
+  // The first batch of the schedule handed out (a resume's position: (epoch - 1) x B + micro-batch);
+  // the batches before it are never assembled, their rows never read.
+  std::int64_t start = 0;
 };
 
 class Loader {
@@ -71,7 +74,7 @@ class Loader {
   const Dataset& targets_;
   const RowSource& x_;
   Order order_;
-  std::int64_t per_epoch_, batch_size_, per_epoch_batches_, total_;
+  std::int64_t per_epoch_, batch_size_, per_epoch_batches_, total_, start_;
   int workers_;
   std::vector<Slot> slots_;
   std::int64_t consumed_ = 0;  // batches handed out by next(); the last one is still in use

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 
 namespace hpct::dist {
 
@@ -131,9 +132,12 @@ struct MpiCommunicator::Task final : Work {
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
     while (!done() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
     std::unique_lock lock(m);
-    if (!cv.wait_for(lock, timeout, [&] { return finished; }))
-      fail("rank ", world_rank, ": ", what, " did not complete within ", timeout.count() / 1000.0,
-           " s (a peer rank failed, hangs, or issued different collectives)");
+    if (!cv.wait_for(lock, timeout, [&] { return finished; })) {
+      const std::string msg = cat("rank ", world_rank, ": ", what, " did not complete within ", timeout.count() / 1000.0,
+                                  " s (a peer rank failed, hangs, or issued different collectives)");
+      owner->note_error(msg);
+      fail(msg);
+    }
     if (error) std::rethrow_exception(error);
   }
   bool done() const override {
@@ -156,8 +160,30 @@ MpiCommunicator::~MpiCommunicator() {
     stop_ = true;
   }
   cv_.notify_all();
+  // While an exception unwinds (this rank failed; main would end the job with MPI_Abort), the
+  // communication thread may be blocked for ever in a collective that a dead or stopped peer never
+  // joins: joining it would keep main's abort from ever being reached (seen with an ensemble group
+  // whose peer hung). So a thread still busy after a grace period ends the job from here, naming this
+  // rank, the operation it is stuck in, and the error that started the unwinding where one was seen.
+  if (std::uncaught_exceptions() > 0) {
+    std::unique_lock lock(mutex_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(2), [&] { return !busy_ && queue_.empty(); })) {
+      // The error as rethrown with context by a caller ("... (at epoch E, step S)"), when it is this one.
+      const std::string latest = latest_error();
+      const std::string seen = !last_error_.empty() && latest.find(last_error_) != std::string::npos ? latest : last_error_;
+      log::error_line(cat("hpctrain: rank ", world_rank_, ": error: ", seen.empty() ? "" : seen + "; ",
+                          "the communication thread is still in '", running_, "' (a peer rank failed or hangs): ",
+                          "ending the job"));
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+  }
   thread_.join();
   if (comm_ != MPI_COMM_WORLD && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+void MpiCommunicator::note_error(const std::string& msg) {
+  std::lock_guard lock(mutex_);
+  last_error_ = msg;
 }
 
 Handle MpiCommunicator::enqueue(std::string what, std::function<void()> op, bool may_run_inline) {
@@ -188,6 +214,7 @@ void MpiCommunicator::loop() {
       task = queue_.front();
       queue_.pop_front();
       busy_ = true;
+      running_ = task->what;
     }
     task->run();
     {
@@ -208,6 +235,7 @@ void MpiCommunicator::try_run_inline(Task& task) {
     if (busy_ || queue_.empty() || queue_.front().get() != &task) return;
     queue_.pop_front();
     busy_ = true;
+    running_ = task.what;
   }
   task.run();
   {

@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -34,6 +35,8 @@ class MpiCommunicator final : public Communicator {
   // A shared-memory window when every rank is on one node, asked for it, and the communicator has
   // more than one rank, else nullptr.
   std::unique_ptr<ReductionBuffer> make_reduction_buffer(std::int64_t elements, DType dtype, bool wanted) override;
+  // Records an error a waiter met, so that an abort from the destructor can name it.
+  void note_error(const std::string& msg);
 
  private:
   struct Task;
@@ -49,6 +52,9 @@ class MpiCommunicator final : public Communicator {
   std::deque<std::shared_ptr<Task>> queue_;
   bool stop_ = false;
   bool busy_ = false;  // an operation is running (on the communication thread or a waiter)
+  std::string running_;     // the operation running or last run (under mutex_)
+  std::string last_error_;  // the last timeout a waiter met (under mutex_), for the abort message
+
   std::thread thread_;
   std::vector<ShmWindow*> windows_;  // live shared buffers, for allreduce to recognise (under mutex_)
 };

@@ -88,7 +88,7 @@ World::~World() {
 }
 
 void World::abort(const std::string& message, int code) {
-  std::cerr << message << std::endl;
+  log::error_line(message);
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (initialized) MPI_Abort(MPI_COMM_WORLD, code);

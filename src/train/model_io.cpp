@@ -1,6 +1,7 @@
 #include "train/model_io.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 namespace hpct::train {
@@ -110,6 +111,10 @@ void load_parameters(kernels::Backend& be, nn::Model& model, const std::vector<N
     const Shape want = store.entries()[*id].shape;
     HPCT_CHECK(Shape(a.shape) == want, source, ": parameter ", a.name, " has shape ", Shape(a.shape).str(),
                ", the model expects ", want.str());
+    // A NaN or Inf weight would give NaN predictions (predict exits 0) or a misleading "diverged".
+    for (std::size_t i = 0; i < a.values.size(); ++i)
+      HPCT_CHECK(std::isfinite(a.values[i]), source, ": parameter ", a.name, " element ", i, " is ", a.values[i],
+                 " (the checkpoint holds non-finite weights: it was saved from a diverged run or is corrupt)");
     std::copy(a.values.begin(), a.values.end(), flat.begin() + store.entries()[*id].offset);
     seen.insert(a.name);
   }

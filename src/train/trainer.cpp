@@ -15,54 +15,53 @@
 #include "core/workspace.hpp"
 #include "train/batch.hpp"
 #include "train/evaluate.hpp"
+#include "train/model_io.hpp"
 #include "train/predictions.hpp"
 
 namespace hpct::train {
 
 namespace {
 
-// One row of metrics.csv per epoch; the header is written with the first row. Rows go to a
-// temporary file that commit() renames into place, so a failed run leaves an earlier metrics.csv as
-// it was.
+// One row of metrics.csv per epoch, written by rank 0 straight into the file and flushed per row,
+// so that a running or killed job has its history. The file starts with the rows of the checkpoint a
+// run resumes from (rows written after it are dropped), written atomically; the header comes with
+// the first row.
 class MetricsCsv {
  public:
-  explicit MetricsCsv(const std::string& path) : path_(path) {
+  MetricsCsv(const std::string& path, const std::vector<MetricsRow>& history) : path_(path) {
     if (path.empty()) return;
-    out_.open(temporary_path(path), std::ios::trunc);
+    std::ostringstream text;
+    for (const MetricsRow& row : history) format(text, row);
+    write_text_atomic(path, text.str());
+    out_.open(path, std::ios::app);
     HPCT_CHECK(out_, path, ": cannot write the metrics file");
   }
-  ~MetricsCsv() {
-    if (path_.empty() || committed_) return;
-    out_.close();
-    std::remove(temporary_path(path_).c_str());
-  }
-  void commit() {
+  void row(const MetricsRow& cols) {
     if (path_.empty()) return;
-    out_.close();
-    HPCT_CHECK(std::rename(temporary_path(path_).c_str(), path_.c_str()) == 0, path_, ": cannot rename into place");
-    committed_ = true;
-  }
-  // NaN values are written as empty cells (e.g. validation columns of epochs without evaluation).
-  void row(const std::vector<std::pair<std::string, double>>& cols) {
-    if (path_.empty()) return;
-    if (!header_written_) {
-      for (std::size_t i = 0; i < cols.size(); ++i) out_ << (i ? "," : "") << cols[i].first;
-      out_ << '\n';
-      header_written_ = true;
-    }
-    out_ << std::setprecision(9);
-    for (std::size_t i = 0; i < cols.size(); ++i) {
-      out_ << (i ? "," : "");
-      if (!std::isnan(cols[i].second)) out_ << cols[i].second;
-    }
-    out_ << '\n' << std::flush;
+    format(out_, cols);
+    out_ << std::flush;
     HPCT_CHECK(out_, path_, ": writing the metrics file failed");
   }
 
  private:
+  // NaN values are written as empty cells (e.g. validation columns of epochs without evaluation).
+  void format(std::ostream& out, const MetricsRow& cols) {
+    if (!header_written_) {
+      for (std::size_t i = 0; i < cols.size(); ++i) out << (i ? "," : "") << cols[i].first;
+      out << '\n';
+      header_written_ = true;
+    }
+    out << std::setprecision(9);
+    for (std::size_t i = 0; i < cols.size(); ++i) {
+      out << (i ? "," : "");
+      if (!std::isnan(cols[i].second)) out << cols[i].second;
+    }
+    out << '\n';
+  }
+
   std::string path_;
   std::ofstream out_;
-  bool header_written_ = false, committed_ = false;
+  bool header_written_ = false;
 };
 
 std::string format_metrics(const Metrics& m) {
@@ -147,7 +146,13 @@ struct DeviceScalars {
 class Trainer {
  public:
   Trainer(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const TrainData& data, const TrainOptions& opt);
+  // The model outlives the trainer: its grad-ready hook must not call into a dead Ddp.
+  ~Trainer() { model_.set_grad_ready_hook(nullptr); }
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
   TrainSummary run();
+  // Where the run is, for error messages: "epoch E, step S".
+  std::string where() const { return cat("epoch ", state_.epoch, ", step ", state_.step); }
 
  private:
   // The named steps of one micro-batch and of one optimizer step.
@@ -157,6 +162,12 @@ class Trainer {
   void reduce(bool last);
   void unscale_and_clip();
   void optimizer_step();
+  // Checkpoints: whether one is due after this step (sync_point: the host waits here anyway), and
+  // taking one of the state after `micro` micro-batches of `epoch`; a resume's restore.
+  bool checkpoint_due(bool sync_point);
+  bool stop_now() const;
+  void checkpoint(std::int64_t epoch, std::int64_t micro);
+  void restore(const CheckpointData::Resume& r);
   // Reads the device scalars (one host wait) and fails on divergence; returns them.
   std::vector<double> read_scalars();
   void end_epoch(const PhaseTimes& t, double train_seconds, std::int64_t syncs);
@@ -189,7 +200,20 @@ class Trainer {
   double mean_length_ = 0.0;
   TrainState state_;
   TrainSummary summary_;
+  Stopwatch since_checkpoint_;
 };
+
+// The loader's first batch for a resume: (epoch - 1) x B + micro; refuses a position beyond the run.
+std::int64_t start_batch(const TrainOptions& opt, std::int64_t micro_per_epoch) {
+  if (!opt.resume) return 0;
+  const TrainState& s = opt.resume->state;
+  HPCT_CHECK(s.micro >= 0 && s.micro < micro_per_epoch, "resume: the checkpoint's position (micro-batch ", s.micro,
+             " of epoch ", s.epoch, ") does not fit ", micro_per_epoch, " micro-batches per epoch");
+  const std::int64_t start = (s.epoch - 1) * micro_per_epoch + s.micro;
+  HPCT_CHECK(s.epoch >= 1 && start <= opt.epochs * micro_per_epoch, "option --epochs: ", opt.epochs,
+             " ends before the checkpoint (epoch ", s.epoch, ", micro-batch ", s.micro, "); train for more epochs");
+  return start;
+}
 
 Trainer::Trainer(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const TrainData& data,
                  const TrainOptions& opt)
@@ -206,11 +230,11 @@ Trainer::Trainer(kernels::Backend& be, nn::Model& model, nn::LossKind loss, cons
       ws_(be.allocator()),
       scalars_(be),
       scaler_(opt.scaler, scalars_.scaler()),
-      csv_(rank_ == 0 ? opt.metrics_csv : std::string()),
+      csv_(rank_ == 0 ? opt.metrics_csv : std::string(), opt.resume ? opt.resume->state.history : std::vector<MetricsRow>{}),
       in_memory_(train_),
       train_x_(data.train_x ? *data.train_x : in_memory_),
       loader_(train_, train_x_, [this](std::int64_t epoch) { return sampler_.indices(epoch); }, per_rank_,
-              {opt.batch_size, opt.epochs, opt.data_workers, 0}) {
+              {opt.batch_size, opt.epochs, opt.data_workers, 0, start_batch(opt, micro_per_epoch_)}) {
   HPCT_CHECK(opt.batch_size <= per_rank_, "option batch-size: ", opt.batch_size, " is larger than the ", per_rank_,
              " training rows per rank of ", train_.source, " (", train_.n, " rows over ", world_, " rank(s))");
   if (world_ > 1) {
@@ -222,6 +246,7 @@ Trainer::Trainer(kernels::Backend& be, nn::Model& model, nn::LossKind loss, cons
   optim::check_loss_scaler_options(opt.scaler);
   scaler_.reset(be);
   state_.data_seed = opt.seed;
+  if (opt.resume) restore(*opt.resume);
   // Valid positions per training row, for tokens/s (0 for tabular data).
   if (train_.is_sequence() && train_.n > 0) {
     for (std::int64_t r = 0; r < train_.n; ++r) mean_length_ += static_cast<double>(train_.length(r));
@@ -315,11 +340,93 @@ std::vector<double> Trainer::read_scalars() {
   return v;
 }
 
+bool Trainer::stop_now() const {
+  return opt_.checkpoints.stop_after_steps > 0 && state_.step >= opt_.checkpoints.stop_after_steps;
+}
+
+// Every rank decides alike: the step count is the same everywhere, and the clock is rank 0's, sent to
+// the others only at points where the host waits anyway.
+bool Trainer::checkpoint_due(bool sync_point) {
+  const TrainOptions::Checkpoints& c = opt_.checkpoints;
+  if (stop_now()) return true;
+  if (!c.write) return false;
+  if (c.every_steps > 0 && state_.step % c.every_steps == 0) return true;
+  if (c.every_minutes <= 0 || !sync_point) return false;
+  std::int32_t due = since_checkpoint_.seconds() >= 60.0 * c.every_minutes ? 1 : 0;
+  if (host_comm_ && world_ > 1) host_comm_->broadcast(Tensor(&due, Shape{1}, DType::i32), 0)->wait_host();
+  return due != 0;
+}
+
+// The epoch's loss so far is summed over the ranks (each holds its own part) and saved by rank 0,
+// which alone writes: parameters, optimizer state, and the device scalars it reads at this named point.
+void Trainer::checkpoint(std::int64_t epoch, std::int64_t micro) {
+  since_checkpoint_.reset();
+  if (!opt_.checkpoints.write) return;
+  const std::vector<double> v = read_scalars();
+  double loss[2] = {v[DeviceScalars::kEpoch], v[DeviceScalars::kEpoch + 1]};
+  if (host_comm_ && world_ > 1)
+    host_comm_->allreduce(Tensor(loss, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait_host();
+  if (rank_ != 0) return;
+  CheckpointData c;
+  c.params = parameters_to_host(be_, model_);
+  CheckpointData::Resume r;
+  r.state = state_;
+  r.state.epoch = epoch;
+  r.state.micro = micro;
+  r.state.epoch_loss = {loss[0], loss[1]};
+  for (const auto& [name, t] : optimizer_->state()) {
+    HPCT_CHECK(t.dtype == DType::f32, "checkpoint: optimizer state ", name, " is not float32");
+    r.optimizer.push_back({name, t.shape.vec(), t.numel() ? be_.read<float>(t) : std::vector<float>{}});
+  }
+  c.resume = std::move(r);
+  opt_.checkpoints.write(c);
+}
+
+// Counters and the sampler's position come from the state; the device scalars are rebuilt from it:
+// the optimizer's step count (Adam's bias correction) is the steps taken less the skipped ones, the
+// epoch's loss so far sits on rank 0 (the epoch end sums the ranks), the scaler is as saved.
+void Trainer::restore(const CheckpointData::Resume& r) {
+  HPCT_CHECK(r.state.data_seed == opt_.seed, "resume: the checkpoint's data seed ", r.state.data_seed,
+             " differs from option --seed ", opt_.seed);
+  using S = kernels::ScalerState;
+  HPCT_CHECK(r.state.scaler.size() == S::kSize, "resume: the checkpoint's scaler state has ", r.state.scaler.size(),
+             " values, expected ", S::kSize);
+  const auto state = optimizer_->state();
+  HPCT_CHECK(state.size() == r.optimizer.size(), "resume: the checkpoint holds ", r.optimizer.size(),
+             " optimizer state tensors, ", optimizer_->describe(), " has ", state.size());
+  for (std::size_t i = 0; i < state.size(); ++i) {
+    const auto& [name, t] = state[i];
+    const NamedArray& a = r.optimizer[i];
+    HPCT_CHECK(a.name == name && static_cast<std::int64_t>(a.values.size()) == t.numel() && t.dtype == DType::f32,
+               "resume: optimizer state ", a.name, " (", a.values.size(), " values) does not fit ", name, " (",
+               t.numel(), " values)");
+    if (t.numel()) be_.copy(t, Tensor(const_cast<float*>(a.values.data()), t.shape, DType::f32));
+  }
+  std::vector<double> v(DeviceScalars::kSize, 0.0);
+  v[DeviceScalars::kControl + kernels::StepControl::kStep] = static_cast<double>(r.state.step) - r.state.scaler[S::kSkipped];
+  if (rank_ == 0) std::copy(r.state.epoch_loss.begin(), r.state.epoch_loss.end(), v.begin() + DeviceScalars::kEpoch);
+  std::copy(r.state.scaler.begin(), r.state.scaler.end(), v.begin() + DeviceScalars::kScaler);
+  be_.copy(scalars_.buf, Tensor(v.data(), Shape{DeviceScalars::kSize}, DType::f64));
+  be_.synchronize();  // v and the arrays are host memory of the caller's
+  state_ = r.state;
+}
+
 TrainSummary Trainer::run() {
   summary_.val_loss = std::numeric_limits<double>::quiet_NaN();
   Stopwatch total, phase;
   double timed_seconds = 0.0;
   std::int64_t timed_samples = 0;
+  // Resumed from the checkpoint after the last epoch: nothing to train; the summary is its last row's.
+  if (state_.epoch > opt_.epochs && !state_.history.empty()) {
+    for (const auto& [name, value] : state_.history.back()) {
+      if (name == "train_loss")
+        summary_.train_loss = value;
+      else if (name == "val_loss")
+        summary_.val_loss = value;
+      else if (name.rfind("val_", 0) == 0)
+        summary_.val_metrics.emplace_back(name.substr(4), value);
+    }
+  }
   for (; state_.epoch <= opt_.epochs; ++state_.epoch, state_.micro = 0) {
     Stopwatch epoch_clock;
     PhaseTimes t;
@@ -351,12 +458,22 @@ TrainSummary Trainer::run() {
       unscale_and_clip();
       optimizer_step();
       lap(t.optimizer);
-      if (opt_.log_every > 0 && state_.step % opt_.log_every == 0 && state_.micro + 1 < micro_per_epoch_) {
+      if (state_.micro + 1 == micro_per_epoch_) continue;  // the epoch's end logs and checkpoints
+      const bool logged = opt_.log_every > 0 && state_.step % opt_.log_every == 0;
+      if (logged) {
         const std::vector<double> v = read_scalars();
         log::info(cat("epoch ", state_.epoch, " step ", state_.step, " train_loss=", std::setprecision(5),
                       v[DeviceScalars::kEpoch] / std::max(1.0, v[DeviceScalars::kEpoch + 1]), " (this rank, epoch so far)"));
-        phase.reset();
       }
+      if (checkpoint_due(logged)) {
+        checkpoint(state_.epoch, state_.micro + 1);
+        if (stop_now()) break;
+      }
+      phase.reset();
+    }
+    if (stop_now() && state_.micro < micro_per_epoch_) {  // stopped within the epoch, after its checkpoint
+      summary_.stopped = true;
+      break;
     }
     const std::int64_t syncs = be_.host_syncs() - syncs_before, steps = state_.step - steps_before;
     summary_.throttle_waits_per_step =
@@ -375,8 +492,12 @@ TrainSummary Trainer::run() {
     summary_.train_loss = loss[0] / loss[1];
     be_.fill(scalars_.epoch_loss(), 0.0);
     end_epoch(t, train_seconds, syncs);
+    if (state_.epoch == opt_.epochs || checkpoint_due(/*sync_point=*/true)) checkpoint(state_.epoch + 1, 0);
+    if (stop_now() && state_.epoch < opt_.epochs) {
+      summary_.stopped = true;
+      break;
+    }
   }
-  csv_.commit();
   summary_.epochs = opt_.epochs;
   summary_.steps = state_.step;
   summary_.seconds = total.seconds();
@@ -455,7 +576,13 @@ TrainSummary fit(kernels::Backend& be, nn::Model& model, nn::LossKind loss_kind,
                  const TrainOptions& opt) {
   check_train_options(opt);
   Trainer trainer(be, model, loss_kind, data, opt);
-  return trainer.run();
+  try {
+    return trainer.run();
+  } catch (const Error& e) {  // a failed collective, a bad batch: say where the run was
+    const std::string what = e.what();
+    if (what.find(" step ") != std::string::npos) throw;
+    throw Error(cat(what, " (at ", trainer.where(), ")"));
+  }
 }
 
 }  // namespace hpct::train

@@ -4,6 +4,7 @@
 // optimizer step, log/evaluate. Every step is enqueued on the backend's stream; the host reads device
 // values only when it logs (every log_every steps and at epoch ends: one read each).
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,7 +18,9 @@
 #include "optim/loss_scaler.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
+#include "train/checkpoint.hpp"
 #include "train/metrics.hpp"
+#include "train/train_state.hpp"
 
 namespace hpct::train {
 
@@ -49,18 +52,21 @@ struct TrainOptions {
   // its gradients become non-finite before any bucket is reduced.
   std::int64_t overflow_step = -1;
   int overflow_rank = 0;
+  // Periodic checkpoints: after every `every_steps` optimizer steps, every `every_minutes` (rank 0's
+  // clock, looked at where the host waits anyway: log points and epoch ends), and after the last
+  // epoch. `write` receives, on rank 0 only, the parameters (fp32) and the training part filled in;
+  // empty: no checkpoints. stop_after_steps > 0 (tests) ends the run after that step's checkpoint.
+  struct Checkpoints {
+    std::int64_t every_steps = 0;
+    double every_minutes = 0.0;
+    std::int64_t stop_after_steps = 0;
+    std::function<void(CheckpointData&)> write;
+  } checkpoints;
+  // A resume: the checkpoint's training part (its parameters already loaded into the model). The run
+  // continues at its epoch and micro-batch with its optimizer state, loss scaler and counters.
+  const CheckpointData::Resume* resume = nullptr;
 };
 
-// Everything that says where a run is: what a checkpoint saves and a resume restores.
-struct TrainState {
-  std::int64_t epoch = 1;          // the epoch in progress (1-based)
-  std::int64_t micro = 0;          // micro-batches done in this epoch: the position in the epoch
-  std::int64_t step = 0;           // optimizer steps taken (skipped ones too: the schedule's clock)
-  std::uint64_t micro_steps = 0;   // forward passes so far: the dropout masks' counter
-  std::uint64_t data_seed = 1;     // the sampler's order is a function of (data_seed, epoch)
-  std::vector<double> scaler;      // kernels::ScalerState, as last read from the device
-  std::vector<std::vector<std::pair<std::string, double>>> history;  // metrics rows so far
-};
 
 // Seconds per phase on this rank: data (waiting for the loader, copying the batch in, zeroing the
 // gradients), forward (and loss), backward, comm_wait (waiting for the allreduce not hidden behind
@@ -84,6 +90,7 @@ struct TrainSummary {
   double throttle_waits_per_step = 0.0;  // waits because the host ran ahead of the device (flow control)
   std::int64_t skipped_steps = 0;    // steps skipped for non-finite gradients (fp16)
   double loss_scale = 1.0;           // the final loss scale (fp16)
+  bool stopped = false;              // ended by checkpoints.stop_after_steps before the last epoch
 };
 
 // The training split: its targets (standardised) in `train`, its features from `train_x` (rows of

@@ -61,13 +61,16 @@ cmp -s good.h5 keep.h5 || die "a failed gen-data changed the existing file"
 compgen -G "*.tmp.*" >/dev/null && die "temporary files left: $(ls ./*.tmp.*)"
 pass "existing output untouched, no temporary files"
 
-# A failing run leaves an earlier run's directory exactly as it was.
+# A run refused for its options leaves an earlier run's directory exactly as it was; one that fails
+# while training leaves its model.h5, config.ini and checkpoints (metrics.csv is the new run's, written
+# as it goes).
 "$HPCTRAIN" train --data.train good.h5 --epochs 2 --run-dir done --quiet >/dev/null
 cp -r done done.before
 expect_fail "epochs" "$HPCTRAIN" train --data.train good.h5 --epochs 0 --run-dir done
+diff -r done done.before >/dev/null || die "a refused run changed the earlier run directory"
 expect_fail "diverged" "$HPCTRAIN" train --data.train good.h5 --optim.name sgd --optim.lr 1e12 --run-dir done
-diff -r done done.before >/dev/null || die "a failed run changed the earlier run directory"
-pass "failed runs leave the run directory untouched"
+diff -r -x metrics.csv done done.before >/dev/null || die "a failed run changed the earlier run's model or checkpoints"
+pass "failed runs leave the run's model, configuration and checkpoints untouched"
 
 expect_fail "kin" "$HPCTRAIN" gen-data --kin two-gaussians --out guess.h5  # no prefix guessing
 expect_fail "unknown command" "$HPCTRAIN" fly

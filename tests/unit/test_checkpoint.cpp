@@ -2,7 +2,9 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -216,4 +218,94 @@ TEST_CASE("checkpoint into a missing directory") {
   const std::string p = tmp.file("no/such/dir/c.h5");
   check_error([&] { save_checkpoint(p, sample()); }, {p, "cannot create"});
   CHECK(tmp.entries().empty());
+}
+
+namespace {
+
+std::vector<std::string> names_in(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A periodic checkpoint at `step`: the sample plus a training part with a metrics row per epoch.
+CheckpointData periodic(std::int64_t step) {
+  CheckpointData c = sample();
+  CheckpointData::Resume r;
+  r.state.epoch = 3;
+  r.state.micro = 5;
+  r.state.step = step;
+  r.state.micro_steps = 0xfedcba9876543210ull;  // all 64 bits survive
+  r.state.data_seed = 0x8000000000000001ull;
+  r.state.scaler = {1024.0, 7.0, 2.0, 11.0, 4.0};
+  r.state.epoch_loss = {12.5, 640.0};
+  r.state.history = {{{"epoch", 1.0}, {"train_loss", 0.5}, {"val_r2", std::nan("")}},
+                     {{"epoch", 2.0}, {"train_loss", 0.25}, {"val_r2", 0.75}}};
+  r.optimizer = {{"m", {4}, {1.0f, -2.0f, 3.0f, 0.0f}}, {"v", {4}, {0.5f, 0.25f, 0.125f, 1e-30f}}};
+  r.math = "batch-size = 32\nworld-size = 2\n";
+  c.resume = r;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("periodic checkpoint round trip keeps the training state, optimizer state and metrics rows") {
+  TempDir dir;
+  const std::string path = dir.file("p.h5");
+  const CheckpointData c = periodic(42);
+  save_checkpoint(path, c);
+  const CheckpointData back = load_checkpoint(path);
+  check_same(c, back);
+  REQUIRE(back.resume);
+  const TrainState &a = c.resume->state, &b = back.resume->state;
+  CHECK(b.epoch == a.epoch);
+  CHECK(b.micro == a.micro);
+  CHECK(b.step == a.step);
+  CHECK(b.micro_steps == a.micro_steps);
+  CHECK(b.data_seed == a.data_seed);
+  CHECK(b.scaler == a.scaler);
+  CHECK(b.epoch_loss == a.epoch_loss);
+  REQUIRE(b.history.size() == 2);
+  CHECK(b.history[1] == a.history[1]);
+  CHECK(b.history[0][0] == a.history[0][0]);
+  CHECK(std::isnan(b.history[0][2].second));
+  CHECK(back.resume->math == c.resume->math);
+  REQUIRE(back.resume->optimizer.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(back.resume->optimizer[i].name == c.resume->optimizer[i].name);
+    CHECK(back.resume->optimizer[i].values == c.resume->optimizer[i].values);
+  }
+  save_checkpoint(dir.file("plain.h5"), sample());
+  CHECK_FALSE(load_checkpoint(dir.file("plain.h5")).resume);  // a final model.h5 has no training part
+}
+
+TEST_CASE("checkpoints directory: keep prunes, latest names the newest, a corrupt latest falls back") {
+  TempDir dir;
+  const std::string run = dir.dir.string();
+  for (std::int64_t step : {2, 4, 6}) save_periodic_checkpoint(run, periodic(step), 2);
+  std::vector<std::string> files = names_in(checkpoints_dir(run));
+  CHECK(files == std::vector<std::string>{"latest", "step-00000004.h5", "step-00000006.h5"});
+  auto latest = load_latest_checkpoint(run);
+  REQUIRE(latest);
+  CHECK(latest->data.resume->state.step == 6);
+  {  // one float of a parameter (layers.0.bias[1] = 4.25) changed behind the checksum's back
+    const std::string path = checkpoints_dir(run) + "/step-00000006.h5";
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const float from = 4.25f, to = 5.25f;
+    const auto at = bytes.find(std::string(reinterpret_cast<const char*>(&from), 4));
+    REQUIRE(at != std::string::npos);
+    bytes.replace(at, 4, std::string(reinterpret_cast<const char*>(&to), 4));
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  }
+  check_error([&] { load_checkpoint(checkpoints_dir(run) + "/step-00000006.h5"); },
+              {"step-00000006.h5", "/params/layers.0.bias is corrupt"});
+  latest = load_latest_checkpoint(run);
+  REQUIRE(latest);
+  CHECK(latest->data.resume->state.step == 4);
+  drop_checkpoints_after(run, 4);
+  files = names_in(checkpoints_dir(run));
+  CHECK(files == std::vector<std::string>{"latest", "step-00000004.h5"});
+  CHECK_FALSE(load_latest_checkpoint(dir.file("nowhere")));
 }

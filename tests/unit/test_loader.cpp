@@ -215,3 +215,36 @@ TEST_CASE("streamed standardisation equals the in-memory one") {
   CHECK(streamed.y_mean == mem.y_mean);
   CHECK(train::fit_standardization(d, rows, nullptr, false).x_mean.empty());
 }
+
+TEST_CASE("Loader started at a resume's position hands out the rest of the schedule and reads no earlier row") {
+  const Dataset d = numbered(60);
+  const DistributedSampler sampler(d.n, 1, 0, 3);
+  for (int workers : {0, 2}) {
+    CAPTURE(workers);
+    const RecordingRows rows(d);
+    std::set<std::int64_t> wanted;
+    {
+      // 6 batches of 10 an epoch, 2 epochs; start at batch 4 of epoch 2 (g = 10).
+      Loader loader(d, rows, [&](std::int64_t e) { return sampler.indices(e); }, sampler.samples_per_rank(),
+                    {10, 2, workers, 0, 10});
+      const std::vector<std::int64_t> order = sampler.indices(2);
+      for (std::int64_t b = 4; b < 6; ++b) {
+        const HostBatch& batch = loader.next();
+        CHECK(batch.epoch == 2);
+        CHECK(batch.index == b);
+        for (std::int64_t i = 0; i < batch.rows; ++i) {
+          CHECK(batch.y[i] == 10.0f * static_cast<float>(order[b * 10 + i]));
+          wanted.insert(order[b * 10 + i]);
+        }
+      }
+      hpct::test::check_error([&] { loader.next(); }, {"all 12 batches"});
+    }
+    CHECK(rows.seen() == wanted);
+  }
+  hpct::test::check_error(
+      [&] {
+        const MemoryRows rows(d);
+        Loader loader(d, rows, [&](std::int64_t e) { return sampler.indices(e); }, 60, {10, 2, 0, 0, 13});
+      },
+      {"start batch 13"});
+}

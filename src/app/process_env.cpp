@@ -1,0 +1,34 @@
+#include "app/process_env.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <initializer_list>
+#include <string>
+
+#include "kernels/cpu/blas_kernel.hpp"
+
+namespace hpct::app {
+namespace {
+
+bool any_set(std::initializer_list<const char*> vars) {
+  for (const char* v : vars)
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+}  // namespace
+
+void prepare_process_environment(char** argv) {
+  // HPCTRAIN_ENV_PREPARED marks the re-executed process, so it never loops.
+  if (any_set({"HPCTRAIN_KEEP_ENVIRONMENT", "HPCTRAIN_KEEP_WAIT_POLICY", "HPCTRAIN_ENV_PREPARED"})) return;
+  bool changed = false;
+  if (!any_set({"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIND", "OMP_PLACES"}))
+    changed |= setenv("GOMP_SPINCOUNT", "20000", 1) == 0;
+  if (const std::string core = kernels::better_blas_coretype(); !core.empty())
+    changed |= setenv("OPENBLAS_CORETYPE", core.c_str(), 1) == 0;
+  if (!changed || setenv("HPCTRAIN_ENV_PREPARED", "1", 1) != 0) return;
+  execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
+}
+
+}  // namespace hpct::app

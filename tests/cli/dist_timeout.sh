@@ -1,0 +1,58 @@
+# --dist.timeout-s bounds every collective: a rank that stops (SIGSTOP) or dies (SIGKILL) in the middle of
+# training ends the whole job within the timeout plus a few seconds, with a message naming the rank, the
+# operation and where the run was, for plain DDP (through MPI_Allreduce and through the shared-memory
+# window) and for an ensemble group, whose communication thread is stuck in the collective when the
+# failing rank unwinds (its communicator then ends the job itself, instead of joining that thread).
+source "$(dirname "$0")/../lib.sh"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
+
+"$HPCTRAIN" gen-data --kind physics19 --n 20000 --out d.h5 >/dev/null
+long=(--data.train d.h5 --epochs 500 --model.widths 256,256,256 --threads 1 --dist.timeout-s 4)
+
+rank_pid() {  # RUN_DIR RANK: the pid of that rank of the job writing RUN_DIR
+  for p in $(pgrep -f "hpctrain train.*--run-dir $1( |$)"); do
+    # Only this test's job: the cpu-async copy of this test may run at the same time with the same names.
+    [[ $(readlink "/proc/$p/cwd") == "$PWD" ]] || continue
+    tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$p"
+  done | head -1
+}
+# fault SIGNAL NAME ARGS...: trains NAME on 2 ranks, sends SIGNAL to rank 1 after 3 s; prints seconds
+# from the signal to the end of mpirun.
+fault() {
+  local sig=$1 name=$2; shift 2
+  timeout 100 mpirun -np 2 "$HPCTRAIN" train "${long[@]}" "$@" --run-dir "$name" >"$name.out" 2>"$name.err" &
+  local job=$!
+  sleep 3
+  local p; p=$(rank_pid "$name" 1)
+  [[ -n $p ]] || die "$name: no rank 1 found (did it finish early? $(tail -2 "$name.out"))"
+  kill "-$sig" "$p"
+  local t0; t0=$(date +%s.%N)
+  wait "$job" && die "$name: the job did not fail"
+  local t1; t1=$(date +%s.%N)
+  kill -9 "$p" 2>/dev/null || true
+  python3 -c "print(round($t1 - $t0, 1))"
+}
+
+t=$(fault STOP stop_mpi --ddp.zero-copy false)
+check "t < 12" t="$t"
+grep -q "rank 0: error: rank 0: allreduce of .* did not complete within 4 s .*(at epoch [0-9]*, step [0-9]*)" stop_mpi.err \
+  || die "stop_mpi: $(grep error stop_mpi.err)"
+pass "SIGSTOP of rank 1, MPI_Allreduce: the job ended in $t s naming rank, operation, epoch and step"
+
+t=$(fault STOP stop_window)
+check "t < 12" t="$t"
+grep -q "rank 0: error: .*did not complete within 4 s" stop_window.err || die "stop_window: $(grep error stop_window.err)"
+pass "SIGSTOP of rank 1, shared-memory window: the job ended in $t s"
+
+t=$(fault STOP stop_ensemble --ddp.zero-copy false --ensemble.members 2 --groups 1)
+check "t < 14" t="$t"
+grep -q "rank 0: error: .*did not complete within 4 s.*the communication thread is still in 'allreduce" stop_ensemble.err \
+  || die "stop_ensemble: $(grep error stop_ensemble.err)"
+pass "SIGSTOP of rank 1 in an ensemble group: the job ended in $t s (the group's communicator ended it)"
+
+t=$(fault KILL kill_rank --ddp.zero-copy false)
+check "t < 12" t="$t"
+pass "SIGKILL of rank 1: the job ended in $t s"
+
+expect_fail "option dist.timeout-s: must be in (0, 1e7], got 0" "$HPCTRAIN" train --data.train d.h5 --dist.timeout-s 0 --run-dir bad
+finish
