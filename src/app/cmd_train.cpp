@@ -21,6 +21,7 @@
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
 #include "data/dataset.hpp"
+#include "parallel/comm_choice.hpp"
 #include "parallel/world.hpp"
 #include "kernels/kernels.hpp"
 #include "nn/model.hpp"
@@ -93,6 +94,7 @@ Options train_options() {
       .flag("ddp.zero-copy", true, "ranks on one node reduce gradients in a shared-memory window, not through MPI_Allreduce copies")
       .add("ddp.check-every", "0", "steps between checks that all ranks hold the same weights (0 = off)")
       .add("dist.timeout-s", "600", "seconds any collective may take before the job ends with an error naming the rank and the operation (a peer that died or hangs)")
+      .add("dist.backend", "auto", "communicator of the gradient collectives: auto (nccl with --device cuda on more than one rank, else mpi) | mpi | nccl (README: GPU runs)")
       .add("run-dir", "runs/default", "output directory: config.ini, metrics.csv, model.h5")
       .add("ensemble.members", "1", "ensemble members, each with its own seed, in RUN/member-XXX (README: Ensembles)")
       .flag("ensemble.resume", false, "skip members whose RUN/member-XXX/model.h5 is a complete checkpoint")
@@ -264,7 +266,24 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   opt.optim = {cfg.str("optim.name"), cfg.real("optim.lr"), cfg.real("optim.weight-decay"),
                cfg.real("optim.beta1"), cfg.real("optim.beta2"), cfg.real("optim.eps"),
                cfg.real("optim.momentum"), cfg.boolean("optim.nesterov")};
-  opt.comm = &comm;
+  // The data-parallel collectives over NCCL on a CUDA device (README: GPU runs). Every rank must choose
+  // the same (with --device auto one node may lack GPUs), so the choice is agreed on first.
+  const bool want_nccl = dist::choose_comm_backend(cfg.str("dist.backend"), backend->device().kind, comm.size(),
+                                                   dist::nccl_built()) == dist::CommBackend::nccl;
+  std::unique_ptr<dist::Communicator> nccl;
+  if (comm.size() > 1) {
+    std::int32_t votes[2] = {want_nccl ? 1 : 0, want_nccl ? 0 : 1};
+    comm.allreduce(Tensor(votes, Shape{2}, DType::i32), dist::ReduceOp::sum)->wait_host();
+    HPCT_CHECK(votes[0] == 0 || votes[1] == 0, "option --dist.backend: ", votes[0], " rank(s) chose nccl and ",
+               votes[1], " mpi (ranks on different devices? set --device and --dist.backend explicitly)");
+    if (want_nccl) {
+      std::unique_ptr<dist::Communicator> sub = comm.split(0, comm.rank());
+      sub->set_timeout(comm.timeout());
+      nccl = dist::make_nccl_communicator(std::move(sub), dist::World::get().rank());
+      log::info("data-parallel collectives: NCCL");
+    }
+  }
+  opt.comm = nccl ? nccl.get() : &comm;
   // Host-side agreement (evaluation sums, the epoch loss) on a communicator of its own, so it never
   // queues behind the gradient buckets of the data communicator (collective: every rank splits).
   const std::unique_ptr<dist::Communicator> host_comm = comm.size() > 1 ? comm.split(0, comm.rank()) : nullptr;
