@@ -13,6 +13,7 @@
 
 #ifdef HPCTRAIN_HAVE_CUDA
 #include "kernels/cuda/cuda_backend.hpp"
+#include "kernels/cuda/cuda_system.hpp"
 #endif
 
 namespace hpct::kernels {
@@ -49,6 +50,10 @@ int choose_cuda_device(int local_rank, int ranks_on_node, int visible, const std
 
 int cuda_device_count(std::string* why) { return cuda::visible_devices(why); }
 
+std::string cuda_system_report() { return cuda::system_report(); }
+
+std::string cuda_device_name(int device) { return cuda::device_name(device); }
+
 std::unique_ptr<Backend> make_cuda_backend(int local_rank, const std::vector<int>& gpu_ids, bool allow_gpu_sharing) {
   std::string why;
   const int visible = cuda::visible_devices(&why);
@@ -67,6 +72,10 @@ int cuda_device_count(std::string* why) {
   if (why) *why = kNoCuda;
   return 0;
 }
+
+std::string cuda_system_report() { return cat("CUDA: ", kNoCuda, "\nGPUs: no GPU visible (", kNoCuda, ")\n"); }
+
+std::string cuda_device_name(int /*device*/) { return "none"; }
 
 std::unique_ptr<Backend> make_cuda_backend(int /*local_rank*/, const std::vector<int>& /*gpu_ids*/,
                                            bool /*allow_gpu_sharing*/) {

@@ -425,6 +425,11 @@ std::unique_ptr<Backend> make_backend(const std::string& device, int threads = 0
 // then *why (when given) says why: the build has no CUDA backend, or the CUDA error of
 // cudaGetDeviceCount ("CUDA driver version is insufficient for CUDA runtime version", no device).
 int cuda_device_count(std::string* why = nullptr);
+// `hpctrain info --system`: lines naming the CUDA runtime, driver, cuBLASLt, cuDNN and NCCL versions,
+// then each visible GPU (name, memory, compute capability, peer access), or "no GPU visible (why)".
+std::string cuda_system_report();
+// The name of visible GPU `device`; "none" in a build without CUDA.
+std::string cuda_device_name(int device);
 // This process's rank among the job's ranks on its node: OMPI_COMM_WORLD_LOCAL_RANK (Open MPI), else
 // MPI_LOCALRANKID (MPICH, Intel MPI), else SLURM_LOCALID, else 0.
 int local_rank_from_env();

@@ -111,14 +111,19 @@ void describe_dataset(const std::string& path) {
 }  // namespace
 
 int run_info(const Args& args) {
-  Options o("info", "Describe an HDF5 data set or checkpoint: hpctrain info FILE");
+  Options o("info", "Describe an HDF5 data set or checkpoint: hpctrain info FILE; or this machine: hpctrain info --system");
   o.add("file", "", "the file to describe (also given as a plain argument)").positional("file");
+  o.flag("system", false, "describe this machine instead: versions, CPU, CUDA libraries, GPUs and, under mpirun/srun, which rank runs on which node and GPU");
   const Config cfg = Config::parse(o, args);
   if (cfg.help()) {
     std::cout << o.help_text();
     return 0;
   }
-  HPCT_CHECK(cfg.is_set("file"), "info needs a file: hpctrain info FILE");
+  if (cfg.boolean("system")) {
+    HPCT_CHECK(!cfg.is_set("file"), "info --system takes no file (got '", cfg.str("file"), "')");
+    return run_info_system();
+  }
+  HPCT_CHECK(cfg.is_set("file"), "info needs a file: hpctrain info FILE (or --system)");
   const std::string path = cfg.str("file");
   const data::h5::File f = data::h5::File::open_read(path);
   const bool is_checkpoint = data::h5::has_attr(f, "/", "format");

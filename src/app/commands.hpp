@@ -13,6 +13,9 @@ int run_predict(const Args& args);
 int run_gen_data(const Args& args);
 int run_convert(const Args& args);
 int run_info(const Args& args);
+// info --system (cmd_info_system.cpp): versions, CPU, CUDA, GPUs, the rank -> node -> GPU map.
+int run_info_system();
 int run_plot(const Args& args);
+int run_selfcheck(const Args& args);
 
 }  // namespace hpct::app

@@ -1,0 +1,42 @@
+# hpctrain info --system: the --version text (CPU, BLAS kernel, libraries), the CUDA libraries and GPUs
+# ("no GPU visible" and why, on a machine without one), and under mpirun the rank -> node -> GPU map;
+# --dist.backend is checked by name (nccl needs --device cuda).
+source "$(dirname "$0")/../lib.sh"
+
+"$HPCTRAIN" info --system >sys.log
+grep -q '^hpctrain ' sys.log || die "no version line: $(cat sys.log)"
+grep -q '^OpenBLAS: .*(core ' sys.log || die "no BLAS kernel line: $(cat sys.log)"
+grep -q '^GPUs: ' sys.log || die "no GPUs line: $(cat sys.log)"
+if "$GPU_PROBE" >/dev/null 2>&1; then
+  grep -q '^  GPU 0: .*compute capability' sys.log || die "a GPU is usable but not listed: $(cat sys.log)"
+  pass "info --system lists the GPUs: $(grep -m1 '^  GPU 0' sys.log)"
+else
+  grep -q '^GPUs: no GPU visible (' sys.log || die "no GPU here, not said clearly: $(cat sys.log)"
+  pass "info --system says: $(grep '^GPUs' sys.log)"
+fi
+if grep -q '^CUDA runtime ' sys.log; then
+  grep -Eq '^CUDA runtime [0-9]+\.[0-9]+, driver [^,]+, cuBLASLt [0-9.]+, cuDNN [0-9.]+, NCCL [0-9.]+$' sys.log ||
+    die "CUDA library line malformed: $(grep '^CUDA runtime' sys.log)"
+  pass "library versions: $(grep '^CUDA runtime' sys.log)"
+else
+  grep -q '^CUDA: this hpctrain was built without the CUDA backend' sys.log || die "no CUDA line: $(cat sys.log)"
+  pass "a build without CUDA says so"
+fi
+grep -q "^  rank 0: node $(hostname), local rank 0, " sys.log || die "no rank map: $(cat sys.log)"
+pass "rank map of one process"
+
+mpirun=${MPIRUN:-mpirun}
+"$mpirun" -np 2 --oversubscribe "$HPCTRAIN" info --system >sys2.log
+grep -q '^ranks: 2 on 1 node(s)$' sys2.log || die "2 ranks not counted: $(cat sys2.log)"
+grep -q "^  rank 1: node $(hostname), local rank 1, " sys2.log || die "rank 1 missing: $(cat sys2.log)"
+[[ $(grep -c '^GPUs: ' sys2.log) -eq 1 ]] || die "printed more than once: $(cat sys2.log)"
+pass "under mpirun: one report, every rank's node and GPU"
+
+expect_fail "info --system takes no file" "$HPCTRAIN" info --system x.h5
+
+"$HPCTRAIN" gen-data --config "$HPCTRAIN_SOURCE/configs/default-data.ini" --n 64 --out d.h5 >/dev/null
+expect_fail "option --dist.backend: expected auto, mpi or nccl, got 'gloo'" "$HPCTRAIN" train --data.train d.h5 \
+  --device cpu --dist.backend gloo --epochs 1 --run-dir r
+expect_fail "option --dist.backend nccl: needs --device cuda (the device is cpu)" "$HPCTRAIN" train \
+  --data.train d.h5 --device cpu --dist.backend nccl --epochs 1 --run-dir r
+finish
