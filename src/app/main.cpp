@@ -21,8 +21,9 @@ commands:
   predict    load a checkpoint and write predictions for a data set to HDF5
   gen-data   write a synthetic data set with known ground truth
   convert    turn a CSV file into the HDF5 data layout
-  info       describe an HDF5 data set or a checkpoint
+  info       describe an HDF5 data set or a checkpoint; --system: this machine, CUDA and its GPUs
   plot       draw PNGs of runs (loss, metrics, throughput, phase times); several runs compare
+  selfcheck  check this machine: backends against the CPU reference, NCCL bandwidth (pass/fail table)
 
 `hpctrain --version` prints the version, git commit, backends and library versions.
 
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
     if (command == "convert") return run_convert(args);
     if (command == "info") return run_info(args);
     if (command == "plot") return run_plot(args);
+    if (command == "selfcheck") return run_selfcheck(args);
     std::cerr << "hpctrain: unknown command '" << command << "' (hpctrain --help lists the commands)\n";
     return 2;
   } catch (const hpct::Error& e) {

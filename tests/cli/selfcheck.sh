@@ -1,0 +1,28 @@
+# hpctrain selfcheck: a pass/fail table; cpu-async against cpu bit for bit at every precision; the GPU
+# checks say "skipped: no GPU" where none is usable (and pass where one is); exit 0; under mpirun one
+# table, every rank checked.
+source "$(dirname "$0")/../lib.sh"
+
+"$HPCTRAIN" selfcheck >sc.log || die "selfcheck failed: $(cat sc.log)"
+cat sc.log
+grep -q '^check  *result  *detail$' sc.log || die "no table header"
+for t in f32 bf16 f16; do
+  grep -Eq "^kernels cpu-async vs cpu, $t +pass +largest difference 0 " sc.log || die "cpu-async $t not exact"
+done
+pass "cpu-async = cpu, bit for bit, in f32, bf16 and f16"
+if "$GPU_PROBE" >/dev/null 2>&1; then
+  [[ $(grep -Ec '^kernels cuda vs cpu, [a-z0-9]+ +pass ' sc.log) -eq 3 ]] || die "cuda kernels: $(cat sc.log)"
+  pass "cuda kernels agree with cpu"
+else
+  [[ $(grep -Ec '^kernels cuda vs cpu, [a-z0-9]+ +skipped: no GPU ' sc.log) -eq 3 ]] || die "GPU checks not skipped visibly"
+  grep -Eq '^NCCL allreduce bus bandwidth +skipped: no GPU' sc.log || die "NCCL check not skipped visibly"
+  pass "without a GPU every GPU check says 'skipped: no GPU'"
+fi
+grep -q '^selfcheck: all checks passed or skipped$' sc.log || die "no verdict"
+
+mpirun=${MPIRUN:-mpirun}
+"$mpirun" -np 2 --oversubscribe "$HPCTRAIN" selfcheck >sc2.log || die "selfcheck on 2 ranks failed: $(cat sc2.log)"
+[[ $(grep -c '^selfcheck: ' sc2.log) -eq 1 ]] || die "not one verdict: $(cat sc2.log)"
+grep -q '^rank 0 of 2:$' sc2.log || die "no rank header: $(cat sc2.log)"
+pass "on 2 ranks: one table, exit 0"
+finish
