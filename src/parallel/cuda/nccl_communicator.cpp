@@ -147,7 +147,9 @@ Handle NcclCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, 
 }
 
 std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key) {
-  return std::make_unique<NcclCommunicator>(host_->split(color, key), world_rank_);
+  std::unique_ptr<Communicator> sub = host_->split(color, key);
+  sub->set_timeout(timeout());  // the new communicator's watchdog takes it from there
+  return std::make_unique<NcclCommunicator>(std::move(sub), world_rank_);
 }
 
 void NcclCommunicator::abort_job(const std::string& what, const std::string& why) {
@@ -162,7 +164,12 @@ void NcclCommunicator::watch() {
   std::unique_lock lock(mutex_);
   while (!stop_) {
     cv_.wait_for(lock, std::chrono::milliseconds(100));
-    while (!pending_.empty() && cudaEventQuery(pending_.front()->event()) == cudaSuccess) pending_.pop_front();
+    while (!pending_.empty()) {
+      const cudaError_t q = cudaEventQuery(pending_.front()->event());
+      if (q == cudaErrorNotReady) break;
+      if (q != cudaSuccess) abort_job(pending_.front()->what(), cat("failed: CUDA error ", cudaGetErrorString(q)));
+      pending_.pop_front();
+    }
     ncclResult_t async = ncclSuccess;
     const ncclResult_t r = ncclCommGetAsyncError(comm_, &async);
     const std::string current = pending_.empty() ? std::string("NCCL (idle)") : pending_.front()->what();
