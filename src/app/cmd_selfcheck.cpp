@@ -155,8 +155,8 @@ int run_selfcheck(const Args& args) {
   if (gpu) {
     kernel_rows("cuda", false, rows);
   } else {
-    for (const char* t : {"f32", "bf16", "f16"})
-      rows.push_back({cat("kernels cuda vs cpu, ", t), "skipped: no GPU", why});
+    for (const DType t : {DType::f32, DType::bf16, DType::f16})
+      rows.push_back({cat("kernels cuda vs cpu, ", name_of(t)), "skipped: no GPU", why});
   }
   // Collective: every rank decides alike (a rank without a GPU would leave the others waiting), so
   // the ranks agree first.

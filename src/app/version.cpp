@@ -43,9 +43,7 @@ std::string version_text() {
   os << "hpctrain " << HPCTRAIN_VERSION << " (git " << HPCTRAIN_GIT_COMMIT << ")\n"
      << "backends: cpu, cpu-async";
 #if HPCTRAIN_HAVE_CUDA
-  // So far HPCTRAIN_HAVE_CUDA only enables the CUDA language (cmake/Cuda.cmake): the CUDA backend
-  // arrives with its own issue, which makes this ", cuda".
-  os << " (CUDA " << HPCTRAIN_CUDA_VERSION << " enabled in the build, no CUDA backend yet)";
+  os << ", cuda (CUDA " << HPCTRAIN_CUDA_VERSION << ")";
 #endif
   os << "\n"
      << "MPI: " << mpi_library() << "\n"

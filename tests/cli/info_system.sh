@@ -32,7 +32,7 @@ grep -q "^  rank 1: node $(hostname), local rank 1, " sys2.log || die "rank 1 mi
 [[ $(grep -c '^GPUs: ' sys2.log) -eq 1 ]] || die "printed more than once: $(cat sys2.log)"
 pass "under mpirun: one report, every rank's node and GPU"
 
-expect_fail "info --system takes no file" "$HPCTRAIN" info --system x.h5
+expect_fail "info --system takes no file" "$HPCTRAIN" info x.h5 --system
 
 "$HPCTRAIN" gen-data --config "$HPCTRAIN_SOURCE/configs/default-data.ini" --n 64 --out d.h5 >/dev/null
 expect_fail "option --dist.backend: expected auto, mpi or nccl, got 'gloo'" "$HPCTRAIN" train --data.train d.h5 \

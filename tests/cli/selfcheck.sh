@@ -6,7 +6,7 @@ source "$(dirname "$0")/../lib.sh"
 "$HPCTRAIN" selfcheck >sc.log || die "selfcheck failed: $(cat sc.log)"
 cat sc.log
 grep -q '^check  *result  *detail$' sc.log || die "no table header"
-for t in f32 bf16 f16; do
+for t in float32 bfloat16 float16; do
   grep -Eq "^kernels cpu-async vs cpu, $t +pass +largest difference 0 " sc.log || die "cpu-async $t not exact"
 done
 pass "cpu-async = cpu, bit for bit, in f32, bf16 and f16"
