@@ -11,6 +11,7 @@
 #include <iomanip>
 #include <memory>
 #include <optional>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -24,6 +25,7 @@
 #include "app/version.hpp"
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
+#include "core/trace.hpp"
 #include "data/dataset.hpp"
 #include "parallel/world.hpp"
 #include "kernels/kernels.hpp"
@@ -86,6 +88,8 @@ Options train_options() {
       .add("precision.growth-interval", "2000", "fp16: finite steps before the loss scale doubles")
       .add("log-every", "0", "steps between progress lines within an epoch (0 = epoch ends only)")
       .add("log.terminal", "auto", "progress as one updating line: on | off | auto (stdout is a terminal and no MPI launcher started this process: mpirun gives ranks a pseudo-terminal even when its own output goes to a file)")
+      .add("trace", "", "write a Chrome trace-event timeline (Perfetto, chrome://tracing) of every rank to this JSON file (README: Finding why a run is slow)")
+      .add("trace.steps", "", "trace only optimizer steps A:B (from A, before B; empty = all)")
       .add("log.interval-s", "30", "when stdout is not a terminal: seconds between progress lines within an epoch (0 = off)")
       .add("debug.overflow-step", "-1", "tests: at this optimizer step (0-based) write +Inf into a gradient, as an fp16 overflow (-1 = never)")
       .add("debug.overflow-rank", "0", "tests: the rank that injects the overflow")
@@ -139,7 +143,7 @@ std::string metrics_line(const train::Metrics& m) {
 // math a checkpoint is resumed under.
 const std::set<std::string>& resumable_options() {
   static const std::set<std::string> names = {
-      "epochs", "eval-every", "log-every", "log.interval-s", "log.terminal", "checkpoint.every-steps", "checkpoint.every-minutes", "checkpoint.keep",
+      "epochs", "eval-every", "log-every", "log.interval-s", "log.terminal", "trace", "trace.steps", "checkpoint.every-steps", "checkpoint.every-minutes", "checkpoint.keep",
       "resume", "run-dir", "quiet", "threads", "device", "data.workers", "data.stream", "ddp.check-every", "init",
       "uq.levels", "ensemble.resume", "ensemble.members", "groups", "config", "debug.stop-after-steps"};
   return names;
@@ -189,6 +193,46 @@ void check_same_math(const std::string& saved, const std::map<std::string, std::
              " (README: Checkpoints and resume)");
 }
 
+// --trace.steps A:B (empty: every step).
+struct TraceRange {
+  std::int64_t first = 0, end = -1;
+};
+TraceRange parse_trace_steps(const std::string& text) {
+  if (text.empty()) return {};
+  const auto colon = text.find(':');
+  TraceRange r;
+  try {
+    HPCT_CHECK(colon != std::string::npos, "no colon");
+    std::size_t used = 0;
+    r.first = std::stoll(text.substr(0, colon), &used);
+    HPCT_CHECK(used == colon, "trailing text");
+    r.end = std::stoll(text.substr(colon + 1), &used);
+    HPCT_CHECK(used == text.size() - colon - 1, "trailing text");
+  } catch (const std::exception&) {
+    fail("option --trace.steps: expected A:B (optimizer steps, from A, before B), got '", text, "'");
+  }
+  HPCT_CHECK(r.first >= 0 && r.end > r.first, "option --trace.steps: need 0 <= A < B, got '", text, "'");
+  return r;
+}
+
+// Every rank writes its events next to the file, rank 0 merges them into it (temp + rename) and
+// removes the parts; the ranks share the file system (a run directory does too).
+void write_trace(const std::string& path, dist::Communicator& comm, dist::Communicator* barrier) {
+  auto part = [&](int r) { return cat(path, ".rank-", r, ".part"); };
+  write_text_atomic(part(comm.rank()), trace::events_json());
+  std::int32_t one = 1;
+  if (comm.size() > 1) barrier->allreduce(Tensor(&one, Shape{1}, DType::i32), dist::ReduceOp::sum)->wait_host();
+  if (comm.rank() != 0) return;
+  std::vector<std::string> parts;
+  for (int r = 0; r < comm.size(); ++r) {
+    std::ifstream in(part(r));
+    HPCT_CHECK(in, part(r), ": cannot read rank ", r, "'s trace part");
+    parts.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  write_text_atomic(path, trace::merge(parts));
+  for (int r = 0; r < comm.size(); ++r) std::filesystem::remove(part(r));
+}
+
 // Whether progress is one updating line (--log.terminal).
 bool progress_on_terminal(const std::string& option) {
   if (option == "on") return true;
@@ -214,6 +258,7 @@ int run_train(const Args& args) {
   HPCT_CHECK(timeout_s > 0 && timeout_s <= 1e7, "option dist.timeout-s: must be in (0, 1e7], got ", timeout_s);
   world.comm().set_timeout(std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000.0)));
   if (is_group_run(cfg)) {
+    HPCT_CHECK(!cfg.is_set("trace"), "option --trace: traces one model's run, not an ensemble or several models");
     HPCT_CHECK(cfg.str("resume").empty() || cfg.str("resume") == "auto",
                "option --resume: an ensemble resumes with --resume auto (each member from its RUN/member-XXX)");
     return run_ensemble(cfg, world);
@@ -318,6 +363,7 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   // only by a run that completes, metrics.csv grows row by row (README: Checkpoints and resume).
   train::check_train_options(opt);
   optim::check_optimizer_options(opt.optim);
+  const TraceRange trace_range = parse_trace_steps(cfg.str("trace.steps"));
   const std::filesystem::path run_dir = cfg.str("run-dir");
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
@@ -393,6 +439,10 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
                                                     .add("backend", backend->name())
                                                     .add("global_batch", opt.batch_size * comm.size() * opt.accum_steps))
                                .add("versions", version_text()));
+  if (!cfg.str("trace").empty()) {
+    trace::name_thread("compute");
+    trace::configure(comm.rank(), trace_range.first, trace_range.end);
+  }
   train::TrainSummary s;
   try {
     s = train::fit(*backend, *model, loss, {&train, split.train_x.get(), &val, &val_truth, &standardization}, opt);
@@ -401,6 +451,11 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
     throw;
   }
 
+  if (!cfg.str("trace").empty()) {
+    trace::stop();
+    write_trace(cfg.str("trace"), comm, host_comm ? host_comm.get() : &comm);
+    log::info(cat("trace ", cfg.str("trace"), " (", trace::event_count(), " events on rank 0; open in https://ui.perfetto.dev)"));
+  }
   const train::PhaseTimes& t = s.phases;
   auto share = [&](double v) { return cat(std::setprecision(3), v, " s (", std::setprecision(2), 100.0 * v / std::max(t.total(), 1e-12), "%)"); };
   log::info(cat("time per phase on rank 0: data ", share(t.data), ", forward ", share(t.forward), ", backward ",

@@ -12,6 +12,7 @@
 #include "data/distributed_sampler.hpp"
 #include "data/loader.hpp"
 #include "core/timer.hpp"
+#include "core/trace.hpp"
 #include "core/workspace.hpp"
 #include "train/batch.hpp"
 #include "train/evaluate.hpp"
@@ -435,32 +436,35 @@ TrainSummary Trainer::run() {
     PhaseTimes t;
     const std::int64_t syncs_before = be_.host_syncs(), throttles_before = be_.throttle_waits();
     const std::int64_t steps_before = state_.step;
-    auto lap = [&](double& into) {
-      into += phase.seconds();
+    auto lap = [&](double& into, const char* name) {
+      const double s = phase.seconds();
+      into += s;
+      if (trace::enabled()) trace::complete(name, "phase", trace::now_us() - 1e6 * s, trace::now_us());
       phase.reset();
     };
     for (; state_.micro < micro_per_epoch_; ++state_.micro) {
       // Micro-step k of an accumulation group; the group's last one communicates and steps.
       const std::int64_t k = state_.micro % opt_.accum_steps;
       const bool last = k == opt_.accum_steps - 1 || state_.micro == micro_per_epoch_ - 1;
+      trace::at_step(state_.step);
       phase.reset();
       ws_.reset();
       assemble_batch();
       if (k == 0) params_.zero_grads(be_);
       if (ddp_) ddp_->begin_step(/*sync=*/last);
-      lap(t.data);
+      lap(t.data, "data");
       const Tensor dy = forward_and_loss();
-      lap(t.forward);
+      lap(t.forward, "forward");
       if (last && state_.step == opt_.overflow_step && rank_ == opt_.overflow_rank)
         be_.fill(dy.flat_range(0, 1), std::numeric_limits<double>::infinity());
       backward(dy);
-      lap(t.backward);
+      lap(t.backward, "backward");
       reduce(last);
-      lap(t.comm_wait);
+      lap(t.comm_wait, "comm_wait");
       if (!last) continue;
       unscale_and_clip();
       optimizer_step();
-      lap(t.optimizer);
+      lap(t.optimizer, "optimizer");
       if (state_.micro + 1 == micro_per_epoch_) continue;  // the epoch's end logs and checkpoints
       // Every rank checks divergence at --log-every; the printing rank also at its progress points.
       const bool logged = opt_.log_every > 0 && state_.step % opt_.log_every == 0;

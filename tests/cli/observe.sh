@@ -107,3 +107,32 @@ mkdir -p empty
 expect_fail "empty: not a run directory" "$HPCTRAIN" info empty
 expect_fail "info: unknown option --bogus" "$HPCTRAIN" info one --bogus
 pass "info RUN_DIR: status, progress, validation, checkpoints, phases, limits; ensembles; several paths"
+
+# --trace: a Chrome trace-event file of both ranks, merged by rank 0: a process per rank, tracks for
+# the compute thread (phases), the communication thread (allreduces with their bytes) and the loader
+# workers; --trace.steps bounds it.
+"$mpirun" -np 2 "$HPCTRAIN" train --data.train d.h5 --epochs 2 --data.workers 2 --trace trace.json --run-dir traced >traced.out 2>&1 \
+  || die "traced run: $(cat traced.out)"
+"$mpirun" -np 2 "$HPCTRAIN" train --data.train d.h5 --epochs 2 --trace part.json --trace.steps 2:5 --run-dir traced2 >/dev/null 2>&1
+"$PYTHON" - <<'PY' || die "the trace files"
+import json, collections, glob
+for path, steps in (("trace.json", 8), ("part.json", 3)):
+    ev = json.load(open(path))["traceEvents"]
+    tracks = {(e["pid"], e["tid"]): e["args"]["name"] for e in ev if e["name"] == "thread_name"}
+    procs = {e["pid"]: e["args"]["name"] for e in ev if e["name"] == "process_name"}
+    assert procs == {0: "rank 0", 1: "rank 1"}, procs
+    spans = [e for e in ev if e["ph"] == "X"]
+    assert all(e["dur"] >= 0 and e["ts"] > 1.6e15 for e in spans)
+    per = collections.Counter((e["pid"], tracks[(e["pid"], e["tid"])].split()[0], e["name"]) for e in spans)
+    for rank in (0, 1):
+        for phase in ("data", "forward", "backward", "comm_wait", "optimizer"):
+            assert per[(rank, "compute", phase)] == steps, (path, rank, phase, per)
+        reduces = [e for e in spans if e["pid"] == rank and e["cat"] == "comm"]
+        assert reduces and all(e["args"]["bytes"] > 0 for e in reduces), (path, reduces[:2])
+        if path == "trace.json":
+            assert per[(rank, "loader", "batch")] >= 8, per
+assert not glob.glob("*.part"), glob.glob("*.part")
+PY
+expect_fail "option --trace.steps: expected A:B" "$HPCTRAIN" train --data.train d.h5 --trace x.json --trace.steps 5 --run-dir badtrace
+[[ ! -e badtrace ]] || die "a refused --trace.steps made its run directory"
+pass "--trace: valid JSON, a process per rank, compute/communication/loader tracks, --trace.steps bounds it"
