@@ -21,8 +21,8 @@ commands:
   predict    load a checkpoint and write predictions for a data set to HDF5
   gen-data   write a synthetic data set with known ground truth
   convert    turn a CSV file into the HDF5 data layout
-  info       describe an HDF5 data set or a checkpoint
-  plot       draw PNGs of runs (loss, metrics, throughput, phase times); several runs compare
+  info       describe HDF5 data sets, checkpoints and run directories (status, progress, metrics)
+  plot       draw PNGs of runs (loss, metrics, throughput, phase times; --predictions: calibration); several runs compare
 
 `hpctrain --version` prints the version, git commit, backends and library versions.
 
