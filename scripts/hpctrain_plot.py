@@ -8,6 +8,10 @@ PNGs to --out (default: the first run directory):
   throughput.png  training samples/s per epoch
   phases.png      seconds per epoch in each phase (data, forward, backward, communication wait,
                   optimizer, evaluation), stacked; one panel per run
+  calibration.png  with --predictions PRED.h5 (an ensemble's `hpctrain predict` on data with targets):
+                  observed against nominal coverage of its central intervals (/calibration_nominal,
+                  /calibration_observed) and the coverage of its --uq.levels intervals (coverage_*
+                  attributes), beside the diagonal of perfect calibration; several files compare
 Several run directories go on the same figures, one colour each, so runs can be compared. An ensemble's
 directory (RUN/member-XXX/metrics.csv) counts each member as a run.
 
@@ -172,16 +176,55 @@ def plot_phases(runs, out):
     return save(fig, out, "phases.png")
 
 
+def plot_calibration(files, out):
+    try:
+        import h5py
+    except ImportError:
+        fail("--predictions needs h5py (Debian: python3-h5py)")
+    fig, (ax,) = figure()
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
+    for path, c in zip(files, colours(len(files))):
+        try:
+            f = h5py.File(path, "r")
+        except OSError as e:
+            fail(f"--predictions {path}: cannot read it as HDF5 ({e})")
+        with f:
+            if "calibration_nominal" not in f or "calibration_observed" not in f:
+                fail(f"--predictions {path}: no /calibration_nominal and /calibration_observed (an ensemble's "
+                     "regression predictions on data with targets have them)")
+            name = os.path.basename(path)
+            ax.plot(f["calibration_nominal"][:], f["calibration_observed"][:], color=c, marker="o",
+                    label=f"{name} central intervals")
+            levels = sorted((float(k[len("coverage_"):]), float(v)) for k, v in f.attrs.items()
+                            if k.startswith("coverage_"))
+            if levels:
+                ax.plot([l for l, _ in levels], [v for _, v in levels], color=c, marker="s", markersize=10,
+                        linestyle="none", label=f"{name} --uq.levels intervals")
+    ax.set_xlabel("nominal coverage")
+    ax.set_ylabel("observed coverage")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, out, "calibration.png")
+
+
 def main():
     p = argparse.ArgumentParser(prog="hpctrain plot", description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", help="run directories (RUN/metrics.csv) or ensemble directories")
+    p.add_argument("runs", nargs="*", help="run directories (RUN/metrics.csv) or ensemble directories")
+    p.add_argument("--predictions", nargs="+", default=[], help="ensemble predictions (PRED.h5): calibration.png")
     p.add_argument("--out", help="where the PNGs go (default: the first run directory)")
     a = p.parse_args()
-    runs = runs_of(a.runs)
-    out = a.out or a.runs[0]
+    if not a.runs and not a.predictions:
+        fail("give run directories, --predictions PRED.h5, or both")
+    runs = runs_of(a.runs)  # checked before anything is written
+    out = a.out or (a.runs[0] if a.runs else os.path.dirname(a.predictions[0]) or ".")
     os.makedirs(out, exist_ok=True)
-    for path in (plot_loss(runs, out), plot_metrics(runs, out), plot_throughput(runs, out), plot_phases(runs, out)):
-        print(f"wrote {path}")
+    if a.runs:
+        for path in (plot_loss(runs, out), plot_metrics(runs, out), plot_throughput(runs, out), plot_phases(runs, out)):
+            print(f"wrote {path}")
+    if a.predictions:
+        print(f"wrote {plot_calibration(a.predictions, out)}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 // hpctrain info FILE...: describe HDF5 data sets (shape, task, column ranges) and checkpoints (model,
 // parameters, standardisation, training progress).
 #include <algorithm>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
+#include "app/run_dir_info.hpp"
 #include "data/dataset.hpp"
 #include "data/hdf5.hpp"
 #include "train/checkpoint.hpp"
@@ -111,24 +113,38 @@ void describe_dataset(const std::string& path) {
 }  // namespace
 
 int run_info(const Args& args) {
-  Options o("info", "Describe an HDF5 data set or checkpoint: hpctrain info FILE; or this machine: hpctrain info --system");
-  o.add("file", "", "the file to describe (also given as a plain argument)").positional("file");
+  Options o("info", "Describe HDF5 data sets, checkpoints and run directories: hpctrain info PATH [PATH ...]; "
+                    "or this machine: hpctrain info --system");
+  o.add("file", "", "a file or run directory to describe (plain arguments; several are described in turn)");
   o.flag("system", false, "describe this machine instead: versions, CPU, CUDA libraries, GPUs and, under mpirun/srun, which rank runs on which node and GPU");
-  const Config cfg = Config::parse(o, args);
-  if (cfg.help()) {
-    std::cout << o.help_text();
-    return 0;
+  std::vector<std::string> paths;
+  bool system = false;
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::cout << o.help_text();
+      return 0;
+    }
+    if (a == "--system") system = true;
+    else if (a.rfind("--file=", 0) == 0) paths.push_back(a.substr(7));
+    else if (a.rfind("-", 0) == 0 && a != "--file") fail("info: unknown option ", a, " (hpctrain info PATH [PATH ...] or --system)");
+    else if (a != "--file") paths.push_back(a);
   }
-  if (cfg.boolean("system")) {
-    HPCT_CHECK(!cfg.is_set("file"), "info --system takes no file (got '", cfg.str("file"), "')");
+  if (system) {
+    HPCT_CHECK(paths.empty(), "info --system takes no file (got '", paths.empty() ? "" : paths[0], "')");
     return run_info_system();
   }
-  HPCT_CHECK(cfg.is_set("file"), "info needs a file: hpctrain info FILE (or --system)");
-  const std::string path = cfg.str("file");
-  const data::h5::File f = data::h5::File::open_read(path);
-  const bool is_checkpoint = data::h5::has_attr(f, "/", "format");
-  if (is_checkpoint) describe_checkpoint(path);
-  else describe_dataset(path);
+  HPCT_CHECK(!paths.empty(), "info needs a file or run directory: hpctrain info PATH [PATH ...] (or --system)");
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (i) std::cout << "\n";
+    const std::string& path = paths[i];
+    if (std::filesystem::is_directory(path)) {
+      describe_run_dir(path, std::cout);
+      continue;
+    }
+    const data::h5::File f = data::h5::File::open_read(path);
+    if (data::h5::has_attr(f, "/", "format")) describe_checkpoint(path);
+    else describe_dataset(path);
+  }
   return 0;
 }
 

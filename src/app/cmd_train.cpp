@@ -4,22 +4,28 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <filesystem>
 #include <iomanip>
 #include <memory>
 #include <optional>
+#include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include <unistd.h>
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
 #include "app/ensemble.hpp"
 #include "app/setup.hpp"
 #include "app/slurm_env.hpp"
+#include "app/version.hpp"
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
+#include "core/trace.hpp"
 #include "data/dataset.hpp"
 #include "parallel/comm_choice.hpp"
 #include "parallel/world.hpp"
@@ -27,7 +33,9 @@
 #include "nn/model.hpp"
 #include "kernels/cpu/blas_kernel.hpp"
 #include "optim/optimizer.hpp"
+#include "train/bottleneck.hpp"
 #include "train/checkpoint.hpp"
+#include "train/events.hpp"
 #include "train/model_io.hpp"
 #include "train/standardize.hpp"
 #include "train/trainer.hpp"
@@ -82,6 +90,10 @@ Options train_options() {
       .add("precision.init-scale", "65536", "fp16: initial loss scale")
       .add("precision.growth-interval", "2000", "fp16: finite steps before the loss scale doubles")
       .add("log-every", "0", "steps between progress lines within an epoch (0 = epoch ends only)")
+      .add("log.terminal", "auto", "progress as one updating line: on | off | auto (stdout is a terminal and no MPI launcher started this process: mpirun gives ranks a pseudo-terminal even when its own output goes to a file)")
+      .add("trace", "", "write a Chrome trace-event timeline (Perfetto, chrome://tracing) of every rank to this JSON file (README: Finding why a run is slow)")
+      .add("trace.steps", "", "trace only optimizer steps A:B (from A, before B; empty = all)")
+      .add("log.interval-s", "30", "when stdout is not a terminal: seconds between progress lines within an epoch (0 = off)")
       .add("debug.overflow-step", "-1", "tests: at this optimizer step (0-based) write +Inf into a gradient, as an fp16 overflow (-1 = never)")
       .add("debug.overflow-rank", "0", "tests: the rank that injects the overflow")
       .add("debug.stop-after-steps", "0", "tests: end (status 0) after this optimizer step and its checkpoint, without writing model.h5 (0 = off)")
@@ -135,7 +147,7 @@ std::string metrics_line(const train::Metrics& m) {
 // math a checkpoint is resumed under.
 const std::set<std::string>& resumable_options() {
   static const std::set<std::string> names = {
-      "epochs", "eval-every", "log-every", "checkpoint.every-steps", "checkpoint.every-minutes", "checkpoint.keep",
+      "epochs", "eval-every", "log-every", "log.interval-s", "log.terminal", "trace", "trace.steps", "checkpoint.every-steps", "checkpoint.every-minutes", "checkpoint.keep",
       "resume", "run-dir", "quiet", "threads", "device", "data.workers", "data.stream", "ddp.check-every", "init",
       "uq.levels", "ensemble.resume", "ensemble.members", "groups", "config", "debug.stop-after-steps"};
   return names;
@@ -185,6 +197,56 @@ void check_same_math(const std::string& saved, const std::map<std::string, std::
              " (README: Checkpoints and resume)");
 }
 
+// --trace.steps A:B (empty: every step).
+struct TraceRange {
+  std::int64_t first = 0, end = -1;
+};
+TraceRange parse_trace_steps(const std::string& text) {
+  if (text.empty()) return {};
+  const auto colon = text.find(':');
+  TraceRange r;
+  try {
+    HPCT_CHECK(colon != std::string::npos, "no colon");
+    std::size_t used = 0;
+    r.first = std::stoll(text.substr(0, colon), &used);
+    HPCT_CHECK(used == colon, "trailing text");
+    r.end = std::stoll(text.substr(colon + 1), &used);
+    HPCT_CHECK(used == text.size() - colon - 1, "trailing text");
+  } catch (const std::exception&) {
+    fail("option --trace.steps: expected A:B (optimizer steps, from A, before B), got '", text, "'");
+  }
+  HPCT_CHECK(r.first >= 0 && r.end > r.first, "option --trace.steps: need 0 <= A < B, got '", text, "'");
+  return r;
+}
+
+// Every rank writes its events next to the file, rank 0 merges them into it (temp + rename) and
+// removes the parts; the ranks share the file system (a run directory does too).
+void write_trace(const std::string& path, dist::Communicator& comm, dist::Communicator* barrier) {
+  auto part = [&](int r) { return cat(path, ".rank-", r, ".part"); };
+  write_text_atomic(part(comm.rank()), trace::events_json());
+  std::int32_t one = 1;
+  if (comm.size() > 1) barrier->allreduce(Tensor(&one, Shape{1}, DType::i32), dist::ReduceOp::sum)->wait_host();
+  if (comm.rank() != 0) return;
+  std::vector<std::string> parts;
+  for (int r = 0; r < comm.size(); ++r) {
+    std::ifstream in(part(r));
+    HPCT_CHECK(in, part(r), ": cannot read rank ", r, "'s trace part");
+    parts.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  write_text_atomic(path, trace::merge(parts));
+  for (int r = 0; r < comm.size(); ++r) std::filesystem::remove(part(r));
+}
+
+// Whether progress is one updating line (--log.terminal).
+bool progress_on_terminal(const std::string& option) {
+  if (option == "on") return true;
+  if (option == "off") return false;
+  HPCT_CHECK(option == "auto", "option --log.terminal: must be on, off or auto, got '", option, "'");
+  for (const char* launcher : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (std::getenv(launcher)) return false;
+  return ::isatty(1) == 1;
+}
+
 }  // namespace
 
 int run_train(const Args& args) {
@@ -200,6 +262,7 @@ int run_train(const Args& args) {
   HPCT_CHECK(timeout_s > 0 && timeout_s <= 1e7, "option dist.timeout-s: must be in (0, 1e7], got ", timeout_s);
   world.comm().set_timeout(std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000.0)));
   if (is_group_run(cfg)) {
+    HPCT_CHECK(!cfg.is_set("trace"), "option --trace: traces one model's run, not an ensemble or several models");
     HPCT_CHECK(cfg.str("resume").empty() || cfg.str("resume") == "auto",
                "option --resume: an ensemble resumes with --resume auto (each member from its RUN/member-XXX)");
     return run_ensemble(cfg, world);
@@ -294,6 +357,11 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   opt.check_every = cfg.integer("ddp.check-every");
   opt.data_workers = static_cast<int>(cfg.integer("data.workers"));
   opt.log_every = cfg.integer("log-every");
+  opt.progress.enabled = root;
+  opt.progress.terminal = progress_on_terminal(cfg.str("log.terminal"));
+  opt.progress.log_every = opt.log_every;
+  opt.progress.interval_s = opt.progress.terminal ? 0.0 : cfg.real("log.interval-s");
+  HPCT_CHECK(cfg.real("log.interval-s") >= 0, "option --log.interval-s: must be >= 0, got ", cfg.real("log.interval-s"));
   opt.overflow_step = cfg.integer("debug.overflow-step");
   opt.overflow_rank = static_cast<int>(cfg.integer("debug.overflow-rank"));
   opt.scaler.dynamic = precision == DType::f16;
@@ -316,11 +384,26 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   // only by a run that completes, metrics.csv grows row by row (README: Checkpoints and resume).
   train::check_train_options(opt);
   optim::check_optimizer_options(opt.optim);
+  const TraceRange trace_range = parse_trace_steps(cfg.str("trace.steps"));
   const std::filesystem::path run_dir = cfg.str("run-dir");
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
   HPCT_CHECK(!ec, "option --run-dir: cannot create ", run_dir.string(), ": ", ec.message());
   opt.metrics_csv = (run_dir / "metrics.csv").string();
+  // Rank 0 of the model keeps RUN/train.log (what it prints) and RUN/events.jsonl (README: Watching a run).
+  std::unique_ptr<train::EventLog> events;
+  struct LogFiles {  // closes them when this model is done (an ensemble trains several in turn)
+    ~LogFiles() {
+      log::settings().on_warning = nullptr;
+      log::set_file("");
+    }
+  } log_files;
+  if (root) {
+    log::set_file((run_dir / "train.log").string());
+    events = std::make_unique<train::EventLog>((run_dir / "events.jsonl").string());
+    log::settings().on_warning = [e = events.get()](const std::string& m) { e->write("warning", JsonObject().add("message", m)); };
+  }
+  opt.events = events.get();
   if (resumed) {
     log::info(cat("resuming from ", resumed->path, ": epoch ", opt.resume->state.epoch, ", micro-batch ",
                   opt.resume->state.micro, ", step ", opt.resume->state.step));
@@ -338,7 +421,9 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
       c.model = model_attrs;
       c.standardization = standardization;
       c.resume->math = math_text(math);
-      log::info(cat("checkpoint ", train::save_periodic_checkpoint(run_dir.string(), c, keep)));
+      const std::string path = train::save_periodic_checkpoint(run_dir.string(), c, keep);
+      log::info(cat("checkpoint ", path));
+      if (events) events->write("checkpoint", JsonObject().add("path", path).add("epoch", c.epoch).add("step", c.step));
     };
 
   log::info(cat("# hpctrain train: resolved configuration (saved at the end in ", (run_dir / "config.ini").string(), ")"));
@@ -357,17 +442,74 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
                 "; global batch ", opt.batch_size, " x ", comm.size(), " ranks x ", opt.accum_steps, " accumulation = ",
                 opt.batch_size * comm.size() * opt.accum_steps));
 
-  const train::TrainSummary s = train::fit(*backend, *model, loss,
-                                           {&train, split.train_x.get(), &val, &val_truth, &standardization}, opt);
+  if (events)
+    events->write("start", JsonObject()
+                               .add("config", config_text)
+                               .add("run_dir", run_dir.string())
+                               .add("resumed_from", resumed ? resumed->path : std::string())
+                               .add("model", model->describe())
+                               .add("parameters", model->params().count())
+                               .add("train_rows", train.n)
+                               .add("val_rows", val_truth.n)
+                               .add("topology", JsonObject()
+                                                    .add("nodes", topo.nodes)
+                                                    .add("ranks", comm.size())
+                                                    .add("world_ranks", topo.size)
+                                                    .add("ranks_on_node", topo.local_size)
+                                                    .add("threads_per_rank", backend->threads())
+                                                    .add("backend", backend->name())
+                                                    .add("global_batch", opt.batch_size * comm.size() * opt.accum_steps))
+                               .add("versions", version_text()));
+  if (!cfg.str("trace").empty()) {
+    trace::name_thread("compute");
+    trace::configure(comm.rank(), trace_range.first, trace_range.end);
+  }
+  train::TrainSummary s;
+  try {
+    s = train::fit(*backend, *model, loss, {&train, split.train_x.get(), &val, &val_truth, &standardization}, opt);
+  } catch (const std::exception& e) {
+    if (events) events->write("failed", JsonObject().add("error", e.what()));
+    throw;
+  }
 
+  if (!cfg.str("trace").empty()) {
+    trace::stop();
+    write_trace(cfg.str("trace"), comm, host_comm ? host_comm.get() : &comm);
+    log::info(cat("trace ", cfg.str("trace"), " (", trace::event_count(), " events on rank 0; open in https://ui.perfetto.dev)"));
+  }
   const train::PhaseTimes& t = s.phases;
   auto share = [&](double v) { return cat(std::setprecision(3), v, " s (", std::setprecision(2), 100.0 * v / std::max(t.total(), 1e-12), "%)"); };
   log::info(cat("time per phase on rank 0: data ", share(t.data), ", forward ", share(t.forward), ", backward ",
                 share(t.backward), ", communication wait ", share(t.comm_wait), ", optimizer ", share(t.optimizer),
                 "; host syncs per step ", std::setprecision(2), s.host_syncs_per_step, " (last epoch)"));
+  const std::vector<std::string> limits = train::limiting_factors(t, comm.size());
+  for (const std::string& l : limits) log::info("limits: " + l);
+  auto summary_event = [&](const std::string& status, const std::string& model_path) {
+    if (!events) return;
+    JsonObject m, ph;
+    for (const auto& [name, value] : s.val_metrics) m.add(name, value);
+    ph.add("data", t.data).add("forward", t.forward).add("backward", t.backward).add("comm_wait", t.comm_wait)
+        .add("optimizer", t.optimizer);
+    std::string joined;
+    for (const std::string& l : limits) joined += (joined.empty() ? "" : "; ") + l;
+    events->write("end", JsonObject()
+                             .add("status", status)
+                             .add("epochs", s.epochs)
+                             .add("steps", s.steps)
+                             .add("train_loss", s.train_loss)
+                             .add("val_loss", s.val_loss)
+                             .add("val_metrics", m)
+                             .add("samples_per_s", s.samples_per_s)
+                             .add("tokens_per_s", s.tokens_per_s)
+                             .add("seconds", s.seconds)
+                             .add("phases", ph)
+                             .add("limits", joined)
+                             .add("model", model_path));
+  };
   if (summary) *summary = s;
   if (s.stopped) {
     log::info(cat("stopped after step ", s.steps, " (--debug.stop-after-steps); resume with --resume ", run_dir.string()));
+    summary_event("stopped", "");
     return 0;
   }
   if (!root) return 0;  // rank 0 writes the checkpoint and reports
@@ -382,6 +524,7 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   const std::string model_path = (run_dir / "model.h5").string();
   train::save_checkpoint(model_path, ckpt);
   write_text_atomic((run_dir / "config.ini").string(), config_text);
+  events->write("checkpoint", JsonObject().add("path", model_path).add("epoch", s.epochs).add("step", s.steps).add("final", true));
 
   std::ostringstream final_line;
   final_line << std::setprecision(5) << "final: epochs=" << s.epochs << " steps=" << s.steps
@@ -391,7 +534,8 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   if (s.tokens_per_s > 0) final_line << " (" << s.tokens_per_s << " tokens/s)";
   final_line << " | model "
              << model_path;
-  std::cout << final_line.str() << std::endl;
+  log::always(final_line.str());
+  summary_event("finished", model_path);
   return 0;
 }
 

@@ -21,8 +21,9 @@ commands:
   predict    load a checkpoint and write predictions for a data set to HDF5
   gen-data   write a synthetic data set with known ground truth
   convert    turn a CSV file into the HDF5 data layout
-  info       describe an HDF5 data set or a checkpoint; --system: this machine, CUDA and its GPUs
-  plot       draw PNGs of runs (loss, metrics, throughput, phase times); several runs compare
+  info       describe HDF5 data sets, checkpoints and run directories (status, progress, metrics);
+             --system: this machine, CUDA and its GPUs
+  plot       draw PNGs of runs (loss, metrics, throughput, phase times; --predictions: calibration); several runs compare
   selfcheck  check this machine: backends against the CPU reference, NCCL bandwidth (pass/fail table)
 
 `hpctrain --version` prints the version, git commit, backends and library versions.

@@ -1,5 +1,7 @@
 #include "data/loader.hpp"
 
+#include "core/trace.hpp"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -91,6 +93,7 @@ void Loader::assemble(std::int64_t g, HostBatch& out) {
 }
 
 void Loader::work(int worker) {
+  trace::name_thread("loader " + std::to_string(worker));
   const auto ring = static_cast<std::int64_t>(slots_.size());
   for (std::int64_t g = start_ + worker; g < total_; g += workers_) {
     Slot& slot = slots_[static_cast<std::size_t>(g % ring)];
@@ -110,6 +113,7 @@ void Loader::work(int worker) {
     HostBatch batch = std::move(slot.batch);  // reuse its memory
     std::exception_ptr error;
     try {
+      const trace::Span span("batch", "data");
       assemble(g, batch);
     } catch (...) {
       error = std::current_exception();

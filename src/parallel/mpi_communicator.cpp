@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/trace.hpp"
 
 namespace hpct::dist {
 
@@ -205,6 +206,7 @@ Handle MpiCommunicator::enqueue(std::string what, std::function<void()> op, bool
 // One operation at a time, in issue order: `busy_` covers an operation run by this thread or by a
 // waiter (try_run_inline).
 void MpiCommunicator::loop() {
+  trace::name_thread("communication");
   for (;;) {
     std::shared_ptr<Task> task;
     {
@@ -262,11 +264,13 @@ Handle MpiCommunicator::allreduce(const Tensor& buf, ReduceOp op, ReadyEvent rea
     const auto timeout = timeout_;
     return enqueue(what, [=] {
       wait_ready(ready);
+      const trace::Span span("allreduce (shared window)", "comm", static_cast<std::int64_t>(buf.bytes()));
       window->allreduce(offset, n, buf.dtype, op, timeout);
     }, /*may_run_inline=*/true);
   }
   return enqueue(what, [=, this] {
     wait_ready(ready);
+    const trace::Span span("allreduce", "comm", static_cast<std::int64_t>(buf.bytes()));
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf.data, n, type, sum_op(buf.dtype), comm_), "MPI_Allreduce");
     if (op == ReduceOp::average) divide(buf, size_);
   });

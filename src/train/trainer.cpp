@@ -12,6 +12,7 @@
 #include "data/distributed_sampler.hpp"
 #include "data/loader.hpp"
 #include "core/timer.hpp"
+#include "core/trace.hpp"
 #include "core/workspace.hpp"
 #include "train/batch.hpp"
 #include "train/evaluate.hpp"
@@ -171,6 +172,8 @@ class Trainer {
   // Reads the device scalars (one host wait) and fails on divergence; returns them.
   std::vector<double> read_scalars();
   void end_epoch(const PhaseTimes& t, double train_seconds, std::int64_t syncs);
+  // The progress line (and a step event) from the scalars just read.
+  void report_progress(Progress::Due due, const std::vector<double>& v, double epoch_seconds, std::int64_t steps_done);
 
   kernels::Backend& be_;
   nn::Model& model_;
@@ -201,6 +204,7 @@ class Trainer {
   TrainState state_;
   TrainSummary summary_;
   Stopwatch since_checkpoint_;
+  Progress progress_{opt_.progress};
 };
 
 // The loader's first batch for a resume: (epoch - 1) x B + micro; refuses a position beyond the run.
@@ -432,38 +436,42 @@ TrainSummary Trainer::run() {
     PhaseTimes t;
     const std::int64_t syncs_before = be_.host_syncs(), throttles_before = be_.throttle_waits();
     const std::int64_t steps_before = state_.step;
-    auto lap = [&](double& into) {
-      into += phase.seconds();
+    auto lap = [&](double& into, const char* name) {
+      const double s = phase.seconds();
+      into += s;
+      if (trace::enabled()) trace::complete(name, "phase", trace::now_us() - 1e6 * s, trace::now_us());
       phase.reset();
     };
     for (; state_.micro < micro_per_epoch_; ++state_.micro) {
       // Micro-step k of an accumulation group; the group's last one communicates and steps.
       const std::int64_t k = state_.micro % opt_.accum_steps;
       const bool last = k == opt_.accum_steps - 1 || state_.micro == micro_per_epoch_ - 1;
+      trace::at_step(state_.step);
       phase.reset();
       ws_.reset();
       assemble_batch();
       if (k == 0) params_.zero_grads(be_);
       if (ddp_) ddp_->begin_step(/*sync=*/last);
-      lap(t.data);
+      lap(t.data, "data");
       const Tensor dy = forward_and_loss();
-      lap(t.forward);
+      lap(t.forward, "forward");
       if (last && state_.step == opt_.overflow_step && rank_ == opt_.overflow_rank)
         be_.fill(dy.flat_range(0, 1), std::numeric_limits<double>::infinity());
       backward(dy);
-      lap(t.backward);
+      lap(t.backward, "backward");
       reduce(last);
-      lap(t.comm_wait);
+      lap(t.comm_wait, "comm_wait");
       if (!last) continue;
       unscale_and_clip();
       optimizer_step();
-      lap(t.optimizer);
+      lap(t.optimizer, "optimizer");
       if (state_.micro + 1 == micro_per_epoch_) continue;  // the epoch's end logs and checkpoints
+      // Every rank checks divergence at --log-every; the printing rank also at its progress points.
       const bool logged = opt_.log_every > 0 && state_.step % opt_.log_every == 0;
-      if (logged) {
+      const Progress::Due due = progress_.due(state_.step);
+      if (logged || due != Progress::Due::none) {
         const std::vector<double> v = read_scalars();
-        log::info(cat("epoch ", state_.epoch, " step ", state_.step, " train_loss=", std::setprecision(5),
-                      v[DeviceScalars::kEpoch] / std::max(1.0, v[DeviceScalars::kEpoch + 1]), " (this rank, epoch so far)"));
+        report_progress(due, v, epoch_clock.seconds(), state_.step - steps_before);
       }
       if (checkpoint_due(logged)) {
         checkpoint(state_.epoch, state_.micro + 1);
@@ -506,6 +514,37 @@ TrainSummary Trainer::run() {
   summary_.skipped_steps = static_cast<std::int64_t>(state_.scaler[kernels::ScalerState::kSkipped]);
   summary_.loss_scale = state_.scaler[kernels::ScalerState::kScale];
   return summary_;
+}
+
+void Trainer::report_progress(Progress::Due due, const std::vector<double>& v, double epoch_seconds,
+                              std::int64_t steps_done) {
+  if (due == Progress::Due::none || steps_done <= 0) return;
+  ProgressPoint p;
+  p.epoch = state_.epoch;
+  p.epochs = opt_.epochs;
+  p.steps_per_epoch = steps_per_epoch_;
+  p.step_in_epoch = std::min(steps_per_epoch_, (state_.micro + opt_.accum_steps) / opt_.accum_steps);
+  p.step = state_.step;
+  p.loss = v[DeviceScalars::kEpoch] / std::max(1.0, v[DeviceScalars::kEpoch + 1]);
+  p.lr = lr_;
+  const double per_step = epoch_seconds / static_cast<double>(steps_done);
+  p.samples_per_s = static_cast<double>(steps_done * opt_.accum_steps * opt_.batch_size * world_) / epoch_seconds;
+  p.tokens_per_s = p.samples_per_s * mean_length_;
+  p.epoch_eta_s = per_step * static_cast<double>(steps_per_epoch_ - p.step_in_epoch);
+  p.run_eta_s = p.epoch_eta_s + per_step * static_cast<double>(steps_per_epoch_ * (opt_.epochs - state_.epoch));
+  progress_.show(p, due);
+  if (due == Progress::Due::log && opt_.events)
+    opt_.events->write("step", JsonObject()
+                                   .add("epoch", p.epoch)
+                                   .add("step", p.step)
+                                   .add("step_in_epoch", p.step_in_epoch)
+                                   .add("steps_per_epoch", p.steps_per_epoch)
+                                   .add("train_loss_so_far", p.loss)
+                                   .add("lr", p.lr)
+                                   .add("samples_per_s", p.samples_per_s)
+                                   .add("tokens_per_s", p.tokens_per_s)
+                                   .add("eta_epoch_s", p.epoch_eta_s)
+                                   .add("eta_run_s", p.run_eta_s));
 }
 
 void Trainer::end_epoch(const PhaseTimes& t, double train_seconds, std::int64_t syncs) {
@@ -557,6 +596,11 @@ void Trainer::end_epoch(const PhaseTimes& t, double train_seconds, std::int64_t 
   }
   summary_.phases += t;
   csv_.row(row);
+  if (opt_.events) {  // the metrics row, and whether this epoch was evaluated
+    JsonObject e;
+    for (const auto& [name, value] : row) e.add(name, value);
+    opt_.events->write("epoch", e.add("evaluated", evaluate_now));
+  }
   state_.history.push_back(row);
   std::ostringstream tail;
   tail << std::fixed << std::setprecision(0) << " | " << rate << " samples/s";

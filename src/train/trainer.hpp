@@ -19,7 +19,9 @@
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
 #include "train/checkpoint.hpp"
+#include "train/events.hpp"
 #include "train/metrics.hpp"
+#include "train/progress.hpp"
 #include "train/train_state.hpp"
 
 namespace hpct::train {
@@ -42,6 +44,8 @@ struct TrainOptions {
   std::int64_t check_every = 0;  // steps between weight-sync checks across ranks, 0 = off
   int data_workers = 1;          // loader threads preparing the next batches (0 = on the training thread)
   std::int64_t log_every = 0;    // steps between progress lines (0: at epoch ends only)
+  ProgressOptions progress;      // progress within epochs (train/progress.hpp); enabled on the printing rank
+  EventLog* events = nullptr;    // RUN/events.jsonl on the printing rank: step and epoch events
   // Mixed precision: the model's store holds the compute dtype; fp16 adds the dynamic loss scaler.
   optim::LossScalerOptions scaler;
   // Host-side agreement (evaluation sums, the epoch loss) goes over this communicator when given, so

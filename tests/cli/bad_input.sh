@@ -63,13 +63,15 @@ pass "existing output untouched, no temporary files"
 
 # A run refused for its options leaves an earlier run's directory exactly as it was; one that fails
 # while training leaves its model.h5, config.ini and checkpoints (metrics.csv is the new run's, written
-# as it goes).
+# as it goes; train.log and events.jsonl grow by the new run's lines, ending with its failure).
 "$HPCTRAIN" train --data.train good.h5 --epochs 2 --run-dir done --quiet >/dev/null
 cp -r done done.before
 expect_fail "epochs" "$HPCTRAIN" train --data.train good.h5 --epochs 0 --run-dir done
 diff -r done done.before >/dev/null || die "a refused run changed the earlier run directory"
 expect_fail "diverged" "$HPCTRAIN" train --data.train good.h5 --optim.name sgd --optim.lr 1e12 --run-dir done
-diff -r -x metrics.csv done done.before >/dev/null || die "a failed run changed the earlier run's model or checkpoints"
+diff -r -x metrics.csv -x train.log -x events.jsonl done done.before >/dev/null \
+  || die "a failed run changed the earlier run's model or checkpoints"
+tail -1 done/events.jsonl | grep -q '^{"event":"failed"' || die "events.jsonl does not end with the failure"
 pass "failed runs leave the run's model, configuration and checkpoints untouched"
 
 expect_fail "kin" "$HPCTRAIN" gen-data --kin two-gaussians --out guess.h5  # no prefix guessing

@@ -73,4 +73,25 @@ mkdir -p empty
 expect_fail "empty: has no metrics.csv" "$HPCTRAIN" plot empty
 echo "not,a,metrics,file" >empty/metrics.csv
 expect_fail "no epoch rows with step and train_loss" "$HPCTRAIN" plot empty
+
+# An ensemble's predictions: calibration.png shows its calibration curve and the coverage of each
+# --uq.levels interval (in the first file's colour, matplotlib's first, #1f77b4); predictions
+# without a calibration table are refused by name.
+"$HPCTRAIN" train --data.train d.h5 --epochs 2 --ensemble.members 2 --model.widths 16 --run-dir ens >/dev/null
+"$HPCTRAIN" predict --checkpoint ens --data d.h5 --out ens_pred.h5 >/dev/null
+"$HPCTRAIN" plot --predictions ens_pred.h5 --out cal >cal.log
+grep -q '^wrote cal/calibration.png$' cal.log || die "calibration plot: $(cat cal.log)"
+"$PYTHON" - cal/calibration.png <<'PY' || die "calibration.png"
+import sys
+import numpy as np
+import matplotlib.image as mpimg
+img = mpimg.imread(sys.argv[1])[:, :, :3]
+assert img.shape[:2] == (600, 1000), img.shape
+blue = np.all(np.abs(img - np.array([0x1f, 0x77, 0xb4]) / 255) < 0.02, axis=2)
+assert blue.sum() > 500, blue.sum()
+PY
+"$HPCTRAIN" predict --checkpoint a/model.h5 --data d.h5 --out single.h5 >/dev/null
+"$HPCTRAIN" plot --predictions single.h5 --out cal 2>cal.err && die "single-model predictions plotted"
+grep -q 'single.h5: no /calibration_nominal' cal.err || die "the refusal: $(cat cal.err)"
+pass "calibration.png of an ensemble's predictions; predictions without a table refused"
 finish
