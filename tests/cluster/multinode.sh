@@ -1,7 +1,8 @@
 # mpirun across 2 emulated hosts (tests/cluster/hosts_box.sh: network namespaces on a bridge, an rsh
 # agent, host 2's link limited to 200 Mbit/s by tc tbf): a 2-host x 2-rank training reaches the
-# weights of 1 process and of 4 ranks on one host; a rank killed on one host, and one host's link
-# taken down, end the job within --dist.timeout-s (plus Open MPI's own detection) with a message.
+# weights of 1 process and of 4 ranks on one host, reducing gradients node-aware by default (shared
+# memory inside a host, MPI between the hosts' leaders) and flat with --ddp.hierarchical off; a rank
+# killed on one host, and one host's link taken down, end the job within --dist.timeout-s (plus Open MPI's own detection) with a message.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 source "$here/hosts_box.sh"
@@ -26,6 +27,19 @@ for run in r22 r4; do
 done
 msg=$(same_weights r4 r22) || die "the 2x2 run differs from 4 ranks on one host: $msg"
 pass "2x2 hosts vs 4 ranks on one host: $msg"
+# The gradients of r22 went the node-aware way (auto); off: flat MPI_Allreduce across the hosts.
+grep -q "gradients: node-aware reduction: shared memory inside each node (2 rank(s) here), MPI_Allreduce among 2 node leader(s)" r22.log \
+  || die "auto across 2 hosts did not choose the node-aware reduction: $(grep gradients r22.log)"
+hosts_mpirun -np 4 "$HPCTRAIN" train "${common[@]}" --batch-size 16 --ddp.hierarchical off --run-dir "$PWD/r22off" >r22off.log
+! grep -q "node-aware" r22off.log || die "--ddp.hierarchical off still chose the node-aware path"
+# Same order of the sums on 2 nodes of 2: (a+b)+(c+d) both ways (Open MPI's recursive doubling for
+# these small buckets), so the weights are bit-identical.
+"$PYTHON" - r22/model.h5 r22off/model.h5 <<'PY' || die "node-aware and flat MPI across 2 hosts differ"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1])["params"], h5py.File(sys.argv[2])["params"]
+sys.exit(0 if all(np.array_equal(a[k][:], b[k][:]) for k in a) else 1)
+PY
+pass "2x2 hosts, node-aware (auto) vs flat MPI (off): bit-identical weights"
 
 # fault NAME ACTION: a long 2x2 training; after 4 s ACTION runs; prints seconds from it to mpirun's end.
 long=(--data.train "$PWD/d.h5" --epochs 2000 --threads 1 --model.widths 256,256 --dist.timeout-s 4)
