@@ -272,7 +272,7 @@ Handle MpiCommunicator::allreduce(const Tensor& buf, ReduceOp op, ReadyEvent rea
                   "MPI_Allreduce (node leaders)");
         if (op == ReduceOp::average) divide(buf, size);
       });
-    }, /*may_run_inline=*/true);
+    }, /*may_run_inline=*/!window->across_nodes());  // MPI_Allreduce has no timeout of its own
   }
   return enqueue(what, [=, this] {
     wait_ready(ready);
