@@ -104,6 +104,7 @@ Options train_options() {
       .add("accum-steps", "1", "micro-batches per optimizer step (global batch = batch-size x ranks x this)")
       .add("ddp.bucket-mb", "25", "size of the gradient buckets reduced while backward runs")
       .flag("ddp.zero-copy", true, "ranks on one node reduce gradients in a shared-memory window, not through MPI_Allreduce copies")
+      .add("ddp.hierarchical", "auto", "node-aware gradient reduction (shared memory inside a node, one rank per node across nodes): auto = when the ranks span nodes, on, off = flat MPI_Allreduce across nodes")
       .add("ddp.check-every", "0", "steps between checks that all ranks hold the same weights (0 = off)")
       .add("dist.timeout-s", "600", "seconds any collective may take before the job ends with an error naming the rank and the operation (a peer that died or hangs)")
       .add("dist.backend", "auto", "communicator of the gradient collectives: auto (nccl with --device cuda on more than one rank, else mpi) | mpi | nccl (README: GPU runs)")
@@ -261,6 +262,9 @@ int run_train(const Args& args) {
   const double timeout_s = cfg.real("dist.timeout-s");
   HPCT_CHECK(timeout_s > 0 && timeout_s <= 1e7, "option dist.timeout-s: must be in (0, 1e7], got ", timeout_s);
   world.comm().set_timeout(std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000.0)));
+  const std::string hier = cfg.str("ddp.hierarchical");
+  HPCT_CHECK(hier == "auto" || hier == "on" || hier == "off", "option ddp.hierarchical: auto, on or off, got '", hier, "'");
+  world.comm().set_hierarchy(hier == "on" ? dist::Hierarchy::on : hier == "off" ? dist::Hierarchy::off : dist::Hierarchy::automatic);
   if (is_group_run(cfg)) {
     HPCT_CHECK(!cfg.is_set("trace"), "option --trace: traces one model's run, not an ensemble or several models");
     HPCT_CHECK(cfg.str("resume").empty() || cfg.str("resume") == "auto",

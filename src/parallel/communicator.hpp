@@ -18,6 +18,9 @@
 namespace hpct::dist {
 
 enum class ReduceOp { sum, average };
+// How a reduction buffer spans nodes (make_reduction_buffer): auto = node-aware when the ranks are on
+// several nodes; on = node-aware also on one node; off = only when every rank shares one node.
+enum class Hierarchy { automatic, on, off };
 
 // Completion of one operation. The waits rethrow an error the operation met; wait_host fails after the
 // communicator's timeout, naming the rank and the operation.
@@ -77,9 +80,13 @@ class Communicator {
   // How long wait() allows an operation before it fails (default 300 s).
   void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
   std::chrono::milliseconds timeout() const { return timeout_; }
+  // What make_reduction_buffer builds across nodes (default automatic); a split inherits it.
+  void set_hierarchy(Hierarchy h) { hierarchy_ = h; }
+  Hierarchy hierarchy() const { return hierarchy_; }
 
  protected:
   std::chrono::milliseconds timeout_{300000};
+  Hierarchy hierarchy_ = Hierarchy::automatic;
 };
 
 }  // namespace hpct::dist

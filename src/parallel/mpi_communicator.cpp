@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <exception>
 #include <cstdio>
 
@@ -262,11 +263,19 @@ Handle MpiCommunicator::allreduce(const Tensor& buf, ReduceOp op, ReadyEvent rea
   if (window) {
     const auto offset = static_cast<std::size_t>(static_cast<char*>(buf.data) - static_cast<char*>(window->local()));
     const auto timeout = timeout_;
+    const int size = size_;
     return enqueue(what, [=] {
       wait_ready(ready);
       const trace::Span span("allreduce (shared window)", "comm", static_cast<std::int64_t>(buf.bytes()));
-      window->allreduce(offset, n, buf.dtype, op, timeout);
-    }, /*may_run_inline=*/true);
+      if (!window->across_nodes()) return window->allreduce(offset, n, buf.dtype, op, timeout);
+      // Node-aware: sum inside the node, leaders sum across nodes (then average), the node copies it.
+      window->allreduce(offset, n, buf.dtype, ReduceOp::sum, timeout);
+      window->share_from_leader(offset, buf.bytes(), timeout, [&] {
+        check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf.data, n, type, sum_op(buf.dtype), window->leaders()),
+                  "MPI_Allreduce (node leaders)");
+        if (op == ReduceOp::average) divide(buf, size);
+      });
+    }, /*may_run_inline=*/!window->across_nodes());  // MPI_Allreduce has no timeout of its own
   }
   return enqueue(what, [=, this] {
     wait_ready(ready);
@@ -315,21 +324,50 @@ class MpiCommunicator::SharedBuffer final : public ReductionBuffer {
   DType dtype_;
 };
 
+namespace {
+// The ranks sharing this rank's node. Forced on, HPCTRAIN_RANKS_PER_NODE=K cuts each node into
+// "nodes" of K ranks, so that one host can test the node-aware path across emulated nodes.
+MPI_Comm node_comm(MPI_Comm comm, int rank, Hierarchy hierarchy) {
+  MPI_Comm node = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
+  const char* k = std::getenv("HPCTRAIN_RANKS_PER_NODE");
+  if (hierarchy != Hierarchy::on || !k || std::atoi(k) <= 0) return node;
+  int node_rank = 0;
+  MPI_Comm_rank(node, &node_rank);
+  MPI_Comm part = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split(node, node_rank / std::atoi(k), node_rank, &part), "MPI_Comm_split");
+  MPI_Comm_free(&node);
+  return part;
+}
+}  // namespace
+
 std::unique_ptr<ReductionBuffer> MpiCommunicator::make_reduction_buffer(std::int64_t elements, DType dtype,
                                                                         bool wanted) {
   if (size_ == 1) return nullptr;
   // The window is handed over through the task (not this stack frame, which a timed-out wait leaves).
   auto made = std::make_shared<std::unique_ptr<ShmWindow>>();
+  const Hierarchy hierarchy = hierarchy_;
   enqueue("shared window", [=, this] {
-    MPI_Comm node = MPI_COMM_NULL;
-    check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
-    int node_size = 0;
+    MPI_Comm node = node_comm(comm_, rank_, hierarchy);
+    int node_size = 0, node_rank = 0;
     MPI_Comm_size(node, &node_size);
-    // Every rank must agree: all on one node, and every rank asked for it.
-    int all_local = node_size == size_ && wanted ? 1 : 0;
-    const int rc = MPI_Allreduce(MPI_IN_PLACE, &all_local, 1, MPI_INT, MPI_MIN, comm_);
-    if (rc == MPI_SUCCESS && all_local) {
+    MPI_Comm_rank(node, &node_rank);
+    // Every rank must agree: whether every rank asked for it, and whether all share one node.
+    int agree[2] = {wanted ? 1 : 0, node_size == size_ ? 1 : 0};
+    const int rc = MPI_Allreduce(MPI_IN_PLACE, agree, 2, MPI_INT, MPI_MIN, comm_);
+    const bool across = hierarchy == Hierarchy::on || (hierarchy == Hierarchy::automatic && !agree[1]);
+    if (rc == MPI_SUCCESS && agree[0] && (agree[1] || across)) {
       *made = std::make_unique<ShmWindow>(node, static_cast<std::size_t>(elements) * size_of(dtype), world_rank_);
+      if (across) {
+        MPI_Comm leaders = MPI_COMM_NULL;
+        check_mpi(MPI_Comm_split(comm_, node_rank == 0 ? 0 : MPI_UNDEFINED, rank_, &leaders), "MPI_Comm_split");
+        (*made)->set_across_nodes(leaders);
+        int nodes = 0;
+        if (leaders != MPI_COMM_NULL) MPI_Comm_size(leaders, &nodes);
+        if (world_rank_ == 0)
+          log::info(cat("gradients: node-aware reduction: shared memory inside each node (", node_size,
+                        " rank(s) here), MPI_Allreduce among ", nodes, " node leader(s)"));
+      }
       std::lock_guard lock(mutex_);
       windows_.push_back(made->get());
     }
@@ -391,6 +429,7 @@ std::unique_ptr<Communicator> MpiCommunicator::split(int color, int key) {
       ->wait_host();
   auto child = std::make_unique<MpiCommunicator>(*sub, world_rank_);
   child->set_timeout(timeout_);
+  child->set_hierarchy(hierarchy_);
   return child;
 }
 

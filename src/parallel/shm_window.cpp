@@ -41,6 +41,7 @@ ShmWindow::ShmWindow(MPI_Comm node_comm, std::size_t bytes, int world_rank) : wo
 }
 
 ShmWindow::~ShmWindow() {
+  if (leaders_ != MPI_COMM_NULL) MPI_Comm_free(&leaders_);
   if (win_ != MPI_WIN_NULL) MPI_Win_free(&win_);
 }
 

@@ -11,10 +11,15 @@
 // all slices are written before anyone goes on (phase 2). An arrival is a release-store of a
 // generation counter in the window's header; waiting spins briefly, then yields, then sleeps, and
 // fails after the timeout naming the rank, as a stuck MPI collective would.
+//
+// Across nodes (node-aware reduction): each node's window first reduces inside the node, then its
+// leader (node rank 0) runs `across` on its buffer (MPI_Allreduce among the leaders), and the other
+// ranks of the node copy the leader's result (share_from_leader).
 #include <mpi.h>
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -39,6 +44,22 @@ class ShmWindow {
   // In every rank's buffer, elements [offset, offset + count) of `dtype` become their sum (or average)
   // over the ranks. Every rank calls it with the same range, in the same order.
   void allreduce(std::size_t offset, std::int64_t count, DType dtype, ReduceOp op, std::chrono::milliseconds timeout);
+  // After allreduce: the leader runs across() on its buffer; then every rank copies the leader's
+  // bytes [offset, offset + n). Two arrivals: the result is there before anyone copies, and every
+  // copy is done before the leader goes on (and writes the next step's gradients).
+  template <class F>
+  void share_from_leader(std::size_t offset, std::size_t n, std::chrono::milliseconds timeout, F across) {
+    if (rank_ == 0) across();
+    ++generation_;
+    arrive_and_wait(2 * generation_ - 1, timeout, "waiting for the leader's cross-node result");
+    if (rank_ != 0) std::memcpy(bases_[static_cast<std::size_t>(rank_)] + offset, bases_[0] + offset, n);
+    arrive_and_wait(2 * generation_, timeout, "waiting for the node to copy the result");
+  }
+  // Node-aware: leaders is the communicator of the nodes' leaders (MPI_COMM_NULL on other ranks),
+  // owned from now on.
+  void set_across_nodes(MPI_Comm leaders) { across_nodes_ = true; leaders_ = leaders; }
+  bool across_nodes() const { return across_nodes_; }
+  MPI_Comm leaders() const { return leaders_; }
 
  private:
   void arrive_and_wait(std::uint64_t value, std::chrono::milliseconds timeout, const char* phase);
@@ -46,6 +67,8 @@ class ShmWindow {
   void reduce_slice(std::size_t offset, std::int64_t begin, std::int64_t end, ReduceOp op);
 
   MPI_Win win_ = MPI_WIN_NULL;
+  bool across_nodes_ = false;
+  MPI_Comm leaders_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1, world_rank_ = 0;
   std::size_t bytes_ = 0;
   std::vector<char*> bases_;                 // every rank's buffer

@@ -2,6 +2,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <numeric>
 #include <string>
@@ -122,6 +123,38 @@ TEST_CASE("zero-copy allreduce through a shared-memory window: sums, averages, r
   std::vector<float> plain(5, 1.0f);
   comm().allreduce(Tensor(plain.data(), Shape{5}, DType::f32), dist::ReduceOp::sum)->wait_host();
   CHECK(plain[4] == static_cast<float>(p));
+}
+
+TEST_CASE("node-aware allreduce (forced on, nodes of 1 and 2 ranks): sums, averages, the same bits on every rank") {
+  const int p = comm().size(), r = comm().rank();
+  if (p == 1) return;
+  for (const char* k : {"1", "2"}) {
+    CAPTURE(k);
+    setenv("HPCTRAIN_RANKS_PER_NODE", k, 1);  // read by make_reduction_buffer only
+    auto c = comm().split(0, r);
+    c->set_hierarchy(dist::Hierarchy::on);
+    auto shared = c->make_reduction_buffer(5000, DType::f32);
+    unsetenv("HPCTRAIN_RANKS_PER_NODE");
+    REQUIRE(shared != nullptr);
+    float* x = shared->tensor().f32();
+    for (int i = 0; i < 5000; ++i) x[i] = static_cast<float>((r + 1) * (i % 89)) + 1.0f / static_cast<float>(3 + r + i % 7);
+    std::vector<float> want(x, x + 5000);  // flat MPI on a plain copy: the reference
+    c->allreduce(Tensor(want.data(), Shape{3000}, DType::f32), dist::ReduceOp::average)->wait_host();
+    c->allreduce(Tensor(want.data() + 3000, Shape{2000}, DType::f32), dist::ReduceOp::sum)->wait_host();
+    auto h1 = c->allreduce(shared->tensor().flat_range(3000, 2000), dist::ReduceOp::sum);
+    auto h2 = c->allreduce(shared->tensor().flat_range(0, 3000), dist::ReduceOp::average);
+    h2->wait_host();
+    CHECK(h1->done());
+    int wrong = 0;
+    for (int i = 0; i < 5000; ++i) wrong += x[i] != doctest::Approx(want[static_cast<std::size_t>(i)]).epsilon(1e-6);
+    CHECK(wrong == 0);
+    // Every rank holds the leader's bits (a non-leader that missed the copy would differ).
+    std::vector<float> all(static_cast<std::size_t>(p) * 5000);
+    c->allgather(shared->tensor(), Tensor(all.data(), Shape{p * 5000}, DType::f32))->wait_host();
+    for (int q = 1; q < p; ++q)
+      CHECK(std::equal(all.begin(), all.begin() + 5000, all.begin() + q * 5000));
+    shared.reset();
+  }
 }
 
 TEST_CASE("a zero-copy allreduce that a peer never joins times out on every rank, naming it") {
