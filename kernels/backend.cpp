@@ -1,6 +1,7 @@
 // Backend's public, non-virtual methods: each validates its arguments once (shapes, dtypes, devices;
 // kernels/validate.hpp) and calls the backend's *_impl. Also the host reads, the host-sync counter
 // and the backend factory.
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <initializer_list>
@@ -40,6 +41,50 @@ void check_pool(const Checker& c, const Tensor& seq, const char* seq_name, const
   HPCT_CHECK(pooled.shape == Shape({seq.dim(0), seq.dim(2)}), c.k, ": ", pooled_name, " is ", pooled.shape.str(),
              ", expected [", seq.dim(0), ", ", seq.dim(2), "] for ", seq_name, " ", seq.shape.str());
   c.lengths(lengths, seq.dim(0));
+}
+
+// The shapes of one convolution: x [N, Lx, Cx], y [N, Ly, Cy], w [Cy, Cx, K] for a conv (w [Cx', Cy', K]
+// = [Ci, Co, K] for a transposed conv, whose input is x_op and output y_op); bias / dbias [Co] or
+// empty; args' sizes in range and Ly from the formula. Returns the geometry the kernels take.
+Conv1dGeom check_conv(const Checker& c, bool transposed, const Tensor& x_op, const char* x_name,
+                      const Tensor& y_op, const char* y_name, const Tensor& w, const char* w_name,
+                      const Tensor& bias, const char* bias_name, const Conv1dArgs& a) {
+  c.floating(x_name, x_op);
+  c.floating(y_name, y_op);
+  c.floating(w_name, w);
+  c.same_dtype(x_name, x_op, y_name, y_op);
+  c.same_dtype(x_name, x_op, w_name, w);
+  HPCT_CHECK(x_op.rank() == 3, c.k, ": ", x_name, " must be [N, L, C], got ", x_op.shape.str());
+  HPCT_CHECK(y_op.rank() == 3, c.k, ": ", y_name, " must be [N, L, C], got ", y_op.shape.str());
+  HPCT_CHECK(w.rank() == 3, c.k, ": ", w_name, " must be ", transposed ? "[Cin, Cout, K]" : "[Cout, Cin, K]",
+             ", got ", w.shape.str());
+  HPCT_CHECK(x_op.dim(0) == y_op.dim(0), c.k, ": batch sizes differ: ", x_name, " ", x_op.shape.str(), ", ", y_name,
+             " ", y_op.shape.str());
+  HPCT_CHECK(a.stride >= 1, c.k, ": stride = ", a.stride, " must be >= 1");
+  HPCT_CHECK(a.dilation >= 1, c.k, ": dilation = ", a.dilation, " must be >= 1");
+  HPCT_CHECK(a.padding >= 0, c.k, ": padding = ", a.padding, " must be >= 0");
+  const std::int64_t ci = x_op.dim(2), co = y_op.dim(2), kk = w.dim(2), li = x_op.dim(1);
+  HPCT_CHECK(kk >= 1, c.k, ": kernel size must be >= 1, got ", w_name, " ", w.shape.str());
+  const Shape want_w = transposed ? Shape({ci, co, kk}) : Shape({co, ci, kk});
+  HPCT_CHECK(w.shape == want_w, c.k, ": ", w_name, " is ", w.shape.str(), ", expected ", want_w.str(), " for ",
+             x_name, " ", x_op.shape.str(), " and ", y_name, " ", y_op.shape.str());
+  std::int64_t lo = 0;
+  if (transposed) {
+    HPCT_CHECK(a.output_padding >= 0 && a.output_padding < std::max(a.stride, a.dilation), c.k,
+               ": output_padding = ", a.output_padding, " must be in [0, max(stride, dilation))");
+    lo = (li - 1) * a.stride - 2 * a.padding + a.dilation * (kk - 1) + a.output_padding + 1;
+  } else {
+    HPCT_CHECK(a.output_padding == 0, c.k, ": output_padding = ", a.output_padding, " is for transposed convs only");
+    lo = (li + 2 * a.padding - a.dilation * (kk - 1) - 1) / a.stride + 1;
+    HPCT_CHECK(li + 2 * a.padding - a.dilation * (kk - 1) - 1 >= 0, c.k, ": ", x_name, " ", x_op.shape.str(),
+               " is shorter than the kernel's reach ", a.dilation * (kk - 1) + 1, " with padding ", a.padding);
+  }
+  HPCT_CHECK(lo >= 1 && y_op.dim(1) == lo, c.k, ": ", y_name, " is ", y_op.shape.str(), ", expected length ", lo,
+             " for ", x_name, " ", x_op.shape.str(), ", kernel ", kk, ", stride ", a.stride, ", padding ", a.padding,
+             ", dilation ", a.dilation);
+  if (!bias.empty()) c.vector(w_name, w, bias_name, bias, co, "output channels");
+  c.lengths(a.lengths, x_op.dim(0));
+  return Conv1dGeom{a.stride, a.padding, a.dilation, a.lengths, transposed};
 }
 
 // ids i32 (any shape); table [V, D]; rows [P, D] of table's dtype (out or dout), P the positions of ids.
@@ -452,6 +497,48 @@ void Backend::mean_pool_forward(const Tensor& x, const Tensor& lengths, const Te
 void Backend::mean_pool_backward(const Tensor& dout, const Tensor& lengths, const Tensor& dx) {
   check_pool({"mean_pool_backward", device()}, dx, "dx", dout, "dout", lengths);
   mean_pool_backward_impl(dout, lengths, dx);
+}
+
+// ---- convolutions --------------------------------------------------------------------------------------
+
+void Backend::conv1d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                             const Conv1dArgs& args) {
+  const auto g = check_conv({"conv1d_forward", device()}, false, x, "x", y, "y", w, "w", bias, "bias", args);
+  conv1d_forward_impl(x, w, bias, y, g);
+}
+
+void Backend::conv1d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv1dArgs& args) {
+  const auto g = check_conv({"conv1d_backward_data", device()}, false, dx, "dx", dy, "dy", w, "w", Tensor{}, "", args);
+  conv1d_backward_data_impl(dy, w, Tensor{}, dx, g);
+}
+
+void Backend::conv1d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& dbias,
+                                     const Conv1dArgs& args) {
+  const auto g =
+      check_conv({"conv1d_backward_filter", device()}, false, x, "x", dy, "dy", dw, "dw", dbias, "dbias", args);
+  conv1d_backward_filter_impl(x, dy, dw, dbias, g);
+}
+
+// A transposed conv is the conv whose input is our output: x_conv = y, y_conv = x, the same w.
+void Backend::conv_transpose1d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                                       const Conv1dArgs& args) {
+  const auto g =
+      check_conv({"conv_transpose1d_forward", device()}, true, x, "x", y, "y", w, "w", bias, "bias", args);
+  conv1d_backward_data_impl(x, w, bias, y, g);
+}
+
+void Backend::conv_transpose1d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
+                                             const Conv1dArgs& args) {
+  const auto g =
+      check_conv({"conv_transpose1d_backward_data", device()}, true, dx, "dx", dy, "dy", w, "w", Tensor{}, "", args);
+  conv1d_forward_impl(dy, w, Tensor{}, dx, g);
+}
+
+void Backend::conv_transpose1d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dw,
+                                               const Tensor& dbias, const Conv1dArgs& args) {
+  const auto g = check_conv({"conv_transpose1d_backward_filter", device()}, true, x, "x", dy, "dy", dw, "dw", dbias,
+                            "dbias", args);
+  conv1d_backward_filter_impl(dy, x, dw, dbias, g);
 }
 
 // ---- losses -------------------------------------------------------------------------------------------

@@ -114,6 +114,27 @@ struct LossArgs {
                            // loss scale of fp16 training)
 };
 
+// Arguments of the 1-D convolutions besides the tensors (see conv1d_forward, conv_transpose1d_forward).
+struct Conv1dArgs {
+  std::int64_t stride = 1, padding = 0, dilation = 1;  // S, P, D (PyTorch's nn.Conv1d meaning)
+  std::int64_t output_padding = 0;  // transposed only: extra output positions at the end, in [0, max(S, D))
+  Tensor lengths;  // i32 [N] on the device: the valid positions of the op's input x, each in [1, L_in];
+                   // empty: all valid (see the kernels for the output's valid positions)
+};
+
+// How a backend's convolution kernels see one call (the public conv and transposed-conv methods both
+// run on the three conv kernels, as cuDNN does: a transposed conv's forward is a conv's backward-data).
+// x [N, Lx, Cx] and y [N, Ly, Cy] are the conv's input and output, w [Cy, Cx, K]. Valid positions:
+//   transposed = false: lengths are x's; vx = len, vy = min(ceil(len / S), Ly)
+//   transposed = true:  lengths are y's; vy = len, vx = min(len * S, Lx); the bias belongs to x (the
+//                       transposed conv's output)
+// with vx = Lx, vy = Ly when lengths is empty.
+struct Conv1dGeom {
+  std::int64_t stride = 1, padding = 0, dilation = 1;
+  Tensor lengths;
+  bool transposed = false;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -263,6 +284,36 @@ class Backend {
   //   dx[n, l, :] = l < len_n ? dout[n, :] / len_n : 0        (dx [N, L, D] overwritten)
   void mean_pool_backward(const Tensor& dout, const Tensor& lengths, const Tensor& dx);
 
+  // ---- 1-D convolutions over sequences [N, L, C] ------------------------------------------------
+  // Conv1d as torch.nn.Conv1d on channels-last data: x [N, Li, Ci], w [Co, Ci, K] (PyTorch's layout),
+  // bias [Co] or empty, y [N, Lo, Co], Lo = floor((Li + 2P - D (K - 1) - 1) / S) + 1:
+  //   y[n, o, c] = bias[c] + sum_{k, ci} w[c, ci, k] x[n, o S - P + k D, ci]
+  // where x is zero outside [0, len_n) (padding and masked positions contribute nothing). Output
+  // positions o >= min(ceil(len_n / S), Lo) are set to zero (with "same" padding these are the outputs
+  // of padded inputs). y is overwritten.
+  void conv1d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y, const Conv1dArgs& args);
+  //   dx[n, i, ci] = i < len_n ? sum_{o valid, k : o S - P + k D = i} w[c, ci, k] dy[n, o, c] : 0
+  // (dx [N, Li, Ci] overwritten; dy at masked outputs is ignored).
+  void conv1d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv1dArgs& args);
+  //   dw[c, ci, k] += sum_{n, o valid} dy[n, o, c] x[n, o S - P + k D, ci]  (x masked as in forward);
+  //   dbias[c] += sum_{n, o valid} dy[n, o, c]   (dbias may be empty).
+  void conv1d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& dbias,
+                              const Conv1dArgs& args);
+  // ConvTranspose1d as torch.nn.ConvTranspose1d: x [N, Li, Ci], w [Ci, Co, K] (PyTorch's layout),
+  // bias [Co] or empty, y [N, Lo, Co], Lo = (Li - 1) S - 2P + D (K - 1) + output_padding + 1:
+  //   y[n, o, c] = bias[c] + sum_{i < len_n, k : i S - P + k D = o} w[ci, c, k] x[n, i, ci]
+  // (the adjoint of conv1d: conv1d_backward_data with w read as the conv's [Co', Ci', K]). Output
+  // positions o >= min(len_n S, Lo) are set to zero.
+  void conv_transpose1d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                                const Conv1dArgs& args);
+  //   dx[n, i, ci] = i < len_n ? sum_{k, o valid : o = i S - P + k D} w[ci, c, k] dy[n, o, c] : 0
+  // (conv1d_forward of dy; dx overwritten).
+  void conv_transpose1d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv1dArgs& args);
+  //   dw[ci, c, k] += sum_{n, i < len_n, o valid : o = i S - P + k D} x[n, i, ci] dy[n, o, c];
+  //   dbias[c] += sum_{n, o valid} dy[n, o, c]   (dbias may be empty).
+  void conv_transpose1d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& dbias,
+                                        const Conv1dArgs& args);
+
   // ---- losses --------------------------------------------------------------------------------
   // Each adds {sum of the per-element (or per-row) loss, number of counted elements} to acc, f64 [2]
   // on the device, and, when dpred is not empty, writes dpred = grad_scale * d(sum)/d(pred) (see
@@ -375,6 +426,14 @@ class Backend {
                                             const Tensor& dw, const Tensor& db) = 0;
   virtual void mean_pool_forward_impl(const Tensor& x, const Tensor& lengths, const Tensor& out) = 0;
   virtual void mean_pool_backward_impl(const Tensor& dout, const Tensor& lengths, const Tensor& dx) = 0;
+  // The three convolution kernels (Conv1dGeom): y = conv(x, w) + bias; x-side gradient (plus, when
+  // transposed, the bias on x); filter and bias gradients (accumulated).
+  virtual void conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                                   const Conv1dGeom& g) = 0;
+  virtual void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Tensor& bias, const Tensor& dx,
+                                         const Conv1dGeom& g) = 0;
+  virtual void conv1d_backward_filter_impl(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& dbias,
+                                           const Conv1dGeom& g) = 0;
   enum class FloatLoss { mse, gaussian_nll, bce };
   virtual void float_loss_impl(FloatLoss kind, const Tensor& pred, const Tensor& target, const Tensor& dpred,
                                const LossArgs& args, const Tensor& acc) = 0;

@@ -126,7 +126,13 @@ TRANSFORMER_SPEC_FIELDS = collections.OrderedDict([
     ("causal", ("int", 0)),
     ("target_level", ("str", "sequence")),
 ])
-MODEL_TYPES = ("mlp", "transformer-tabular", "transformer", "lm")
+# The convolutional models' fields (cnn1d), read and written for them only.
+CONV_SPEC_FIELDS = collections.OrderedDict([
+    ("channels", ("int", 64)),
+    ("kernel_size", ("int", 5)),
+    ("dilations", ("int_array", [1, 2, 4, 8])),
+])
+MODEL_TYPES = ("mlp", "transformer-tabular", "transformer", "lm", "cnn1d")
 POOLINGS = ("mean", "cls")
 TARGET_LEVELS = ("sequence", "token")
 LAYER_NORM_EPS = 1e-5
@@ -254,18 +260,56 @@ class HpctrainTransformer(nn.Module):
         return self.head((t * v).sum(dim=1) / v.sum(dim=1))
 
 
+class HpctrainCnn1d(nn.Module):
+    """hpctrain's cnn1d (src/nn/cnn1d.hpp) on x [N, L, F] with lengths: nn.Conv1d over channels, every
+    conv's input zeroed at padded positions (l >= length) and its output too, as hpctrain's masked
+    convolutions; outputs at padded positions are not compared (the losses skip them)."""
+
+    def __init__(self, spec):
+        super().__init__()
+        s = normalize_spec(spec, check_loss=False)
+        c, k = s["channels"], s["kernel_size"]
+        self.stem = nn.Conv1d(s["in_features"], c, k, padding=(k - 1) // 2)
+        self.blocks = nn.ModuleList()
+        for i in range(s["layers"]):
+            d = s["dilations"][i % len(s["dilations"])]
+            block = nn.Module()
+            block.norm = nn.LayerNorm(c, eps=LAYER_NORM_EPS)
+            block.conv = nn.Conv1d(c, c, k, dilation=d, padding=d * (k - 1) // 2)
+            self.blocks.append(block)
+        self.norm = nn.LayerNorm(c, eps=LAYER_NORM_EPS)
+        self.head = nn.Linear(c, s["out_features"])
+        self.act = ACTIVATIONS[s["activation"]]()
+
+    def forward(self, x, lengths=None):
+        n, length = x.shape[0], x.shape[1]
+        if lengths is None:
+            lengths = torch.full((n,), length, dtype=torch.long)
+        v = (torch.arange(length)[None, :] < torch.as_tensor(lengths).long()[:, None])[..., None].to(x.dtype)
+
+        def conv(module, t):  # [N, L, C] -> masked conv -> [N, L, C']
+            return module((t * v).transpose(1, 2)).transpose(1, 2) * v
+
+        h = conv(self.stem, x)
+        for block in self.blocks:
+            h = h + conv(block.conv, self.act(block.norm(h)))
+        return self.head(self.act(self.norm(h)))
+
+
 def normalize_spec(spec, check_loss=True):
     """Returns a complete spec dict with plain Python types. Absent fields take the ModelSpec
     defaults, except targets, which follows from loss and out_features (ce: 1). Raises ValueError
     naming the field and value when a field is unknown or invalid; with check_loss, also when
     out_features does not fit the loss and targets."""
-    unknown = [k for k in spec if k not in SPEC_FIELDS and k not in TRANSFORMER_SPEC_FIELDS]
+    known = list(SPEC_FIELDS) + list(TRANSFORMER_SPEC_FIELDS) + list(CONV_SPEC_FIELDS)
+    unknown = [k for k in spec if k not in known]
     if unknown:
-        raise ValueError("unknown model spec field '%s' (valid: %s)"
-                         % (unknown[0], ", ".join(list(SPEC_FIELDS) + list(TRANSFORMER_SPEC_FIELDS))))
-    transformer = spec.get("type", SPEC_FIELDS["type"][1]) != "mlp"
+        raise ValueError("unknown model spec field '%s' (valid: %s)" % (unknown[0], ", ".join(known)))
+    model_type = spec.get("type", SPEC_FIELDS["type"][1])
+    transformer = model_type != "mlp"
     out = collections.OrderedDict()
-    for name, (kind, default) in _spec_fields("transformer" if transformer else "mlp"):
+    for name, (kind, default) in _spec_fields(model_type if model_type == "cnn1d" else
+                                              "transformer" if transformer else "mlp"):
         v = spec.get(name, default)
         if name == "targets" and name not in spec:
             v = {"mse": out["out_features"], "bce": out["out_features"],
@@ -300,6 +344,12 @@ def normalize_spec(spec, check_loss=True):
             raise ValueError("model spec field '%s' must be >= 1, got %d" % (name, out[name]))
     if transformer:
         _check_transformer_spec(out)
+    if out["type"] == "cnn1d":
+        if out["channels"] < 1 or out["kernel_size"] < 1 or out["kernel_size"] % 2 == 0:
+            raise ValueError("model spec fields 'channels' (%d) and 'kernel_size' (%d, odd) must be >= 1"
+                             % (out["channels"], out["kernel_size"]))
+        if not out["dilations"] or any(d < 1 for d in out["dilations"]):
+            raise ValueError("model spec field 'dilations' must be positive, got %s" % out["dilations"])
     if any(w < 1 for w in out["widths"]):
         raise ValueError("model spec field 'widths' must be positive, got %s" % out["widths"])
     if not 0.0 <= out["dropout"] < 1.0:
@@ -321,6 +371,8 @@ def normalize_spec(spec, check_loss=True):
 def _spec_fields(model_type):
     """(name, (kind, default)) of the /model attributes a checkpoint of this type holds."""
     extra = list(TRANSFORMER_SPEC_FIELDS.items()) if model_type != "mlp" else []
+    if model_type == "cnn1d":
+        extra += list(CONV_SPEC_FIELDS.items())
     return list(SPEC_FIELDS.items()) + extra
 
 
@@ -357,6 +409,8 @@ def build_model(spec):
     """The module for a spec dict (fields as src/nn/model_spec.hpp; absent ones default):
     HpctrainMLP for mlp, HpctrainTransformer for the transformer types."""
     s = normalize_spec(spec, check_loss=False)
+    if s["type"] == "cnn1d":
+        return HpctrainCnn1d(s)
     if s["type"] != "mlp":
         return HpctrainTransformer(s)
     return HpctrainMLP(s["in_features"], s["out_features"], s["widths"], s["activation"],

@@ -569,6 +569,18 @@ void CpuAsyncBackend::mean_pool_forward_impl(const Tensor& x, const Tensor& leng
 void CpuAsyncBackend::mean_pool_backward_impl(const Tensor& dout, const Tensor& lengths, const Tensor& dx) {
   enqueue([=, this] { CpuBackend::mean_pool_backward_impl(dout, lengths, dx); });
 }
+void CpuAsyncBackend::conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                                          const Conv1dGeom& g) {
+  enqueue([=, this] { CpuBackend::conv1d_forward_impl(x, w, bias, y, g); });
+}
+void CpuAsyncBackend::conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Tensor& bias,
+                                                const Tensor& dx, const Conv1dGeom& g) {
+  enqueue([=, this] { CpuBackend::conv1d_backward_data_impl(dy, w, bias, dx, g); });
+}
+void CpuAsyncBackend::conv1d_backward_filter_impl(const Tensor& x, const Tensor& dy, const Tensor& dw,
+                                                  const Tensor& dbias, const Conv1dGeom& g) {
+  enqueue([=, this] { CpuBackend::conv1d_backward_filter_impl(x, dy, dw, dbias, g); });
+}
 void CpuAsyncBackend::float_loss_impl(FloatLoss kind, const Tensor& pred, const Tensor& target, const Tensor& dpred,
                                       const LossArgs& args, const Tensor& acc) {
   enqueue([=, this] { CpuBackend::float_loss_impl(kind, pred, target, dpred, args, acc); });

@@ -15,7 +15,8 @@ int run_gen_data(const Args& args) {
   o.add("kind", "heteroscedastic",
         "heteroscedastic (y = f(x) + sigma(x) e) | two-gaussians (binary, known optimal classifier) | "
         "physics19 (19 smooth parameters, 2 targets) | seq-window (token sequences, a class per position from a "
-        "window of 3 tokens) | seq-sum (token sequences, y = mean of cos(token))")
+        "window of 3 tokens) | seq-sum (token sequences, y = mean of cos(token)) | seq-majority (token "
+        "sequences, a binary class per position from the majority of a window of 15 tokens)")
       .add("n", "8192", "rows")
       .add("features", "0", "features (0 = the kind's default: 4, 8, 19)")
       .add("separation", "2", "two-gaussians: distance between class means in standard deviations")

@@ -222,6 +222,30 @@ Dataset seq_window(const GeneratorOptions& opt) {
   return d;
 }
 
+// seq-majority: label[i] = 1 when, of the valid tokens t[j], |j - i| <= kMajorityHalfWidth, at least
+// as many are < V/2 as are >= V/2 (generators.hpp).
+Dataset seq_majority(const GeneratorOptions& opt) {
+  Rng rng(opt.seed);
+  Dataset d = token_sequences(opt, rng);
+  d.task = Task::classification;
+  d.num_classes = 2;
+  d.token_targets = true;
+  const std::int64_t L = d.seq_len, V = d.vocab_size;
+  d.labels.assign(static_cast<std::size_t>(d.n * L), kIgnoreLabel);
+  for (std::int64_t r = 0; r < d.n; ++r) {
+    const std::int32_t* t = d.tokens.data() + r * L;
+    const std::int64_t len = d.length(r);
+    for (std::int64_t i = 0; i < len; ++i) {
+      std::int64_t score = 0;
+      for (std::int64_t j = std::max<std::int64_t>(0, i - kMajorityHalfWidth);
+           j <= std::min<std::int64_t>(len - 1, i + kMajorityHalfWidth); ++j)
+        score += 2 * t[j] < V ? 1 : -1;
+      d.labels[static_cast<std::size_t>(r * L + i)] = score >= 0 ? 1 : 0;
+    }
+  }
+  return d;
+}
+
 Dataset seq_sum(const GeneratorOptions& opt) {
   Rng rng(opt.seed);
   Dataset d = token_sequences(opt, rng);
@@ -263,9 +287,11 @@ Dataset generate(const GeneratorOptions& opt) {
     d = seq_window(opt);
   else if (opt.kind == "seq-sum")
     d = seq_sum(opt);
+  else if (opt.kind == "seq-majority")
+    d = seq_majority(opt);
   else
     fail("gen-data: unknown kind '", opt.kind,
-         "' (valid: heteroscedastic, two-gaussians, physics19, seq-window, seq-sum)");
+         "' (valid: heteroscedastic, two-gaussians, physics19, seq-window, seq-sum, seq-majority)");
   if (d.is_sequence()) {
     HPCT_CHECK(opt.features == 0, "gen-data ", opt.kind, ": features does not apply to sequences (got ",
                opt.features, "; with encoding onehot F is the vocabulary)");
@@ -274,7 +300,7 @@ Dataset generate(const GeneratorOptions& opt) {
     if (opt.encoding == "onehot") to_one_hot(d);
   } else {
     HPCT_CHECK(opt.encoding == "tokens", "gen-data ", opt.kind, ": encoding '", opt.encoding,
-               "' applies to the sequence kinds only (seq-window, seq-sum)");
+               "' applies to the sequence kinds only (seq-window, seq-sum, seq-majority)");
   }
   d.source = cat("generated ", opt.kind, " (seed ", opt.seed, ")");
   return d;

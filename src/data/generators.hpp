@@ -9,7 +9,7 @@
 namespace hpct::data {
 
 struct GeneratorOptions {
-  // heteroscedastic | two-gaussians | physics19 | seq-window | seq-sum
+  // heteroscedastic | two-gaussians | physics19 | seq-window | seq-sum | seq-majority
   std::string kind = "heteroscedastic";
   std::int64_t n = 8192;
   std::int64_t features = 0;  // 0: the kind's default (heteroscedastic 4, two-gaussians 8, physics19 19)
@@ -43,6 +43,12 @@ struct GeneratorOptions {
 //   guessing from t[i] alone gives about 0.35.
 // seq-sum: per-sequence regression: y = mean_{i < len} cos(t[i]) (radians), no noise. Mean pooling of
 //   a learnt per-token value fits it exactly: R2 > 0.95 is a reachable threshold.
+// seq-majority: per-token binary classification (2 classes), target_level "token": label[i] = 1 when
+//   of the valid tokens within distance kMajorityHalfWidth = 7 of i (a window of 15, wider than one
+//   convolution kernel of 5) at least as many are < V/2 as are >= V/2, else 0. Deterministic (Bayes
+//   accuracy 1); one convolution of kernel 5 sees a third of the window (measured accuracy in README),
+//   a stack whose receptive field covers 15 positions can reach it. The per-residue CNN test task.
+inline constexpr std::int64_t kMajorityHalfWidth = 7;
 Dataset generate(const GeneratorOptions& opt);
 
 // The seq-window rule for one sequence of valid tokens: its per-position labels.

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "nn/cnn1d.hpp"
 #include "nn/mlp.hpp"
 #include "nn/sequence_transformer.hpp"
 #include "nn/transformer_tabular.hpp"
@@ -58,8 +59,20 @@ std::unique_ptr<Model> build_model(const ModelSpec& spec, kernels::Backend& be, 
   } else if (spec.type == "transformer" || spec.type == "lm") {
     check_transformer_spec(spec);
     model = std::make_unique<SequenceTransformer>(spec, dtype, seed);
+  } else if (spec.type == "cnn1d") {
+    HPCT_CHECK(spec.in_features > 0, "model cnn1d: takes per-position features x [N, L, F] (convert --fasta), not ",
+               "token ids");
+    HPCT_CHECK(spec.per_token(), "model cnn1d: predicts per position; the data has per-row targets");
+    HPCT_CHECK(spec.channels > 0, "option model.channels: must be positive, got ", spec.channels);
+    HPCT_CHECK(spec.kernel_size > 0 && spec.kernel_size % 2 == 1, "option model.kernel-size: must be odd and ",
+               "positive (same padding), got ", spec.kernel_size);
+    HPCT_CHECK(spec.layers >= 0, "option model.layers: must be >= 0, got ", spec.layers);
+    HPCT_CHECK(!spec.dilations.empty(), "option model.dilations: needs at least one dilation");
+    for (std::int64_t d : spec.dilations) HPCT_CHECK(d > 0, "option model.dilations: must be positive, got ", d);
+    model = std::make_unique<Cnn1d>(spec, dtype, seed);
   } else {
-    fail("option model.type: unknown model type '", spec.type, "' (valid: mlp, transformer-tabular, transformer, lm)");
+    fail("option model.type: unknown model type '", spec.type,
+         "' (valid: mlp, transformer-tabular, transformer, lm, cnn1d)");
   }
   model->params().finalize(be, seed);
   return model;

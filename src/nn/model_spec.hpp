@@ -29,8 +29,13 @@ struct ModelSpec {
   std::string pooling = "mean";               // sequence-level heads: mean | cls
   bool causal = false;                        // query i sees keys j <= i only (lm)
   std::string target_level = "sequence";      // sequence (one output row per sample) | token (per position)
+  // Convolutional sequence models (cnn1d; model.layers blocks, model.activation).
+  std::int64_t channels = 64;                 // C, the width of every position
+  std::int64_t kernel_size = 5;               // K, odd ("same" padding)
+  std::vector<std::int64_t> dilations{1, 2, 4, 8};  // block i dilates by dilations[i mod size]
 
-  bool is_transformer() const { return type != "mlp"; }
+  bool is_transformer() const { return type != "mlp" && !is_conv(); }
+  bool is_conv() const { return type == "cnn1d"; }
   bool per_token() const { return target_level == "token"; }
 };
 

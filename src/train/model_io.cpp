@@ -26,7 +26,7 @@ T attr_or(const std::map<std::string, AttrValue>& attrs, const std::string& name
 }  // namespace
 
 std::map<std::string, AttrValue> spec_to_attrs(const nn::ModelSpec& s) {
-  return {{"type", s.type},
+  std::map<std::string, AttrValue> a{{"type", s.type},
           {"in_features", s.in_features},
           {"out_features", s.out_features},
           {"widths", s.widths},
@@ -46,6 +46,12 @@ std::map<std::string, AttrValue> spec_to_attrs(const nn::ModelSpec& s) {
           {"pooling", s.pooling},
           {"causal", std::int64_t{s.causal ? 1 : 0}},
           {"target_level", s.target_level}};
+  if (s.is_conv()) {  // the convolutional models' fields, written for them only
+    a["channels"] = s.channels;
+    a["kernel_size"] = s.kernel_size;
+    a["dilations"] = s.dilations;
+  }
+  return a;
 }
 
 nn::ModelSpec spec_from_attrs(const std::map<std::string, AttrValue>& a, const std::string& source) {
@@ -72,6 +78,9 @@ nn::ModelSpec spec_from_attrs(const std::map<std::string, AttrValue>& a, const s
   s.pooling = attr_or<std::string>(a, "pooling", d.pooling, source);
   s.causal = attr_or<std::int64_t>(a, "causal", 0, source) != 0;
   s.target_level = attr_or<std::string>(a, "target_level", d.target_level, source);
+  s.channels = attr_or<std::int64_t>(a, "channels", d.channels, source);
+  s.kernel_size = attr_or<std::int64_t>(a, "kernel_size", d.kernel_size, source);
+  s.dilations = attr_or<std::vector<std::int64_t>>(a, "dilations", d.dilations, source);
   return s;
 }
 

@@ -563,7 +563,7 @@ void Trainer::end_epoch(const PhaseTimes& t, double train_seconds, std::int64_t 
     // per layer) a larger batch would allocate again; at least 256 rows for the MLP, whose rows are
     // too cheap to fill a pass on their own.
     const std::int64_t eval_batch =
-        model_.spec().is_transformer() ? opt_.batch_size : std::max<std::int64_t>(opt_.batch_size, 256);
+        model_.spec().type != "mlp" ? opt_.batch_size : std::max<std::int64_t>(opt_.batch_size, 256);
     const Evaluation ev =
         evaluate_sharded(be_, model_, loss_kind_, *data_.val, data_.val_truth->n, host_comm_, eval_batch);
     summary_.val_loss = ev.loss.mean();

@@ -3,7 +3,8 @@
 # predictions of `hpctrain predict` (tests/reference/compare_predict.py, within 1e-4 relative):
 # transformer-tabular (regression with CLS, binary classification with mean pooling), a transformer
 # on tokens with a per-token head and padding, one on per-position features with mean pooling, and
-# the lm (the mlp: cli.predict_and_interop).
+# the lm, and the per-residue cnn1d on padded one-hot sequences (nn.Conv1d with masked inputs; the mlp:
+# cli.predict_and_interop).
 source "$(dirname "$0")/../lib.sh"
 "$PYTHON" "$HPCTRAIN_SOURCE/tests/reference/test_converter.py"
 pass "converter unit tests"
@@ -14,6 +15,7 @@ compare="$HPCTRAIN_SOURCE/tests/reference/compare_predict.py"
 "$HPCTRAIN" gen-data --kind two-gaussians --n 300 --out gauss.h5 >/dev/null
 "$HPCTRAIN" gen-data --kind seq-window --n 200 --seq-len 12 --out win.h5 >/dev/null
 "$HPCTRAIN" gen-data --kind seq-sum --n 200 --seq-len 12 --encoding onehot --out sum.h5 >/dev/null
+"$HPCTRAIN" gen-data --kind seq-majority --n 200 --seq-len 20 --encoding onehot --out maj.h5 >/dev/null
 head -c 4000 "$HPCTRAIN_SOURCE/README.md" >text.txt
 "$HPCTRAIN" convert --text text.txt --seq-len 24 --out text.h5 >/dev/null
 small=(--model.d-model 16 --model.heads 2 --model.layers 2 --model.mlp-ratio 2 --epochs 2 --batch-size 32 --threads 1)
@@ -30,5 +32,6 @@ tabular-bce gauss.h5 --model.type transformer-tabular ${small[*]}
 tokens win.h5 --model.type transformer ${small[*]}
 features sum.h5 --model.type transformer --model.pooling mean --model.activation gelu-exact ${small[*]}
 lm text.h5 --model.type lm ${small[*]}
+cnn1d maj.h5 --model.type cnn1d --model.channels 8 --model.kernel-size 3 --model.layers 3 --model.dilations 1,2 --epochs 2 --batch-size 32 --threads 1
 LIST
 finish

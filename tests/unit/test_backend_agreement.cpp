@@ -597,6 +597,42 @@ TEST_CASE_TEMPLATE("backends agree: embedding, feature tokens, mean pooling", T,
     });
 }
 
+TEST_CASE_TEMPLATE("backends agree: conv1d and conv_transpose1d forward, backward-data, backward-filter", T,
+                   AGREE_DTYPES) {
+  Agreement ag;
+  const DType dt = hpct::dtype_of<T>();
+  // A dilated "same" conv and a strided one (with and without lengths), and the U-Net's up-sampling.
+  const std::int64_t n = 5, len = 24, ci = 6, co = 8;
+  const auto x = rand_host<T>(Shape{n, len, ci}, 70), bias = rand_host<T>(Shape{co}, 71);
+  const auto w = rand_host<T>(Shape{co, ci, 5}, 72), dwt = rand_host<T>(Shape{ci, co, 2}, 73);
+  const auto clen = ints(Shape{n}, {24, 1, 7, 13, 20});
+  for (const std::int64_t stride : {1, 2})
+    for (const bool with_lengths : {false, true}) {
+      Conv1dArgs a;
+      a.stride = stride;
+      a.dilation = stride == 1 ? 2 : 1;
+      a.padding = 2 * a.dilation;
+      const std::int64_t lo = (len + 2 * a.padding - a.dilation * 4 - 1) / stride + 1;
+      const auto dy = rand_host<T>(Shape{n, lo, co}, 74);
+      ag.check(hpct::cat("conv1d stride ", stride, with_lengths ? " with lengths" : ""), dt, [&](Run& r) {
+        Conv1dArgs ra = a;
+        if (with_lengths) ra.lengths = r.in(clen);
+        r.be.conv1d_forward(r.in(x), r.in(w), r.in(bias), r.out<T>(Shape{n, lo, co}, "y"), ra);
+        r.be.conv1d_backward_data(r.in(dy), r.in(w), r.out<T>(Shape{n, len, ci}, "dx"), ra);
+        r.be.conv1d_backward_filter(r.in(x), r.in(dy), r.inout(w, "dw"), r.inout(bias, "db"), ra);
+      });
+    }
+  const auto ybig = rand_host<T>(Shape{n, 2 * len, co}, 75);
+  ag.check("conv_transpose1d stride 2 with lengths", dt, [&](Run& r) {
+    Conv1dArgs ra;
+    ra.stride = 2;
+    ra.lengths = r.in(clen);
+    r.be.conv_transpose1d_forward(r.in(x), r.in(dwt), r.in(bias), r.out<T>(Shape{n, 2 * len, co}, "y"), ra);
+    r.be.conv_transpose1d_backward_data(r.in(ybig), r.in(dwt), r.out<T>(Shape{n, len, ci}, "dx"), ra);
+    r.be.conv_transpose1d_backward_filter(r.in(x), r.in(ybig), r.inout(dwt, "dw"), r.inout(bias, "db"), ra);
+  });
+}
+
 TEST_CASE_TEMPLATE("backends agree: losses (lengths, ignored labels, mean, grad_scale, grad_multiplier)", T,
                    AGREE_DTYPES) {
   Agreement ag;

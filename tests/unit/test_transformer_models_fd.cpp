@@ -366,3 +366,61 @@ TEST_CASE("per-token predictions and metrics count the labelled (or valid) posit
   CHECK(r[0].first == "mse");
   CHECK(r[0].second == doctest::Approx(1.0 / 5.0));
 }
+
+TEST_CASE("cnn1d with its per-position head and masked losses matches finite differences") {
+  kernels::Backend& be = test::test_backend();
+  for (const bool ce : {true, false}) {
+    Case c;
+    c.spec.type = "cnn1d";
+    c.spec.in_features = 4;
+    c.spec.channels = 6;
+    c.spec.kernel_size = 3;
+    c.spec.layers = 3;
+    c.spec.dilations = {1, 2};
+    c.spec.activation = ce ? "gelu-exact" : "tanh";
+    c.spec.target_level = "token";
+    c.x = test::random_buffer(be, Shape{kBatch, kLen, 4}, 31, 1.5);
+    c.lengths = lengths_buffer();
+    if (ce) {
+      c.what = "cnn1d, per-position ce with padding and ignored labels, dilations 1,2";
+      c.spec.out_features = 3;
+      c.loss = nn::LossKind::ce;
+      c.target = labels_buffer(3, true);
+    } else {
+      c.what = "cnn1d, per-position masked mse";
+      c.spec.out_features = 2;
+      c.loss = nn::LossKind::mse;
+      c.target = test::random_buffer(be, Shape{kBatch, kLen, 2}, 32);
+    }
+    check_model(c);
+  }
+}
+
+TEST_CASE("cnn1d: a residue's output does not depend on padded positions, and bad options are named") {
+  kernels::Backend& be = test::test_backend();
+  nn::ModelSpec s;
+  s.type = "cnn1d";
+  s.in_features = 2;
+  s.channels = 4;
+  s.kernel_size = 5;
+  s.layers = 2;
+  s.out_features = 1;
+  s.target_level = "token";
+  auto model = nn::build_model(s, be, 3, DType::f64);
+  nn::Runner runner(be, *model);
+  Buffer x = test::random_buffer(be, Shape{kBatch, kLen, 2}, 5);
+  Buffer lengths = lengths_buffer();
+  const std::vector<double> before = test::to_vector(be, runner.forward({x.tensor(), {}, lengths.tensor()}, {}));
+  test::set_element(be, x.tensor(), (0 * kLen + 3) * 2 + 1, 100.0);  // row 0 has length 2: position 3 is padding
+  const std::vector<double> after = test::to_vector(be, runner.forward({x.tensor(), {}, lengths.tensor()}, {}));
+  for (std::int64_t l = 0; l < kLengths[0]; ++l) CHECK(after[l] == before[l]);
+  nn::ModelSpec bad = s;
+  bad.kernel_size = 4;
+  test::check_throws_with([&] { nn::build_model(bad, be, 1); }, "option model.kernel-size: must be odd");
+  bad = s;
+  bad.dilations = {1, 0};
+  test::check_throws_with([&] { nn::build_model(bad, be, 1); }, "option model.dilations: must be positive, got 0");
+  bad = s;
+  bad.target_level = "sequence";
+  test::check_throws_with([&] { nn::build_model(bad, be, 1); }, "model cnn1d: predicts per position");
+}
