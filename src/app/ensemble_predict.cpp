@@ -160,10 +160,10 @@ int run_ensemble_predict(const Config& cfg) {
   }
   // Binary classifiers: intervals on the logit scale (train/probability_intervals.hpp), the spread
   // inflated by a factor fitted on the calibration split's labels when asked.
-  double k = 1.0;
+  double inflation_k = 1.0;
   if (binary) {
-    if (inflation) k = train::fit_logit_inflation(predicted[1].logit, calibration.y);
-    iv = train::logit_intervals(predicted[0].logit, levels, k);
+    if (inflation) inflation_k = train::fit_logit_inflation(predicted[1].logit, calibration.y);
+    iv = train::logit_intervals(predicted[0].logit, levels, inflation_k);
   }
 
   namespace h5 = data::h5;
@@ -194,7 +194,7 @@ int run_ensemble_predict(const Config& cfg) {
         h5::write(f, "/lower_" + level_name(levels[j]), shape, to_float(iv.lower[j]));
         h5::write(f, "/upper_" + level_name(levels[j]), shape, to_float(iv.upper[j]));
       }
-      h5::write_attr(f, "/", "inflation", k);
+      h5::write_attr(f, "/", "inflation", inflation_k);
     }
   }
   h5::write_attr(f, "/", "loss", nn::to_string(e.loss));
@@ -264,7 +264,7 @@ int run_ensemble_predict(const Config& cfg) {
       }
   }
   if (inflation) table << (table.str().empty() ? "" : "\n") << std::setprecision(5) << "logit inflation ("
-                       << calibration.n << " calibration rows): " << k;
+                       << calibration.n << " calibration rows): " << inflation_k;
   out.commit();
   if (!table.str().empty()) std::cout << table.str() << "\n";
   std::cout << line.str() << std::endl;
