@@ -41,7 +41,7 @@ Options train_options() {
       .add("data.val", "", "validation data file; when unset, a fraction of data.train is held out")
       .add("data.val-fraction", "0.2", "fraction of data.train held out for validation (0 = none)")
       .flag("data.standardize", true, "standardise features (and regression targets) on the training split")
-      .flag("data.drop-last", false, "each epoch drops the rows after the last full global batch (batch-size x ranks) instead of padding the ranks' shares, so N ranks train exactly as one process with batch-size x N (README: Data parallelism)")
+      .flag("data.drop-last", false, "each epoch drops the rows after the last full global batch (batch-size x ranks) instead of padding the ranks' shares, so N ranks train exactly as one process with batch-size x N (README: Data-parallel training over MPI)")
       .flag("data.stream", false, "read training rows from the file batch by batch instead of loading it (each rank reads only its rows)")
       .add("data.workers", "1", "loader threads preparing the next batches while one trains (0 = none)")
       .add("model.type", "mlp", "mlp | transformer-tabular (features as tokens) | transformer (sequences) | lm (causal byte LM)")
