@@ -20,6 +20,7 @@
 #include "app/commands.hpp"
 #include "app/config.hpp"
 #include "app/ensemble.hpp"
+#include "data/bootstrap.hpp"
 #include "app/setup.hpp"
 #include "app/slurm_env.hpp"
 #include "app/version.hpp"
@@ -49,6 +50,7 @@ Options train_options() {
       .add("data.val", "", "validation data file; when unset, a fraction of data.train is held out")
       .add("data.val-fraction", "0.2", "fraction of data.train held out for validation (0 = none)")
       .flag("data.standardize", true, "standardise features (and regression targets) on the training split")
+      .flag("data.drop-last", false, "each epoch drops the rows after the last full global batch (batch-size x ranks) instead of padding the ranks' shares, so N ranks train exactly as one process with batch-size x N (README: Data-parallel training over MPI)")
       .flag("data.stream", false, "read training rows from the file batch by batch instead of loading it (each rank reads only its rows)")
       .add("data.workers", "1", "loader threads preparing the next batches while one trains (0 = none)")
       .add("model.type", "mlp", "mlp | transformer-tabular (features as tokens) | transformer (sequences) | lm (causal byte LM) | cnn1d (per-position residual CNN)")
@@ -113,6 +115,7 @@ Options train_options() {
       .add("dist.backend", "auto", "communicator of the gradient collectives: auto (nccl with --device cuda on more than one rank, else mpi) | mpi | nccl (README: GPU runs)")
       .add("run-dir", "runs/default", "output directory: config.ini, metrics.csv, model.h5")
       .add("ensemble.members", "1", "ensemble members, each with its own seed, in RUN/member-XXX (README: Ensembles)")
+      .flag("ensemble.bootstrap", false, "each run (ensemble member) trains on a bootstrap resample of its training rows, drawn with its seed (README: Classifier intervals)")
       .flag("ensemble.resume", false, "skip members whose RUN/member-XXX/model.h5 is a complete checkpoint")
       .add("groups", "0", "groups of ranks training members at once (0 = the largest divisor of the ranks <= members)")
       .add("uq.levels", "0.68,0.95", "ensembles: interval levels in (0, 1) that predict writes by default")
@@ -290,6 +293,11 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   const SplitData split = load_train_val(cfg.str("data.train"), cfg.str("data.val"), cfg.real("data.val-fraction"),
                                          seed, cfg.boolean("data.stream"), comm.size(), comm.rank());
   data::Dataset train = split.train;
+  if (cfg.boolean("ensemble.bootstrap")) {
+    // The same resample on every rank (same seed); the sampler then shards it as any training set.
+    HPCT_CHECK(!split.train_x, "option --ensemble.bootstrap: not with --data.stream (the resample is drawn in memory)");
+    train = train.subset(data::bootstrap_rows(train.n, seed));
+  }
   data::Dataset val = split.val;
   const data::Dataset& val_truth = split.val_truth;  // original units, for metrics
   const bool standardize = cfg.boolean("data.standardize");
@@ -359,6 +367,10 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   const std::unique_ptr<dist::Communicator> host_comm = comm.size() > 1 ? comm.split(0, comm.rank()) : nullptr;
   opt.host_comm = host_comm.get();
   opt.accum_steps = cfg.integer("accum-steps");
+  opt.drop_last = cfg.boolean("data.drop-last");
+  HPCT_CHECK(!opt.drop_last || (opt.batch_size > 0 && train.n >= opt.batch_size * comm.size()),
+             "option --data.drop-last: ", train.n, " training rows make no full global batch of ", opt.batch_size,
+             " x ", comm.size(), " ranks");
   opt.ddp.bucket_mb = cfg.real("ddp.bucket-mb");
   opt.ddp.zero_copy = cfg.boolean("ddp.zero-copy");
   opt.check_every = cfg.integer("ddp.check-every");

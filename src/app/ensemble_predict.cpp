@@ -20,6 +20,7 @@
 #include "train/metrics.hpp"
 #include "train/model_io.hpp"
 #include "train/predictions.hpp"
+#include "train/probability_intervals.hpp"
 #include "train/standardize.hpp"
 #include "train/uncertainty.hpp"
 
@@ -78,10 +79,15 @@ std::vector<train::Predictions> predict_member(const std::string& ckpt_path,
   return out;
 }
 
-// The ensemble's predictions for each data set, every member loaded once.
-std::vector<train::EnsemblePredictions> predict_ensemble(const std::vector<std::string>& ckpts,
-                                                         const std::vector<const data::Dataset*>& sets,
-                                                         kernels::Backend& be, std::int64_t batch) {
+// The ensemble's predictions for each data set, every member loaded once; for binary (bce)
+// members also their logits' spread, which the probability intervals are built from.
+struct SetPredictions {
+  train::EnsemblePredictions combined;
+  train::LogitSpread logit;  // bce only
+};
+std::vector<SetPredictions> predict_ensemble(const std::vector<std::string>& ckpts,
+                                             const std::vector<const data::Dataset*>& sets, kernels::Backend& be,
+                                             std::int64_t batch) {
   std::vector<std::vector<train::Predictions>> members(sets.size());
   for (std::size_t m = 0; m < ckpts.size(); ++m) {
     try {
@@ -91,8 +97,12 @@ std::vector<train::EnsemblePredictions> predict_ensemble(const std::vector<std::
       fail("member ", m, ": ", e.what());
     }
   }
-  std::vector<train::EnsemblePredictions> out;
-  for (const auto& preds : members) out.push_back(train::combine_members(preds));
+  std::vector<SetPredictions> out;
+  for (const auto& preds : members) {
+    SetPredictions sp{train::combine_members(preds), {}};
+    if (sp.combined.loss == nn::LossKind::bce) sp.logit = train::logit_spread(preds);
+    out.push_back(std::move(sp));
+  }
   return out;
 }
 
@@ -110,10 +120,11 @@ int run_ensemble_predict(const Config& cfg) {
   const std::vector<double> levels = cfg.real_list("uq.levels");
   train::check_levels(levels);
   const std::string calibrate = cfg.str("uq.calibrate");
-  HPCT_CHECK(calibrate == "none" || calibrate == "conformal", "option --uq.calibrate: none | conformal, got ", calibrate);
-  const bool conformal = calibrate == "conformal";
-  HPCT_CHECK(!conformal || cfg.is_set("uq.calibration-data"),
-             "option --uq.calibrate conformal needs --uq.calibration-data (a held-out HDF5 split with /y)");
+  HPCT_CHECK(calibrate == "none" || calibrate == "conformal" || calibrate == "inflation",
+             "option --uq.calibrate: none | conformal | inflation, got ", calibrate);
+  const bool conformal = calibrate == "conformal", inflation = calibrate == "inflation";
+  HPCT_CHECK(calibrate == "none" || cfg.is_set("uq.calibration-data"), "option --uq.calibrate ", calibrate,
+             " needs --uq.calibration-data (a held-out HDF5 split with /y)");
   const std::int64_t batch = cfg.integer("batch-size");
 
   const std::vector<std::string> ckpts = member_checkpoints(run);
@@ -121,14 +132,18 @@ int run_ensemble_predict(const Config& cfg) {
   const data::Dataset d = data::read_dataset(data_path, /*require_targets=*/false);
   // The calibration split, when conformal intervals are asked for, is predicted in the same pass.
   data::Dataset calibration;
-  if (conformal) calibration = data::read_dataset(cfg.str("uq.calibration-data"), /*require_targets=*/true);
+  const bool calibrated = conformal || inflation;
+  if (calibrated) calibration = data::read_dataset(cfg.str("uq.calibration-data"), /*require_targets=*/true);
   std::vector<const data::Dataset*> sets = {&d};
-  if (conformal) sets.push_back(&calibration);
-  const std::vector<train::EnsemblePredictions> predicted = predict_ensemble(ckpts, sets, *backend, batch);
-  const train::EnsemblePredictions& e = predicted[0];
+  if (calibrated) sets.push_back(&calibration);
+  const std::vector<SetPredictions> predicted = predict_ensemble(ckpts, sets, *backend, batch);
+  const train::EnsemblePredictions& e = predicted[0].combined;
   const bool regression = e.loss == nn::LossKind::mse || e.loss == nn::LossKind::gaussian_nll;
+  const bool binary = e.loss == nn::LossKind::bce;
   HPCT_CHECK(!conformal || regression, "option --uq.calibrate conformal: the members of ", run, " use loss ",
              nn::to_string(e.loss), "; conformal intervals are for regression (mse, gaussian-nll)");
+  HPCT_CHECK(!inflation || binary, "option --uq.calibrate inflation: the members of ", run, " use loss ",
+             nn::to_string(e.loss), "; the inflation factor is for binary classifiers (bce)");
 
   // Intervals: Gaussian from the mixture variance, or with conformal scales fitted on the
   // calibration split's ensemble predictions.
@@ -136,12 +151,19 @@ int run_ensemble_predict(const Config& cfg) {
   train::ConformalScales scales;
   if (regression) {
     if (conformal) {
-      const train::EnsemblePredictions& c = predicted[1];
+      const train::EnsemblePredictions& c = predicted[1].combined;
       scales = train::fit_conformal(c.mean, c.var, c.width, calibration.y, levels);
       iv = train::conformal_intervals(e.mean, e.var, e.width, scales);
     } else {
       iv = train::gaussian_intervals(e.mean, e.var, e.width, levels);
     }
+  }
+  // Binary classifiers: intervals on the logit scale (train/probability_intervals.hpp), the spread
+  // inflated by a factor fitted on the calibration split's labels when asked.
+  double inflation_k = 1.0;
+  if (binary) {
+    if (inflation) inflation_k = train::fit_logit_inflation(predicted[1].logit, calibration.y);
+    iv = train::logit_intervals(predicted[0].logit, levels, inflation_k);
   }
 
   namespace h5 = data::h5;
@@ -163,13 +185,25 @@ int run_ensemble_predict(const Config& cfg) {
   } else {
     h5::write(f, "/prob", shape, to_float(e.prob));
     if (!e.label.empty()) h5::write(f, "/label", {e.n}, e.label);
+    if (binary) {
+      std::vector<double> sd(predicted[0].logit.var.size());
+      for (std::size_t i = 0; i < sd.size(); ++i) sd[i] = std::sqrt(predicted[0].logit.var[i]);
+      h5::write(f, "/logit_mean", shape, to_float(predicted[0].logit.mean));
+      h5::write(f, "/logit_std", shape, to_float(sd));
+      for (std::size_t j = 0; j < levels.size(); ++j) {
+        h5::write(f, "/lower_" + level_name(levels[j]), shape, to_float(iv.lower[j]));
+        h5::write(f, "/upper_" + level_name(levels[j]), shape, to_float(iv.upper[j]));
+      }
+      h5::write_attr(f, "/", "inflation", inflation_k);
+    }
   }
   h5::write_attr(f, "/", "loss", nn::to_string(e.loss));
   h5::write_attr(f, "/", "checkpoint", run);
   h5::write_attr(f, "/", "input", data_path);
   h5::write_attr(f, "/", "members", e.members);
-  h5::write_attr(f, "/", "intervals", regression ? (conformal ? "conformal" : "gaussian") : "none");
-  if (conformal) h5::write_attr(f, "/", "calibration_data", cfg.str("uq.calibration-data"));
+  h5::write_attr(f, "/", "intervals", regression ? (conformal ? "conformal" : "gaussian")
+                                       : binary ? (inflation ? "logit-inflated" : "logit") : "none");
+  if (calibrated) h5::write_attr(f, "/", "calibration_data", cfg.str("uq.calibration-data"));
 
   std::ostringstream line, table;
   line << "wrote " << out_path << ": " << e.n << " predictions of an ensemble of " << e.members << " members";
@@ -209,7 +243,14 @@ int run_ensemble_predict(const Config& cfg) {
       metric("ece", train::expected_calibration_error(e.prob, e.width, d.labels));
     }
     for (const auto& [name, values] : d.extras)
-      if (name == "p_optimal" && e.loss == nn::LossKind::bce) metric("p_optimal_mae", train::probability_mae(e.prob, values));
+      if (name == "p_optimal" && binary) {
+        // How well the intervals hold the optimal (Bayes) probability: coverage and mean width.
+        metric("p_optimal_mae", train::probability_mae(e.prob, values));
+        for (const train::IntervalScore& s : train::score_intervals(iv, values)) {
+          metric("p_optimal_coverage_" + level_name(s.level), s.coverage);
+          metric("p_optimal_width_" + level_name(s.level), s.mean_width);
+        }
+      }
   }
   if (conformal) {
     table << (table.str().empty() ? "" : "\n") << std::setprecision(5) << "conformal scales (" << scales.n
@@ -222,6 +263,8 @@ int run_ensemble_predict(const Config& cfg) {
                        scales.scale[k][static_cast<std::size_t>(c)]);
       }
   }
+  if (inflation) table << (table.str().empty() ? "" : "\n") << std::setprecision(5) << "logit inflation ("
+                       << calibration.n << " calibration rows): " << inflation_k;
   out.commit();
   if (!table.str().empty()) std::cout << table.str() << "\n";
   std::cout << line.str() << std::endl;

@@ -19,13 +19,14 @@ std::vector<std::int64_t> epoch_permutation(std::int64_t n, std::uint64_t seed, 
 }
 
 DistributedSampler::DistributedSampler(std::int64_t n, int world, int rank, std::uint64_t seed, bool shuffle,
-                                       bool drop_last)
+                                       bool drop_last, std::int64_t batch)
     : n_(n), world_(world), rank_(rank), seed_(seed), shuffle_(shuffle), drop_last_(drop_last) {
   HPCT_CHECK(n > 0, "sampler: the data set has no rows");
   HPCT_CHECK(world > 0 && rank >= 0 && rank < world, "sampler: rank ", rank, " is outside a world of ", world);
-  per_rank_ = drop_last ? n / world : (n + world - 1) / world;
-  HPCT_CHECK(per_rank_ > 0, "sampler: ", n, " rows are fewer than the ", world,
-             " ranks, and drop_last leaves each rank none");
+  HPCT_CHECK(batch > 0, "sampler: batch ", batch, " must be positive");
+  per_rank_ = drop_last ? n / (world * batch) * batch : (n + world - 1) / world;
+  HPCT_CHECK(per_rank_ > 0, "sampler: ", n, " rows are fewer than the ", world, " ranks x ", batch,
+             " rows per batch, and drop_last leaves each rank none");
 }
 
 std::vector<std::int64_t> DistributedSampler::indices(std::int64_t epoch) const {

@@ -16,9 +16,13 @@ std::vector<std::int64_t> epoch_permutation(std::int64_t n, std::uint64_t seed, 
 class DistributedSampler {
  public:
   // Throws naming the value when n, world or rank is out of range, or when drop_last leaves a rank
-  // no rows (n < world).
+  // no rows (n < world x batch). With drop_last and batch > 1 the order is cut to a multiple of
+  // world x batch: every rank gets only full micro-batches of `batch` rows (PyTorch's
+  // DistributedSampler(drop_last=True) with DataLoader(drop_last=True)), so the union of the ranks'
+  // k-th batches is rows [k B W, (k + 1) B W) of the permutation: one process with batch B x W
+  // (and the same cut) trains on exactly the same global batches (--data.drop-last).
   DistributedSampler(std::int64_t n, int world, int rank, std::uint64_t seed, bool shuffle = true,
-                     bool drop_last = false);
+                     bool drop_last = false, std::int64_t batch = 1);
 
   // This rank's rows in epoch `epoch`, in training order; always samples_per_rank() of them.
   std::vector<std::int64_t> indices(std::int64_t epoch) const;

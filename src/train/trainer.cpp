@@ -224,7 +224,7 @@ Trainer::Trainer(kernels::Backend& be, nn::Model& model, nn::LossKind loss, cons
     : be_(be), model_(model), loss_kind_(loss), data_(data), opt_(opt), train_(*data.train),
       world_(opt.comm ? opt.comm->size() : 1), rank_(opt.comm ? opt.comm->rank() : 0),
       host_comm_(opt.host_comm ? opt.host_comm : opt.comm),
-      sampler_(train_.n, world_, rank_, opt.seed),
+      sampler_(train_.n, world_, rank_, opt.seed, true, opt.drop_last, opt.drop_last ? opt.batch_size : 1),
       per_rank_(sampler_.samples_per_rank()),
       micro_per_epoch_((per_rank_ + opt.batch_size - 1) / opt.batch_size),
       steps_per_epoch_((micro_per_epoch_ + opt.accum_steps - 1) / opt.accum_steps),

@@ -40,6 +40,9 @@ struct TrainOptions {
   // batch_size x ranks x accum_steps. Validation is sharded and reduced exactly.
   dist::Communicator* comm = nullptr;
   std::int64_t accum_steps = 1;  // micro-steps per optimizer step (no communication on the first K-1)
+  // Each epoch drops the permutation's tail beyond the last full global micro-batch (batch_size x
+  // ranks), instead of padding the ranks' shares: N ranks then equal one process with batch_size x N.
+  bool drop_last = false;
   dist::DdpOptions ddp;
   std::int64_t check_every = 0;  // steps between weight-sync checks across ranks, 0 = off
   int data_workers = 1;          // loader threads preparing the next batches (0 = on the training thread)

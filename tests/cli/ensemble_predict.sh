@@ -68,7 +68,7 @@ pass "conformal: scales are the ceil((n+1)a)-th calibration scores; the 95% widt
   --run-dir cls --quiet >/dev/null || die "classification ensemble failed"
 "$HPCTRAIN" predict --checkpoint cls --data gt.h5 --out pb.h5 --threads 1 >pb.log || die "classification predict failed"
 grep -q "accuracy=.* brier=.* ece=.* p_optimal_mae=" pb.log || die "classification metrics: $(cat pb.log)"
-"$PYTHON" -c "import h5py; f = h5py.File('pb.h5'); assert f['prob'].shape == (500, 1) and 'lower_0.95' not in f" \
+"$PYTHON" -c "import h5py; f = h5py.File('pb.h5'); assert f['prob'].shape == (500, 1) and f['lower_0.95'].shape == (500, 1)" \
   || die "classification outputs"
 pass "classification ensemble: /prob, Brier, ECE, p_optimal MAE ($(grep -o 'brier=[^ ]*' pb.log))"
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "data/bootstrap.hpp"
 #include "data/csv_convert.hpp"
 #include "data/dataset.hpp"
 #include "data/generators.hpp"
@@ -593,4 +594,20 @@ TEST_CASE("read_csv") {
   SUBCASE("missing file") {
     check_error([&] { read_csv(tmp.file("none.csv"), opt); }, {tmp.file("none.csv"), "cannot open"});
   }
+}
+
+TEST_CASE("bootstrap_rows: reproducible per seed, in range, about 1 - 1/e of the rows drawn") {
+  const auto a = hpct::data::bootstrap_rows(10000, 7), b = hpct::data::bootstrap_rows(10000, 7);
+  const auto c = hpct::data::bootstrap_rows(10000, 8);
+  CHECK(a == b);
+  CHECK(a != c);
+  std::vector<char> seen(10000, 0);
+  for (std::int64_t r : a) {
+    REQUIRE((r >= 0 && r < 10000));
+    seen[static_cast<std::size_t>(r)] = 1;
+  }
+  // Distinct rows: expected n (1 - (1 - 1/n)^n) = 6321, sd ~ 30.
+  const auto distinct = std::count(seen.begin(), seen.end(), 1);
+  CHECK(distinct > 6200);
+  CHECK(distinct < 6440);
 }

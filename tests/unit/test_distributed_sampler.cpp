@@ -59,3 +59,22 @@ TEST_CASE("DistributedSampler: bad arguments are named") {
   CHECK_THROWS_WITH_AS(DistributedSampler(3, 4, 0, 1, true, true), doctest::Contains("drop_last"), hpct::Error);
   CHECK_THROWS_AS(DistributedSampler(0, 1, 0, 1), hpct::Error);
 }
+
+TEST_CASE("DistributedSampler: drop_last with a batch keeps only full global batches, as one process would") {
+  // 103 rows, 2 ranks x batch 8: 96 rows kept (6 micro-batches of 16), 48 per rank.
+  const DistributedSampler r0(103, 2, 0, 5, true, true, 8), r1(103, 2, 1, 5, true, true, 8);
+  const DistributedSampler one(103, 1, 0, 5, true, true, 16);
+  CHECK(r0.samples_per_rank() == 48);
+  CHECK(one.samples_per_rank() == 96);
+  const auto a = r0.indices(2), b = r1.indices(2), all = one.indices(2);
+  // Global micro-batch k: rank 0's and rank 1's k-th batches together are the single process's k-th.
+  for (std::size_t k = 0; k < 6; ++k) {
+    std::vector<std::int64_t> ranks(a.begin() + 8 * k, a.begin() + 8 * (k + 1));
+    ranks.insert(ranks.end(), b.begin() + 8 * k, b.begin() + 8 * (k + 1));
+    std::vector<std::int64_t> single(all.begin() + 16 * k, all.begin() + 16 * (k + 1));
+    std::sort(ranks.begin(), ranks.end()), std::sort(single.begin(), single.end());
+    CHECK(ranks == single);
+  }
+  CHECK_THROWS_WITH_AS(DistributedSampler(15, 2, 0, 1, true, true, 8), doctest::Contains("x 8 rows per batch"),
+                       hpct::Error);
+}

@@ -1,0 +1,45 @@
+#pragma once
+// Intervals on a binary classifier ensemble's predicted probability (bce members), on the logit
+// scale, and a variance inflation factor fitted on held-out labels.
+//
+// Member m predicts p_m(x); its logit is l_m = log(p_m / (1 - p_m)) (p clamped to [1e-7, 1 - 1e-7]).
+// Over the M members, per row and target:
+//   centre  lbar = (1/M) sum_m l_m
+//   spread  s^2  = 1/(M - 1) sum_m (l_m - lbar)^2    (the sample variance: the members are draws of
+//                                                     the estimator; 0 for one member)
+// The interval at level a with inflation k is
+//   [sigmoid(lbar - z k s), sigmoid(lbar + z k s)],  z = Phi^-1((1 + a) / 2),
+// always inside (0, 1) and not symmetric in p where p is near 0 or 1, unlike p +- z sd(p). It covers
+// the optimal probability when the members' spread is the sampling spread of the estimator: train
+// them on bootstrap resamples (--ensemble.bootstrap) so that it includes the data's variability, not
+// only the seed's.
+#include <cstdint>
+#include <vector>
+
+#include "train/predictions.hpp"
+#include "train/uncertainty.hpp"
+
+namespace hpct::train {
+
+struct LogitSpread {
+  std::int64_t n = 0, width = 0;
+  std::vector<double> mean, var;  // lbar, s^2 [n, T]
+};
+
+// The members' logits' mean and sample variance; members must be bce predictions of equal shape
+// (hpct::Error naming the member otherwise).
+LogitSpread logit_spread(const std::vector<Predictions>& members);
+
+// The intervals above at each level, spread scaled by `inflation` (> 0; 1 = naive).
+Intervals logit_intervals(const LogitSpread& s, const std::vector<double>& levels, double inflation = 1.0);
+
+// Variance inflation fitted on a held-out calibration split with labels y in {0, 1} (never on the
+// optimal probability, which real data does not have). The spread says the true logit is
+// l ~ N(lbar, k^2 s^2); then P(y = 1) = E[sigmoid(l)] ~ sigmoid(lbar / sqrt(1 + pi k^2 s^2 / 8))
+// (the probit approximation, MacKay 1992). k maximises the Bernoulli log-likelihood of the labels
+// under that predictive probability: k > 1 when the ensemble is too sure (its probabilities too far
+// from 1/2 for how often the labels disagree), k < 1 when it is not sure enough. Searched over
+// [0.05, 20] (golden section on log k, after a coarse grid); rows with s = 0 carry no information.
+double fit_logit_inflation(const LogitSpread& s, const std::vector<float>& y);
+
+}  // namespace hpct::train

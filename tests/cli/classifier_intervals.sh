@@ -1,0 +1,100 @@
+# Intervals on a binary classifier ensemble's probability (two-gaussians, which knows p_optimal):
+# logit-scale intervals and their coverage of p_optimal recomputed by hand from the members' own
+# predictions; --ensemble.bootstrap reproducible per seed and different from plain training; the
+# inflation factor fitted on calibration labels is the likelihood's maximum (checked on a grid).
+source "$(dirname "$0")/../lib.sh"
+
+"$HPCTRAIN" gen-data --kind two-gaussians --n 600 --seed 11 --out g.h5 >/dev/null
+"$HPCTRAIN" gen-data --kind two-gaussians --n 400 --seed 12 --out cal.h5 >/dev/null
+"$HPCTRAIN" gen-data --kind two-gaussians --n 500 --seed 13 --out t.h5 >/dev/null
+common=(--data.train g.h5 --epochs 3 --batch-size 64 --model.widths 8 --threads 1 --ensemble.members 3 --quiet)
+"$HPCTRAIN" train "${common[@]}" --ensemble.bootstrap --seed 5 --run-dir b1 >/dev/null || die "bootstrap ensemble failed"
+"$HPCTRAIN" train "${common[@]}" --ensemble.bootstrap --seed 5 --run-dir b2 >/dev/null || die "bootstrap ensemble failed"
+"$HPCTRAIN" train "${common[@]}" --seed 5 --run-dir plain >/dev/null || die "plain ensemble failed"
+"$PYTHON" - <<'PY' || die "bootstrap is not reproducible, or changes nothing"
+import h5py, numpy as np
+def weights(run, m):
+    out = []
+    h5py.File(f"{run}/member-00{m}/model.h5").visititems(
+        lambda n, o: out.append(o[()].astype(np.float64).ravel()) if isinstance(o, h5py.Dataset) and o.dtype.kind == "f" else None)
+    return np.concatenate(out)
+for m in range(3):
+    assert np.array_equal(weights("b1", m), weights("b2", m)), m
+    assert not np.allclose(weights("b1", m), weights("plain", m)), m
+assert not np.allclose(weights("b1", 0), weights("b1", 1))
+PY
+pass "--ensemble.bootstrap: same seed, same weights; different from training on the rows themselves"
+
+"$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out p.h5 --threads 1 --uq.levels 0.5,0.9 >p.log || die "predict failed"
+grep -q "p_optimal_mae=.* p_optimal_coverage_0.5=.* p_optimal_width_0.5=.* p_optimal_coverage_0.9=.* p_optimal_width_0.9=" p.log \
+  || die "predict line: $(cat p.log)"
+for m in 0 1 2; do
+  "$HPCTRAIN" predict --checkpoint b1/member-00$m/model.h5 --data t.h5 --out m$m.h5 --threads 1 >/dev/null
+  "$HPCTRAIN" predict --checkpoint b1/member-00$m/model.h5 --data cal.h5 --out c$m.h5 --threads 1 >/dev/null
+done
+"$PYTHON" - <<'PY' || die "logit intervals or their coverage differ from the hand computation"
+import h5py, numpy as np
+def spread(prefix):
+    p = np.stack([h5py.File(f"{prefix}{m}.h5")["prob"][:].astype(np.float64) for m in range(3)])
+    l = np.log(np.clip(p, 1e-7, 1 - 1e-7) / (1 - np.clip(p, 1e-7, 1 - 1e-7)))
+    return l.mean(0), l.var(0, ddof=1)
+sig = lambda x: 1 / (1 + np.exp(-x))
+lbar, s2 = spread("m")
+f = h5py.File("p.h5")
+assert f.attrs["intervals"] == "logit", f.attrs["intervals"]
+p_opt = h5py.File("t.h5")["p_optimal"][:].reshape(-1, 1).astype(np.float64)
+for level, z in ((0.5, 0.6744897501960817), (0.9, 1.6448536269514722)):
+    lo, hi = sig(lbar - z * np.sqrt(s2)), sig(lbar + z * np.sqrt(s2))
+    assert np.allclose(f[f"lower_{level}"][:], lo, atol=2e-6) and np.allclose(f[f"upper_{level}"][:], hi, atol=2e-6), level
+    cov = np.mean((f[f"lower_{level}"][:] <= p_opt) & (p_opt <= f[f"upper_{level}"][:]))
+    assert abs(cov - f.attrs[f"p_optimal_coverage_{level}"]) < 1e-12, (cov, f.attrs[f"p_optimal_coverage_{level}"])
+    assert abs(np.mean(hi - lo) - f.attrs[f"p_optimal_width_{level}"]) < 1e-5
+    assert 0 < cov < 1, cov  # the check can fail both ways
+mae = np.mean(np.abs(f["prob"][:] - p_opt))
+assert abs(mae - f.attrs["p_optimal_mae"]) < 1e-6, (mae, f.attrs["p_optimal_mae"])
+print(f"coverage_0.9 {f.attrs['p_optimal_coverage_0.9']:.3f} mae {mae:.4f}")
+
+# The inflation factor: the maximum over k of the calibration labels' likelihood under
+# sigmoid(lbar / sqrt(1 + pi k^2 s^2 / 8)); hpctrain's k must be at least as good as a fine grid's best.
+lc, sc = spread("c")
+y = h5py.File("cal.h5")["y"][:].reshape(-1, 1)
+def ll(k):
+    p = np.clip(sig(lc / np.sqrt(1 + np.pi * k * k * sc / 8)), 1e-12, 1 - 1e-12)
+    return np.mean(np.where(y > 0.5, np.log(p), np.log(1 - p)))
+np.save("ll_grid.npy", max(ll(k) for k in np.exp(np.linspace(np.log(0.05), np.log(20), 4000))))
+PY
+pass "logit intervals, p_optimal coverage, width and MAE equal the hand computation ($(grep -o 'p_optimal_coverage_0.9=[^ ]*' p.log))"
+
+"$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out pi.h5 --threads 1 --uq.levels 0.9 --uq.calibrate inflation \
+  --uq.calibration-data cal.h5 >pi.log || die "inflation predict failed"
+grep -q "^logit inflation (400 calibration rows): " pi.log || die "no inflation line: $(cat pi.log)"
+"$PYTHON" - <<'PY' || die "inflation factor is not the likelihood's maximum, or not applied"
+import h5py, numpy as np
+f, p = h5py.File("pi.h5"), h5py.File("p.h5")
+k = f.attrs["inflation"]
+sig = lambda x: 1 / (1 + np.exp(-x))
+lc = []
+for m in range(3):
+    q = np.clip(h5py.File(f"c{m}.h5")["prob"][:].astype(np.float64), 1e-7, 1 - 1e-7)
+    lc.append(np.log(q / (1 - q)))
+lc = np.stack(lc); mean, s2 = lc.mean(0), lc.var(0, ddof=1)
+y = h5py.File("cal.h5")["y"][:].reshape(-1, 1)
+pr = np.clip(sig(mean / np.sqrt(1 + np.pi * k * k * s2 / 8)), 1e-12, 1 - 1e-12)
+ll = np.mean(np.where(y > 0.5, np.log(pr), np.log(1 - pr)))
+assert ll >= float(np.load("ll_grid.npy")) - 1e-7, (ll, float(np.load("ll_grid.npy")))
+logit = lambda v: np.log(v / (1 - v))
+w_naive = logit(p["upper_0.9"][:].astype(np.float64)) - logit(p["lower_0.9"][:].astype(np.float64))
+w_inf = logit(f["upper_0.9"][:].astype(np.float64)) - logit(f["lower_0.9"][:].astype(np.float64))
+ok = w_naive > 1e-3
+assert np.allclose(w_inf[ok] / w_naive[ok], k, rtol=1e-3), (np.median(w_inf[ok] / w_naive[ok]), k)
+print(f"inflation {k:.4f}")
+PY
+pass "inflation: the fitted k maximises the calibration likelihood and scales the logit widths ($(grep -o 'inflation.*' pi.log))"
+
+expect_fail "option --uq.calibrate inflation needs --uq.calibration-data" \
+  "$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out x.h5 --uq.calibrate inflation
+expect_fail "option --uq.calibrate: none | conformal | inflation, got logit" \
+  "$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out x.h5 --uq.calibrate logit
+expect_fail "option --ensemble.bootstrap: not with --data.stream" \
+  "$HPCTRAIN" train --data.train g.h5 --epochs 1 --ensemble.bootstrap --data.stream --run-dir s --quiet
+finish
