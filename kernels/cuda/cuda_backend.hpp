@@ -87,6 +87,12 @@ class CudaBackend final : public Backend {
                                     const Tensor& dw, const Tensor& db) override;
   void mean_pool_forward_impl(const Tensor& x, const Tensor& lengths, const Tensor& out) override;
   void mean_pool_backward_impl(const Tensor& dout, const Tensor& lengths, const Tensor& dx) override;
+  void conv1d_forward_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                           const Conv1dGeom& g) override;
+  void conv1d_backward_data_impl(const Tensor& dy, const Tensor& w, const Tensor& bias, const Tensor& dx,
+                                 const Conv1dGeom& g) override;
+  void conv1d_backward_filter_impl(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& dbias,
+                                   const Conv1dGeom& g) override;
   void float_loss_impl(FloatLoss kind, const Tensor& pred, const Tensor& target, const Tensor& dpred,
                        const LossArgs& args, const Tensor& acc) override;
   void softmax_ce_loss_impl(const Tensor& logits, const Tensor& labels, const Tensor& dlogits, const LossArgs& args,

@@ -1,5 +1,6 @@
 // CudaBackend: the ops without a CUDA implementation yet. Each throws naming itself, so a model that
-// needs one fails at its first call with a clear message (attention arrives with cuDNN's SDPA).
+// needs one fails at its first call with a clear message (attention arrives with cuDNN's SDPA, the
+// convolutions with cuDNN's convolution forward / backward-data / backward-filter).
 #include "core/error.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 
@@ -31,6 +32,18 @@ void CudaBackend::feature_tokens_backward_impl(const Tensor&, const Tensor&, con
 void CudaBackend::mean_pool_forward_impl(const Tensor&, const Tensor&, const Tensor&) { not_yet("mean_pool_forward"); }
 void CudaBackend::mean_pool_backward_impl(const Tensor&, const Tensor&, const Tensor&) {
   not_yet("mean_pool_backward");
+}
+
+void CudaBackend::conv1d_forward_impl(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Conv1dGeom&) {
+  not_yet("conv1d_forward");
+}
+void CudaBackend::conv1d_backward_data_impl(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                            const Conv1dGeom&) {
+  not_yet("conv1d_backward_data");
+}
+void CudaBackend::conv1d_backward_filter_impl(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                              const Conv1dGeom&) {
+  not_yet("conv1d_backward_filter");
 }
 
 }  // namespace hpct::kernels::cuda
