@@ -20,6 +20,7 @@
 #include "app/slurm_env.hpp"
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
+#include "core/stop_signal.hpp"
 #include "data/dataset.hpp"
 #include "parallel/world.hpp"
 #include "kernels/kernels.hpp"
@@ -81,6 +82,9 @@ Options train_options() {
       .add("log-every", "0", "steps between progress lines within an epoch (0 = epoch ends only)")
       .add("debug.overflow-step", "-1", "tests: at this optimizer step (0-based) write +Inf into a gradient, as an fp16 overflow (-1 = never)")
       .add("debug.overflow-rank", "0", "tests: the rank that injects the overflow")
+      .add("debug.overflow-steps", "1", "tests: optimizer steps in a row that inject it, from debug.overflow-step on")
+      .add("nan.max-consecutive", "1", "without fp16: a step with a non-finite loss or gradient is skipped; training stops after this many in a row (1 = at the first)")
+      .flag("requeue", false, "after a stop by SIGTERM/SIGUSR1/SIGINT and its checkpoint, under SLURM: scontrol requeue $SLURM_JOB_ID (resume the next run with --resume auto)")
       .add("debug.stop-after-steps", "0", "tests: end (status 0) after this optimizer step and its checkpoint, without writing model.h5 (0 = off)")
       .add("checkpoint.every-steps", "0", "optimizer steps between checkpoints in RUN/checkpoints (0 = off; one is always written at the end)")
       .add("checkpoint.every-minutes", "0", "minutes between checkpoints, looked at at log points and epoch ends (0 = off)")
@@ -133,7 +137,8 @@ const std::set<std::string>& resumable_options() {
   static const std::set<std::string> names = {
       "epochs", "eval-every", "log-every", "checkpoint.every-steps", "checkpoint.every-minutes", "checkpoint.keep",
       "resume", "run-dir", "quiet", "threads", "device", "data.workers", "data.stream", "ddp.check-every", "init",
-      "uq.levels", "ensemble.resume", "ensemble.members", "groups", "config", "debug.stop-after-steps"};
+      "uq.levels", "ensemble.resume", "ensemble.members", "groups", "config", "debug.stop-after-steps", "requeue",
+      "nan.max-consecutive", "debug.overflow-step", "debug.overflow-rank", "debug.overflow-steps"};
   return names;
 }
 
@@ -181,6 +186,19 @@ void check_same_math(const std::string& saved, const std::map<std::string, std::
              " (README: Checkpoints and resume)");
 }
 
+// A run that failed leaves what makes it resumable (checkpoints, metrics rows) and nothing else of
+// its own: an empty metrics.csv, an empty checkpoints/ and a run directory it created and left empty
+// are removed (README: Checkpoints and resume).
+void remove_if_nothing_to_resume(const std::filesystem::path& run_dir, bool existed) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(run_dir / "metrics.csv", ec) && fs::file_size(run_dir / "metrics.csv", ec) == 0)
+    fs::remove(run_dir / "metrics.csv", ec);
+  if (fs::is_directory(run_dir / "checkpoints", ec) && fs::is_empty(run_dir / "checkpoints", ec))
+    fs::remove(run_dir / "checkpoints", ec);
+  if (!existed && fs::is_directory(run_dir, ec) && fs::is_empty(run_dir, ec)) fs::remove(run_dir, ec);
+}
+
 }  // namespace
 
 int run_train(const Args& args) {
@@ -195,12 +213,17 @@ int run_train(const Args& args) {
   const double timeout_s = cfg.real("dist.timeout-s");
   HPCT_CHECK(timeout_s > 0 && timeout_s <= 1e7, "option dist.timeout-s: must be in (0, 1e7], got ", timeout_s);
   world.comm().set_timeout(std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000.0)));
+  install_stop_signals();
+  int status = 0;
   if (is_group_run(cfg)) {
     HPCT_CHECK(cfg.str("resume").empty() || cfg.str("resume") == "auto",
                "option --resume: an ensemble resumes with --resume auto (each member from its RUN/member-XXX)");
-    return run_ensemble(cfg, world);
+    status = run_ensemble(cfg, world);
+  } else {
+    status = train_model(cfg, world.comm());
   }
-  return train_model(cfg, world.comm());
+  if (status == kExitStopped && cfg.boolean("requeue") && world.rank() == 0) requeue_slurm_job();
+  return status;
 }
 
 int train_model(const Config& given, dist::Communicator& comm, train::TrainSummary* summary) {
@@ -275,6 +298,10 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   opt.log_every = cfg.integer("log-every");
   opt.overflow_step = cfg.integer("debug.overflow-step");
   opt.overflow_rank = static_cast<int>(cfg.integer("debug.overflow-rank"));
+  opt.overflow_steps = cfg.integer("debug.overflow-steps");
+  opt.nan_max_consecutive = cfg.integer("nan.max-consecutive");
+  HPCT_CHECK(opt.nan_max_consecutive >= 1, "option --nan.max-consecutive: must be >= 1, got ", opt.nan_max_consecutive);
+  opt.stop_signal = &install_stop_signals();
   opt.scaler.dynamic = precision == DType::f16;
   opt.scaler.init_scale = cfg.real("precision.init-scale");
   opt.scaler.interval = cfg.integer("precision.growth-interval");
@@ -297,6 +324,7 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   optim::check_optimizer_options(opt.optim);
   const std::filesystem::path run_dir = cfg.str("run-dir");
   std::error_code ec;
+  const bool run_dir_existed = std::filesystem::exists(run_dir, ec);
   std::filesystem::create_directories(run_dir, ec);
   HPCT_CHECK(!ec, "option --run-dir: cannot create ", run_dir.string(), ": ", ec.message());
   opt.metrics_csv = (run_dir / "metrics.csv").string();
@@ -336,8 +364,13 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
                 "; global batch ", opt.batch_size, " x ", comm.size(), " ranks x ", opt.accum_steps, " accumulation = ",
                 opt.batch_size * comm.size() * opt.accum_steps));
 
-  const train::TrainSummary s = train::fit(*backend, *model, loss,
-                                           {&train, split.train_x.get(), &val, &val_truth, &standardization}, opt);
+  train::TrainSummary s;
+  try {
+    s = train::fit(*backend, *model, loss, {&train, split.train_x.get(), &val, &val_truth, &standardization}, opt);
+  } catch (...) {
+    if (root) remove_if_nothing_to_resume(run_dir, run_dir_existed);
+    throw;
+  }
 
   const train::PhaseTimes& t = s.phases;
   auto share = [&](double v) { return cat(std::setprecision(3), v, " s (", std::setprecision(2), 100.0 * v / std::max(t.total(), 1e-12), "%)"); };
@@ -345,6 +378,13 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
                 share(t.backward), ", communication wait ", share(t.comm_wait), ", optimizer ", share(t.optimizer),
                 "; host syncs per step ", std::setprecision(2), s.host_syncs_per_step, " (last epoch)"));
   if (summary) *summary = s;
+  if (s.stopped && s.stop_signal) {
+    if (root)
+      log::warn(cat("stopped by ", signal_name(s.stop_signal), " after step ", s.steps,
+                       keep > 0 ? ", checkpoint written" : " (--checkpoint.keep 0: no checkpoint)", "; resume with --resume ",
+                       run_dir.string(), " (exit status ", kExitStopped, ")"));
+    return kExitStopped;
+  }
   if (s.stopped) {
     log::info(cat("stopped after step ", s.steps, " (--debug.stop-after-steps); resume with --resume ", run_dir.string()));
     return 0;

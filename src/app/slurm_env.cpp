@@ -81,4 +81,23 @@ void report_slurm_job(const std::string& run_dir, int threads, int world_size, b
   write_text_atomic((std::filesystem::path(run_dir) / "slurm.txt").string(), text);
 }
 
+void requeue_slurm_job() {
+  const char* job = std::getenv("SLURM_JOB_ID");
+  if (!job || !*job) {
+    log::warn("--requeue: not a SLURM job (SLURM_JOB_ID unset), nothing requeued");
+    return;
+  }
+  for (const char* c = job; *c; ++c)
+    if (*c < '0' || *c > '9') {
+      log::warn(cat("--requeue: SLURM_JOB_ID '", job, "' is not a job id, nothing requeued"));
+      return;
+    }
+  const std::string command = cat("scontrol requeue ", job);
+  const int rc = std::system(command.c_str());
+  if (rc == 0)
+    log::warn(cat("requeued SLURM job ", job, " (", command, "); the next run continues with --resume auto"));
+  else
+    log::warn(cat("--requeue: '", command, "' failed (status ", rc, "); the checkpoint is written, requeue by hand"));
+}
+
 }  // namespace hpct::app
