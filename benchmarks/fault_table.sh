@@ -12,8 +12,8 @@ work=$(mktemp -d)
 trap 'umount "$work/full" 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work"
 "$hp" gen-data --kind physics19 --n 8000 --out d.h5 >/dev/null
-opts=(--data.train d.h5 --epochs 400 --model.widths 256,256,256 --threads 1 --log-every 1
-      --checkpoint.every-steps 20 --dist.timeout-s 4)
+base=(--data.train d.h5 --threads 1 --dist.timeout-s 4)
+opts=("${base[@]}" --epochs 400 --model.widths 256,256,256 --log-every 1 --checkpoint.every-steps 20)
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.1f}')"; }
 rank_pid() { for p in $(pgrep -f "hpctrain train.*--run-dir $1( |$)"); do
@@ -35,7 +35,8 @@ fault() {
   local t1; t1=$(now)
   kill -9 "$p" 2>/dev/null
   local done_steps; done_steps=$(last_step "$name.out")
-  echo "$rc $(secs "$t0" "$t1") $((done_steps - $(ckpt_step "$name")))"
+  local lost=$((done_steps - $(ckpt_step "$name")))
+  echo "$rc $(secs "$t0" "$t1") $((lost < 0 ? 0 : lost))"
 }
 
 echo "| fault | what happened | seconds to exit | steps lost |"
@@ -54,27 +55,29 @@ cp -r usr1 corrupt
 f=corrupt/checkpoints/$(cat corrupt/checkpoints/latest)
 printf 'garbage' | dd of="$f" bs=1 seek=4096 conv=notrunc 2>/dev/null
 t0=$(now)
-mpirun -np 2 "$hp" train "${opts[@]}" --epochs 1 --resume corrupt >corrupt.out 2>corrupt.err
+mpirun -np 2 "$hp" train "${base[@]}" --epochs 400 --model.widths 256,256,256 --log-every 1 --checkpoint.every-steps 20 \
+  --debug.stop-after-steps $(( $(ckpt_step usr1) + 1 )) --resume corrupt >corrupt.out 2>corrupt.err
 t1=$(now)
 from=$(grep -o "resuming from .*step-0*[0-9]*" corrupt.out | grep -o '[0-9]*$')
-row "corrupt latest checkpoint" "warned, resumed from the previous checkpoint (step $from), status $?" \
+from=$((10#$from))
+row "corrupt latest checkpoint" "warned, resumed from the previous checkpoint (step $from)" \
   "$(secs "$t0" "$t1") (whole resumed run)" "$(( $(ckpt_step usr1) - from ))"
 
 # NaN batch: 3 non-finite steps with --nan.max-consecutive 5 (go on), 5 (stop).
-"$hp" train "${opts[@]}" --epochs 1 --debug.overflow-step 25 --debug.overflow-steps 3 --nan.max-consecutive 5 \
-  --run-dir nan_ok >nan_ok.out 2>&1
+"$hp" train "${base[@]}" --epochs 1 --model.widths 256,256,256 --log-every 1 --checkpoint.every-steps 20 \
+  --debug.overflow-step 25 --debug.overflow-steps 3 --nan.max-consecutive 5 --run-dir nan_ok >nan_ok.out 2>&1
 row "3 NaN steps (max 5)" "skipped, reported, skipped_steps = $(tail -1 nan_ok/metrics.csv | awk -F, '{print $NF}'), run completes" "-" "0 (3 updates skipped)"
 t0=$(now)
-"$hp" train "${opts[@]}" --epochs 1 --debug.overflow-step 25 --debug.overflow-steps 5 --nan.max-consecutive 5 \
-  --log-every 5 --run-dir nan_stop >nan_stop.out 2>nan_stop.err
+"$hp" train "${base[@]}" --epochs 1 --model.widths 256,256,256 --log-every 5 --checkpoint.every-steps 20 \
+  --debug.overflow-step 25 --debug.overflow-steps 5 --nan.max-consecutive 5 --run-dir nan_stop >nan_stop.out 2>nan_stop.err
 rc=$?; t1=$(now)
 row "5 NaN steps in a row (max 5)" "stops (status $rc) at the next log point; checkpoint of step $(ckpt_step nan_stop) intact" "-" \
   "$(( $(last_step nan_stop.out) - $(ckpt_step nan_stop) ))"
 
-# Disk full: a 400 kB tmpfs fills up at a checkpoint.
+# Disk full: a 160 kB tmpfs fills up at a checkpoint.
 mkdir -p full
-if mount -t tmpfs -o size=400k tmpfs full 2>/dev/null; then
-  "$hp" train "${opts[@]}" --model.widths 64,64 --epochs 3 --checkpoint.every-steps 5 --checkpoint.keep 1 \
+if mount -t tmpfs -o size=160k tmpfs full 2>/dev/null; then
+  "$hp" train "${base[@]}" --model.widths 64,64 --epochs 3 --log-every 1 --checkpoint.every-steps 5 --checkpoint.keep 1 \
     --run-dir full/run >full.out 2>full.err
   rc=$?
   row "disk full at a checkpoint" "status $rc: $(grep -o 'error: .*' full.err | cut -c1-70)...; $(cat full/run/checkpoints/latest) intact" "-" \
