@@ -1,5 +1,8 @@
 #include "app/slurm_env.hpp"
 
+#include <sys/wait.h>
+
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
@@ -94,7 +97,8 @@ void requeue_slurm_job() {
     }
   const std::string command = cat("scontrol requeue ", job);
   const int rc = std::system(command.c_str());
-  if (rc == 0)
+  // The requeue ends the job's processes with SIGTERM, scontrol among them: that is success too.
+  if (rc == 0 || (WIFSIGNALED(rc) && WTERMSIG(rc) == SIGTERM))
     log::warn(cat("requeued SLURM job ", job, " (", command, "); the next run continues with --resume auto"));
   else
     log::warn(cat("--requeue: '", command, "' failed (status ", rc, "); the checkpoint is written, requeue by hand"));
