@@ -85,7 +85,10 @@ struct ScalerState {
   static constexpr int kSkipped = 2;   // steps skipped so far (non-finite gradients)
   static constexpr int kLastSkip = 3;  // the step count at the last skipped step, or -1
   static constexpr int kFirstSkip = 4; // the step count at the first skipped step, or -1
-  static constexpr int kSize = 5;
+  static constexpr int kStreak = 5;    // skipped steps in a row, up to the latest step
+  static constexpr int kMaxStreak = 6; // the longest such run so far (--nan.max-consecutive)
+  static constexpr int kSize = 7;
+  static constexpr int kSizeV1 = 5;    // checkpoints before the streak counters (they resume with 0)
 };
 // Without fp16 the same state records skipped steps with growth = backoff = 1 (scale stays 1). The
 // step count recorded is control's kStep (the count of steps taken before the skipped one).

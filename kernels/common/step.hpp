@@ -48,8 +48,12 @@ HPCT_HD void update_loss_scale(double growth, double backoff, std::int64_t inter
     state[ScalerState::kSkipped] += 1.0;
     state[ScalerState::kLastSkip] = control[StepControl::kStep];
     if (state[ScalerState::kFirstSkip] < 0.0) state[ScalerState::kFirstSkip] = control[StepControl::kStep];
+    state[ScalerState::kStreak] += 1.0;
+    if (state[ScalerState::kStreak] > state[ScalerState::kMaxStreak])
+      state[ScalerState::kMaxStreak] = state[ScalerState::kStreak];
     return;
   }
+  state[ScalerState::kStreak] = 0.0;
   state[ScalerState::kGood] += 1.0;
   if (state[ScalerState::kGood] >= static_cast<double>(interval)) {
     state[ScalerState::kScale] *= growth;

@@ -27,6 +27,7 @@
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
 #include "core/trace.hpp"
+#include "core/stop_signal.hpp"
 #include "data/dataset.hpp"
 #include "parallel/comm_choice.hpp"
 #include "parallel/world.hpp"
@@ -101,6 +102,9 @@ Options train_options() {
       .add("log.interval-s", "30", "when stdout is not a terminal: seconds between progress lines within an epoch (0 = off)")
       .add("debug.overflow-step", "-1", "tests: at this optimizer step (0-based) write +Inf into a gradient, as an fp16 overflow (-1 = never)")
       .add("debug.overflow-rank", "0", "tests: the rank that injects the overflow")
+      .add("debug.overflow-steps", "1", "tests: optimizer steps in a row that inject it, from debug.overflow-step on")
+      .add("nan.max-consecutive", "1", "without fp16: a step with a non-finite loss or gradient is skipped; training stops after this many in a row (1 = at the first)")
+      .flag("requeue", false, "after a stop by SIGTERM/SIGUSR1/SIGINT and its checkpoint, under SLURM: scontrol requeue $SLURM_JOB_ID (resume the next run with --resume auto)")
       .add("debug.stop-after-steps", "0", "tests: end (status 0) after this optimizer step and its checkpoint, without writing model.h5 (0 = off)")
       .add("checkpoint.every-steps", "0", "optimizer steps between checkpoints in RUN/checkpoints (0 = off; one is always written at the end)")
       .add("checkpoint.every-minutes", "0", "minutes between checkpoints, looked at at log points and epoch ends (0 = off)")
@@ -156,7 +160,8 @@ const std::set<std::string>& resumable_options() {
   static const std::set<std::string> names = {
       "epochs", "eval-every", "log-every", "log.interval-s", "log.terminal", "trace", "trace.steps", "checkpoint.every-steps", "checkpoint.every-minutes", "checkpoint.keep",
       "resume", "run-dir", "quiet", "threads", "device", "data.workers", "data.stream", "ddp.check-every", "init",
-      "uq.levels", "ensemble.resume", "ensemble.members", "groups", "config", "debug.stop-after-steps"};
+      "uq.levels", "ensemble.resume", "ensemble.members", "groups", "config", "debug.stop-after-steps", "requeue",
+      "nan.max-consecutive", "debug.overflow-step", "debug.overflow-rank", "debug.overflow-steps"};
   return names;
 }
 
@@ -254,6 +259,19 @@ bool progress_on_terminal(const std::string& option) {
   return ::isatty(1) == 1;
 }
 
+// A run that failed leaves what makes it resumable (checkpoints, metrics rows) and its logs (train.log,
+// events.jsonl ending in the error), nothing else of its own: an empty metrics.csv, an empty
+// checkpoints/ and a run directory it created and left empty are removed (README: Checkpoints and resume).
+void remove_if_nothing_to_resume(const std::filesystem::path& run_dir, bool existed) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(run_dir / "metrics.csv", ec) && fs::file_size(run_dir / "metrics.csv", ec) == 0)
+    fs::remove(run_dir / "metrics.csv", ec);
+  if (fs::is_directory(run_dir / "checkpoints", ec) && fs::is_empty(run_dir / "checkpoints", ec))
+    fs::remove(run_dir / "checkpoints", ec);
+  if (!existed && fs::is_directory(run_dir, ec) && fs::is_empty(run_dir, ec)) fs::remove(run_dir, ec);
+}
+
 }  // namespace
 
 int run_train(const Args& args) {
@@ -271,13 +289,18 @@ int run_train(const Args& args) {
   const std::string hier = cfg.str("ddp.hierarchical");
   HPCT_CHECK(hier == "auto" || hier == "on" || hier == "off", "option ddp.hierarchical: auto, on or off, got '", hier, "'");
   world.comm().set_hierarchy(hier == "on" ? dist::Hierarchy::on : hier == "off" ? dist::Hierarchy::off : dist::Hierarchy::automatic);
+  install_stop_signals();
+  int status = 0;
   if (is_group_run(cfg)) {
     HPCT_CHECK(!cfg.is_set("trace"), "option --trace: traces one model's run, not an ensemble or several models");
     HPCT_CHECK(cfg.str("resume").empty() || cfg.str("resume") == "auto",
                "option --resume: an ensemble resumes with --resume auto (each member from its RUN/member-XXX)");
-    return run_ensemble(cfg, world);
+    status = run_ensemble(cfg, world);
+  } else {
+    status = train_model(cfg, world.comm());
   }
-  return train_model(cfg, world.comm());
+  if (status == kExitStopped && cfg.boolean("requeue") && world.rank() == 0) requeue_slurm_job();
+  return status;
 }
 
 int train_model(const Config& given, dist::Communicator& comm, train::TrainSummary* summary) {
@@ -383,6 +406,10 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   HPCT_CHECK(cfg.real("log.interval-s") >= 0, "option --log.interval-s: must be >= 0, got ", cfg.real("log.interval-s"));
   opt.overflow_step = cfg.integer("debug.overflow-step");
   opt.overflow_rank = static_cast<int>(cfg.integer("debug.overflow-rank"));
+  opt.overflow_steps = cfg.integer("debug.overflow-steps");
+  opt.nan_max_consecutive = cfg.integer("nan.max-consecutive");
+  HPCT_CHECK(opt.nan_max_consecutive >= 1, "option --nan.max-consecutive: must be >= 1, got ", opt.nan_max_consecutive);
+  opt.stop_signal = &install_stop_signals();
   opt.scaler.dynamic = precision == DType::f16;
   opt.scaler.init_scale = cfg.real("precision.init-scale");
   opt.scaler.interval = cfg.integer("precision.growth-interval");
@@ -406,6 +433,7 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   const TraceRange trace_range = parse_trace_steps(cfg.str("trace.steps"));
   const std::filesystem::path run_dir = cfg.str("run-dir");
   std::error_code ec;
+  const bool run_dir_existed = std::filesystem::exists(run_dir, ec);
   std::filesystem::create_directories(run_dir, ec);
   HPCT_CHECK(!ec, "option --run-dir: cannot create ", run_dir.string(), ": ", ec.message());
   opt.metrics_csv = (run_dir / "metrics.csv").string();
@@ -488,6 +516,10 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
     s = train::fit(*backend, *model, loss, {&train, split.train_x.get(), &val, &val_truth, &standardization}, opt);
   } catch (const std::exception& e) {
     if (events) events->write("failed", JsonObject().add("error", e.what()));
+    if (root) remove_if_nothing_to_resume(run_dir, run_dir_existed);
+    throw;
+  } catch (...) {
+    if (root) remove_if_nothing_to_resume(run_dir, run_dir_existed);
     throw;
   }
 
@@ -526,6 +558,14 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
                              .add("model", model_path));
   };
   if (summary) *summary = s;
+  if (s.stopped && s.stop_signal) {
+    if (root)
+      log::warn(cat("stopped by ", signal_name(s.stop_signal), " after step ", s.steps,
+                       keep > 0 ? ", checkpoint written" : " (--checkpoint.keep 0: no checkpoint)", "; resume with --resume ",
+                       run_dir.string(), " (exit status ", kExitStopped, ")"));
+    summary_event("stopped", "");
+    return kExitStopped;
+  }
   if (s.stopped) {
     log::info(cat("stopped after step ", s.steps, " (--debug.stop-after-steps); resume with --resume ", run_dir.string()));
     summary_event("stopped", "");

@@ -11,8 +11,12 @@
 
 namespace hpct::app {
 
+// The exit status of a run stopped by SIGTERM, SIGUSR1 or SIGINT after writing its checkpoint:
+// resumable with --resume (README: Signals and exit statuses). EX_TEMPFAIL of sysexits.h.
+constexpr int kExitStopped = 75;
+
 // The single-model body of `train` (cmd_train.cpp) on `comm`: its rank 0 writes cfg's run-dir.
-// Every rank of comm receives the training summary in *summary when given.
+// Every rank of comm receives the training summary in *summary when given. Returns 0, or kExitStopped.
 int train_model(const Config& cfg, dist::Communicator& comm, train::TrainSummary* summary = nullptr);
 
 // `train` runs groups: --ensemble.members other than 1, --groups set, or [models.NAME] sections.

@@ -224,7 +224,9 @@ int run_ensemble(const Config& cfg, dist::World& world) {
   }
   const bool resume = cfg.boolean("ensemble.resume");
   std::string mine;  // summary lines of this group's jobs (on the group's rank 0)
+  double stopped = 0.0;  // a member of this group was stopped by a signal (checkpoint written)
   for (const Job& job : jobs) {
+    if (stopped) break;  // the group's ranks agreed: the next members wait for the resumed job
     // The group's rank 0 decides, so that the group's ranks agree on skipping.
     std::int32_t skip = resume && group_root && member_complete(job.dir) ? 1 : 0;
     gc->broadcast(Tensor(&skip, {1}, DType::i32), 0)->wait_host();
@@ -235,7 +237,7 @@ int run_ensemble(const Config& cfg, dist::World& world) {
       if (group_root && !quiet)
         std::cout << job.label << " (group " << g << ", " << job.note << "): training into " << job.dir << std::endl;
       try {
-        train_model(job.cfg, *gc);
+        if (train_model(job.cfg, *gc) == kExitStopped) stopped = 1.0;
       } catch (const std::exception& e) {
         throw Error(cat(job.label, ": ", e.what()));  // main ends the job with it
       }
@@ -249,6 +251,13 @@ int run_ensemble(const Config& cfg, dist::World& world) {
 
   // Groups finish at different times, so the wait for the summary may be long.
   wc.set_timeout(std::chrono::hours(24 * 7));
+  // A group stopped by a signal: every rank exits with kExitStopped, no summary (a group the signal
+  // did not reach has finished its members by now); --resume auto continues each member.
+  wc.allreduce(Tensor(&stopped, {1}, DType::f64), dist::ReduceOp::sum)->wait_host();
+  if (stopped > 0) {
+    if (root) log::warn(cat("ensemble stopped by a signal; resume with --resume auto --run-dir ", run_dir));
+    return kExitStopped;
+  }
   const std::vector<std::string> texts = allgather_text(wc, mine);
   if (!root) return 0;
 

@@ -1,5 +1,8 @@
 #include "app/slurm_env.hpp"
 
+#include <sys/wait.h>
+
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
@@ -79,6 +82,26 @@ void report_slurm_job(const std::string& run_dir, int threads, int world_size, b
   for (const char* name : kVariables)
     if (const char* v = std::getenv(name)) text += cat(name, "=", v, "\n");
   write_text_atomic((std::filesystem::path(run_dir) / "slurm.txt").string(), text);
+}
+
+void requeue_slurm_job() {
+  const char* job = std::getenv("SLURM_JOB_ID");
+  if (!job || !*job) {
+    log::warn("--requeue: not a SLURM job (SLURM_JOB_ID unset), nothing requeued");
+    return;
+  }
+  for (const char* c = job; *c; ++c)
+    if (*c < '0' || *c > '9') {
+      log::warn(cat("--requeue: SLURM_JOB_ID '", job, "' is not a job id, nothing requeued"));
+      return;
+    }
+  const std::string command = cat("scontrol requeue ", job);
+  const int rc = std::system(command.c_str());
+  // The requeue ends the job's processes with SIGTERM, scontrol among them: that is success too.
+  if (rc == 0 || (WIFSIGNALED(rc) && WTERMSIG(rc) == SIGTERM))
+    log::warn(cat("requeued SLURM job ", job, " (", command, "); the next run continues with --resume auto"));
+  else
+    log::warn(cat("--requeue: '", command, "' failed (status ", rc, "); the checkpoint is written, requeue by hand"));
 }
 
 }  // namespace hpct::app

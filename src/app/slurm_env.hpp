@@ -26,4 +26,9 @@ std::string slurm_launch_warning(int world_size);
 // written at the start, so that a job that dies still says where it ran.
 void report_slurm_job(const std::string& run_dir, int threads, int world_size, bool writer);
 
+
+// --requeue after a stop by signal: under SLURM (SLURM_JOB_ID set) runs `scontrol requeue JOBID`, so
+// the job starts again and continues with --resume auto; reports what it did. Outside SLURM it only
+// says so. A failed requeue is reported, not an error: the checkpoint is written either way.
+void requeue_slurm_job();
 }  // namespace hpct::app

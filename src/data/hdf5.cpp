@@ -11,6 +11,11 @@
 namespace hpct::data::h5 {
 namespace {
 
+// HDF5's exit handler closes the files still open, and crashes (H5F__close_cb) on one whose close
+// failed, as on a full disk: hpctrain closes every file itself (RAII), so the handler is not needed.
+// Before main, so before any other HDF5 call.
+const bool kNoHdf5AtExit = (H5dont_atexit(), true);
+
 // The innermost description on HDF5's error stack (e.g. "unable to lock file, errno = 11"), so an
 // open/create failure can say why without printing the whole stack.
 herr_t walk_first(unsigned n, const H5E_error2_t* e, void* data) {
@@ -568,9 +573,9 @@ AtomicFile::AtomicFile(const std::string& path)
 
 AtomicFile::~AtomicFile() {
   if (committed_) return;
+  std::error_code ec;
   File discard = std::move(file_);  // closes, ignoring errors: we are already failing
   (void)discard;
-  std::error_code ec;
   std::filesystem::remove(tmp_, ec);
 }
 

@@ -10,7 +10,7 @@
 //   /train           attrs: epoch, micro, step, micro_steps, data_seed (int64; the seed's bits),
 //                           math (the options that change the math, "name = value" lines),
 //                           math_hash (int64, FNV-1a of math), history_columns (comma-separated)
-//   /train/scaler    float64 [5] kernels::ScalerState;  /train/epoch_loss float64 [2] {sum, count}
+//   /train/scaler    float64 [7] kernels::ScalerState ([5] before the skip streaks);  /train/epoch_loss float64 [2] {sum, count}
 //   /train/history   float64 [rows, columns]: the metrics rows so far (absent before the first)
 //   /optimizer/<name> float32: Optimizer::state(), flat, in its order
 // Every dataset carries a `checksum` attribute (int64, FNV-1a 64 of its values' bytes), verified on

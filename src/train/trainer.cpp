@@ -1,6 +1,7 @@
 #include "train/trainer.hpp"
 
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
@@ -167,6 +168,8 @@ class Trainer {
   // taking one of the state after `micro` micro-batches of `epoch`; a resume's restore.
   bool checkpoint_due(bool sync_point);
   bool stop_now() const;
+  // Whether every rank stops after this optimizer step because a stop signal reached one of them.
+  bool signal_stop_agreed();
   void checkpoint(std::int64_t epoch, std::int64_t micro);
   void restore(const CheckpointData::Resume& r);
   // Reads the device scalars (one host wait) and fails on divergence; returns them.
@@ -205,6 +208,10 @@ class Trainer {
   TrainSummary summary_;
   Stopwatch since_checkpoint_;
   Progress progress_{opt_.progress};
+  double stop_votes_ = 0.0;  // the signal agreement's buffer: in flight from one step to the next
+  dist::Handle stop_work_;
+  double reported_skips_ = 0.0;  // skipped steps already reported (without fp16)
+  int stop_signal_ = 0;      // the agreed stop: the signal seen here, or SIGTERM's number from a peer
 };
 
 // The loader's first batch for a resume: (epoch - 1) x B + micro; refuses a position beyond the run.
@@ -307,9 +314,10 @@ void Trainer::reduce(bool last) {
 // clipping or the fp16 scaler it watches the gradients' sum of squares, one pass over them that also
 // gives the norm; otherwise the step's loss sum, which costs nothing (a pass over the gradients cost
 // the 256x3 MLP about 5% of its step): a non-finite gradient with a finite loss then shows in the next
-// step's loss.
+// step's loss. With --nan.max-consecutive > 1 training goes on after a skip, so the check must see the
+// reduced gradients, the same on every rank (a rank's own loss sum is not): the sum of squares again.
 void Trainer::unscale_and_clip() {
-  if (opt_.clip_norm > 0 || opt_.scaler.dynamic)
+  if (opt_.clip_norm > 0 || opt_.scaler.dynamic || opt_.nan_max_consecutive > 1)
     be_.sum_squares(params_.flat_grads(), scalars_.sumsq());
   else
     be_.copy(scalars_.sumsq(), scalars_.at(DeviceScalars::kStep, 1));
@@ -335,17 +343,55 @@ std::vector<double> Trainer::read_scalars() {
   using S = kernels::ScalerState;
   state_.scaler.assign(v.begin() + DeviceScalars::kScaler, v.end());
   const double skipped = state_.scaler[S::kSkipped];
-  // Without the fp16 scaler a non-finite gradient is divergence: stop, naming where it began.
+  // Without the fp16 scaler a non-finite gradient is divergence once nan_max_consecutive steps in a
+  // row were skipped: stop, naming where it began; fewer are reported and training goes on.
   if (!opt_.scaler.dynamic && skipped > 0) {
     const auto first = static_cast<std::int64_t>(state_.scaler[S::kFirstSkip]);
-    fail("training diverged: the loss or a gradient is not finite at epoch ", first / steps_per_epoch_ + 1, " step ",
-         first, " (lower optim.lr or set optim.clip-norm)");
+    const auto streak = static_cast<std::int64_t>(state_.scaler[S::kMaxStreak]);
+    if (streak >= opt_.nan_max_consecutive) {
+      if (opt_.nan_max_consecutive == 1)
+        fail("training diverged: the loss or a gradient is not finite at epoch ", first / steps_per_epoch_ + 1,
+             " step ", first, " (lower optim.lr or set optim.clip-norm)");
+      fail("training stopped: ", streak, " optimizer steps in a row had a non-finite loss or gradient (--nan.max-consecutive ",
+           opt_.nan_max_consecutive, "; ", skipped, " skipped in all, the first at epoch ", first / steps_per_epoch_ + 1,
+           " step ", first, "); the weights are those of the last finite step and the last checkpoint is intact");
+    }
+    if (skipped > reported_skips_) {
+      log::info(cat("skipped ", skipped - reported_skips_, " step(s) with a non-finite loss or gradient (", skipped,
+                    " so far; --nan.max-consecutive ", opt_.nan_max_consecutive, ")"));
+      reported_skips_ = skipped;
+    }
   }
   return v;
 }
 
 bool Trainer::stop_now() const {
   return opt_.checkpoints.stop_after_steps > 0 && state_.step >= opt_.checkpoints.stop_after_steps;
+}
+
+// The local flag is summed over the ranks by an allreduce issued after this step and read after the
+// next one (it has long finished: no wait), so every rank stops after the same step, one step after
+// the signal reached the first of them. A single rank decides at once.
+bool Trainer::signal_stop_agreed() {
+  if (!opt_.stop_signal) return false;
+  const int local = opt_.stop_signal->load();
+  if (!host_comm_ || world_ == 1) {
+    stop_signal_ = local;
+    return local != 0;
+  }
+  bool stop = false;
+  if (stop_work_) {
+    stop_work_->wait_host();
+    stop = stop_votes_ > 0;
+  }
+  if (stop) {
+    stop_work_.reset();
+    stop_signal_ = local ? local : SIGTERM;  // a peer's signal: this rank reports the usual one
+    return true;
+  }
+  stop_votes_ = local ? 1.0 : 0.0;
+  stop_work_ = host_comm_->allreduce(Tensor(&stop_votes_, Shape{1}, DType::f64), dist::ReduceOp::sum);
+  return false;
 }
 
 // Every rank decides alike: the step count is the same everywhere, and the clock is rank 0's, sent to
@@ -393,8 +439,10 @@ void Trainer::restore(const CheckpointData::Resume& r) {
   HPCT_CHECK(r.state.data_seed == opt_.seed, "resume: the checkpoint's data seed ", r.state.data_seed,
              " differs from option --seed ", opt_.seed);
   using S = kernels::ScalerState;
-  HPCT_CHECK(r.state.scaler.size() == S::kSize, "resume: the checkpoint's scaler state has ", r.state.scaler.size(),
-             " values, expected ", S::kSize);
+  HPCT_CHECK(r.state.scaler.size() == S::kSize || r.state.scaler.size() == S::kSizeV1, "resume: the checkpoint's scaler state has ",
+             r.state.scaler.size(), " values, expected ", S::kSize);
+  std::vector<double> scaler = r.state.scaler;
+  scaler.resize(S::kSize, 0.0);  // an older checkpoint: no skip streaks
   const auto state = optimizer_->state();
   HPCT_CHECK(state.size() == r.optimizer.size(), "resume: the checkpoint holds ", r.optimizer.size(),
              " optimizer state tensors, ", optimizer_->describe(), " has ", state.size());
@@ -409,10 +457,11 @@ void Trainer::restore(const CheckpointData::Resume& r) {
   std::vector<double> v(DeviceScalars::kSize, 0.0);
   v[DeviceScalars::kControl + kernels::StepControl::kStep] = static_cast<double>(r.state.step) - r.state.scaler[S::kSkipped];
   if (rank_ == 0) std::copy(r.state.epoch_loss.begin(), r.state.epoch_loss.end(), v.begin() + DeviceScalars::kEpoch);
-  std::copy(r.state.scaler.begin(), r.state.scaler.end(), v.begin() + DeviceScalars::kScaler);
+  std::copy(scaler.begin(), scaler.end(), v.begin() + DeviceScalars::kScaler);
   be_.copy(scalars_.buf, Tensor(v.data(), Shape{DeviceScalars::kSize}, DType::f64));
   be_.synchronize();  // v and the arrays are host memory of the caller's
   state_ = r.state;
+  state_.scaler = scaler;
 }
 
 TrainSummary Trainer::run() {
@@ -431,6 +480,7 @@ TrainSummary Trainer::run() {
         summary_.val_metrics.emplace_back(name.substr(4), value);
     }
   }
+  bool signal_at_epoch_end = false;  // the agreed stop fell on an epoch's last step
   for (; state_.epoch <= opt_.epochs; ++state_.epoch, state_.micro = 0) {
     Stopwatch epoch_clock;
     PhaseTimes t;
@@ -455,7 +505,8 @@ TrainSummary Trainer::run() {
       lap(t.data, "data");
       const Tensor dy = forward_and_loss();
       lap(t.forward, "forward");
-      if (last && state_.step == opt_.overflow_step && rank_ == opt_.overflow_rank)
+      if (last && state_.step >= opt_.overflow_step && state_.step < opt_.overflow_step + opt_.overflow_steps &&
+          opt_.overflow_step >= 0 && rank_ == opt_.overflow_rank)
         be_.fill(dy.flat_range(0, 1), std::numeric_limits<double>::infinity());
       backward(dy);
       lap(t.backward, "backward");
@@ -465,7 +516,16 @@ TrainSummary Trainer::run() {
       unscale_and_clip();
       optimizer_step();
       lap(t.optimizer, "optimizer");
-      if (state_.micro + 1 == micro_per_epoch_) continue;  // the epoch's end logs and checkpoints
+      const bool signalled = signal_stop_agreed();
+      if (state_.micro + 1 == micro_per_epoch_) {  // the epoch's end logs and checkpoints
+        signal_at_epoch_end = signalled;
+        continue;
+      }
+      if (signalled) {
+        checkpoint(state_.epoch, state_.micro + 1);
+        ++state_.micro;
+        break;
+      }
       // Every rank checks divergence at --log-every; the printing rank also at its progress points.
       const bool logged = opt_.log_every > 0 && state_.step % opt_.log_every == 0;
       const Progress::Due due = progress_.due(state_.step);
@@ -479,7 +539,7 @@ TrainSummary Trainer::run() {
       }
       phase.reset();
     }
-    if (stop_now() && state_.micro < micro_per_epoch_) {  // stopped within the epoch, after its checkpoint
+    if ((stop_now() || stop_signal_) && state_.micro < micro_per_epoch_) {  // stopped within the epoch, after its checkpoint
       summary_.stopped = true;
       break;
     }
@@ -500,12 +560,15 @@ TrainSummary Trainer::run() {
     summary_.train_loss = loss[0] / loss[1];
     be_.fill(scalars_.epoch_loss(), 0.0);
     end_epoch(t, train_seconds, syncs);
-    if (state_.epoch == opt_.epochs || checkpoint_due(/*sync_point=*/true)) checkpoint(state_.epoch + 1, 0);
-    if (stop_now() && state_.epoch < opt_.epochs) {
+    if (state_.epoch == opt_.epochs || checkpoint_due(/*sync_point=*/true) || signal_at_epoch_end)
+      checkpoint(state_.epoch + 1, 0);
+    if ((stop_now() || signal_at_epoch_end) && state_.epoch < opt_.epochs) {
       summary_.stopped = true;
       break;
     }
   }
+  if (stop_work_) stop_work_->wait_host();  // the last step's vote: every rank issued it
+  summary_.stop_signal = summary_.stopped ? stop_signal_ : 0;
   summary_.epochs = opt_.epochs;
   summary_.steps = state_.step;
   summary_.seconds = total.seconds();
@@ -590,10 +653,9 @@ void Trainer::end_epoch(const PhaseTimes& t, double train_seconds, std::int64_t 
                                       {"t_eval", eval_seconds}})
     row.emplace_back(name, seconds);
   row.emplace_back("host_syncs", static_cast<double>(syncs));
-  if (opt_.scaler.dynamic) {
-    row.emplace_back("loss_scale", state_.scaler[kernels::ScalerState::kScale]);
+  if (opt_.scaler.dynamic) row.emplace_back("loss_scale", state_.scaler[kernels::ScalerState::kScale]);
+  if (opt_.scaler.dynamic || opt_.nan_max_consecutive > 1)
     row.emplace_back("skipped_steps", state_.scaler[kernels::ScalerState::kSkipped]);
-  }
   summary_.phases += t;
   csv_.row(row);
   if (opt_.events) {  // the metrics row, and whether this epoch was evaluated

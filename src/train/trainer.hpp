@@ -3,6 +3,7 @@
 // assemble the batch, forward, loss, backward, reduce (DDP), unscale/clip (device step control),
 // optimizer step, log/evaluate. Every step is enqueued on the backend's stream; the host reads device
 // values only when it logs (every log_every steps and at epoch ends: one read each).
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -59,6 +60,17 @@ struct TrainOptions {
   // its gradients become non-finite before any bucket is reduced.
   std::int64_t overflow_step = -1;
   int overflow_rank = 0;
+  std::int64_t overflow_steps = 1;  // steps in a row that inject, from overflow_step on
+  // Without fp16: a step with a non-finite gradient is skipped (no parameter changes) and counted;
+  // training fails when nan_max_consecutive steps in a row were skipped (1: at the first), seen where
+  // the host reads the device scalars (log points, epoch ends, checkpoints), so before a checkpoint
+  // of such weights is written.
+  std::int64_t nan_max_consecutive = 1;
+  // Stop signals (core/stop_signal.hpp): the flag a handler sets. When it is set on any rank, every
+  // rank of comm stops after the same optimizer step (agreed by a small allreduce on host_comm, issued
+  // after each step and read one step later, so it never waits), writes a checkpoint and returns with
+  // TrainSummary::stop_signal set. Null: signals are not watched.
+  const std::atomic<int>* stop_signal = nullptr;
   // Periodic checkpoints: after every `every_steps` optimizer steps, every `every_minutes` (rank 0's
   // clock, looked at where the host waits anyway: log points and epoch ends), and after the last
   // epoch. `write` receives, on rank 0 only, the parameters (fp32) and the training part filled in;
@@ -97,7 +109,8 @@ struct TrainSummary {
   double throttle_waits_per_step = 0.0;  // waits because the host ran ahead of the device (flow control)
   std::int64_t skipped_steps = 0;    // steps skipped for non-finite gradients (fp16)
   double loss_scale = 1.0;           // the final loss scale (fp16)
-  bool stopped = false;              // ended by checkpoints.stop_after_steps before the last epoch
+  bool stopped = false;              // ended before the last epoch: stop_after_steps or a stop signal
+  int stop_signal = 0;               // the signal that stopped the run (on some rank), 0: none
 };
 
 // The training split: its targets (standardised) in `train`, its features from `train_x` (rows of

@@ -1,8 +1,9 @@
 # The other slurm/ templates under a real SLURM with 2 stand-in GPUs (device files the scheduler
 # counts and binds; hpctrain trains on the CPU): every template parses and its #SBATCH lines are
 # accepted (sbatch --test-only, sized down to this node); one rank per GPU with srun; a GPU array;
-# an ensemble and concurrent models over 2 ranks; the preemptible template survives its warning
-# signal (SIGUSR1, not passed on until hpctrain has --resume/--requeue: that part is not tested).
+# an ensemble and concurrent models over 2 ranks; the preemptible template takes its warning signal
+# (SIGUSR1 to the batch shell, as --signal=B:USR1@120 sends it), hpctrain checkpoints and requeues the
+# job (exit 75), and the requeued run resumes to the weights of an uninterrupted run, bit for bit.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 source "$here/slurm_box.sh"
@@ -51,7 +52,7 @@ ens_job=$(MEMBERS=2 sbatch --parsable $(small_sizes ensemble.sbatch) "$templates
 models_job=$(sbatch --parsable $(small_sizes models.sbatch) "$templates/models.sbatch" models.ini)
 # Long enough (about 5 s) to take a signal in the middle of training.
 pre_job=$(sbatch --parsable $(small_sizes preemptible.sbatch) "$templates/preemptible.sbatch" "$config" \
-          --epochs 15 --model.widths 512,512)
+          --epochs 15 --model.widths 512,512 --threads 1)
 
 box_wait "$srun_job" 60
 box_expect_ok "$srun_job" 1
@@ -88,18 +89,40 @@ for m in small wide; do [[ -s runs/$models_job/$m/model.h5 ]] || die "model $m h
 pass "models: the 2 [models.NAME] runs trained at once, with models.csv"
 
 # SIGUSR1 to the batch shell, as --signal=B:USR1@120 sends it before the time limit: the template
-# notes it and training goes on to the end (it is passed on only with the reliability flags).
+# passes it to hpctrain, which checkpoints, exits 75 and requeues the job (--requeue); the requeued
+# run (--resume auto) continues from the checkpoint to the end.
 deadline=$((SECONDS + 40))
 until grep -q '^epoch 1/' "hpctrain-preemptible-$pre_job.out" 2>/dev/null; do
   ((SECONDS < deadline)) || { box_job_report "$pre_job"; die "the preemptible job did not start training"; }
   sleep 0.3
 done
 scancel --batch --signal=USR1 "$pre_job"
-box_wait "$pre_job" 60
-box_expect_ok "$pre_job" 1
 out=hpctrain-preemptible-$pre_job.out
-grep -q "SIGUSR1 (time limit near): ignored" "$out" || die "the batch shell did not take SIGUSR1: $(tail "$out")"
-grep -q '^final: epochs=15 ' "$out" && grep -q '^end: srun exit code 0' "$out" \
-  || die "training did not run to the end after SIGUSR1: $(tail "$out")"
-pass "preemptible: SIGUSR1 during training is taken by the batch shell, and the run completes"
+deadline=$((SECONDS + 60))
+until grep -q "requeued SLURM job $pre_job" "$out" 2>/dev/null; do
+  ((SECONDS < deadline)) || { box_job_report "$pre_job"; die "the job was not requeued: $(tail "$out")"; }
+  sleep 0.3
+done
+# The restart would wait for cred_expire (120 s): start it now.
+deadline=$((SECONDS + 60))
+until grep -q '^start: .*restart 1' "$out" 2>/dev/null; do
+  ((SECONDS < deadline)) || { box_job_report "$pre_job"; die "the requeued job did not start again: $(tail "$out")"; }
+  scontrol update jobid="$pre_job" StartTime=now 2>/dev/null || true
+  sleep 1
+done
+box_wait "$pre_job" 90
+box_expect_ok "$pre_job" 1
+# (the first run's batch shell ends with the requeue: it prints no end line)
+grep -q "SIGUSR1 (time limit near): passing it to hpctrain" "$out" && grep -q "stopped by SIGUSR1 after step" "$out" \
+  || die "the first run did not stop with a checkpoint: $(cat "$out")"
+grep -q "resuming from runs/$pre_job/checkpoints/step-" "$out" && grep -q '^final: epochs=15 ' "$out" \
+  && grep -q '^end: srun exit code 0' "$out" || die "the requeued run did not resume to the end: $(tail "$out")"
+mpirun -np 2 "$HPCTRAIN" train --config "$config" --epochs 15 --model.widths 512,512 --threads 1 \
+  --run-dir straight >/dev/null
+"$PYTHON" - "runs/$pre_job/model.h5" straight/model.h5 <<'PY' || die "requeued run and straight run differ"
+import sys, h5py
+a, b = h5py.File(sys.argv[1])["params"], h5py.File(sys.argv[2])["params"]
+sys.exit(0 if list(a) == list(b) and all(a[k][:].tobytes() == b[k][:].tobytes() for k in a) else 1)
+PY
+pass "preemptible: SIGUSR1 -> checkpoint, exit 75, scontrol requeue; the requeued run resumed to the straight run's weights, bit for bit"
 finish

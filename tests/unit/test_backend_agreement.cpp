@@ -720,7 +720,7 @@ TEST_CASE("backends agree: step_control and update_loss_scale") {
     });
   // A run of the scaler through growth, backoffs and recovery; and without fp16 (growth = backoff = 1).
   const auto good = scalars({0.5, 0.0, 7.0, 3.0}), skipped = scalars({0.5, 1.0, 9.0, 3.0});
-  const auto state0 = scalars({1024.0, 0.0, 0.0, -1.0, -1.0});
+  const auto state0 = scalars({1024.0, 0.0, 0.0, -1.0, -1.0, 0.0, 0.0});
   for (const LossScaleArgs args : {LossScaleArgs{2.0, 0.5, 3}, LossScaleArgs{1.0, 1.0, 1}})
     ag.check("update_loss_scale growth " + std::to_string(args.growth), DType::f64, [&](Run& r) {
       const Tensor state = r.inout(state0, "state"), g = r.in(good), s = r.in(skipped);

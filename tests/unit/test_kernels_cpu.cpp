@@ -1563,33 +1563,34 @@ TEST_CASE("update_loss_scale: backoff and records on skip, growth after the inte
   LossScaleArgs args;
   args.interval = 3;
   Host<double> state(Shape{SS::kSize});
-  state.v = {1024.0, 0.0, 0.0, -1.0, -1.0};
+  state.v = {1024.0, 0.0, 0.0, -1.0, -1.0, 0.0, 0.0};
   Host<double> good = control(7), skipped = control(7, 1.0, true);
   be().update_loss_scale(args, good.t(), state.t());
   be().update_loss_scale(args, good.t(), state.t());
-  CHECK(state.v == std::vector<double>{1024.0, 2.0, 0.0, -1.0, -1.0});
+  CHECK(state.v == std::vector<double>{1024.0, 2.0, 0.0, -1.0, -1.0, 0.0, 0.0});
   be().update_loss_scale(args, good.t(), state.t());  // third good step in a row: grows, count restarts
-  CHECK(state.v == std::vector<double>{2048.0, 0.0, 0.0, -1.0, -1.0});
+  CHECK(state.v == std::vector<double>{2048.0, 0.0, 0.0, -1.0, -1.0, 0.0, 0.0});
   be().update_loss_scale(args, good.t(), state.t());
   be().update_loss_scale(args, skipped.t(), state.t());  // backoff, good count restarts, the skip recorded
-  CHECK(state.v == std::vector<double>{1024.0, 0.0, 1.0, 7.0, 7.0});
+  CHECK(state.v == std::vector<double>{1024.0, 0.0, 1.0, 7.0, 7.0, 1.0, 1.0});
   skipped[StepControl::kStep] = 9.0;
   be().update_loss_scale(args, skipped.t(), state.t());
-  CHECK(state.v == std::vector<double>{512.0, 0.0, 2.0, 9.0, 7.0});  // the first skip stays
+  CHECK(state.v == std::vector<double>{512.0, 0.0, 2.0, 9.0, 7.0, 2.0, 2.0});  // the first skip stays; 2 in a row
   for (int i = 0; i < 3; ++i) be().update_loss_scale(args, good.t(), state.t());
   CHECK(state[SS::kScale] == 1024.0);
+  CHECK((state[SS::kStreak] == 0.0 && state[SS::kMaxStreak] == 2.0));  // a good step ends the run of skips
   // growth = backoff = 1: the scale stays 1, skips are still recorded (training without fp16).
   LossScaleArgs none{1.0, 1.0, 1};
   Host<double> plain(Shape{SS::kSize});
-  plain.v = {1.0, 0.0, 0.0, -1.0, -1.0};
+  plain.v = {1.0, 0.0, 0.0, -1.0, -1.0, 0.0, 0.0};
   be().update_loss_scale(none, skipped.t(), plain.t());
   be().update_loss_scale(none, good.t(), plain.t());
-  CHECK(plain.v == std::vector<double>{1.0, 0.0, 1.0, 9.0, 9.0});
+  CHECK(plain.v == std::vector<double>{1.0, 0.0, 1.0, 9.0, 9.0, 0.0, 1.0});
   args.backoff = 0.0;
   check_throws_with([&] { be().update_loss_scale(args, good.t(), state.t()); }, "update_loss_scale: growth 2 must be >= 1, backoff 0");
   Host<double> short_state(Shape{4});
   check_throws_with([&] { be().update_loss_scale(none, good.t(), short_state.t()); },
-                    "update_loss_scale: state [4] has 4 elements, expected 5");
+                    "update_loss_scale: state [4] has 4 elements, expected 7");
 }
 
 TEST_CASE_TEMPLATE("scale_by multiplies by a device scalar", T, float, double, hpct::bf16, hpct::f16) {

@@ -1,0 +1,17 @@
+#pragma once
+// Stop signals: SIGTERM, SIGUSR1 (SLURM's warning before the time limit or a preemption) and SIGINT
+// ask a training run to stop at the next step, write a checkpoint and exit (README: Signals). The
+// handlers only store the signal's number in an atomic flag; the trainer looks at it after each
+// optimizer step, and the ranks agree on it through a collective. SIGINT's handler is installed
+// with SA_RESETHAND: a second Ctrl-C ends the process at once.
+#include <atomic>
+
+namespace hpct {
+
+// Installs the handlers (once per process) and returns the flag they set: 0, or the first signal.
+const std::atomic<int>& install_stop_signals();
+
+// "SIGTERM", "SIGUSR1", "SIGINT", or "signal N".
+const char* signal_name(int sig);
+
+}  // namespace hpct
