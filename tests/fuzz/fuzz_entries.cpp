@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <vector>
 
 #include "app/config.hpp"
 #include "app/ensemble.hpp"
