@@ -43,8 +43,6 @@
 #include "train/trainer.hpp"
 
 namespace hpct::app {
-namespace {
-
 Options train_options() {
   Options o("train", "Train a model on an HDF5 data set (see README: data layout, checkpoint layout).");
   o.add("data.train", "data/heteroscedastic.h5", "training data (HDF5: /X [N, F], /y)")
@@ -128,6 +126,8 @@ Options train_options() {
       .named_sections("models");  // [models.NAME] in --config: several models at once (README: Ensembles)
   return o;
 }
+
+namespace {
 
 // The loss a task implies, and a check that an explicit one fits it.
 nn::LossKind choose_loss(const std::string& option, data::Task task, const std::string& source) {

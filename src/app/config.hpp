@@ -26,6 +26,7 @@ class Options {
   Options& named_sections(const std::string& prefix);
 
   const std::string& command() const { return command_; }
+  const std::vector<std::string>& names() const { return names_; }  // declaration order
   std::string help_text() const;
 
  private:

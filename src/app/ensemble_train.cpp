@@ -126,6 +126,8 @@ struct Job {
   Config cfg;         // its resolved options: seed, run-dir, model.* set
 };
 
+}  // namespace
+
 // [models.NAME] sections: type, weight, group, and options of train by their key (a bare key is
 // model.KEY when train has that option, e.g. widths; otherwise a top-level option, e.g. epochs).
 std::vector<dist::ModelRequest> model_requests(const Config& cfg, std::vector<Config>& configs) {
@@ -161,8 +163,6 @@ std::vector<dist::ModelRequest> model_requests(const Config& cfg, std::vector<Co
   }
   return requests;
 }
-
-}  // namespace
 
 int run_ensemble(const Config& cfg, dist::World& world) {
   using clock = std::chrono::steady_clock;

@@ -163,7 +163,9 @@ void save_checkpoint(const std::string& path, const CheckpointData& ckpt) {
   h5::create_group(f, "/model");
   for (const auto& [name, value] : ckpt.model) {
     HPCT_CHECK(!name.empty(), path, ": empty /model attribute name");
-    std::visit([&](const auto& v) { h5::write_attr(f, "/model", name, v); }, value);
+    // A copy: clang 14 cannot capture a structured binding in a lambda.
+    const std::string& key = name;
+    std::visit([&](const auto& v) { h5::write_attr(f, "/model", key, v); }, value);
   }
 
   // Creation order is tracked so load returns the parameters in model order.
