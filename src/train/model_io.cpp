@@ -45,7 +45,10 @@ std::map<std::string, AttrValue> spec_to_attrs(const nn::ModelSpec& s) {
           {"seq_len", s.seq_len},
           {"pooling", s.pooling},
           {"causal", std::int64_t{s.causal ? 1 : 0}},
-          {"target_level", s.target_level}};
+          {"target_level", s.target_level},
+          {"latent", s.latent},
+          {"recon", s.recon},
+          {"alpha", s.alpha}};
 }
 
 nn::ModelSpec spec_from_attrs(const std::map<std::string, AttrValue>& a, const std::string& source) {
@@ -72,6 +75,9 @@ nn::ModelSpec spec_from_attrs(const std::map<std::string, AttrValue>& a, const s
   s.pooling = attr_or<std::string>(a, "pooling", d.pooling, source);
   s.causal = attr_or<std::int64_t>(a, "causal", 0, source) != 0;
   s.target_level = attr_or<std::string>(a, "target_level", d.target_level, source);
+  s.latent = attr_or<std::int64_t>(a, "latent", d.latent, source);
+  s.recon = attr_or<std::string>(a, "recon", d.recon, source);
+  s.alpha = attr_or<double>(a, "alpha", d.alpha, source);
   return s;
 }
 
