@@ -146,9 +146,9 @@ void check_model_fits_data(const nn::ModelSpec& spec, const data::Dataset& d, co
     HPCT_CHECK(d.features == spec.in_features, d.source, ": /X has ", d.features, " features per ",
                d.is_sequence() ? "position" : "row", " but ", model, " takes ", spec.in_features);
   if (d.targets > 0 && spec.type != "ssvae") {
-    const std::int64_t r = d.first_unlabelled_row();
-    HPCT_CHECK(r < 0, d.source, ": /y row ", r, " is label -1; class labels must be >= 0 (-1 = unlabelled is for ",
-               "model.type ssvae only)");
+    // (rows of a split are not the file's rows, so the message names the file only)
+    HPCT_CHECK(d.first_unlabelled_row() < 0, d.source, ": /y holds label -1 (unlabelled rows); class labels must be ",
+               ">= 0 for ", model, " (-1 = unlabelled is for model.type ssvae only)");
   }
   if (d.targets > 0) {
     const bool token = d.token_targets;
