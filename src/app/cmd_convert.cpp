@@ -35,7 +35,7 @@ int run_convert(const Args& given) {
       .add("encoding", "onehot", "fasta: onehot (21 features) | blosum62 (20 features)")
       .add("max-length", "0", "fasta: positions per row L (0 = the longest sequence)")
       .add("idx", "", "MNIST/FashionMNIST IDX files: --idx IMAGES LABELS (pixels scaled to [0, 1])")
-      .add("labelled-fraction", "1", "classification: keep the labels of this fraction of rows (seeded), -1 for the rest (model ssvae)")
+      .add("labelled-fraction", "", "classification: keep the labels of this fraction of rows (seeded), -1 for the rest (model ssvae)")
       .add("seed", "1", "--labelled-fraction: which rows keep their labels")
       .add("out", "", "output HDF5 file")
       .add("targets", "", "CSV: target column names, comma-separated")
@@ -50,7 +50,7 @@ int run_convert(const Args& given) {
   HPCT_CHECK(cfg.is_set("csv") + cfg.is_set("text") + cfg.is_set("fasta") + cfg.is_set("idx") == 1,
              "convert takes one input: --csv FILE, --text FILE, --fasta FILE or --idx IMAGES LABELS");
   HPCT_CHECK(cfg.is_set("out"), "option --out is required");
-  const double labelled = cfg.real("labelled-fraction");
+  const double labelled = cfg.is_set("labelled-fraction") ? cfg.real("labelled-fraction") : 1.0;
   HPCT_CHECK(!cfg.is_set("labelled-fraction") || (!cfg.is_set("text") && !cfg.is_set("fasta")),
              "option --labelled-fraction: applies to per-row class labels (--idx, --csv), not to --text or --fasta");
   data::Dataset d;
