@@ -92,4 +92,16 @@ assert prob.shape == (500, 10) and np.allclose(prob.sum(1), 1, atol=1e-5)
 print(f"predict accuracy {(label == y).mean():.3f}")
 PY
 pass "predict: class probabilities of the classifier q(y|x) on the 500 test digits"
+# Resume: 30 steps, a checkpoint, the rest: the straight run's weights bit for bit (the noise is a
+# function of seed and micro-step, restored with the run's state).
+"$HPCTRAIN" train --config "$cfg" --epochs 2 --run-dir runs/straight --quiet >/dev/null
+"$HPCTRAIN" train --config "$cfg" --epochs 2 --run-dir runs/resumed --quiet --checkpoint.every-steps 30 \
+  --debug.stop-after-steps 30 >/dev/null
+"$HPCTRAIN" train --config "$cfg" --epochs 2 --run-dir runs/resumed --quiet --resume runs/resumed >/dev/null
+"$PYTHON" - <<'PY' || die "ssvae resume differs from the straight run"
+import h5py, numpy as np
+a, b = h5py.File("runs/straight/model.h5")["params"], h5py.File("runs/resumed/model.h5")["params"]
+assert list(a) == list(b) and all(np.array_equal(a[k][:], b[k][:]) for k in a)
+PY
+pass "resume after 30 steps reaches the straight run's weights bit for bit"
 finish
