@@ -3,6 +3,7 @@
 // and the backend factory.
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -591,6 +592,100 @@ void Backend::softmax_ce_loss(const Tensor& logits, const Tensor& labels, const 
   if (!dlogits.empty()) c.like("logits", logits, "dlogits", dlogits);
   check_loss_scalars(c, args, acc);
   softmax_ce_loss_impl(logits, labels, dlogits, args, acc);
+}
+
+// ---- semi-supervised VAE ------------------------------------------------------------------------------
+
+namespace {
+// fp32 (training) or fp64 (finite-difference tests); the ssvae kernels have no 16-bit path.
+void check_f32(const Checker& c, const char* what, const Tensor& t) {
+  c.floating(what, t);
+  HPCT_CHECK(t.dtype == DType::f32 || t.dtype == DType::f64, c.k, ": ", what, " must be f32 or f64, got ",
+             name_of(t.dtype));
+}
+void check_matrix(const Checker& c, const char* what, const Tensor& t, std::int64_t rows, std::int64_t cols) {
+  check_f32(c, what, t);
+  HPCT_CHECK(t.rank() == 2 && t.dim(0) == rows && t.dim(1) == cols, c.k, ": ", what, " is ", t.shape.str(),
+             ", expected [", rows, ", ", cols, "]");
+}
+}  // namespace
+
+void Backend::class_concat_forward(const Tensor& a, std::int64_t classes, bool expand, const Tensor& out) {
+  const Checker c{"class_concat_forward", device()};
+  HPCT_CHECK(classes >= 1, c.k, ": classes must be >= 1, got ", classes);
+  check_f32(c, "a", a);
+  HPCT_CHECK(a.rank() == 2, c.k, ": a must be [R, K], got ", a.shape.str());
+  check_matrix(c, "out", out, expand ? a.dim(0) * classes : a.dim(0), a.dim(1) + classes);
+  c.same_dtype("a", a, "out", out);
+  class_concat_forward_impl(a, classes, expand, out);
+}
+
+void Backend::class_concat_backward(const Tensor& dout, std::int64_t classes, bool expand, const Tensor& da) {
+  const Checker c{"class_concat_backward", device()};
+  HPCT_CHECK(classes >= 1, c.k, ": classes must be >= 1, got ", classes);
+  check_f32(c, "da", da);
+  HPCT_CHECK(da.rank() == 2, c.k, ": da must be [R, K], got ", da.shape.str());
+  check_matrix(c, "dout", dout, expand ? da.dim(0) * classes : da.dim(0), da.dim(1) + classes);
+  c.same_dtype("da", da, "dout", dout);
+  class_concat_backward_impl(dout, classes, expand, da);
+}
+
+void Backend::normal_fill(const Tensor& out, std::uint64_t seed, std::uint64_t stream) {
+  const Checker c{"normal_fill", device()};
+  check_f32(c, "out", out);
+  normal_fill_impl(out, seed, stream);
+}
+
+void Backend::reparam_forward(const Tensor& enc, const Tensor& eps, const Tensor& z) {
+  const Checker c{"reparam_forward", device()};
+  check_f32(c, "eps", eps);
+  HPCT_CHECK(eps.rank() == 2, c.k, ": eps must be [M, K], got ", eps.shape.str());
+  check_matrix(c, "enc", enc, eps.dim(0), 2 * eps.dim(1));
+  check_matrix(c, "z", z, eps.dim(0), eps.dim(1));
+  c.same_dtype("eps", eps, "enc", enc);
+  c.same_dtype("eps", eps, "z", z);
+  reparam_forward_impl(enc, eps, z);
+}
+
+void Backend::reparam_backward(const Tensor& enc, const Tensor& eps, const Tensor& dz, const Tensor& denc) {
+  const Checker c{"reparam_backward", device()};
+  check_f32(c, "eps", eps);
+  HPCT_CHECK(eps.rank() == 2, c.k, ": eps must be [M, K], got ", eps.shape.str());
+  check_matrix(c, "enc", enc, eps.dim(0), 2 * eps.dim(1));
+  check_matrix(c, "dz", dz, eps.dim(0), eps.dim(1));
+  check_matrix(c, "denc", denc, eps.dim(0), 2 * eps.dim(1));
+  for (const auto& [what, t] : {std::pair<const char*, const Tensor*>{"enc", &enc}, {"dz", &dz}, {"denc", &denc}})
+    c.same_dtype("eps", eps, what, *t);
+  reparam_backward_impl(enc, eps, dz, denc);
+}
+
+void Backend::ssvae_objective(const Tensor& x, const Tensor& logits, const Tensor& labels, const Tensor& enc,
+                              const Tensor& recon, const SsvaeArgs& ssvae, const LossArgs& args, const Tensor& acc,
+                              const Tensor& dlogits, const Tensor& denc, const Tensor& drecon) {
+  const Checker c{"ssvae_objective", device()};
+  check_f32(c, "x", x);
+  check_f32(c, "logits", logits);
+  HPCT_CHECK(x.rank() == 2 && logits.rank() == 2 && logits.dim(0) == x.dim(0) && logits.dim(1) >= 1, c.k,
+             ": x [N, F] and logits [N, C] expected, got ", x.shape.str(), " and ", logits.shape.str());
+  const std::int64_t n = x.dim(0), f = x.dim(1), classes = logits.dim(1);
+  c.typed_numel("labels", labels, DType::i32, n);
+  check_f32(c, "enc", enc);
+  HPCT_CHECK(enc.rank() == 2 && enc.dim(0) == n * classes && enc.dim(1) % 2 == 0 && enc.dim(1) > 0, c.k,
+             ": enc must be [N*C, 2K] = [", n * classes, ", 2K], got ", enc.shape.str());
+  check_matrix(c, "recon", recon, n * classes, f);
+  HPCT_CHECK(ssvae.alpha >= 0.0 && std::isfinite(ssvae.alpha), c.k, ": alpha must be finite and >= 0, got ",
+             ssvae.alpha);
+  check_loss_scalars(c, args, acc);
+  const bool grads = !dlogits.empty() || !denc.empty() || !drecon.empty();
+  if (grads) {
+    check_matrix(c, "dlogits", dlogits, n, classes);
+    check_matrix(c, "denc", denc, enc.dim(0), enc.dim(1));
+    check_matrix(c, "drecon", drecon, n * classes, f);
+  }
+  for (const auto& [what, t] : {std::pair<const char*, const Tensor*>{"logits", &logits}, {"enc", &enc},
+                                {"recon", &recon}, {"dlogits", &dlogits}, {"denc", &denc}, {"drecon", &drecon}})
+    if (!t->empty()) c.same_dtype("x", x, what, *t);
+  ssvae_objective_impl(x, logits, labels, enc, recon, ssvae, args, acc, dlogits, denc, drecon);
 }
 
 // ---- device scalars of a step -----------------------------------------------------------------------

@@ -138,6 +138,12 @@ struct Conv1dGeom {
   bool transposed = false;
 };
 
+// The ssvae objective's options (Backend::ssvae_objective).
+struct SsvaeArgs {
+  double alpha = 1.0;     // weight of the classification loss on labelled rows
+  bool gaussian = false;  // reconstruction: Bernoulli (logits) or Gaussian (unit variance, means)
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -340,6 +346,35 @@ class Backend {
   void softmax_ce_loss(const Tensor& logits, const Tensor& labels, const Tensor& dlogits, const LossArgs& args,
                        const Tensor& acc);
 
+  // ---- semi-supervised VAE (model ssvae, Kingma et al. 2014 "M2"); float32 only ---------------------
+  // Rows paired with classes: a [R, K] -> out [R*C, K+C] with expand (row r*C + c = [a_r, onehot(c)]),
+  // else out [R, K+C] (row r = [a_r, onehot(r mod C)]).
+  void class_concat_forward(const Tensor& a, std::int64_t classes, bool expand, const Tensor& out);
+  //   da[r, :] = sum of dout[row, :K] over the rows made from a_r        (da overwritten)
+  void class_concat_backward(const Tensor& dout, std::int64_t classes, bool expand, const Tensor& da);
+  // Standard normal noise by Box-Muller from Philox: u1 = philox_uniform(seed, stream, 2i),
+  // u2 = philox_uniform(seed, stream, 2i + 1), out[i] = sqrt(-2 ln(1 - u1)) cos(2 pi u2).
+  void normal_fill(const Tensor& out, std::uint64_t seed, std::uint64_t stream);
+  // Reparameterisation: enc [M, 2K] = (mu, log-variance lv), eps [M, K]: z = mu + exp(lv / 2) eps.
+  void reparam_forward(const Tensor& enc, const Tensor& eps, const Tensor& z);
+  //   denc[:, :K] += dz;  denc[:, K:] += dz eps exp(lv / 2) / 2              (accumulates into denc)
+  void reparam_backward(const Tensor& enc, const Tensor& eps, const Tensor& dz, const Tensor& denc);
+  // The M2 objective (negative ELBOs) of N rows x [N, F], classifier logits [N, C], labels i32 [N] (class
+  // or -1 = unlabelled), and for every pair (n, c) (row n C + c) the encoder output enc [N*C, 2K] =
+  // (mu, lv) and the decoder's reconstruction logits (Bernoulli) or means (Gaussian) recon [N*C, F]:
+  //   L(n, c) = R(x_n, recon_nc) + KL_nc + log C       (-log p(x|y,z) - log p(y) + KL(q(z|x,y) || N(0, I)))
+  //   R = sum_f max(r, 0) - r x + log(1 + exp(-|r|))  (bernoulli)  or  sum_f (x - r)^2 / 2 + log(2 pi) / 2
+  //   KL = sum_k (mu^2 + exp(lv) - 1 - lv) / 2
+  //   labelled (y_n = c):  l_n = L(n, c) + alpha (logsumexp(z_n) - z_nc)
+  //   unlabelled:          l_n = sum_c q_c (L(n, c) + log q_c),  q = softmax(z_n)
+  // Adds {sum_n l_n, N} to acc (f64 [2]) and writes, with s = grad_scale * grad_multiplier[0] (LossArgs;
+  // mean and lengths not used) and weights w_nc = onehot(y_n) or q_nc:
+  //   drecon = s w dR/drecon, denc = s w dKL/denc (overwritten), dlogits = s alpha (q - onehot(y)) or
+  //   s q_j (g_j - sum_c q_c g_c) with g_c = L(n, c) + log q_c.
+  void ssvae_objective(const Tensor& x, const Tensor& logits, const Tensor& labels, const Tensor& enc,
+                       const Tensor& recon, const SsvaeArgs& ssvae, const LossArgs& args, const Tensor& acc,
+                       const Tensor& dlogits, const Tensor& denc, const Tensor& drecon);
+
   // ---- device scalars of a step ------------------------------------------------------------
   // x *= factor[0], factor f64 [1] on the device.
   void scale_by(const Tensor& x, const Tensor& factor);
@@ -442,6 +477,15 @@ class Backend {
                                const LossArgs& args, const Tensor& acc) = 0;
   virtual void softmax_ce_loss_impl(const Tensor& logits, const Tensor& labels, const Tensor& dlogits,
                                     const LossArgs& args, const Tensor& acc) = 0;
+  virtual void class_concat_forward_impl(const Tensor& a, std::int64_t classes, bool expand, const Tensor& out) = 0;
+  virtual void class_concat_backward_impl(const Tensor& dout, std::int64_t classes, bool expand, const Tensor& da) = 0;
+  virtual void normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream) = 0;
+  virtual void reparam_forward_impl(const Tensor& enc, const Tensor& eps, const Tensor& z) = 0;
+  virtual void reparam_backward_impl(const Tensor& enc, const Tensor& eps, const Tensor& dz, const Tensor& denc) = 0;
+  virtual void ssvae_objective_impl(const Tensor& x, const Tensor& logits, const Tensor& labels, const Tensor& enc,
+                                    const Tensor& recon, const SsvaeArgs& ssvae, const LossArgs& args,
+                                    const Tensor& acc, const Tensor& dlogits, const Tensor& denc,
+                                    const Tensor& drecon) = 0;
   virtual void scale_by_impl(const Tensor& x, const Tensor& factor) = 0;
   virtual void step_control_impl(const StepControlArgs& args, const Tensor& count, const Tensor& sumsq,
                                  const Tensor& loss_scale, const Tensor& control) = 0;

@@ -581,6 +581,40 @@ void CpuAsyncBackend::conv1d_backward_filter_impl(const Tensor& x, const Tensor&
                                                   const Tensor& dbias, const Conv1dGeom& g) {
   enqueue([=, this] { CpuBackend::conv1d_backward_filter_impl(x, dy, dw, dbias, g); });
 }
+void CpuAsyncBackend::class_concat_forward_impl(const Tensor& a, std::int64_t classes, bool expand, const Tensor& out) {
+  enqueue([=, this] { CpuBackend::class_concat_forward_impl(a, classes, expand, out); });
+}
+void CpuAsyncBackend::class_concat_backward_impl(const Tensor& dout, std::int64_t classes, bool expand,
+                                                 const Tensor& da) {
+  enqueue([=, this] { CpuBackend::class_concat_backward_impl(dout, classes, expand, da); });
+}
+void CpuAsyncBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream) {
+  enqueue([=, this] { CpuBackend::normal_fill_impl(out, seed, stream); });
+}
+void CpuAsyncBackend::reparam_forward_impl(const Tensor& enc, const Tensor& eps, const Tensor& z) {
+  enqueue([=, this] { CpuBackend::reparam_forward_impl(enc, eps, z); });
+}
+void CpuAsyncBackend::reparam_backward_impl(const Tensor& enc, const Tensor& eps, const Tensor& dz,
+                                            const Tensor& denc) {
+  enqueue([=, this] { CpuBackend::reparam_backward_impl(enc, eps, dz, denc); });
+}
+void CpuAsyncBackend::ssvae_objective_impl(const Tensor& x, const Tensor& logits, const Tensor& labels,
+                                           const Tensor& enc, const Tensor& recon, const SsvaeArgs& ssvae,
+                                           const LossArgs& args, const Tensor& acc, const Tensor& dlogits,
+                                           const Tensor& denc, const Tensor& drecon) {
+  // Ten tensors outgrow Task::kCapacity: the views travel in one small heap block (one per step).
+  struct Views {
+    Tensor x, logits, labels, enc, recon;
+    SsvaeArgs ssvae;
+    LossArgs args;
+    Tensor acc, dlogits, denc, drecon;
+  };
+  auto v = std::make_shared<const Views>(Views{x, logits, labels, enc, recon, ssvae, args, acc, dlogits, denc, drecon});
+  enqueue([v, this] {
+    CpuBackend::ssvae_objective_impl(v->x, v->logits, v->labels, v->enc, v->recon, v->ssvae, v->args, v->acc,
+                                     v->dlogits, v->denc, v->drecon);
+  });
+}
 void CpuAsyncBackend::float_loss_impl(FloatLoss kind, const Tensor& pred, const Tensor& target, const Tensor& dpred,
                                       const LossArgs& args, const Tensor& acc) {
   enqueue([=, this] { CpuBackend::float_loss_impl(kind, pred, target, dpred, args, acc); });

@@ -93,6 +93,14 @@ class CudaBackend final : public Backend {
                                  const Conv1dGeom& g) override;
   void conv1d_backward_filter_impl(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& dbias,
                                    const Conv1dGeom& g) override;
+  void class_concat_forward_impl(const Tensor& a, std::int64_t classes, bool expand, const Tensor& out) override;
+  void class_concat_backward_impl(const Tensor& dout, std::int64_t classes, bool expand, const Tensor& da) override;
+  void normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream) override;
+  void reparam_forward_impl(const Tensor& enc, const Tensor& eps, const Tensor& z) override;
+  void reparam_backward_impl(const Tensor& enc, const Tensor& eps, const Tensor& dz, const Tensor& denc) override;
+  void ssvae_objective_impl(const Tensor& x, const Tensor& logits, const Tensor& labels, const Tensor& enc,
+                            const Tensor& recon, const SsvaeArgs& ssvae, const LossArgs& args, const Tensor& acc,
+                            const Tensor& dlogits, const Tensor& denc, const Tensor& drecon) override;
   void float_loss_impl(FloatLoss kind, const Tensor& pred, const Tensor& target, const Tensor& dpred,
                        const LossArgs& args, const Tensor& acc) override;
   void softmax_ce_loss_impl(const Tensor& logits, const Tensor& labels, const Tensor& dlogits, const LossArgs& args,

@@ -1,6 +1,7 @@
 // CudaBackend: the ops without a CUDA implementation yet. Each throws naming itself, so a model that
 // needs one fails at its first call with a clear message (attention arrives with cuDNN's SDPA, the
-// convolutions with cuDNN's convolution forward / backward-data / backward-filter).
+// convolutions with cuDNN's convolution forward / backward-data / backward-filter; the SSVAE's kernels
+// with the same Philox stream as the CPU).
 #include "core/error.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 
@@ -44,6 +45,23 @@ void CudaBackend::conv1d_backward_data_impl(const Tensor&, const Tensor&, const 
 void CudaBackend::conv1d_backward_filter_impl(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                                               const Conv1dGeom&) {
   not_yet("conv1d_backward_filter");
+}
+
+void CudaBackend::class_concat_forward_impl(const Tensor&, std::int64_t, bool, const Tensor&) {
+  not_yet("class_concat_forward");
+}
+void CudaBackend::class_concat_backward_impl(const Tensor&, std::int64_t, bool, const Tensor&) {
+  not_yet("class_concat_backward");
+}
+void CudaBackend::normal_fill_impl(const Tensor&, std::uint64_t, std::uint64_t) { not_yet("normal_fill"); }
+void CudaBackend::reparam_forward_impl(const Tensor&, const Tensor&, const Tensor&) { not_yet("reparam_forward"); }
+void CudaBackend::reparam_backward_impl(const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  not_yet("reparam_backward");
+}
+void CudaBackend::ssvae_objective_impl(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                       const SsvaeArgs&, const LossArgs&, const Tensor&, const Tensor&, const Tensor&,
+                                       const Tensor&) {
+  not_yet("ssvae_objective");
 }
 
 }  // namespace hpct::kernels::cuda

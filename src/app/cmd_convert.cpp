@@ -1,5 +1,6 @@
 // hpctrain convert: CSV (header row), any file as byte-level text, or protein sequences in FASTA with
 // per-residue labels -> the HDF5 data layout.
+#include <algorithm>
 #include <iostream>
 
 #include "app/commands.hpp"
@@ -8,11 +9,21 @@
 #include "data/csv_convert.hpp"
 #include "data/dataset.hpp"
 #include "data/fasta_convert.hpp"
+#include "data/idx_convert.hpp"
 #include "data/text_convert.hpp"
 
 namespace hpct::app {
 
-int run_convert(const Args& args) {
+int run_convert(const Args& given) {
+  // --idx IMAGES LABELS: two values, passed on as one comma-separated option value.
+  Args args;
+  for (std::size_t i = 0; i < given.size(); ++i) {
+    args.push_back(given[i]);
+    if (given[i] == "--idx" && i + 2 < given.size() && given[i + 2].rfind("--", 0) != 0) {
+      args.push_back(given[i + 1] + "," + given[i + 2]);
+      i += 2;
+    }
+  }
   Options o("convert",
             "Turn a CSV file with a header row into the HDF5 data layout (/X, /y, task), or any file (--text) into "
             "byte tokens for next-token prediction (/tokens, /y, /lengths; vocab 256), or protein sequences (--fasta) "
@@ -23,6 +34,9 @@ int run_convert(const Args& args) {
       .add("labels", "", "fasta: per-residue labels, one FASTA-framed record per sequence id")
       .add("encoding", "onehot", "fasta: onehot (21 features) | blosum62 (20 features)")
       .add("max-length", "0", "fasta: positions per row L (0 = the longest sequence)")
+      .add("idx", "", "MNIST/FashionMNIST IDX files: --idx IMAGES LABELS (pixels scaled to [0, 1])")
+      .add("labelled-fraction", "", "classification: keep the labels of this fraction of rows (seeded), -1 for the rest (model ssvae)")
+      .add("seed", "1", "--labelled-fraction: which rows keep their labels")
       .add("out", "", "output HDF5 file")
       .add("targets", "", "CSV: target column names, comma-separated")
       .add("features", "", "CSV: feature column names (default: every non-target column)")
@@ -33,10 +47,24 @@ int run_convert(const Args& args) {
     std::cout << o.help_text();
     return 0;
   }
-  HPCT_CHECK(cfg.is_set("csv") + cfg.is_set("text") + cfg.is_set("fasta") == 1,
-             "convert takes one input: --csv FILE, --text FILE or --fasta FILE");
+  HPCT_CHECK(cfg.is_set("csv") + cfg.is_set("text") + cfg.is_set("fasta") + cfg.is_set("idx") == 1,
+             "convert takes one input: --csv FILE, --text FILE, --fasta FILE or --idx IMAGES LABELS");
   HPCT_CHECK(cfg.is_set("out"), "option --out is required");
+  const double labelled = cfg.is_set("labelled-fraction") ? cfg.real("labelled-fraction") : 1.0;
+  HPCT_CHECK(!cfg.is_set("labelled-fraction") || (!cfg.is_set("text") && !cfg.is_set("fasta")),
+             "option --labelled-fraction: applies to per-row class labels (--idx, --csv), not to --text or --fasta");
   data::Dataset d;
+  if (cfg.is_set("idx")) {
+    const std::vector<std::string> files = cfg.str_list("idx");
+    HPCT_CHECK(files.size() == 2, "option --idx: takes two files, IMAGES and LABELS, got ", files.size());
+    d = data::read_idx(files[0], files[1]);
+    if (cfg.is_set("labelled-fraction")) data::mark_unlabelled(d, labelled, cfg.unsigned_integer("seed"));
+    data::write_dataset(cfg.str("out"), d);
+    std::cout << "wrote " << cfg.str("out") << ": " << d.n << " images of " << d.features << " pixels in [0, 1], "
+              << d.num_classes << " classes, " << d.n - std::count(d.labels.begin(), d.labels.end(), -1)
+              << " labelled" << std::endl;
+    return 0;
+  }
   if (cfg.is_set("fasta")) {
     data::FastaOptions f;
     f.encoding = cfg.str("encoding");
@@ -64,6 +92,7 @@ int run_convert(const Args& args) {
   c.features = cfg.str_list("features");
   c.task = cfg.is_set("task") ? cfg.str("task") : "regression";
   d = data::read_csv(cfg.str("csv"), c);
+  if (cfg.is_set("labelled-fraction")) data::mark_unlabelled(d, labelled, cfg.unsigned_integer("seed"));
   data::write_dataset(cfg.str("out"), d);
   std::cout << "wrote " << cfg.str("out") << ": " << d.n << " rows, " << d.features << " features, " << d.targets
             << " target(s), task " << data::to_string(d.task) << std::endl;

@@ -131,7 +131,7 @@ std::string input_kind(const data::Dataset& d) {
 void check_model_fits_data(const nn::ModelSpec& spec, const data::Dataset& d, const std::string& origin) {
   const std::string model =
       origin == "option model.type" ? cat(origin, " ", spec.type) : cat("model ", spec.type, " of ", origin);
-  if (spec.type == "mlp" || spec.type == "transformer-tabular") {
+  if (spec.type == "mlp" || spec.type == "transformer-tabular" || spec.type == "ssvae") {
     HPCT_CHECK(!d.is_sequence(), d.source, ": holds ", input_kind(d), " but ", model, " takes tabular /X [N, F]");
   } else {
     HPCT_CHECK(d.is_sequence(), d.source, ": holds ", input_kind(d), " but ", model,
@@ -156,6 +156,11 @@ void check_model_fits_data(const nn::ModelSpec& spec, const data::Dataset& d, co
   if (d.vocab_size == 0)
     HPCT_CHECK(d.features == spec.in_features, d.source, ": /X has ", d.features, " features per ",
                d.is_sequence() ? "position" : "row", " but ", model, " takes ", spec.in_features);
+  if (d.targets > 0 && spec.type != "ssvae") {
+    // (rows of a split are not the file's rows, so the message names the file only)
+    HPCT_CHECK(d.first_unlabelled_row() < 0, d.source, ": /y holds label -1 (unlabelled rows); class labels must be ",
+               ">= 0 for ", model, " (-1 = unlabelled is for model.type ssvae only)");
+  }
   if (d.targets > 0) {
     const bool token = d.token_targets;
     HPCT_CHECK(token == spec.per_token(), d.source, ": /y holds ", token ? "per-token" : "per-row", " targets but ",
@@ -172,9 +177,9 @@ nn::ModelSpec model_spec_from_options(const Config& cfg, nn::LossKind loss, cons
   nn::ModelSpec spec;
   spec.type = cfg.str("model.type");
   HPCT_CHECK(spec.type == "mlp" || spec.type == "transformer-tabular" || spec.type == "transformer" ||
-                 spec.type == "lm" || spec.type == "cnn1d",
+                 spec.type == "lm" || spec.type == "cnn1d" || spec.type == "ssvae",
              "option model.type: unknown model type '", spec.type,
-             "' (valid: mlp, transformer-tabular, transformer, lm, cnn1d)");
+             "' (valid: mlp, transformer-tabular, transformer, lm, cnn1d, ssvae)");
   const bool lm = spec.type == "lm";
   spec.in_features = train.features;
   spec.targets = train.task == data::Task::classification ? 1 : train.targets;
@@ -190,6 +195,18 @@ nn::ModelSpec model_spec_from_options(const Config& cfg, nn::LossKind loss, cons
   spec.heads = cfg.integer("model.heads");
   spec.layers = cfg.integer("model.layers");
   spec.mlp_ratio = cfg.real("model.mlp-ratio");
+  spec.latent = cfg.integer("model.latent");
+  spec.recon = cfg.str("model.recon");
+  spec.alpha = cfg.real("model.alpha");
+  if (spec.type == "ssvae") {
+    HPCT_CHECK(train.task == data::Task::classification && !train.is_sequence() && loss == nn::LossKind::ce,
+               "option model.type ssvae: needs tabular rows /X [N, F] with class labels /y (-1 = unlabelled) and ",
+               "loss ce; ", train.source, " has task ", data::to_string(train.task),
+               train.is_sequence() ? " and sequences" : "", ", loss ", nn::to_string(loss));
+    HPCT_CHECK(spec.recon != "bernoulli" || !cfg.boolean("data.standardize"),
+               "option data.standardize: model.type ssvae with model.recon bernoulli reconstructs x in [0, 1] ",
+               "as stored; set --data.standardize false (or use --model.recon gaussian)");
+  }
   spec.pooling = cfg.str("model.pooling");
   spec.channels = cfg.integer("model.channels");
   spec.kernel_size = cfg.integer("model.kernel-size");

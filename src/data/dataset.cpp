@@ -297,8 +297,9 @@ Dataset read_dataset(const std::string& path, bool require_targets, bool read_fe
       }
     }
     // Per token: padding becomes -1 and -1 (no label) is allowed anywhere.
+    // Per row: -1 marks an unlabelled row (kept; models other than ssvae refuse it at setup).
     const auto skipped = [&](std::size_t i) {
-      if (!d.token_targets) return false;
+      if (!d.token_targets) return labels[i] == kIgnoreLabel;
       const auto idx = static_cast<std::int64_t>(i);
       if (idx % P >= valid(idx / P)) labels[i] = kIgnoreLabel;
       return labels[i] == kIgnoreLabel;

@@ -68,6 +68,14 @@ struct Dataset {
   }
   // Floats of x per row: L * F for sequences, F for tabular data (0 with tokens).
   std::int64_t row_width() const { return (seq_len > 0 ? seq_len : 1) * features; }
+  // Per-row class labels may be -1 (unlabelled: model ssvae only, the model setup refuses them for
+  // the others): the first such row, or -1 when every row has a label.
+  std::int64_t first_unlabelled_row() const {
+    if (task != Task::classification || token_targets) return -1;
+    for (std::size_t r = 0; r < labels.size(); ++r)
+      if (labels[r] == kIgnoreLabel) return static_cast<std::int64_t>(r);
+    return -1;
+  }
   // Target rows per data row: L for token-level targets, else 1 (labels per row; y has T times more).
   std::int64_t target_positions() const { return token_targets ? seq_len : 1; }
 

@@ -5,6 +5,7 @@
 #include "nn/cnn1d.hpp"
 #include "nn/mlp.hpp"
 #include "nn/sequence_transformer.hpp"
+#include "nn/ssvae.hpp"
 #include "nn/transformer_tabular.hpp"
 
 namespace hpct::nn {
@@ -42,6 +43,11 @@ void check_transformer_spec(const ModelSpec& spec) {
 
 }  // namespace
 
+void Model::forward_objective(Exec&, const ModelInput&, const Tensor&, const kernels::LossArgs&, const Tensor&,
+                              ModelContext&) {
+  fail("model ", spec_.type, ": has no objective of its own (it trains with a loss of its output)");
+}
+
 std::unique_ptr<Model> build_model(const ModelSpec& spec, kernels::Backend& be, std::uint64_t seed, DType dtype) {
   HPCT_CHECK(spec.out_features > 0, "model: output width must be positive, got ", spec.out_features);
   HPCT_CHECK(spec.dropout >= 0.0 && spec.dropout < 1.0, "option model.dropout: must be in [0, 1), got ",
@@ -70,9 +76,23 @@ std::unique_ptr<Model> build_model(const ModelSpec& spec, kernels::Backend& be, 
     HPCT_CHECK(!spec.dilations.empty(), "option model.dilations: needs at least one dilation");
     for (std::int64_t d : spec.dilations) HPCT_CHECK(d > 0, "option model.dilations: must be positive, got ", d);
     model = std::make_unique<Cnn1d>(spec, dtype, seed);
+  } else if (spec.type == "ssvae") {
+    HPCT_CHECK(spec.in_features > 0, "model ssvae: the data has no features");
+    HPCT_CHECK(spec.task == "classification" && spec.loss == "ce", "model ssvae: needs class labels (task ",
+               "classification, loss ce), got task ", spec.task, " and loss ", spec.loss);
+    for (std::int64_t w : spec.widths)
+      HPCT_CHECK(w > 0, "option model.widths: widths must be positive, got ", w);
+    HPCT_CHECK(spec.latent > 0, "option model.latent: must be positive, got ", spec.latent);
+    HPCT_CHECK(spec.recon == "bernoulli" || spec.recon == "gaussian", "option model.recon: unknown reconstruction '",
+               spec.recon, "' (valid: bernoulli, gaussian)");
+    HPCT_CHECK(spec.alpha >= 0.0 && std::isfinite(spec.alpha), "option model.alpha: must be finite and >= 0, got ",
+               spec.alpha);
+    HPCT_CHECK(dtype == DType::f32 || dtype == DType::f64, "option precision: model ssvae trains in fp32 only, got ",
+               name_of(dtype));
+    model = std::make_unique<Ssvae>(spec, dtype, seed);
   } else {
     fail("option model.type: unknown model type '", spec.type,
-         "' (valid: mlp, transformer-tabular, transformer, lm, cnn1d)");
+         "' (valid: mlp, transformer-tabular, transformer, lm, cnn1d, ssvae)");
   }
   model->params().finalize(be, seed);
   return model;

@@ -42,6 +42,14 @@ class Model {
   virtual void backward(Exec& ex, const ModelContext& ctx, const Tensor& doutput) = 0;
   virtual std::string describe() const = 0;
 
+  // Models whose training objective is not a loss of their output (ssvae): the trainer calls
+  // forward_objective instead of forward and the loss, then backward with an empty doutput. It adds
+  // {sum, count} of the objective to acc (f64 [2]) and keeps its gradients (scaled as LossArgs says)
+  // for backward. `labels` i32 [N] (-1: unlabelled).
+  virtual bool owns_objective() const { return false; }
+  virtual void forward_objective(Exec& ex, const ModelInput& in, const Tensor& labels, const kernels::LossArgs& args,
+                                 const Tensor& acc, ModelContext& ctx);
+
   ParameterStore& params() { return params_; }
   const ParameterStore& params() const { return params_; }
   const ModelSpec& spec() const { return spec_; }

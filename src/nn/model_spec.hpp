@@ -28,6 +28,10 @@ struct ModelSpec {
   std::int64_t seq_len = 0;                   // L of the training data (information; 0 for tabular)
   std::string pooling = "mean";               // sequence-level heads: mean | cls
   bool causal = false;                        // query i sees keys j <= i only (lm)
+  // ssvae (Kingma et al. 2014, M2).
+  std::int64_t latent = 16;                   // z dimensions
+  std::string recon = "bernoulli";            // bernoulli (x in [0, 1]) | gaussian (unit variance)
+  double alpha = 10.0;                        // weight of the classification loss on labelled rows
   std::string target_level = "sequence";      // sequence (one output row per sample) | token (per position)
   // Convolutional sequence models (cnn1d; model.layers blocks, model.activation).
   std::int64_t channels = 64;                 // C, the width of every position

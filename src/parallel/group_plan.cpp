@@ -42,7 +42,7 @@ std::vector<Group> make_groups(int world_size, int requested, std::int64_t jobs)
 }  // namespace
 
 const std::vector<std::string>& known_model_types() {
-  static const std::vector<std::string> types{"mlp", "transformer-tabular", "transformer", "lm"};
+  static const std::vector<std::string> types{"mlp", "transformer-tabular", "transformer", "lm", "ssvae"};
   return types;
 }
 

@@ -23,7 +23,7 @@
 namespace hpct::dist {
 
 // Model types a [models.NAME] section may name.
-const std::vector<std::string>& known_model_types();  // mlp, transformer-tabular, transformer, lm
+const std::vector<std::string>& known_model_types();  // mlp, transformer-tabular, transformer, lm, ssvae
 
 // Seed of ensemble member m: seed + 1000003 m (mod 2^64). Member 0 keeps the job's seed, so a
 // one-member ensemble is the plain run, and member m can be reproduced alone with --seed

@@ -53,7 +53,7 @@ std::vector<std::int64_t> counted_rows(const Predictions& p, const data::Dataset
   for (std::int64_t r = 0; r < p.n; ++r)
     for (std::int64_t l = 0; l < len; ++l) {
       const std::int64_t i = r * len + l;
-      // Per-row labels are never -1 (the reader checks them); tabular rows have length 1.
+      // Per-row labels are -1 only for ssvae (unlabelled rows; setup refuses them elsewhere).
       const bool counted =
           p.loss == nn::LossKind::ce ? truth.labels[i] != data::kIgnoreLabel : l < truth.length(r);
       if (counted) rows.push_back(i);

@@ -45,7 +45,10 @@ std::map<std::string, AttrValue> spec_to_attrs(const nn::ModelSpec& s) {
           {"seq_len", s.seq_len},
           {"pooling", s.pooling},
           {"causal", std::int64_t{s.causal ? 1 : 0}},
-          {"target_level", s.target_level}};
+          {"target_level", s.target_level},
+          {"latent", s.latent},
+          {"recon", s.recon},
+          {"alpha", s.alpha}};
   if (s.is_conv()) {  // the convolutional models' fields, written for them only
     a["channels"] = s.channels;
     a["kernel_size"] = s.kernel_size;
@@ -81,6 +84,9 @@ nn::ModelSpec spec_from_attrs(const std::map<std::string, AttrValue>& a, const s
   s.channels = attr_or<std::int64_t>(a, "channels", d.channels, source);
   s.kernel_size = attr_or<std::int64_t>(a, "kernel_size", d.kernel_size, source);
   s.dilations = attr_or<std::vector<std::int64_t>>(a, "dilations", d.dilations, source);
+  s.latent = attr_or<std::int64_t>(a, "latent", d.latent, source);
+  s.recon = attr_or<std::string>(a, "recon", d.recon, source);
+  s.alpha = attr_or<double>(a, "alpha", d.alpha, source);
   return s;
 }
 

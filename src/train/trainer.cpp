@@ -272,6 +272,15 @@ void Trainer::assemble_batch() { batch_.upload(loader_.next(), train_x_.width())
 // into dy; {sum, count} accumulate on the device. Losses run in float32 whatever the compute dtype.
 Tensor Trainer::forward_and_loss() {
   nn::Exec ex{be_, ws_, nn::Pass{true, state_.micro_steps++}};
+  if (model_.owns_objective()) {  // ssvae: the model's own objective and its gradients, kept for backward
+    const Tensor& labels = batch_.target();
+    ref_count_ = static_cast<double>(opt_.batch_size);
+    kernels::LossArgs args;
+    args.grad_scale = 1.0 / ref_count_;
+    args.grad_multiplier = scaler_.scale();
+    model_.forward_objective(ex, batch_.input(), labels, args, scalars_.step_loss(), ctx_);
+    return Tensor{};
+  }
   Tensor out = model_.forward(ex, batch_.input(), ctx_);
   const Tensor& target = batch_.target();
   ref_count_ = static_cast<double>(opt_.batch_size * (target.numel() / target.dim(0)));
@@ -506,7 +515,7 @@ TrainSummary Trainer::run() {
       const Tensor dy = forward_and_loss();
       lap(t.forward, "forward");
       if (last && state_.step >= opt_.overflow_step && state_.step < opt_.overflow_step + opt_.overflow_steps &&
-          opt_.overflow_step >= 0 && rank_ == opt_.overflow_rank)
+          opt_.overflow_step >= 0 && rank_ == opt_.overflow_rank && !dy.empty())
         be_.fill(dy.flat_range(0, 1), std::numeric_limits<double>::infinity());
       backward(dy);
       lap(t.backward, "backward");

@@ -826,3 +826,45 @@ TEST_CASE_TEMPLATE("backends agree: a dependent chain (forward, losses, backward
                        r.out<T>(act, "act after the step"));
   });
 }
+
+TEST_CASE_TEMPLATE("backends agree: ssvae kernels (class_concat, normal_fill, reparam, objective)", T, float, double) {
+  Agreement ag;
+  const DType dt = hpct::dtype_of<T>();
+  const std::int64_t n = 9, f = 11, classes = 4, k = 3, rows = n * classes;
+  const auto a = rand_host<T>(Shape{n, f}, 80), dexp = rand_host<T>(Shape{rows, f + classes}, 81);
+  const auto z = rand_host<T>(Shape{rows, k}, 82), dz_cat = rand_host<T>(Shape{rows, k + classes}, 83);
+  for (const bool expand : {true, false})
+    ag.check(expand ? "class_concat expand" : "class_concat", dt, [&](Run& r) {
+      const Tensor src = expand ? r.in(a) : r.in(z);
+      const std::int64_t width = expand ? f : k;
+      r.be.class_concat_forward(src, classes, expand, r.out<T>(Shape{rows, width + classes}, "out"));
+      r.be.class_concat_backward(expand ? r.in(dexp) : r.in(dz_cat), classes, expand,
+                                 r.out<T>(Shape{expand ? n : rows, width}, "da"));
+    });
+  ag.check("normal_fill", dt, [&](Run& r) { r.be.normal_fill(r.out<T>(Shape{1001}, "out"), 5, 77); });
+  const auto enc = rand_host<T>(Shape{rows, 2 * k}, 84, -1.5, 1.5), eps = rand_host<T>(Shape{rows, k}, 85);
+  const auto dz = rand_host<T>(Shape{rows, k}, 86), denc = rand_host<T>(Shape{rows, 2 * k}, 87);
+  ag.check("reparam forward and backward", dt, [&](Run& r) {
+    r.be.reparam_forward(r.in(enc), r.in(eps), r.out<T>(Shape{rows, k}, "z"));
+    r.be.reparam_backward(r.in(enc), r.in(eps), r.in(dz), r.inout(denc, "denc"));
+  });
+  const auto x = rand_host<T>(Shape{n, f}, 88, 0.0, 1.0), logits = rand_host<T>(Shape{n, classes}, 89, -2.0, 2.0);
+  const auto recon = rand_host<T>(Shape{rows, f}, 90, -3.0, 3.0);
+  const auto labels = ints(Shape{n}, {0, -1, 3, -1, -1, 2, 1, -1, 0});
+  const auto acc0 = scalars({1.0, 2.0}), multiplier = scalars({8.0});
+  for (const bool gaussian : {false, true})
+    for (const bool grads : {true, false})
+      ag.check(std::string("ssvae_objective ") + (gaussian ? "gaussian" : "bernoulli") + (grads ? "" : " (no gradients)"),
+               dt, [&](Run& r) {
+        SsvaeArgs s;
+        s.alpha = 2.5;
+        s.gaussian = gaussian;
+        LossArgs args;
+        args.grad_scale = 0.25;
+        args.grad_multiplier = r.in(multiplier);
+        r.be.ssvae_objective(r.in(x), r.in(logits), r.in(labels), r.in(enc), r.in(recon), s, args,
+                             r.inout(acc0, "acc"), grads ? r.out<T>(Shape{n, classes}, "dlogits") : Tensor{},
+                             grads ? r.out<T>(Shape{rows, 2 * k}, "denc") : Tensor{},
+                             grads ? r.out<T>(Shape{rows, f}, "drecon") : Tensor{});
+      });
+}

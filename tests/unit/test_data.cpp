@@ -282,9 +282,19 @@ TEST_CASE("read_dataset rejects bad input with the file and the fault") {
     {
       RawFile w(p);
       h5::write(w.f, "/X", {4, 2}, x(4, 2));
+      h5::write(w.f, "/y", {4}, std::vector<std::int32_t>{0, 1, -2, 2});
+    }
+    check_error([&] { read_dataset(p); }, {p, "/y row 2 is label -2", ">= 0"});
+  }
+  SUBCASE("label -1: an unlabelled row (model ssvae; the model setup refuses it for the others)") {
+    {
+      RawFile w(p);
+      h5::write(w.f, "/X", {4, 2}, x(4, 2));
       h5::write(w.f, "/y", {4}, std::vector<std::int32_t>{0, 1, -1, 2});
     }
-    check_error([&] { read_dataset(p); }, {p, "/y row 2 is label -1", ">= 0"});
+    const Dataset d = read_dataset(p);
+    CHECK(d.first_unlabelled_row() == 2);
+    CHECK(d.num_classes == 3);
   }
   SUBCASE("binary label not 0/1") {
     {
