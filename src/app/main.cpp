@@ -9,6 +9,7 @@
 #include "app/version.hpp"
 #include "app/process_env.hpp"
 #include "core/error.hpp"
+#include "core/stop_signal.hpp"
 #include "core/log.hpp"
 #include "parallel/world.hpp"
 
@@ -38,6 +39,7 @@ commands:
 void fail_job(const std::string& command, const char* kind, const char* what) {
   using hpct::dist::World;
   if (World::active() && World::get().size() > 1) {
+    hpct::restore_default_stop_signals();
     if (World::get().rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(1));
     World::abort(hpct::cat("hpctrain ", command, ": rank ", World::get().rank(), ": ", kind, what));
   }

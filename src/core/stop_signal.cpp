@@ -32,6 +32,10 @@ const std::atomic<int>& install_stop_signals() {
   return g_stop;
 }
 
+void restore_default_stop_signals() {
+  for (int sig : {SIGTERM, SIGUSR1, SIGINT}) std::signal(sig, SIG_DFL);
+}
+
 const char* signal_name(int sig) {
   switch (sig) {
     case SIGTERM: return "SIGTERM";

@@ -11,6 +11,10 @@ namespace hpct {
 // Installs the handlers (once per process) and returns the flag they set: 0, or the first signal.
 const std::atomic<int>& install_stop_signals();
 
+// A failing process ends on these signals again: mpirun's MPI_Abort ends the other ranks with SIGTERM,
+// which a rank reporting its own error (main's error path) must not take for a request to checkpoint.
+void restore_default_stop_signals();
+
 // "SIGTERM", "SIGUSR1", "SIGINT", or "signal N".
 const char* signal_name(int sig);
 

@@ -172,7 +172,9 @@ MpiCommunicator::~MpiCommunicator() {
     if (!cv_.wait_for(lock, std::chrono::seconds(2), [&] { return !busy_ && queue_.empty(); })) {
       // The error as rethrown with context by a caller ("... (at epoch E, step S)"), when it is this one.
       const std::string latest = latest_error();
-      const std::string seen = !last_error_.empty() && latest.find(last_error_) != std::string::npos ? latest : last_error_;
+      // This communicator's own error, or (when it saw none: another communicator's collective failed
+      // while this one's thread waits for a peer) the error that is unwinding.
+      const std::string seen = last_error_.empty() || latest.find(last_error_) != std::string::npos ? latest : last_error_;
       log::error_line(cat("hpctrain: rank ", world_rank_, ": error: ", seen.empty() ? "" : seen + "; ",
                           "the communication thread is still in '", running_, "' (a peer rank failed or hangs): ",
                           "ending the job"));

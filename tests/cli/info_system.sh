@@ -2,6 +2,7 @@
 # ("no GPU visible" and why, on a machine without one), and under mpirun the rank -> node -> GPU map;
 # --dist.backend is checked by name (nccl needs --device cuda).
 source "$(dirname "$0")/../lib.sh"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 "$HPCTRAIN" info --system >sys.log
 grep -q '^hpctrain ' sys.log || die "no version line: $(cat sys.log)"

@@ -43,7 +43,7 @@ ckpts() { ls "$1/checkpoints" | grep -c '^step-' || true; }
 "$HPCTRAIN" train "${std[@]}" --run-dir straight1 >/dev/null
 "$HPCTRAIN" train "${std[@]}" --run-dir term >term.out 2>term.err &
 job=$!
-wait_log term.out "epoch 2 step"
+wait_log term.out "epoch 2/[0-9]* step"
 kill -TERM $job
 t0=$(date +%s.%N)
 rc=0; wait $job || rc=$?
@@ -63,7 +63,7 @@ pass "SIGTERM at step $step + --resume = the straight run, bit for bit"
 mpirun -np 2 "$HPCTRAIN" train "${std[@]}" --run-dir straight2 >/dev/null
 mpirun -np 2 "$HPCTRAIN" train "${std[@]}" --run-dir usr1 >usr1.out 2>usr1.err &
 job=$!
-wait_log usr1.out "epoch 2 step"
+wait_log usr1.out "epoch 2/[0-9]* step"
 p=$(rank_pid usr1 1)
 [[ -n $p ]] || die "no rank 1 of usr1"
 kill -USR1 "$p"
@@ -79,18 +79,18 @@ same_bits straight2 usr1 || die "SIGUSR1 + resume differs from the straight 2-ra
 pass "2 ranks: SIGUSR1 to one rank + --resume = the straight run, bit for bit"
 
 # ---- a second SIGINT ends the process at once; --requeue outside SLURM -----------------------------
-# Steps of about 0.1 s (2048 x 2048), so the second SIGINT comes within the step the first one ends.
-"$HPCTRAIN" train "${base[@]}" --model.widths 2048,2048 --epochs 200 --checkpoint.keep 0 --run-dir int >int.out 2>int.err &
+# Steps of about 0.4 s (4096 x 4096), so the second SIGINT comes within the step the first one ends.
+"$HPCTRAIN" train "${base[@]}" --model.widths 4096,4096 --epochs 200 --checkpoint.keep 0 --run-dir int >int.out 2>int.err &
 job=$!
-wait_log int.out "epoch 1 step"
-kill -INT $job; sleep 0.01; kill -INT $job
+wait_log int.out "epoch 1/[0-9]* step"
+kill -INT $job; sleep 0.05; kill -INT $job
 rc=0; wait $job || rc=$?
 [[ $rc -eq 130 ]] || die "two SIGINTs: exit status $rc, expected 130 (killed by SIGINT): $(cat int.err)"
 ! grep -q "stopped by SIGINT" int.err || die "two SIGINTs: the run stopped as for one"
 pass "a second SIGINT ends the run at once (status 130)"
 "$HPCTRAIN" train "${base[@]}" --model.widths 128,128 --epochs 200 --checkpoint.keep 0 --requeue --run-dir int1 >int1.out 2>int1.err &
 job=$!
-wait_log int1.out "epoch 1 step"
+wait_log int1.out "epoch 1/[0-9]* step"
 kill -INT $job
 rc=0; wait $job || rc=$?
 [[ $rc -eq 75 ]] && grep -q "stopped by SIGINT after step [0-9]* (--checkpoint.keep 0: no checkpoint)" int1.err \
