@@ -454,6 +454,7 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
     log::settings().on_warning = [e = events.get()](const std::string& m) { e->write("warning", JsonObject().add("message", m)); };
   }
   opt.events = events.get();
+  if (const std::string note = device_fallback_note(cfg); !note.empty()) log::info(note);
   if (resumed) {
     log::info(cat("resuming from ", resumed->path, ": epoch ", opt.resume->state.epoch, ", micro-batch ",
                   opt.resume->state.micro, ", step ", opt.resume->state.step));

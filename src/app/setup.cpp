@@ -23,12 +23,16 @@ std::string resolve_device(const std::string& option) {
   return device;
 }
 
+std::string device_fallback_note(const Config& cfg) {
+  if (cfg.str("device") != "auto" || resolve_device("auto") != "cpu") return "";
+  std::string why;
+  return kernels::cuda_device_count(&why) == 0 ? cat("device auto: cpu (no usable GPU: ", why, ")") : "";
+}
+
 std::unique_ptr<kernels::Backend> make_backend(const Config& cfg) {
   const std::int64_t threads = cfg.integer("threads");
   HPCT_CHECK(threads >= 0 && threads <= 4096, "option --threads: must be in [0, 4096], got ", threads);
   const std::string device = resolve_device(cfg.str("device"));
-  // --device auto on a node without a usable GPU runs on the CPU silently: stdout may be a command's
-  // output (sample, predict), and `hpctrain info --system` says why no GPU is usable.
   if (device != "cuda") return kernels::make_backend(device, static_cast<int>(threads));
   std::vector<int> ids;
   if (cfg.declared("gpu-ids"))

@@ -16,6 +16,10 @@ namespace hpct::app {
 // --device: auto (HPCTRAIN_DEVICE when set, else cpu), cpu, cpu-async; throws naming a bad value.
 std::string resolve_device(const std::string& option);
 std::unique_ptr<kernels::Backend> make_backend(const Config& cfg);
+
+// "device auto: cpu (no usable GPU: why)" when --device auto found no usable GPU, else "": train says it
+// in its banner (commands whose stdout is their output stay silent).
+std::string device_fallback_note(const Config& cfg);
 // --precision fp32 | bf16 | fp16 as the compute dtype; throws naming a bad value.
 DType parse_precision(const std::string& value);
 

@@ -75,6 +75,9 @@ void complete(const std::string& name, const char* category, double start_us, do
                 end_us - start_us, tid);
   std::string e = "{\"name\":" + json_quote(name) + ",\"cat\":" + json_quote(category) + buf;
   std::lock_guard lock(rec().mu);
+  // A thread that never named itself (e.g. a cpu-async stream worker running a host function such as an
+  // MPI collective in stream order) still gets a track name.
+  rec().names.try_emplace(tid, "thread " + std::to_string(tid));
   e += std::to_string(rec().pid);
   if (!args_json.empty()) e += ",\"args\":{" + args_json + "}";
   e += "}";
