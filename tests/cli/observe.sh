@@ -84,6 +84,15 @@ check_events failed 0 failed || die "events of a failed run"
   || die "the failed event lacks the error"
 pass "a failed run ends its events with 'failed' and the error"
 
+# A warning lands in events.jsonl as printed (here: more threads than SLURM gave the task).
+SLURM_JOB_ID=42 SLURM_CPUS_PER_TASK=1 "$HPCTRAIN" train --data.train d.h5 --epochs 1 --threads 2 --run-dir warned \
+  >warned.out 2>&1 || die "run with a warning: $(cat warned.out)"
+grep -q '^warning: 2 threads per rank but SLURM_CPUS_PER_TASK=1' warned.out || die "no warning printed: $(cat warned.out)"
+"$PYTHON" -c "import json; w = [e for e in map(json.loads, open('warned/events.jsonl')) if e['event'] == 'warning']; \
+assert len(w) == 1 and w[0]['message'].startswith('2 threads per rank but SLURM_CPUS_PER_TASK=1'), w" \
+  || die "the warning event"
+pass "a warning is printed and recorded as a warning event"
+
 # hpctrain info RUN_DIR: a finished run, a failed one, an ensemble, and several paths at once.
 "$HPCTRAIN" info one >info.out
 grep -q '^  status      finished (last event .end. ' info.out || die "info status: $(cat info.out)"
