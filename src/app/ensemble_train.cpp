@@ -17,7 +17,9 @@
 #include "app/ensemble.hpp"
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
+#include "core/stop_signal.hpp"
 #include "parallel/group_plan.hpp"
+#include "parallel/stop_relay.hpp"
 #include "train/checkpoint.hpp"
 #include "train/uncertainty.hpp"
 
@@ -225,7 +227,15 @@ int run_ensemble(const Config& cfg, dist::World& world) {
   const bool resume = cfg.boolean("ensemble.resume");
   std::string mine;  // summary lines of this group's jobs (on the group's rank 0)
   double stopped = 0.0;  // a member of this group was stopped by a signal (checkpoint written)
+  // A signal that reached only some groups' ranks stops every group (see stop_relay.hpp).
+  const std::atomic<int>& stop_flag = install_stop_signals();
+  std::unique_ptr<dist::StopRelay> relay;
+  if (world.size() > 1 && plan.group_count() > 1) relay = std::make_unique<dist::StopRelay>(stop_flag, raise_stop_signal);
   for (const Job& job : jobs) {
+    // The group's ranks agree before each member: one that has seen a signal starts no new member.
+    double signalled = stop_flag.load() != 0 ? 1.0 : 0.0;
+    gc->allreduce(Tensor(&signalled, {1}, DType::f64), dist::ReduceOp::sum)->wait_host();
+    if (signalled > 0) stopped = 1.0;
     if (stopped) break;  // the group's ranks agreed: the next members wait for the resumed job
     // The group's rank 0 decides, so that the group's ranks agree on skipping.
     std::int32_t skip = resume && group_root && member_complete(job.dir) ? 1 : 0;
@@ -251,6 +261,7 @@ int run_ensemble(const Config& cfg, dist::World& world) {
 
   // Groups finish at different times, so the wait for the summary may be long.
   wc.set_timeout(std::chrono::hours(24 * 7));
+  if (relay) relay->finish();
   // A group stopped by a signal: every rank exits with kExitStopped, no summary (a group the signal
   // did not reach has finished its members by now); --resume auto continues each member.
   wc.allreduce(Tensor(&stopped, {1}, DType::f64), dist::ReduceOp::sum)->wait_host();

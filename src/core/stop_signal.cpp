@@ -32,6 +32,8 @@ const std::atomic<int>& install_stop_signals() {
   return g_stop;
 }
 
+void raise_stop_signal(int sig) { on_stop_signal(sig); }
+
 void restore_default_stop_signals() {
   for (int sig : {SIGTERM, SIGUSR1, SIGINT}) std::signal(sig, SIG_DFL);
 }

@@ -11,6 +11,10 @@ namespace hpct {
 // Installs the handlers (once per process) and returns the flag they set: 0, or the first signal.
 const std::atomic<int>& install_stop_signals();
 
+// Stores sig in the flag as a signal would (if none is there yet): a peer's signal relayed to this
+// process (parallel/stop_relay.hpp).
+void raise_stop_signal(int sig);
+
 // A failing process ends on these signals again: mpirun's MPI_Abort ends the other ranks with SIGTERM,
 // which a rank reporting its own error (main's error path) must not take for a request to checkpoint.
 void restore_default_stop_signals();

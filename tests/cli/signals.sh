@@ -34,7 +34,7 @@ wait_log() {
 rank_pid() {  # RUN_DIR RANK: the pid of that rank of this test's job writing RUN_DIR
   for p in $(pgrep -f "hpctrain train.*--run-dir $1( |$)"); do
     [[ $(readlink "/proc/$p/cwd") == "$PWD" ]] || continue
-    tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$p"
+    if tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; fi
   done | head -1
 }
 ckpts() { ls "$1/checkpoints" | grep -c '^step-' || true; }
@@ -77,6 +77,30 @@ pass "SIGUSR1 to rank 1 only: both ranks stopped at one step, one checkpoint, ex
 mpirun -np 2 "$HPCTRAIN" train "${std[@]}" --resume usr1 >/dev/null
 same_bits straight2 usr1 || die "SIGUSR1 + resume differs from the straight 2-rank run"
 pass "2 ranks: SIGUSR1 to one rank + --resume = the straight run, bit for bit"
+
+# ---- an ensemble of 2 groups: SIGUSR1 to group 0's rank only ----------------------------------------
+# Group 1 never sees the signal: the stop relay (src/parallel/stop_relay.hpp) raises it there, so both
+# members stop with a checkpoint, every rank exits 75, and --resume auto completes both = straight.
+ens=("${base[@]}" --model.widths 512,512 --epochs 12 --ensemble.members 2 --groups 2)
+mpirun -np 2 "$HPCTRAIN" train "${ens[@]}" --run-dir ens_straight >/dev/null
+mpirun -np 2 "$HPCTRAIN" train "${ens[@]}" --run-dir ens_usr1 >ens_usr1.out 2>ens_usr1.err &
+job=$!
+wait_log ens_usr1.out "step"
+p=$(rank_pid ens_usr1 0)
+[[ -n $p ]] || die "no rank 0 of ens_usr1"
+kill -USR1 "$p"
+t0=$(date +%s.%N)
+rc=0; wait $job || rc=$?
+t=$("$PYTHON" -c "print(round($(date +%s.%N) - $t0, 2))")
+[[ $rc -eq 75 ]] || die "ensemble SIGUSR1: exit status $rc, expected 75: $(cat ens_usr1.err)"
+for m in 000 001; do
+  [[ ! -e ens_usr1/member-$m/model.h5 && $(ckpts ens_usr1/member-$m) -eq 1 ]] || die "ensemble SIGUSR1: member $m: $(ls -R ens_usr1)"
+done
+grep -q "rank 1: warning: stopped by SIGUSR1 after step" ens_usr1.err || die "group 1 did not stop: $(cat ens_usr1.err)"
+pass "ensemble of 2 groups, SIGUSR1 to group 0 only: both members checkpointed, exit 75, $t s after the signal"
+mpirun -np 2 "$HPCTRAIN" train "${ens[@]}" --resume auto --run-dir ens_usr1 >/dev/null
+for m in 000 001; do same_bits ens_straight/member-$m ens_usr1/member-$m || die "ensemble member $m: resumed weights differ"; done
+pass "the stopped ensemble resumes (--resume auto) to the straight run's weights, bit for bit"
 
 # ---- a second SIGINT ends the process at once; --requeue outside SLURM -----------------------------
 # Steps of a second or more (4096 x 4096 at batch 1024), so the second SIGINT (0.3 s later, after the
