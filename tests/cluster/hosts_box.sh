@@ -67,7 +67,14 @@ hosts_link() { ip link set "hpv$1-$hosts_tag" "$2"; }
 hosts_pids() { ip netns pids "hpc$1-$hosts_tag" 2>/dev/null; }
 
 hosts_stop() {
-  local rc=$? i p
+  local rc=$?
+  hosts_remove
+  exit "$rc"
+}
+
+# Kills what runs in the hosts and removes them and the bridge (hosts_stop without the exit).
+hosts_remove() {
+  local i p
   for ((i = 1; i <= hosts_n; i++)); do
     for p in $(hosts_pids "$i"); do kill -9 "$p" 2>/dev/null || true; done
   done
@@ -77,5 +84,4 @@ hosts_stop() {
     ip netns del "hpc$i-$hosts_tag" 2>/dev/null || true
   done
   ip link del "$hosts_bridge" 2>/dev/null || true
-  exit "$rc"
 }

@@ -19,11 +19,14 @@ print(*(s.getsockname()[1] for s in socks))
 PY
 }
 
-# box_start [GPUS]: start munge, the controller and one node named `box` with the machine's CPUs and
-# memory (and GPUS stand-in GPUs: device files the scheduler counts and binds to tasks, enough to
-# check where a job script puts its ranks; the training runs on the CPU), and wait until it is idle.
+# box_start [GPUS [HOSTS]]: start munge, the controller and the nodes, with the machine's CPUs and
+# memory each (and GPUS stand-in GPUs: device files the scheduler counts and binds to tasks, enough to
+# check where a job script puts its ranks; the training runs on the CPU), and wait until they are idle.
+# HOSTS = 0 (default): one node named `box` on the loopback. HOSTS = N: N nodes host1..hostN, each a
+# slurmd in its own emulated host (tests/cluster/hosts_box.sh: network namespace, hostname, /dev/shm),
+# the controller on the hosts' bridge, as on a cluster of N machines.
 box_start() {
-  local gpus=${1:-0} tool i
+  local gpus=${1:-0} hosts=${2:-0} tool i
   for tool in munged slurmctld slurmd sbatch srun squeue scontrol sacct; do
     command -v $tool >/dev/null || box_skip "$tool is not installed (scripts/install-deps installs slurm-wlm and munge)"
   done
@@ -39,10 +42,20 @@ box_start() {
   box_daemon munged --foreground --force --socket="$BOX/munge.sock" --key-file="$BOX/munge.key" \
     --log-file="$BOX/log/munged.log" --pid-file="$BOX/run/munged.pid" --seed-file="$BOX/run/munged.seed"
 
-  local ports node
+  local ports node names ctld_addr=127.0.0.1
   read -r -a ports < <(box_free_ports)
-  # The node as slurmd sees it (CPUs, sockets, cores, threads, memory), under the name `box`.
-  node=$(slurmd -C | head -1 | sed 's/^NodeName=[^ ]*/NodeName=box NodeAddr=127.0.0.1/')
+  # The node as slurmd sees it (CPUs, sockets, cores, threads, memory), under the name `box`, or
+  # host1..hostN at the emulated hosts' addresses.
+  if ((hosts > 0)); then
+    hosts_start "$hosts"
+    trap box_stop EXIT  # which removes the hosts last
+    ctld_addr=$hosts_net.1
+    names="host[1-$hosts]"
+    node=$(slurmd -C | head -1 | sed "s/^NodeName=[^ ]*/NodeName=$names NodeAddr=$(seq -s, -f "$hosts_net.%.0f" 11 $((10 + hosts)))/")
+  else
+    names=box
+    node=$(slurmd -C | head -1 | sed 's/^NodeName=[^ ]*/NodeName=box NodeAddr=127.0.0.1/')
+  fi
   # Memory is a consumable as on real clusters; a job without --mem gets its CPUs' share, so small
   # jobs (array tasks) can share the node.
   local mem_per_cpu=$(( $(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$node") / $(sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' <<<"$node") ))
@@ -56,12 +69,12 @@ box_start() {
     for ((i = 0; i < gpus; i++)); do
       mknod "$BOX/dev/gpu$i" c 1 3 || box_skip "cannot create a device node for the stand-in GPUs (mknod)"
     done
-    printf 'AutoDetect=off\nNodeName=box Name=gpu File=%s Flags=nvidia_gpu_env\n' "$BOX/dev/gpu[0-$((gpus - 1))]" >"$BOX/gres.conf"
+    printf 'AutoDetect=off\nNodeName=%s Name=gpu File=%s Flags=nvidia_gpu_env\n' "$names" "$BOX/dev/gpu[0-$((gpus - 1))]" >"$BOX/gres.conf"
   fi
   cat >"$BOX/slurm.conf" <<CONF
 ClusterName=hpctrainbox
 MailProg=/bin/true
-SlurmctldHost=$(hostname -s)(127.0.0.1)
+SlurmctldHost=$(hostname -s)($ctld_addr)
 SlurmctldPort=${ports[0]}
 SlurmdPort=${ports[1]}
 SlurmUser=root
@@ -91,24 +104,34 @@ KillWait=5
 SchedulerParameters=sched_interval=2,bf_interval=2
 $gres_line
 $node State=UNKNOWN
-PartitionName=batch Nodes=box Default=YES MaxTime=INFINITE State=UP
+PartitionName=batch Nodes=$names Default=YES MaxTime=INFINITE State=UP
 CONF
-  mkdir -p "$BOX/spool/box" "$BOX/tmp/box"
   export SLURM_CONF=$BOX/slurm.conf
   box_daemon slurmctld -D -i -f "$SLURM_CONF"
-  box_daemon slurmd -D -N box -f "$SLURM_CONF"
+  if ((hosts > 0)); then
+    for ((i = 1; i <= hosts; i++)); do
+      mkdir -p "$BOX/spool/host$i" "$BOX/tmp/host$i"
+      # nsenter and unshare exec (no fork), so the PID recorded is slurmd's. Not `ip netns exec`: it
+      # remounts /sys, and slurmd 22.05 then refuses to start.
+      box_daemon nsenter --net="/run/netns/hpc$i-$hosts_tag" unshare --uts --mount \
+        bash -c 'hostname "$1" && mount -t tmpfs tmpfs /dev/shm && exec slurmd -D -N "$1" -f "$SLURM_CONF"' bash "host$i"
+    done
+  else
+    mkdir -p "$BOX/spool/box" "$BOX/tmp/box"
+    box_daemon slurmd -D -N box -f "$SLURM_CONF"
+  fi
 
   local deadline=$((SECONDS + 30)) state=""
   until [[ $state == idle ]]; do
-    ((SECONDS < deadline)) || { box_logs; die "the SLURM box's node is not idle after 30 s (state '$state')"; }
+    ((SECONDS < deadline)) || { box_logs; die "the SLURM box's nodes are not idle after 30 s (state '$state')"; }
     sleep 0.5
-    state=$(sinfo -h -n box -o %T 2>/dev/null || true)
+    state=$(sinfo -h -n "$names" -o %T 2>/dev/null | sort -u | tr '\n' ' ' | sed 's/ $//' || true)
   done
   srun --mpi=list 2>&1 | grep -q pmix || box_skip "srun has no PMIx plugin (srun --mpi=list: $(srun --mpi=list 2>&1 | tr '\n' ' '))"
-  echo "slurm box: node idle ($(tr ' ' '\n' <<<"$node" | grep -E '^(CPUs|RealMemory|Gres)=' | tr '\n' ' ')) in $BOX"
+  echo "slurm box: node(s) $names idle ($(tr ' ' '\n' <<<"$node" | grep -E '^(CPUs|RealMemory|Gres)=' | tr '\n' ' ')) in $BOX"
 }
 
-# box_setup [GPUS]: what every job-script test starts from: the box (with GPUS stand-in GPUs), the
+# box_setup [GPUS [HOSTS]]: what every job-script test starts from: the box (GPUS stand-in GPUs, HOSTS hosts), the
 # default data set in ./data (where configs/default.ini looks), `templates` (slurm/) and `config`
 # (configs/default.ini). Open MPI as root (containers, CI; a user's job needs none of this), and
 # idle ranks yield their core, since ranks share 2 cores here.
@@ -117,7 +140,7 @@ box_setup() {
   templates=$HPCTRAIN_SOURCE/slurm
   config=$HPCTRAIN_SOURCE/configs/default.ini
   "$HPCTRAIN" gen-data --config "$HPCTRAIN_SOURCE/configs/default-data.ini" --out data/heteroscedastic.h5 >/dev/null
-  box_start "${1:-0}"
+  box_start "${1:-0}" "${2:-0}"
 }
 
 # box_daemon CMD...: start a daemon in the foreground in its own session; its PID goes to BOX_PIDS.
@@ -163,6 +186,7 @@ box_stop() {
     ((rc == 0)) || box_logs
     rm -rf "$BOX"
   fi
+  if ((${hosts_n:-0} > 0)); then hosts_remove; fi
   exit $rc
 }
 
