@@ -38,6 +38,17 @@ rank_pid() {  # RUN_DIR RANK: the pid of that rank of this test's job writing RU
   done | head -1
 }
 ckpts() { ls "$1/checkpoints" | grep -c '^step-' || true; }
+# signal_rank RUN_DIR RANK SIGNAL: once the 2-rank job $job writing RUN_DIR prints a step, send SIGNAL to
+# that rank alone and wait for the job: sets rc (its exit status) and t (seconds from signal to end).
+signal_rank() {
+  wait_log "$1.out" "step"
+  local p; p=$(rank_pid "$1" "$2")
+  [[ -n $p ]] || die "no rank $2 of $1"
+  kill "-$3" "$p"
+  local t0; t0=$(date +%s.%N)
+  rc=0; wait "$job" || rc=$?
+  t=$("$PYTHON" -c "print(round($(date +%s.%N) - $t0, 2))")
+}
 
 # ---- SIGTERM, 1 rank ---------------------------------------------------------------------------
 "$HPCTRAIN" train "${std[@]}" --run-dir straight1 >/dev/null
@@ -64,12 +75,7 @@ mpirun -np 2 "$HPCTRAIN" train "${std[@]}" --run-dir straight2 >/dev/null
 mpirun -np 2 "$HPCTRAIN" train "${std[@]}" --run-dir usr1 >usr1.out 2>usr1.err &
 job=$!
 wait_log usr1.out "epoch 2/[0-9]* step"
-p=$(rank_pid usr1 1)
-[[ -n $p ]] || die "no rank 1 of usr1"
-kill -USR1 "$p"
-t0=$(date +%s.%N)
-rc=0; wait $job || rc=$?
-t=$("$PYTHON" -c "print(round($(date +%s.%N) - $t0, 2))")
+signal_rank usr1 1 USR1
 [[ $rc -eq 75 ]] || die "SIGUSR1 to rank 1: exit status $rc, expected 75: $(cat usr1.err)"
 [[ $(ckpts usr1) -eq 1 && ! -e usr1/model.h5 ]] || die "SIGUSR1: $(ls -R usr1)"
 grep -q "stopped by SIGTERM after step" usr1.err || die "SIGUSR1: rank 0 (which saw no signal) did not report: $(cat usr1.err)"
@@ -85,13 +91,7 @@ ens=("${base[@]}" --model.widths 512,512 --epochs 12 --ensemble.members 2 --grou
 mpirun -np 2 "$HPCTRAIN" train "${ens[@]}" --run-dir ens_straight >/dev/null
 mpirun -np 2 "$HPCTRAIN" train "${ens[@]}" --run-dir ens_usr1 >ens_usr1.out 2>ens_usr1.err &
 job=$!
-wait_log ens_usr1.out "step"
-p=$(rank_pid ens_usr1 0)
-[[ -n $p ]] || die "no rank 0 of ens_usr1"
-kill -USR1 "$p"
-t0=$(date +%s.%N)
-rc=0; wait $job || rc=$?
-t=$("$PYTHON" -c "print(round($(date +%s.%N) - $t0, 2))")
+signal_rank ens_usr1 0 USR1
 [[ $rc -eq 75 ]] || die "ensemble SIGUSR1: exit status $rc, expected 75: $(cat ens_usr1.err)"
 for m in 000 001; do
   [[ ! -e ens_usr1/member-$m/model.h5 && $(ckpts ens_usr1/member-$m) -eq 1 ]] || die "ensemble SIGUSR1: member $m: $(ls -R ens_usr1)"
