@@ -8,7 +8,8 @@
 #     behind backward, over its step time).
 # Writes OUT/comm_*.txt and OUT/scaling.csv (the input of benchmarks/scaling_model.py) and prints them.
 # On this 2-core machine 4 ranks oversubscribe the cores: efficiency there measures the machine.
-# Usage: benchmarks/multinode_scaling.sh [BUILD_DIR] [OUT_DIR]; LINK=1gbit limits host 2's link.
+# Usage: benchmarks/multinode_scaling.sh [BUILD_DIR] [OUT_DIR]; LINK=1gbit limits host 2's link; REPEAT=N
+# runs per point (median; default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(realpath "${1:-build}")
@@ -28,9 +29,15 @@ hosts_mpirun -np 4 --bind-to none "$build/benchmarks/comm_bench" mpi hier --max-
 
 "$bin" gen-data --kind heteroscedastic --n 32768 --out "$SCRATCH/small.h5" >/dev/null
 "$bin" gen-data --kind heteroscedastic --n 8192 --out "$SCRATCH/wide.h5" >/dev/null
-# run HOSTS RANKS DATA WIDTHS EPOCHS -> "parameters samples/s exposed_fraction"
+# run HOSTS RANKS DATA WIDTHS EPOCHS -> "parameters samples/s exposed_fraction", the median of REPEAT
+# (default 3) runs by samples/s: this shared machine's load swings single runs by 2x.
 run() {
+  local i
+  for ((i = 0; i < ${REPEAT:-3}; i++)); do run_once "$@"; done | sort -k2,2n | sed -n "$(( (${REPEAT:-3} + 1) / 2 ))p"
+}
+run_once() {
   local launch=()
+  rm -rf "$SCRATCH/run"
   if [[ $1 -eq 2 ]]; then
     launch=(hosts_mpirun -np "$2" --map-by node --bind-to none)
   elif [[ $2 -gt 1 ]]; then
