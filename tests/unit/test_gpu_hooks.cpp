@@ -6,9 +6,37 @@
 
 #include "core/buffer.hpp"
 #include "core/trace.hpp"
+#include "data/generators.hpp"
+#include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/kernels.hpp"
+#include "train/batch.hpp"
 
 using namespace hpct;
+
+namespace {
+
+// Host memory that counts its allocations: stands in for page-locked memory.
+class CountingAllocator final : public Allocator {
+ public:
+  void* allocate(std::size_t bytes) override {
+    ++allocations;
+    return host_allocator().allocate(bytes);
+  }
+  void deallocate(void* p) noexcept override { host_allocator().deallocate(p); }
+  Device device() const override { return {}; }
+  int allocations = 0;
+};
+
+// The CPU backend claiming pinned host memory, so the batch staging takes the CUDA path.
+class PinnedCpuBackend final : public kernels::CpuBackend {
+ public:
+  PinnedCpuBackend() : CpuBackend(1) {}
+  Allocator& pinned_host_allocator() override { return pinned; }
+  bool has_pinned_host_memory() const override { return true; }
+  CountingAllocator pinned;
+};
+
+}  // namespace
 
 TEST_CASE("pinned host memory on the CPU backends is plain host memory") {
   for (const char* device : {"cpu", "cpu-async"}) {
@@ -46,4 +74,20 @@ TEST_CASE("device tracks: named tracks, and sources flushed when the trace is wr
   trace::remove_device_source(id);
   (void)trace::events_json();
   CHECK(flushes == 1);  // a removed source is not asked again
+}
+
+TEST_CASE("batch staging through pinned memory: the same batches, each slot's pinned buffers reused") {
+  const data::Dataset d = data::generate({.kind = "heteroscedastic", .n = 40, .seed = 3});
+  PinnedCpuBackend pinned;
+  auto plain = kernels::make_cpu_backend(1);
+  train::BatchAssembler a(pinned, DType::f32), b(*plain, DType::f32);
+  for (int round = 0; round < 4; ++round) {
+    const std::vector<std::int64_t> index = {round + 0, round + 7, round + 20, 39 - round};
+    a.gather(d, index.data(), 4);
+    b.gather(d, index.data(), 4);
+    CHECK(pinned.read<float>(a.x()) == plain->read<float>(b.x()));
+    CHECK(pinned.read<float>(a.target()) == plain->read<float>(b.target()));
+    CHECK(pinned.read<float>(a.x())[d.features] == d.x[static_cast<std::size_t>((round + 7) * d.features)]);
+  }
+  CHECK(pinned.pinned.allocations == 4);  // x and y of each of the two slots, allocated once
 }
