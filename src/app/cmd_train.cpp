@@ -158,14 +158,15 @@ std::string metrics_line(const train::Metrics& m) {
 }
 
 // Options that may change when a run resumes: they change when or how long it trains, what it logs
-// and where, not the arithmetic of a step. Every other option, and the world size, is part of the
-// math a checkpoint is resumed under.
+// and where, not the arithmetic of a step (the device and TF32 change only its rounding: a GPU run may
+// resume on a CPU). Every other option, and the world size, is part of the math a checkpoint is
+// resumed under.
 const std::set<std::string>& resumable_options() {
   static const std::set<std::string> names = {
       "epochs", "eval-every", "log-every", "log.interval-s", "log.terminal", "trace", "trace.steps", "checkpoint.every-steps", "checkpoint.every-minutes", "checkpoint.keep",
       "resume", "run-dir", "quiet", "threads", "device", "data.workers", "data.stream", "ddp.check-every", "init",
       "uq.levels", "ensemble.resume", "ensemble.members", "groups", "config", "debug.stop-after-steps", "requeue",
-      "nan.max-consecutive", "debug.overflow-step", "debug.overflow-rank", "debug.overflow-steps"};
+      "nan.max-consecutive", "debug.overflow-step", "debug.overflow-rank", "debug.overflow-steps", "precision.tf32"};
   return names;
 }
 
