@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "core/trace.hpp"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/cuda_stream.hpp"
@@ -75,7 +76,7 @@ class NcclRegisteredBuffer final : public ReductionBuffer {
     if (r != ncclSuccess) {
       (void)ncclMemFree(t_.data);
       fail("NCCL: ncclCommRegister of the ", t_.bytes(), "-byte gradient buffer failed: ", ncclGetErrorString(r),
-           " (--ddp.zero-copy false does without registration)");
+           " (--ddp.zero-copy false does without registration, silently)");
     }
   }
   ~NcclRegisteredBuffer() override {
@@ -189,11 +190,18 @@ Handle NcclCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, 
 }
 
 // Not collective: registration is local to each rank, and ranks that differ here still reduce
-// correctly (any device memory works, registered memory is only faster).
+// correctly (any device memory works, registered memory is only faster). So where NCCL cannot give or
+// register the memory (a driver without cuMem support, memory short by the registration's granularity)
+// the rank says so and reduces the backend's own memory.
 std::unique_ptr<ReductionBuffer> NcclCommunicator::make_reduction_buffer(std::int64_t elements, DType dtype,
                                                                           bool wanted) {
   if (!wanted || elements == 0) return nullptr;
-  return std::make_unique<NcclRegisteredBuffer>(comm_, device_, elements, dtype);
+  try {
+    return std::make_unique<NcclRegisteredBuffer>(comm_, device_, elements, dtype);
+  } catch (const Error& e) {
+    log::warn(cat("rank ", world_rank_, ": gradients stay in unregistered memory: ", e.what()));
+    return nullptr;
+  }
 }
 
 std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key) {
