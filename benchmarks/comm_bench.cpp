@@ -1,7 +1,9 @@
 // Allreduce bandwidth per message size, in the style of nccl-tests' all_reduce_perf, for each path
 // hpctrain's gradients can take: shm (the shared-memory window, ranks of one node), mpi (flat
-// MPI_Allreduce) and hier (node-aware: shared memory inside each node, MPI among the nodes' leaders).
-//   mpirun -np N build/benchmarks/comm_bench [shm|mpi|hier ...] [--max-mb M]
+// MPI_Allreduce) and hier (node-aware: shared memory inside each node, MPI among the nodes' leaders);
+// with the CUDA build, on one GPU per rank, nccl (NCCL on the backend's pool memory) and nccl-reg (on
+// the NCCL-registered gradient buffer, what DDP reduces with --ddp.zero-copy).
+//   mpirun -np N build/benchmarks/comm_bench [shm|mpi|hier|nccl|nccl-reg ...] [--max-mb M]
 // Prints per size: time per allreduce (median of 5 timed batches), algbw = bytes / time and
 // busbw = algbw * 2 (n - 1) / n, the bandwidth each rank's link must carry (comparable across n).
 #include <mpi.h>
@@ -13,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.hpp"
+#include "kernels/kernels.hpp"
+#include "parallel/comm_choice.hpp"
 #include "parallel/mpi_communicator.hpp"
 
 using namespace hpct;
@@ -29,26 +34,60 @@ double time_allreduce(Communicator& comm, const Tensor& t, int iters) {
   return s;
 }
 
+// Why NCCL cannot run here ("" when every rank has a GPU in a build with NCCL); the ranks agree.
+std::string nccl_unavailable() {
+  std::string why;
+  int missing = !nccl_built() ? 1 : kernels::cuda_device_count(&why) == 0 ? 1 : 0;
+  if (!nccl_built()) why = "this build has no NCCL (HPCTRAIN_CUDA)";
+  MPI_Allreduce(MPI_IN_PLACE, &missing, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  return missing == 0 ? "" : why.empty() ? std::to_string(missing) + " rank(s) without a GPU" : why;
+}
+
 void run_path(const std::string& path, std::int64_t max_bytes, int rank, int size) {
+  const bool nccl = path == "nccl" || path == "nccl-reg";
+  if (nccl) {
+    if (const std::string why = nccl_unavailable(); !why.empty()) {
+      if (rank == 0) std::printf("# %s: not available here (%s)\n", path.c_str(), why.c_str());
+      return;
+    }
+  }
   MPI_Comm dup = MPI_COMM_NULL;
   MPI_Comm_dup(MPI_COMM_WORLD, &dup);
-  MpiCommunicator comm(dup, rank);
-  comm.set_timeout(std::chrono::milliseconds(60000));
-  comm.set_hierarchy(path == "hier" ? Hierarchy::on : Hierarchy::off);
+  auto mpi = std::make_unique<MpiCommunicator>(dup, rank);
+  mpi->set_timeout(std::chrono::milliseconds(60000));
+  mpi->set_hierarchy(path == "hier" ? Hierarchy::on : Hierarchy::off);
+  // Declared in this order so they go in reverse: buffers before the communicator and the backend.
+  std::unique_ptr<kernels::Backend> gpu;
+  std::unique_ptr<Communicator> comm;
+  if (nccl) {
+    gpu = kernels::make_cuda_backend(kernels::local_rank_from_env());  // selects the rank's GPU first
+    comm = make_nccl_communicator(std::move(mpi), rank);
+  } else {
+    comm = std::move(mpi);
+  }
   const std::int64_t n_max = max_bytes / 4;
   std::vector<float> plain;
+  Buffer device;
   std::unique_ptr<ReductionBuffer> shared;
   Tensor all;
   if (path == "mpi") {
     plain.assign(static_cast<std::size_t>(n_max), 1.0f);
     all = Tensor(plain.data(), Shape{n_max}, DType::f32);
+  } else if (path == "nccl") {
+    device = Buffer(gpu->allocator(), Shape{n_max}, DType::f32);
+    all = device;
   } else {
-    shared = comm.make_reduction_buffer(n_max, DType::f32, true);
+    shared = comm->make_reduction_buffer(n_max, DType::f32, true);
     if (!shared) {
       if (rank == 0) std::printf("# %s: not available here (ranks on several nodes, or one rank)\n", path.c_str());
       return;
     }
     all = shared->tensor();
+  }
+  if (gpu) {
+    gpu->fill(all, 1.0);
+    gpu->synchronize();
+  } else if (path != "mpi") {
     std::fill_n(static_cast<float*>(all.data), n_max, 1.0f);
   }
   if (rank == 0)
@@ -57,9 +96,9 @@ void run_path(const std::string& path, std::int64_t max_bytes, int rank, int siz
   for (std::int64_t bytes = 4096; bytes <= max_bytes; bytes *= 4) {
     const Tensor t = all.flat_range(0, bytes / 4);
     const int iters = static_cast<int>(std::clamp<std::int64_t>((64 << 20) / bytes, 2, 200));
-    time_allreduce(comm, t, std::max(1, iters / 4));  // warm-up
+    time_allreduce(*comm, t, std::max(1, iters / 4));  // warm-up
     std::vector<double> runs;
-    for (int k = 0; k < 5; ++k) runs.push_back(time_allreduce(comm, t, iters));
+    for (int k = 0; k < 5; ++k) runs.push_back(time_allreduce(*comm, t, iters));
     std::sort(runs.begin(), runs.end());
     const double s = runs[2], algbw = static_cast<double>(bytes) / s / 1e9;
     if (rank == 0)

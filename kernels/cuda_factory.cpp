@@ -54,12 +54,13 @@ std::string cuda_system_report() { return cuda::system_report(); }
 
 std::string cuda_device_name(int device) { return cuda::device_name(device); }
 
-std::unique_ptr<Backend> make_cuda_backend(int local_rank, const std::vector<int>& gpu_ids, bool allow_gpu_sharing) {
+std::unique_ptr<Backend> make_cuda_backend(int local_rank, const std::vector<int>& gpu_ids, bool allow_gpu_sharing,
+                                           bool tf32) {
   std::string why;
   const int visible = cuda::visible_devices(&why);
   HPCT_CHECK(visible > 0, "--device cuda: no usable GPU: ", why);
   return std::make_unique<cuda::CudaBackend>(
-      choose_cuda_device(local_rank, ranks_on_node(), visible, gpu_ids, allow_gpu_sharing));
+      choose_cuda_device(local_rank, ranks_on_node(), visible, gpu_ids, allow_gpu_sharing), tf32);
 }
 
 #else
@@ -78,7 +79,7 @@ std::string cuda_system_report() { return cat("CUDA: ", kNoCuda, "\nGPUs: no GPU
 std::string cuda_device_name(int /*device*/) { return "none"; }
 
 std::unique_ptr<Backend> make_cuda_backend(int /*local_rank*/, const std::vector<int>& /*gpu_ids*/,
-                                           bool /*allow_gpu_sharing*/) {
+                                           bool /*allow_gpu_sharing*/, bool /*tf32*/) {
   fail("--device cuda: ", kNoCuda);
 }
 

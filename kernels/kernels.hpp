@@ -182,7 +182,22 @@ class Backend {
   void throttle(Event& e);
   std::int64_t throttle_waits() const { return throttle_waits_; }
 
+  // ---- timeline (--trace, core/trace.hpp) -----------------------------------------------------
+  // The work enqueued on the current stream between device_span_begin and device_span_end shows as
+  // `name` on that stream's track, at the times the device ran it. Callers check trace::enabled() first,
+  // so a run without --trace pays nothing. The CPU backends record nothing (their host spans are the
+  // work); CUDA records timing events (kernels/cuda/cuda_trace.hpp).
+  virtual void device_span_begin() {}
+  virtual void device_span_end(const char* /*name*/, const char* /*category*/) {}
+
   // ---- memory --------------------------------------------------------------------------------
+  // Host memory for staging copies between the host and this backend (the trainer's batch slots). On
+  // CUDA it is page-locked (cudaHostAlloc): copy() from it is a DMA that runs while the host goes on,
+  // where a copy from pageable memory is first staged by the driver on the calling thread. Its tensors
+  // are host memory (Device cpu). Without pinned memory (the CPU backends) it is host_allocator().
+  virtual Allocator& pinned_host_allocator() { return host_allocator(); }
+  // Whether pinned_host_allocator() is page-locked: only then is staging through it worth a host copy.
+  virtual bool has_pinned_host_memory() const { return false; }
   // dst = src (same numel and dtype; either may be host memory, the other this backend's), enqueued:
   // host memory must stay valid, and a host destination unread, until the stream has passed the copy.
   void copy(const Tensor& dst, const Tensor& src);
@@ -545,8 +560,9 @@ int local_rank_from_env();
 int choose_cuda_device(int local_rank, int ranks_on_node, int visible, const std::vector<int>& gpu_ids,
                        bool allow_sharing);
 // The CUDA backend on choose_cuda_device(local_rank, ranks_on_node(), cuda_device_count(), ...). Throws
-// hpct::Error naming the CUDA error when no GPU is usable or the build has no CUDA backend.
+// hpct::Error naming the CUDA error when no GPU is usable or the build has no CUDA backend. tf32: fp32
+// GEMMs on TF32 tensor cores (--precision.tf32; off: full fp32 products).
 std::unique_ptr<Backend> make_cuda_backend(int local_rank = 0, const std::vector<int>& gpu_ids = {},
-                                           bool allow_gpu_sharing = false);
+                                           bool allow_gpu_sharing = false, bool tf32 = false);
 
 }  // namespace hpct::kernels

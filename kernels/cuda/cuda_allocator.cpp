@@ -1,4 +1,4 @@
-// CudaPoolAllocator (cuda_allocator.hpp).
+// CudaPoolAllocator and CudaPinnedAllocator (cuda_allocator.hpp).
 #include "kernels/cuda/cuda_allocator.hpp"
 
 #include <algorithm>
@@ -65,6 +65,22 @@ std::size_t CudaPoolAllocator::reserved_bytes() const {
   std::uint64_t v = 0;
   if (cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemCurrent, &v) != cudaSuccess) return 0;
   return static_cast<std::size_t>(v);
+}
+
+void* CudaPinnedAllocator::allocate(std::size_t bytes) {
+  if (bytes == 0) return nullptr;
+  void* p = nullptr;
+  const cudaError_t e = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
+  if (e == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    fail("cuda: cannot page-lock ", bytes, " bytes of host memory (cudaHostAlloc; ulimit -l, or the node's memory)");
+  }
+  HPCT_CUDA_CHECK(e);
+  return p;
+}
+
+void CudaPinnedAllocator::deallocate(void* p) noexcept {
+  if (p) HPCT_CUDA_WARN(cudaFreeHost(p));
 }
 
 }  // namespace hpct::kernels::cuda

@@ -7,6 +7,9 @@
 // allocation is made on the default stream and every other live stream waits for it (an event, no host
 // wait); a free makes the default stream wait for every other stream first, then frees on it. So a
 // buffer may be used on any stream of the backend between allocate and deallocate.
+//
+// CudaPinnedAllocator: page-locked host memory (cudaHostAlloc, portable to every device) for the host side
+// of copies the host must not wait for (Backend::pinned_host_allocator: the batch staging slots).
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -42,6 +45,14 @@ class CudaPoolAllocator final : public Allocator {
   cudaEvent_t order_ = nullptr;  // recorded to order one stream after another
   std::mutex m_;
   std::vector<cudaStream_t> streams_;
+};
+
+class CudaPinnedAllocator final : public Allocator {
+ public:
+  void* allocate(std::size_t bytes) override;
+  // cudaFreeHost waits for the copies in flight from the block (the callers have, through events).
+  void deallocate(void* p) noexcept override;
+  Device device() const override { return {DeviceKind::cpu, 0}; }  // the host reads and writes it directly
 };
 
 }  // namespace hpct::kernels::cuda

@@ -22,7 +22,7 @@ int visible_devices(std::string* why) {
   return n;
 }
 
-CudaBackend::CudaBackend(int device) : device_(device) {
+CudaBackend::CudaBackend(int device, bool tf32) : device_(device), tf32_(tf32) {
   HPCT_CUDA_CHECK(cudaSetDevice(device_));
   HPCT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device_));
   stream_ = std::make_unique<CudaStream>(device_, [this] { after_wait(); });
@@ -44,6 +44,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 CudaBackend::~CudaBackend() {
   HPCT_CUDA_WARN(cudaSetDevice(device_));
   HPCT_CUDA_WARN(cudaDeviceSynchronize());
+  timeline_.reset();  // emits its last spans while the streams' events are valid
   if (lt_workspace_) allocator_->deallocate(lt_workspace_);
   if (lt_) (void)cublasLtDestroy(lt_);
   HPCT_CUDA_WARN(cudaStreamSynchronize(stream_->handle()));
@@ -57,6 +58,24 @@ std::unique_ptr<Stream> CudaBackend::create_stream() {
   });
   allocator_->add_stream(s->handle());
   return s;
+}
+
+void CudaBackend::device_span_begin() {
+  if (!timeline_) timeline_ = std::make_unique<CudaTimeline>(device_);
+  timeline_->begin(cur());
+}
+
+// Tracks: the default stream (the trainer's compute stream), then the others in the order they are seen.
+void CudaBackend::device_span_end(const char* name, const char* category) {
+  if (!timeline_) return;
+  const cudaStream_t s = cur();
+  auto it = tracks_.find(s);
+  if (it == tracks_.end()) {
+    const std::string track = s == stream_->handle() ? cat(this->name(), " default stream")
+                                                     : cat(this->name(), " stream ", tracks_.size() + 1);
+    it = tracks_.emplace(s, track).first;
+  }
+  timeline_->end(s, it->second, name, category);
 }
 
 std::unique_ptr<Event> CudaBackend::create_event() {

@@ -20,6 +20,7 @@
 
 #include "kernels/cuda/cuda_allocator.hpp"
 #include "kernels/cuda/cuda_stream.hpp"
+#include "kernels/cuda/cuda_trace.hpp"
 #include "kernels/cuda/device_error.hpp"
 #include "kernels/kernels.hpp"
 
@@ -30,13 +31,19 @@ int visible_devices(std::string* why);
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int device);
+  // tf32: fp32 GEMMs on TF32 tensor cores (cuda_gemm.cpp; --precision.tf32).
+  explicit CudaBackend(int device, bool tf32 = false);
   ~CudaBackend() override;
 
   std::string name() const override { return "cuda:" + std::to_string(device_); }
   Device device() const override { return {DeviceKind::cuda, device_}; }
   Allocator& allocator() override { return *allocator_; }
+  Allocator& pinned_host_allocator() override { return pinned_; }
+  bool has_pinned_host_memory() const override { return true; }
   int threads() const override { return 1; }
+
+  void device_span_begin() override;
+  void device_span_end(const char* name, const char* category) override;
 
   std::unique_ptr<Stream> create_stream() override;
   std::unique_ptr<Event> create_event() override;
@@ -129,9 +136,11 @@ class CudaBackend final : public Backend {
                                         cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c);
 
   int device_;
+  bool tf32_ = false;
   int sm_count_ = 0;
   std::unique_ptr<CudaStream> stream_;
   std::shared_ptr<CudaPoolAllocator> allocator_;  // streams outliving the backend hold it weakly
+  CudaPinnedAllocator pinned_;
   DeviceError* error_host_ = nullptr;    // mapped pinned memory ...
   DeviceError* error_device_ = nullptr;  // ... and its device address
   cublasLtHandle_t lt_ = nullptr;
@@ -139,6 +148,8 @@ class CudaBackend final : public Backend {
   std::size_t lt_workspace_bytes_ = 0;
   std::mutex gemm_mutex_;
   std::map<GemmKey, std::unique_ptr<cublasLtMatmulAlgo_t>> gemm_algos_;  // nullptr entry: no algorithm
+  std::unique_ptr<CudaTimeline> timeline_;  // made on the first traced span
+  std::map<cudaStream_t, std::string> tracks_;  // the timeline's track name of each stream
 };
 
 }  // namespace hpct::kernels::cuda

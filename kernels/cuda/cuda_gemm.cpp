@@ -1,7 +1,9 @@
 // CudaBackend::gemm_impl through cuBLASLt. Row-major C [m, n] = op(A) op(B) is computed as the
 // column-major C^T [n, m] = op(B)^T op(A)^T: a row-major [r, c] matrix is a column-major [c, r] one
 // with leading dimension c, so B goes first and no data moves. fp32, bf16 and fp16 accumulate in fp32
-// (CUBLAS_COMPUTE_32F: no TF32), fp64 in fp64. Epilogues: BIAS (the bias is per row of C^T, i.e. per
+// (CUBLAS_COMPUTE_32F), fp64 in fp64. fp32 products use TF32 tensor cores only when the backend was made
+// with tf32 (--precision.tf32: CUBLAS_COMPUTE_32F_FAST_TF32 rounds the inputs to a 10-bit mantissa,
+// accumulating in fp32; about 8x the fp32 rate on A100/H100, relative error ~1e-3 instead of ~1e-6). Epilogues: BIAS (the bias is per row of C^T, i.e. per
 // column of C) and GELU_AUX_BIAS for the tanh GELU (aux = the pre-activation, our C; D = y); other
 // activations, and fp64, use the bias and activation kernels after the product. cuBLASLt's heuristic
 // choice is cached per problem (dtype, shape, transposes, epilogue, beta, alignment).
@@ -24,9 +26,9 @@ struct LtTypes {
   cublasComputeType_t compute;
 };
 
-LtTypes lt_types(DType t) {
+LtTypes lt_types(DType t, bool tf32) {
   switch (t) {
-    case DType::f32: return {CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F};
+    case DType::f32: return {CUDA_R_32F, CUDA_R_32F, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F};
     case DType::f64: return {CUDA_R_64F, CUDA_R_64F, CUBLAS_COMPUTE_64F};
     case DType::bf16: return {CUDA_R_16BF, CUDA_R_32F, CUBLAS_COMPUTE_32F};
     case DType::f16: return {CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F};
@@ -113,7 +115,7 @@ void CudaBackend::gemm_impl(const Tensor& a, bool trans_a, const Tensor& b, bool
     if (act) activation_forward_impl(epilogue.act, c, *epilogue.y);
     return;
   }
-  const LtTypes t = lt_types(c.dtype);
+  const LtTypes t = lt_types(c.dtype, tf32_);
   const bool lt_bias = epilogue.bias && c.dtype != DType::f64;
   // The product (with the epilogue ep) on cuBLASLt; false when its heuristic has no algorithm.
   const auto matmul = [&](cublasLtEpilogue_t ep) {

@@ -80,6 +80,7 @@ int run_predict(const Args& args) {
       .add("device", "auto", "cpu | cpu-async | cuda | auto (HPCTRAIN_DEVICE, else cuda when a GPU is usable, else cpu)")
       .add("gpu-ids", "", "cuda: GPUs to use, e.g. 0,2 (default: every visible one); rank uses ids[local rank % count]")
       .flag("allow-gpu-sharing", false, "cuda: let more ranks than GPUs on a node share them (else an error)")
+      .flag("precision.tf32", false, "cuda: fp32 matrix products on TF32 tensor cores (faster, ~1e-3 relative error)")
       .add("prompt", "", "lm: text to continue (then --data and --out are not used); prints prompt + continuation")
       .add("generate", "200", "lm: bytes to sample after the prompt")
       .add("temperature", "1", "lm: sampling temperature (0 = greedy)")

@@ -4,6 +4,11 @@
 //     against cpu within the agreement suite's tolerance (1e-5 of the output's largest magnitude in
 //     fp32, 2^-6 in bf16, 2^-9 in fp16), on fixed random inputs at each precision: a Linear with its
 //     GELU (gemm_bias_act), LayerNorm, softmax, and the sum of squares of the gradient norm;
+//   - training: 20 AdamW steps of the default MLP on cpu-async (bit for bit) and on cuda against cpu
+//     from the same seed and data; cuda (fp32, no TF32): the mean loss of the steps within 1e-4 and
+//     the final parameters within 1e-3 of their L2 norm (each product agrees to ~1e-6; Adam's
+//     normalised step turns a gradient near zero whose sign differs into a whole step of lr, whence
+//     the looser bound on the parameters);
 //   - NCCL allreduce bus bandwidth over every rank (under mpirun/srun, one rank per GPU).
 // A check that needs a GPU says "skipped: no GPU" where none is usable. Exit 0 when nothing failed.
 #include <algorithm>
@@ -13,15 +18,21 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
 #include "core/buffer.hpp"
+#include "core/log.hpp"
 #include "core/philox.hpp"
+#include "data/generators.hpp"
+#include "data/row_source.hpp"
 #include "kernels/kernels.hpp"
+#include "nn/model.hpp"
 #include "parallel/comm_choice.hpp"
 #include "parallel/world.hpp"
+#include "train/trainer.hpp"
 
 namespace hpct::app {
 namespace {
@@ -111,6 +122,71 @@ void kernel_rows(const std::string& device, bool exact, std::vector<Row>& rows) 
   }
 }
 
+// The training check's run on one backend: the mean loss of its steps and the final parameters.
+struct ShortRun {
+  double loss = 0.0;
+  std::vector<float> params;
+};
+
+constexpr std::int64_t kTrainSteps = 20, kTrainBatch = 64;
+constexpr double kTrainLossTolerance = 1e-4, kTrainParamTolerance = 1e-3;
+
+// kTrainSteps steps (one epoch) of the default MLP (4 -> 64 x 3 GELU -> 1, MSE, AdamW lr 1e-3) on
+// heteroscedastic data, fp32, one process, no validation.
+ShortRun short_run(Backend& be) {
+  data::GeneratorOptions g;
+  g.n = kTrainSteps * kTrainBatch;
+  g.seed = 7;
+  const data::Dataset d = data::generate(g);
+  const data::MemoryRows rows(d);
+  nn::ModelSpec spec;
+  spec.in_features = d.features;
+  spec.out_features = d.targets;
+  spec.targets = d.targets;
+  auto model = nn::build_model(spec, be, 1);
+  train::TrainOptions opt;
+  opt.epochs = 1;
+  opt.batch_size = kTrainBatch;
+  opt.data_workers = 0;
+  const bool quiet = std::exchange(log::settings().quiet, true);  // no epoch line in the table
+  train::TrainSummary s;
+  try {
+    s = train::fit(be, *model, nn::LossKind::mse, {&d, &rows, nullptr, nullptr, nullptr}, opt);
+  } catch (...) {
+    log::settings().quiet = quiet;
+    throw;
+  }
+  log::settings().quiet = quiet;
+  HPCT_CHECK(s.steps == kTrainSteps, "selfcheck training: ", s.steps, " steps instead of ", kTrainSteps);
+  return {s.train_loss, be.read<float>(model->params().flat_weights())};
+}
+
+// The short run of device against cpu; exact: bit for bit (cpu-async), else within the tolerances.
+Row training_row(const std::string& device, bool exact) {
+  Row r{cat("training ", device, " vs cpu, ", kTrainSteps, " steps"), "pass", ""};
+  try {
+    auto cpu = kernels::make_cpu_backend();
+    auto be = kernels::make_backend(device);
+    const ShortRun ref = short_run(*cpu), got = short_run(*be);
+    double diff = 0.0, norm = 0.0;
+    for (std::size_t i = 0; i < ref.params.size(); ++i) {
+      const double d = static_cast<double>(got.params[i]) - ref.params[i];
+      diff += d * d;
+      norm += static_cast<double>(ref.params[i]) * ref.params[i];
+    }
+    const double dparams = std::sqrt(diff / std::max(norm, 1e-30));
+    const double dloss = std::fabs(got.loss - ref.loss) / std::max(std::fabs(ref.loss), 1e-30);
+    const double loss_allowed = exact ? 0.0 : kTrainLossTolerance, params_allowed = exact ? 0.0 : kTrainParamTolerance;
+    r.detail = cat("loss ", got.loss, " vs ", ref.loss, " (relative difference ", dloss, ", allowed ", loss_allowed,
+                   "), parameters differ by ", dparams, " of their norm (allowed ", params_allowed, ")");
+    if (!(dloss <= loss_allowed && dparams <= params_allowed)) r.result = "FAIL";
+  } catch (const std::exception& e) {
+    r.result = "FAIL";
+    r.detail = e.what();
+  }
+  return r;
+}
+
 // Bus bandwidth of an allreduce of 256 MiB over NCCL (NCCL's tests' definition: 2 (n - 1) / n times
 // the bytes over the time, what each link carries).
 Row nccl_row(dist::World& world) {
@@ -150,13 +226,16 @@ int run_selfcheck(const Args& args) {
   dist::World& world = dist::World::init(nullptr, nullptr);
   std::vector<Row> rows;
   kernel_rows("cpu-async", true, rows);
+  rows.push_back(training_row("cpu-async", true));
   std::string why;
   const bool gpu = kernels::cuda_device_count(&why) > 0;
   if (gpu) {
     kernel_rows("cuda", false, rows);
+    rows.push_back(training_row("cuda", false));
   } else {
     for (const DType t : {DType::f32, DType::bf16, DType::f16})
       rows.push_back({cat("kernels cuda vs cpu, ", name_of(t)), "skipped: no GPU", why});
+    rows.push_back({cat("training cuda vs cpu, ", kTrainSteps, " steps"), "skipped: no GPU", why});
   }
   // Collective: every rank decides alike (a rank without a GPU would leave the others waiting), so
   // the ranks agree first.

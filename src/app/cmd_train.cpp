@@ -94,6 +94,7 @@ Options train_options() {
       .add("gpu-ids", "", "cuda: GPUs to use, e.g. 0,2 (default: every visible one); rank uses ids[local rank % count]")
       .flag("allow-gpu-sharing", false, "cuda: let more ranks than GPUs on a node share them (else an error)")
       .add("precision", "fp32", "compute dtype of parameters, activations and gradients: fp32 | bf16 | fp16 (fp32 master weights, optimizer state and losses; fp16 adds dynamic loss scaling)")
+      .flag("precision.tf32", false, "cuda: fp32 matrix products on TF32 tensor cores (inputs rounded to 10 mantissa bits, fp32 accumulation; several times faster, ~1e-3 relative error)")
       .add("precision.init-scale", "65536", "fp16: initial loss scale")
       .add("precision.growth-interval", "2000", "fp16: finite steps before the loss scale doubles")
       .add("log-every", "0", "steps between progress lines within an epoch (0 = epoch ends only)")
@@ -157,14 +158,15 @@ std::string metrics_line(const train::Metrics& m) {
 }
 
 // Options that may change when a run resumes: they change when or how long it trains, what it logs
-// and where, not the arithmetic of a step. Every other option, and the world size, is part of the
-// math a checkpoint is resumed under.
+// and where, not the arithmetic of a step (the device and TF32 change only its rounding: a GPU run may
+// resume on a CPU). Every other option, and the world size, is part of the math a checkpoint is
+// resumed under.
 const std::set<std::string>& resumable_options() {
   static const std::set<std::string> names = {
       "epochs", "eval-every", "log-every", "log.interval-s", "log.terminal", "trace", "trace.steps", "checkpoint.every-steps", "checkpoint.every-minutes", "checkpoint.keep",
       "resume", "run-dir", "quiet", "threads", "device", "data.workers", "data.stream", "ddp.check-every", "init",
       "uq.levels", "ensemble.resume", "ensemble.members", "groups", "config", "debug.stop-after-steps", "requeue",
-      "nan.max-consecutive", "debug.overflow-step", "debug.overflow-rank", "debug.overflow-steps"};
+      "nan.max-consecutive", "debug.overflow-step", "debug.overflow-rank", "debug.overflow-steps", "precision.tf32"};
   return names;
 }
 

@@ -33,12 +33,14 @@ std::unique_ptr<kernels::Backend> make_backend(const Config& cfg) {
   const std::int64_t threads = cfg.integer("threads");
   HPCT_CHECK(threads >= 0 && threads <= 4096, "option --threads: must be in [0, 4096], got ", threads);
   const std::string device = resolve_device(cfg.str("device"));
+  // Parsed on every device, so a bad value fails on the CPU too (where TF32 changes nothing).
+  const bool tf32 = cfg.declared("precision.tf32") && cfg.boolean("precision.tf32");
   if (device != "cuda") return kernels::make_backend(device, static_cast<int>(threads));
   std::vector<int> ids;
   if (cfg.declared("gpu-ids"))
     for (const std::int64_t id : cfg.int_list("gpu-ids")) ids.push_back(static_cast<int>(id));
   const bool sharing = cfg.declared("allow-gpu-sharing") && cfg.boolean("allow-gpu-sharing");
-  return kernels::make_cuda_backend(kernels::local_rank_from_env(), ids, sharing);
+  return kernels::make_cuda_backend(kernels::local_rank_from_env(), ids, sharing, tf32);
 }
 
 DType parse_precision(const std::string& value) {

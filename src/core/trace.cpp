@@ -19,6 +19,7 @@ struct Recorder {
   int pid = 0;
   std::int64_t first = 0, end = -1;
   std::map<int, std::string> names;  // track id -> thread name
+  std::map<std::string, int> tracks; // named (device) track -> track id
   std::string events;
   std::int64_t count = 0;
   int next_tid = 1;
@@ -67,17 +68,15 @@ double now_us() {
   return std::chrono::duration<double, std::micro>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-void complete(const std::string& name, const char* category, double start_us, double end_us,
-              const std::string& args_json) {
-  const int tid = this_tid();
+namespace {
+
+// Appends one complete event on track tid (rec().mu held).
+void append(int tid, const std::string& name, const char* category, double start_us, double end_us,
+            const std::string& args_json) {
   char buf[160];
   std::snprintf(buf, sizeof buf, ",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"tid\":%d,\"pid\":", start_us,
                 end_us - start_us, tid);
   std::string e = "{\"name\":" + json_quote(name) + ",\"cat\":" + json_quote(category) + buf;
-  std::lock_guard lock(rec().mu);
-  // A thread that never named itself (e.g. a cpu-async stream worker running a host function such as an
-  // MPI collective in stream order) still gets a track name.
-  rec().names.try_emplace(tid, "thread " + std::to_string(tid));
   e += std::to_string(rec().pid);
   if (!args_json.empty()) e += ",\"args\":{" + args_json + "}";
   e += "}";
@@ -86,7 +85,60 @@ void complete(const std::string& name, const char* category, double start_us, do
   ++rec().count;
 }
 
+// Device sources (their own lock: a flush records events under rec().mu).
+struct Sources {
+  std::mutex mu;
+  std::map<int, std::function<void()>> flush;
+  int next = 1;
+};
+Sources& sources() {
+  static Sources s;
+  return s;
+}
+
+}  // namespace
+
+void complete(const std::string& name, const char* category, double start_us, double end_us,
+              const std::string& args_json) {
+  const int tid = this_tid();
+  std::lock_guard lock(rec().mu);
+  // A thread that never named itself (e.g. a cpu-async stream worker running a host function such as an
+  // MPI collective in stream order) still gets a track name.
+  rec().names.try_emplace(tid, "thread " + std::to_string(tid));
+  append(tid, name, category, start_us, end_us, args_json);
+}
+
+void complete_on_track(const std::string& track, const std::string& name, const char* category, double start_us,
+                       double end_us, const std::string& args_json) {
+  std::lock_guard lock(rec().mu);
+  Recorder& r = rec();
+  auto it = r.tracks.find(track);
+  if (it == r.tracks.end()) {
+    it = r.tracks.emplace(track, r.next_tid++).first;
+    r.names[it->second] = track;
+  }
+  append(it->second, name, category, start_us, end_us, args_json);
+}
+
+int add_device_source(std::function<void()> flush) {
+  std::lock_guard lock(sources().mu);
+  const int id = sources().next++;
+  sources().flush.emplace(id, std::move(flush));
+  return id;
+}
+
+void remove_device_source(int id) {
+  std::lock_guard lock(sources().mu);
+  sources().flush.erase(id);
+}
+
+void flush_device_sources() {
+  std::lock_guard lock(sources().mu);
+  for (auto& [id, flush] : sources().flush) flush();
+}
+
 std::string events_json() {
+  flush_device_sources();
   std::lock_guard lock(rec().mu);
   const Recorder& r = rec();
   std::string out = JsonObject()

@@ -6,6 +6,7 @@
 // load and a branch; on, a clock read and a short locked append per event.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,17 @@ class Span {
   std::int64_t bytes_;
   double start_;
 };
+
+// Device tracks: spans a device timed (CUDA events around the phases on each stream, the NCCL
+// collectives on theirs) live on the device until a source converts them to this clock. A source
+// registers a flush function, called by flush_device_sources() (events_json() calls it first), that
+// emits its finished spans with complete_on_track; it unregisters (after a last flush) when it goes.
+// Such spans sit on a named track of their own ("cuda:0 default stream"), not on a thread's.
+void complete_on_track(const std::string& track, const std::string& name, const char* category, double start_us,
+                       double end_us, const std::string& args_json = "");
+int add_device_source(std::function<void()> flush);
+void remove_device_source(int id);
+void flush_device_sources();
 
 // This process's events and track names as JSON objects separated by ",\n" (no brackets).
 std::string events_json();

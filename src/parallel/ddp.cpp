@@ -29,9 +29,14 @@ Ddp::Ddp(Communicator& comm, params::ParameterStore& store, kernels::Backend& be
   }
   // Always asked (it is collective), so ranks that disagree on zero_copy still agree on the outcome.
   // A shared-memory window is host memory: only a backend whose kernels address host memory (the CPU
-  // backends) can keep gradients there; its view then carries the backend's device.
-  const bool usable = opt.zero_copy && be.device().is_host_memory();
-  if ((shared_ = comm_.make_reduction_buffer(store.flat_size(), store.dtype(), usable))) {
+  // backends) can keep gradients there; its view then carries the backend's device. NCCL's registered
+  // buffer is device memory, for the CUDA backend; a buffer of the other kind is let go (every rank
+  // has the same backend kind, so all do).
+  const bool host = be.device().is_host_memory();
+  const bool usable = opt.zero_copy && (host || be.device().kind == DeviceKind::cuda);
+  shared_ = comm_.make_reduction_buffer(store.flat_size(), store.dtype(), usable);
+  if (shared_ && shared_->tensor().device.is_host_memory() != host) shared_.reset();
+  if (shared_) {
     Tensor window = shared_->tensor();
     window.device = be.device();
     store_.place_grads(be_, window);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/trace.hpp"
+
 namespace hpct::train {
 namespace {
 
@@ -77,22 +79,31 @@ void BatchAssembler::send(Slot& s, std::int64_t width) {
   {
     kernels::StreamGuard on_copy(be_, *copy_stream_);
     copy_stream_->wait(*s.free);
-    auto put = [&](Buffer& buf, const auto& v, Shape shape) {
+    const bool traced = trace::enabled();
+    if (traced) be_.device_span_begin();
+    const bool pinned = be_.has_pinned_host_memory();
+    auto put = [&](Buffer& buf, Buffer& pin, const auto& v, Shape shape) {
       using T = typename std::decay_t<decltype(v)>::value_type;
       const Tensor& t = buf.ensure(be_.allocator(), shape, dtype_of<T>());
-      be_.copy(t, host_view(v, shape));
+      Tensor src = host_view(v, shape);
+      if (pinned) {  // the slot's page-locked copy; the throttle above made sure its last copy has run
+        src = pin.ensure(be_.pinned_host_allocator(), shape, dtype_of<T>());
+        std::memcpy(src.data, v.data(), src.bytes());
+      }
+      be_.copy(t, src);
       return t;
     };
-    x_ = width > 0 ? put(s.x32, b.x, x_shape(b.rows, b.seq_len, width)) : Tensor{};
-    tokens_ = b.tokens.empty() ? Tensor{} : put(s.tokens, b.tokens, Shape{b.rows, b.seq_len});
-    lengths_ = b.lengths.empty() ? Tensor{} : put(s.lengths, b.lengths, Shape{b.rows});
+    x_ = width > 0 ? put(s.x32, s.pin_x, b.x, x_shape(b.rows, b.seq_len, width)) : Tensor{};
+    tokens_ = b.tokens.empty() ? Tensor{} : put(s.tokens, s.pin_tokens, b.tokens, Shape{b.rows, b.seq_len});
+    lengths_ = b.lengths.empty() ? Tensor{} : put(s.lengths, s.pin_lengths, b.lengths, Shape{b.rows});
     if (!b.labels.empty())
-      target_ = put(s.target, b.labels, label_shape(b.rows, P, b.token_targets));
+      target_ = put(s.target, s.pin_target, b.labels, label_shape(b.rows, P, b.token_targets));
     else if (!b.y.empty())
-      target_ = put(s.target, b.y, y_shape(b.rows, P, b.token_targets,
-                                           static_cast<std::int64_t>(b.y.size()) / (b.rows * P)));
+      target_ = put(s.target, s.pin_target, b.y,
+                    y_shape(b.rows, P, b.token_targets, static_cast<std::int64_t>(b.y.size()) / (b.rows * P)));
     else
       target_ = Tensor{};
+    if (traced) be_.device_span_end("batch copy", "data");
     s.copied->record(*copy_stream_);
   }
   compute.wait(*s.copied);

@@ -6,7 +6,9 @@
 // compute stream waits for that copy through an event, and the copy into a slot's device buffers waits
 // until the compute stream has finished with the batch that used the slot before. The host waits only
 // when a slot's previous copies have not run yet, i.e. when it runs two batches ahead of the device:
-// flow control (Backend::throttle), not a read of device data. Float inputs are cast to
+// flow control (Backend::throttle), not a read of device data. Where the backend has page-locked host
+// memory (CUDA), each slot's arrays are first put into pinned buffers, so the copy is a DMA the host
+// does not wait for (from pageable memory the driver would stage it on the host). Float inputs are cast to
 // the model's compute dtype on the device; targets stay float32 (losses are computed in float32) or
 // int32 labels; lengths are int32.
 #include <array>
@@ -44,9 +46,11 @@ class BatchAssembler {
   nn::ModelInput input() const { return {x_, tokens_, lengths_}; }
 
  private:
-  // One staging slot: host arrays and the device buffers they are copied into.
+  // One staging slot: host arrays, their pinned copies (pinned backends only) and the device buffers
+  // they are copied into.
   struct Slot {
     data::HostBatch host;
+    Buffer pin_x, pin_tokens, pin_target, pin_lengths;
     Buffer x32, x, tokens, target, lengths;
     std::unique_ptr<Event> copied;  // on the copy stream, after the slot's copies
     std::unique_ptr<Event> free;    // on the compute stream, before the slot is refilled

@@ -495,10 +495,16 @@ TrainSummary Trainer::run() {
     PhaseTimes t;
     const std::int64_t syncs_before = be_.host_syncs(), throttles_before = be_.throttle_waits();
     const std::int64_t steps_before = state_.step;
+    // A phase ends: its host time, and with --trace its span on the host's track and (device_span_*)
+    // on the compute stream's device track; the next phase's device span starts here.
     auto lap = [&](double& into, const char* name) {
       const double s = phase.seconds();
       into += s;
-      if (trace::enabled()) trace::complete(name, "phase", trace::now_us() - 1e6 * s, trace::now_us());
+      if (trace::enabled()) {
+        trace::complete(name, "phase", trace::now_us() - 1e6 * s, trace::now_us());
+        be_.device_span_end(name, "phase");
+        be_.device_span_begin();
+      }
       phase.reset();
     };
     for (; state_.micro < micro_per_epoch_; ++state_.micro) {
@@ -507,6 +513,7 @@ TrainSummary Trainer::run() {
       const bool last = k == opt_.accum_steps - 1 || state_.micro == micro_per_epoch_ - 1;
       trace::at_step(state_.step);
       phase.reset();
+      if (trace::enabled()) be_.device_span_begin();
       ws_.reset();
       assemble_batch();
       if (k == 0) params_.zero_grads(be_);

@@ -10,12 +10,16 @@ grep -q '^check  *result  *detail$' sc.log || die "no table header"
 for t in float32 bfloat16 float16; do
   grep -Eq "^kernels cpu-async vs cpu, $t +pass +largest difference 0 " sc.log || die "cpu-async $t not exact"
 done
-pass "cpu-async = cpu, bit for bit, in f32, bf16 and f16"
+grep -Eq "^training cpu-async vs cpu, 20 steps +pass +loss [0-9.e-]+ vs [0-9.e-]+ \(relative difference 0, .* differ by 0 of" sc.log ||
+  die "20 training steps on cpu-async not exact: $(grep '^training' sc.log)"
+pass "cpu-async = cpu, bit for bit, in f32, bf16 and f16 kernels and 20 training steps"
 if "$GPU_PROBE" >/dev/null 2>&1; then
   [[ $(grep -Ec '^kernels cuda vs cpu, [a-z0-9]+ +pass ' sc.log) -eq 3 ]] || die "cuda kernels: $(cat sc.log)"
-  pass "cuda kernels agree with cpu"
+  grep -Eq '^training cuda vs cpu, 20 steps +pass +loss ' sc.log || die "cuda training: $(cat sc.log)"
+  pass "cuda kernels and a 20-step training run agree with cpu"
 else
   [[ $(grep -Ec '^kernels cuda vs cpu, [a-z0-9]+ +skipped: no GPU ' sc.log) -eq 3 ]] || die "GPU checks not skipped visibly"
+  grep -Eq '^training cuda vs cpu, 20 steps +skipped: no GPU +[^ ]' sc.log || die "training check not skipped visibly"
   grep -Eq '^NCCL allreduce bus bandwidth +skipped: no GPU' sc.log || die "NCCL check not skipped visibly"
   pass "without a GPU every GPU check says 'skipped: no GPU'"
 fi

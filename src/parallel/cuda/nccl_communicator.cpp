@@ -4,8 +4,11 @@
 #include <iostream>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/trace.hpp"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/cuda_stream.hpp"
+#include "kernels/cuda/cuda_trace.hpp"
 #include "parallel/world.hpp"
 
 namespace hpct::dist {
@@ -61,6 +64,39 @@ class NcclWork final : public Work {
   std::string what_;
 };
 
+// Gradients in registered memory: ncclMemAlloc'd (the cuMem allocation NCCL's zero-copy paths need)
+// and registered with the communicator, which must outlive this.
+class NcclRegisteredBuffer final : public ReductionBuffer {
+ public:
+  NcclRegisteredBuffer(ncclComm_t comm, int device, std::int64_t elements, DType dtype) : comm_(comm) {
+    t_ = Tensor(nullptr, Shape{elements}, dtype, Device{DeviceKind::cuda, device});
+    HPCT_CUDA_CHECK(cudaSetDevice(device));
+    HPCT_NCCL_CHECK(ncclMemAlloc(&t_.data, t_.bytes()));
+    const ncclResult_t r = ncclCommRegister(comm_, t_.data, t_.bytes(), &handle_);
+    if (r != ncclSuccess) {
+      (void)ncclMemFree(t_.data);
+      fail("NCCL: ncclCommRegister of the ", t_.bytes(), "-byte gradient buffer failed: ", ncclGetErrorString(r),
+           " (--ddp.zero-copy false does without registration, silently)");
+    }
+  }
+  ~NcclRegisteredBuffer() override {
+    // The callers synchronized before letting go of the gradients (Ddp's destructor).
+    const ncclResult_t d = ncclCommDeregister(comm_, handle_);
+    const ncclResult_t f = ncclMemFree(t_.data);
+    if (d != ncclSuccess || f != ncclSuccess)
+      std::cerr << "hpctrain: NCCL: releasing the registered gradient buffer: "
+                << ncclGetErrorString(d != ncclSuccess ? d : f) << "\n";
+  }
+  NcclRegisteredBuffer(const NcclRegisteredBuffer&) = delete;
+  NcclRegisteredBuffer& operator=(const NcclRegisteredBuffer&) = delete;
+  Tensor tensor() const override { return t_; }
+
+ private:
+  ncclComm_t comm_;
+  Tensor t_;
+  void* handle_ = nullptr;
+};
+
 NcclCommunicator::NcclCommunicator(std::unique_ptr<Communicator> host, int world_rank)
     : host_(std::move(host)), world_rank_(world_rank) {
   set_timeout(host_->timeout());
@@ -84,6 +120,7 @@ NcclCommunicator::~NcclCommunicator() {
   }
   cv_.notify_all();
   watchdog_.join();
+  timeline_.reset();  // emits the traced collectives, all complete now
   const ncclResult_t r = ncclCommDestroy(comm_);
   if (r != ncclSuccess) std::cerr << "rank " << world_rank_ << ": ncclCommDestroy: " << ncclGetErrorString(r) << "\n";
   HPCT_CUDA_WARN(cudaStreamDestroy(stream_));
@@ -97,7 +134,13 @@ Handle NcclCommunicator::launch(std::string what, const ReadyEvent& ready, Op&& 
     HPCT_CHECK(ev != nullptr, "NCCL ", what, ": the ready event is not a CUDA event");
     HPCT_CUDA_CHECK(cudaStreamWaitEvent(stream_, ev->handle(), 0));
   }
+  const bool traced = trace::enabled();
+  if (traced) {
+    if (!timeline_) timeline_ = std::make_unique<kernels::cuda::CudaTimeline>(device_);
+    timeline_->begin(stream_);
+  }
   const ncclResult_t r = op();
+  if (traced) timeline_->end(stream_, cat("cuda:", device_, " NCCL stream"), what, "comm");
   HPCT_CHECK(r == ncclSuccess, "rank ", world_rank_, ": ", work->what(), " failed: ", ncclGetErrorString(r), " (",
              ncclGetLastError(comm_), ")");
   HPCT_CUDA_CHECK(cudaEventRecord(work->event(), stream_));
@@ -144,6 +187,21 @@ Handle NcclCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, 
     return ncclReduceScatter(send.data, recv.data, static_cast<std::size_t>(recv.numel()), nccl_type(send.dtype),
                              nccl_op(op), comm_, stream_);
   });
+}
+
+// Not collective: registration is local to each rank, and ranks that differ here still reduce
+// correctly (any device memory works, registered memory is only faster). So where NCCL cannot give or
+// register the memory (a driver without cuMem support, memory short by the registration's granularity)
+// the rank says so and reduces the backend's own memory.
+std::unique_ptr<ReductionBuffer> NcclCommunicator::make_reduction_buffer(std::int64_t elements, DType dtype,
+                                                                          bool wanted) {
+  if (!wanted || elements == 0) return nullptr;
+  try {
+    return std::make_unique<NcclRegisteredBuffer>(comm_, device_, elements, dtype);
+  } catch (const Error& e) {
+    log::warn(cat("rank ", world_rank_, ": gradients stay in unregistered memory: ", e.what()));
+    return nullptr;
+  }
 }
 
 std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key) {

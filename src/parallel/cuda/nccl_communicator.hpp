@@ -7,6 +7,11 @@
 // sums, signals), barrier and split go to the host communicator; split bootstraps a new NCCL
 // communicator on the host sub-communicator.
 //
+// Registration: make_reduction_buffer gives the flat gradient buffer in ncclMemAlloc memory registered
+// with the communicator (ncclCommRegister), which NCCL reduces without copying it through its own
+// buffers where the transport allows (NVLink/NVLS, CollNet, IPC peers); deregistered and freed when the
+// buffer goes. With --trace each collective is also timed on the communicator's stream (a device track).
+//
 // Failure: a watchdog thread polls ncclCommGetAsyncError and the oldest unfinished collective; an
 // asynchronous error, or a collective older than timeout(), aborts the NCCL communicator
 // (ncclCommAbort) and the job (World::abort), naming the rank, the operation and its sequence number
@@ -22,6 +27,10 @@
 #include <thread>
 
 #include "parallel/communicator.hpp"
+
+namespace hpct::kernels::cuda {
+class CudaTimeline;
+}
 
 namespace hpct::dist {
 
@@ -42,6 +51,8 @@ class NcclCommunicator final : public Communicator {
   Handle allgather(const Tensor& send, const Tensor& recv) override;
   Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override;
   Handle barrier() override { return host_->barrier(); }
+  std::unique_ptr<ReductionBuffer> make_reduction_buffer(std::int64_t elements, DType dtype,
+                                                         bool wanted = true) override;
   std::unique_ptr<Communicator> split(int color, int key) override;
 
  private:
@@ -56,6 +67,7 @@ class NcclCommunicator final : public Communicator {
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
   std::uint64_t seq_ = 0;
+  std::unique_ptr<kernels::cuda::CudaTimeline> timeline_;  // made by the first traced collective
 
   std::mutex mutex_;
   std::condition_variable cv_;
