@@ -6,8 +6,10 @@
 // One concern per file: cuda_backend.cpp (device, streams, synchronize, device errors), cuda_memory.cu
 // (copy, fill, cast, gather_rows), cuda_gemm.cpp (cuBLASLt), cuda_elementwise.cu (bias, axpy, scale,
 // activations, dropout), cuda_reduce.cu (sum_squares, checksum), cuda_norm.cu (layernorm, softmax),
-// cuda_loss.cu, cuda_optim.cu (step control, loss scaling, AdamW, SGD), cuda_pending.cpp (the ops not
-// implemented yet: they throw).
+// cuda_loss.cu, cuda_optim.cu (step control, loss scaling, AdamW, SGD), cuda_attention.cu (fused
+// attention), cuda_embedding.cu (token embedding, feature tokens), cuda_pool.cu (mean pooling),
+// cuda_conv.cu (the three 1-D convolution kernels), cuda_ssvae.cu (the SSVAE's kernels), cuda_lengths.cu
+// (the sequence-lengths check they share).
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -37,6 +39,8 @@ class CudaBackend final : public Backend {
   Device device() const override { return {DeviceKind::cuda, device_}; }
   Allocator& allocator() override { return *allocator_; }
   int threads() const override { return 1; }
+  // Attention saves the probabilities as the CPU does (cuda_attention.cu), in f32 for 16-bit qkv.
+  DType attention_saved_dtype(DType qkv) const override { return stats_dtype(qkv); }
 
   std::unique_ptr<Stream> create_stream() override;
   std::unique_ptr<Event> create_event() override;

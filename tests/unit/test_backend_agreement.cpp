@@ -558,6 +558,24 @@ TEST_CASE_TEMPLATE("backends agree: attention forward and backward (lengths, cau
       r.be.attention_forward(q, r.out<T>(Shape{n, len, d}, "out"), saved, args);
       r.be.attention_backward(q, saved, r.in(dout), r.out<T>(Shape{n, len, 3 * d}, "dqkv"), args);
     });
+  // Rows longer than a GPU kernel's thread block (a query row per block of 128 threads strides its keys)
+  // and a head wider than a warp, with padding, causality and dropout together.
+  const std::int64_t ln = 2, ll = 150, lh = 2, ldh = 40, ld = lh * ldh;
+  const auto lqkv = rand_host<T>(Shape{ln, ll, 3 * ld}, 42, -1.5, 1.5), ldout = rand_host<T>(Shape{ln, ll, ld}, 43);
+  const auto llengths = ints(Shape{ln}, {ll, 131});
+  ag.check("attention long rows (lengths causal dropout)", dt, [&](Run& r) {
+    AttentionArgs args;
+    args.heads = lh;
+    args.lengths = r.in(llengths);
+    args.causal = true;
+    args.dropout_p = 0.1;
+    args.seed = 3;
+    const Tensor q = r.in(lqkv);
+    const Tensor saved = r.out(r.be.attention_saved_shape(ln, lh, ll), r.be.attention_saved_dtype(dt), "saved",
+                               /*opaque=*/true);
+    r.be.attention_forward(q, r.out<T>(Shape{ln, ll, ld}, "out"), saved, args);
+    r.be.attention_backward(q, saved, r.in(ldout), r.out<T>(Shape{ln, ll, 3 * ld}, "dqkv"), args);
+  });
 }
 
 TEST_CASE_TEMPLATE("backends agree: embedding, feature tokens, mean pooling", T, AGREE_DTYPES) {
