@@ -28,6 +28,7 @@ struct AttnGeom {
   std::uint32_t threshold;  // dropout: keep when the bits pass (0 with p = 0: always)
   bool dropout;
   std::uint64_t seed, stream;
+  std::int64_t rows() const { return batch * heads * len; }  // query rows of all heads: the blocks
 };
 
 // One block's query row: its sequence n, head h, position i, and the row's offsets.
@@ -36,7 +37,9 @@ struct AttnRow {
   __device__ AttnRow(const AttnGeom& g, std::int64_t block)
       : n(block / g.len / g.heads), h(block / g.len % g.heads), i(block % g.len), task(block / g.len) {}
   // Position r of this head: Q at qkv + qkv_row(r), K at + D, V at + 2D; out / dout at out_row(r).
-  __device__ std::int64_t qkv_row(const AttnGeom& g, std::int64_t r) const { return (n * g.len + r) * 3 * g.d + h * g.dh; }
+  __device__ std::int64_t qkv_row(const AttnGeom& g, std::int64_t r) const {
+    return (n * g.len + r) * 3 * g.d + h * g.dh;
+  }
   __device__ std::int64_t out_row(const AttnGeom& g, std::int64_t r) const { return (n * g.len + r) * g.d + h * g.dh; }
   // Element (i, j) of P [N, H, L, L].
   __device__ std::int64_t p_index(const AttnGeom& g, std::int64_t r, std::int64_t j) const {
@@ -55,9 +58,9 @@ __device__ __forceinline__ std::int64_t visible_keys(const AttnGeom& g, std::int
   return g.causal ? (r + 1 < kv ? r + 1 : kv) : kv;
 }
 
-template <class T, class S>
-__global__ void __launch_bounds__(kAttnThreads) attention_forward_kernel(AttnGeom g, const T* qkv, T* out, S* probs,
-                                                                         acc_t<T> scale, acc_t<T> keep_prob) {
+template <class T>
+__global__ void __launch_bounds__(kAttnThreads)
+    attention_forward_kernel(AttnGeom g, const T* qkv, T* out, acc_t<T>* probs, acc_t<T> scale, acc_t<T> keep_prob) {
   using Acc = acc_t<T>;
   extern __shared__ unsigned char smem_raw[];
   Acc* q = reinterpret_cast<Acc*>(smem_raw);  // q_i, widened
@@ -66,25 +69,26 @@ __global__ void __launch_bounds__(kAttnThreads) attention_forward_kernel(AttnGeo
   const T* qi = qkv + row.qkv_row(g, row.i);
   for (std::int64_t c = threadIdx.x; c < g.dh; c += blockDim.x) q[c] = load(qi[c]);
   __syncthreads();
-  S* p = probs + row.p_index(g, row.i, 0);
+  Acc* p = probs + row.p_index(g, row.i, 0);
   Acc mx = -INFINITY;
   for (std::int64_t j = threadIdx.x; j < vis; j += blockDim.x) {
     const T* kj = qkv + row.qkv_row(g, j) + g.d;
     Acc s = 0;
     for (std::int64_t c = 0; c < g.dh; ++c) s += q[c] * static_cast<Acc>(load(kj[c]));
     s *= scale;
-    p[j] = static_cast<S>(s);
+    p[j] = static_cast<Acc>(s);
     mx = math::hd_max(mx, s);
   }
   mx = block_max(mx);
   double sum = 0.0;
   for (std::int64_t j = threadIdx.x; j < vis; j += blockDim.x) {
-    const Acc e = math::hd_exp(static_cast<Acc>(p[j]) - mx);
-    p[j] = static_cast<S>(e);
+    const Acc e = math::hd_exp(p[j] - mx);
+    p[j] = static_cast<Acc>(e);
     sum += static_cast<double>(e);
   }
   const auto inv = static_cast<Acc>(1.0 / block_sum(sum));
-  for (std::int64_t j = threadIdx.x; j < g.len; j += blockDim.x) p[j] = j < vis ? static_cast<S>(static_cast<Acc>(p[j]) * inv) : S(0);
+  for (std::int64_t j = threadIdx.x; j < g.len; j += blockDim.x)
+    p[j] = j < vis ? static_cast<Acc>(p[j] * inv) : Acc(0);
   __syncthreads();  // the row of P, written by all threads, is read by all below
   const std::int64_t e0 = row.p_index(g, row.i, 0);
   T* o = out + row.out_row(g, row.i);
@@ -92,7 +96,7 @@ __global__ void __launch_bounds__(kAttnThreads) attention_forward_kernel(AttnGeo
     Acc s = 0;
     for (std::int64_t j = 0; j < vis; ++j) {
       if (!attn_keep(g, e0 + j)) continue;
-      s += static_cast<Acc>(p[j]) / keep_prob * static_cast<Acc>(load(qkv[row.qkv_row(g, j) + 2 * g.d + c]));
+      s += p[j] / keep_prob * static_cast<Acc>(load(qkv[row.qkv_row(g, j) + 2 * g.d + c]));
     }
     o[c] = store<T>(s);
   }
@@ -100,10 +104,10 @@ __global__ void __launch_bounds__(kAttnThreads) attention_forward_kernel(AttnGeo
 
 // Per query row: dP (dropout applied), then dS = P (dP - rowsum(dP P)) into ds's row (zero past the
 // visible keys, which the key-row kernel reads), and dq_i = scale sum_j dS_ij k_j.
-template <class T, class S>
-__global__ void __launch_bounds__(kAttnThreads) attention_dq_kernel(AttnGeom g, const T* qkv, const S* probs,
-                                                                    const T* dout, T* dqkv, acc_t<T>* ds,
-                                                                    acc_t<T> scale, acc_t<T> keep_prob) {
+template <class T>
+__global__ void __launch_bounds__(kAttnThreads)
+    attention_dq_kernel(AttnGeom g, const T* qkv, const acc_t<T>* probs, const T* dout, T* dqkv, acc_t<T>* ds, acc_t<T> scale,
+                        acc_t<T> keep_prob) {
   using Acc = acc_t<T>;
   extern __shared__ unsigned char smem_raw[];
   Acc* dov = reinterpret_cast<Acc*>(smem_raw);  // do_i, widened
@@ -113,7 +117,7 @@ __global__ void __launch_bounds__(kAttnThreads) attention_dq_kernel(AttnGeom g, 
   for (std::int64_t c = threadIdx.x; c < g.dh; c += blockDim.x) dov[c] = load(doi[c]);
   __syncthreads();
   const std::int64_t e0 = row.p_index(g, row.i, 0);
-  const S* p = probs + e0;
+  const Acc* p = probs + e0;
   Acc* dsr = ds + e0;
   double dot = 0.0;
   for (std::int64_t j = threadIdx.x; j < vis; j += blockDim.x) {
@@ -129,7 +133,7 @@ __global__ void __launch_bounds__(kAttnThreads) attention_dq_kernel(AttnGeom g, 
   const auto dot_a = static_cast<Acc>(block_sum(dot));
   // Each thread rewrites the elements it wrote above (the same stride), so no barrier is needed here.
   for (std::int64_t j = threadIdx.x; j < g.len; j += blockDim.x)
-    dsr[j] = j < vis ? static_cast<Acc>(p[j]) * (dsr[j] - dot_a) : Acc(0);
+    dsr[j] = j < vis ? p[j] * (dsr[j] - dot_a) : Acc(0);
   __syncthreads();
   T* dq = dqkv + row.qkv_row(g, row.i);
   for (std::int64_t c = threadIdx.x; c < g.dh; c += blockDim.x) {
@@ -141,10 +145,10 @@ __global__ void __launch_bounds__(kAttnThreads) attention_dq_kernel(AttnGeom g, 
 
 // Per key row j (the block's "i"): dk_j = scale sum_r dS_rj q_r, dv_j = sum_r P~_rj do_r over the query
 // rows r that may see it (causal: r >= j); masked keys get zeros.
-template <class T, class S>
-__global__ void __launch_bounds__(kAttnThreads) attention_dkv_kernel(AttnGeom g, const T* qkv, const S* probs,
-                                                                     const T* dout, T* dqkv, const acc_t<T>* ds,
-                                                                     acc_t<T> scale, acc_t<T> keep_prob) {
+template <class T>
+__global__ void __launch_bounds__(kAttnThreads)
+    attention_dkv_kernel(AttnGeom g, const T* qkv, const acc_t<T>* probs, const T* dout, T* dqkv, const acc_t<T>* ds,
+                         acc_t<T> scale, acc_t<T> keep_prob) {
   using Acc = acc_t<T>;
   const AttnRow row(g, blockIdx.x);
   const std::int64_t j = row.i, kv = valid_length(g.lengths, row.n, g.len);
@@ -160,7 +164,7 @@ __global__ void __launch_bounds__(kAttnThreads) attention_dkv_kernel(AttnGeom g,
       const std::int64_t e = row.p_index(g, r, j);
       sk += ds[e] * static_cast<Acc>(load(qkv[row.qkv_row(g, r) + c]));
       if (attn_keep(g, e)) {
-        const Acc pt = g.dropout ? static_cast<Acc>(probs[e]) / keep_prob : static_cast<Acc>(probs[e]);
+        const Acc pt = g.dropout ? probs[e] / keep_prob : probs[e];
         sv += pt * static_cast<Acc>(load(dout[row.out_row(g, r) + c]));
       }
     }
@@ -184,52 +188,49 @@ AttnGeom attn_geom(const Tensor& qkv, const AttentionArgs& a) {
           a.stream};
 }
 
-// Calls f(T{}, S{}) for qkv's storage type and the saved probabilities' type (stats_dtype).
-template <class F>
-void dispatch_attention(const char* k, DType t, F&& f) {
-  dispatch_float(k, t, [&](auto z) {
-    using T = decltype(z);
-    f(z, acc_t<T>{});
-  });
+// The launch checks both passes share; false when there is nothing to compute.
+bool attn_prepare(const char* k, const AttnGeom& g, const Tensor& lengths, cudaStream_t s, DeviceError* err) {
+  if (g.rows() == 0 || g.dh == 0) return false;
+  HPCT_CHECK(g.rows() <= INT32_MAX, k, ": N H L = ", g.rows(), " query rows exceed the grid's 2^31 - 1 blocks");
+  check_lengths(lengths, g.len, s, err);
+  return true;
 }
 
 }  // namespace
 
 void CudaBackend::attention_forward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved,
                                          const AttentionArgs& args) {
+  constexpr const char* k = "attention_forward";
   const AttnGeom g = attn_geom(qkv, args);
-  const std::int64_t rows = g.batch * g.heads * g.len;
-  if (rows == 0 || g.dh == 0) return;
-  check_lengths(args.lengths, g.len, cur(), device_error());
-  dispatch_attention("attention_forward", qkv.dtype, [&](auto z, auto s) {
+  if (!attn_prepare(k, g, args.lengths, cur(), device_error())) return;
+  const auto blocks = static_cast<unsigned>(g.rows());
+  dispatch_float(k, qkv.dtype, [&](auto z) {
     using T = decltype(z);
-    using S = decltype(s);
     using Acc = acc_t<T>;
     const auto scale = static_cast<Acc>(1.0 / std::sqrt(static_cast<double>(g.dh)));
-    attention_forward_kernel<T, S><<<static_cast<unsigned>(rows), kAttnThreads, g.dh * sizeof(Acc), cur()>>>(
-        g, qkv.ptr<T>(), out.ptr<T>(), saved.ptr<S>(), scale, static_cast<Acc>(1.0 - args.dropout_p));
+    attention_forward_kernel<T><<<blocks, kAttnThreads, g.dh * sizeof(Acc), cur()>>>(
+        g, qkv.ptr<T>(), out.ptr<T>(), saved.ptr<Acc>(), scale, static_cast<Acc>(1.0 - args.dropout_p));
   });
   HPCT_CUDA_LAUNCH_CHECK();
 }
 
 void CudaBackend::attention_backward_impl(const Tensor& qkv, const Tensor& saved, const Tensor& dout,
                                           const Tensor& dqkv, const AttentionArgs& args) {
+  constexpr const char* k = "attention_backward";
   const AttnGeom g = attn_geom(qkv, args);
-  const std::int64_t rows = g.batch * g.heads * g.len;
-  if (rows == 0 || g.dh == 0) return;
-  check_lengths(args.lengths, g.len, cur(), device_error());
-  dispatch_attention("attention_backward", qkv.dtype, [&](auto z, auto s) {
+  if (!attn_prepare(k, g, args.lengths, cur(), device_error())) return;
+  const auto blocks = static_cast<unsigned>(g.rows());
+  dispatch_float(k, qkv.dtype, [&](auto z) {
     using T = decltype(z);
-    using S = decltype(s);
     using Acc = acc_t<T>;
     const auto scale = static_cast<Acc>(1.0 / std::sqrt(static_cast<double>(g.dh)));
     const auto keep_prob = static_cast<Acc>(1.0 - args.dropout_p);
-    const Scratch ds(static_cast<std::size_t>(rows * g.len) * sizeof(Acc), cur());
-    attention_dq_kernel<T, S><<<static_cast<unsigned>(rows), kAttnThreads, g.dh * sizeof(Acc), cur()>>>(
-        g, qkv.ptr<T>(), saved.ptr<S>(), dout.ptr<T>(), dqkv.ptr<T>(), ds.as<Acc>(), scale, keep_prob);
+    const Scratch ds(static_cast<std::size_t>(g.rows() * g.len) * sizeof(Acc), cur());
+    attention_dq_kernel<T><<<blocks, kAttnThreads, g.dh * sizeof(Acc), cur()>>>(
+        g, qkv.ptr<T>(), saved.ptr<Acc>(), dout.ptr<T>(), dqkv.ptr<T>(), ds.as<Acc>(), scale, keep_prob);
     HPCT_CUDA_LAUNCH_CHECK();
-    attention_dkv_kernel<T, S><<<static_cast<unsigned>(rows), kAttnThreads, 0, cur()>>>(
-        g, qkv.ptr<T>(), saved.ptr<S>(), dout.ptr<T>(), dqkv.ptr<T>(), ds.as<Acc>(), scale, keep_prob);
+    attention_dkv_kernel<T><<<blocks, kAttnThreads, 0, cur()>>>(
+        g, qkv.ptr<T>(), saved.ptr<Acc>(), dout.ptr<T>(), dqkv.ptr<T>(), ds.as<Acc>(), scale, keep_prob);
   });
   HPCT_CUDA_LAUNCH_CHECK();
 }

@@ -8,8 +8,9 @@
 // activations, dropout), cuda_reduce.cu (sum_squares, checksum), cuda_norm.cu (layernorm, softmax),
 // cuda_loss.cu, cuda_optim.cu (step control, loss scaling, AdamW, SGD), cuda_attention.cu (fused
 // attention), cuda_embedding.cu (token embedding, feature tokens), cuda_pool.cu (mean pooling),
-// cuda_conv.cu (the three 1-D convolution kernels), cuda_ssvae.cu (the SSVAE's kernels), cuda_lengths.cu
-// (the sequence-lengths check they share).
+// cuda_conv.cu (the three 1-D convolution kernels: cuDNN through cuda_cudnn_conv.cpp where it can,
+// direct kernels otherwise), cuda_ssvae.cu (the SSVAE's kernels), cuda_lengths.cu (the sequence-lengths
+// check they share).
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -26,6 +27,8 @@
 #include "kernels/kernels.hpp"
 
 namespace hpct::kernels::cuda {
+
+class CudnnConv;  // cuda_cudnn_conv.hpp
 
 // GPUs CUDA lets this process use (cudaGetDeviceCount); 0 with the CUDA error in *why when none.
 int visible_devices(std::string* why);
@@ -52,6 +55,8 @@ class CudaBackend final : public Backend {
   int sm_count() const { return sm_count_; }
   // Where kernels report value errors (mapped pinned memory, device_error.hpp).
   DeviceError* device_error() const { return error_device_; }
+  // cuDNN's convolutions (cuda_cudnn_conv.hpp), its handle created on first use.
+  CudnnConv& cudnn_conv();
 
  protected:
   void copy_impl(const Tensor& dst, const Tensor& src) override;
@@ -143,6 +148,7 @@ class CudaBackend final : public Backend {
   std::size_t lt_workspace_bytes_ = 0;
   std::mutex gemm_mutex_;
   std::map<GemmKey, std::unique_ptr<cublasLtMatmulAlgo_t>> gemm_algos_;  // nullptr entry: no algorithm
+  std::shared_ptr<CudnnConv> cudnn_conv_;  // shared_ptr: destroyed without the complete type here
 };
 
 }  // namespace hpct::kernels::cuda

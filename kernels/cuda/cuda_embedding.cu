@@ -3,9 +3,8 @@
 // runs. The embedding's backward sorts the positions by id (a stable radix sort keeps each id's
 // positions in order) and gives each run of equal ids to one block: dtable[v, c] receives its terms in
 // position order, as the CPU's.
-#include <cub/device/device_radix_sort.cuh>
-
 #include <cstdint>
+#include <cub/device/device_radix_sort.cuh>
 
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_common.cuh"
@@ -116,10 +115,9 @@ void CudaBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dout,
   const int n = static_cast<int>(positions);
   // cub's sort: the temporary storage size first, then one scratch block for everything.
   std::size_t temp_bytes = 0;
-  HPCT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, static_cast<const std::int32_t*>(nullptr),
-                                                  static_cast<std::int32_t*>(nullptr),
-                                                  static_cast<const std::int32_t*>(nullptr),
-                                                  static_cast<std::int32_t*>(nullptr), n, 0, 32, cur()));
+  HPCT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
+      nullptr, temp_bytes, static_cast<const std::int32_t*>(nullptr), static_cast<std::int32_t*>(nullptr),
+      static_cast<const std::int32_t*>(nullptr), static_cast<std::int32_t*>(nullptr), n, 0, 32, cur()));
   const std::size_t ints = static_cast<std::size_t>(positions) * sizeof(std::int32_t);
   const std::size_t align = 256, slot = (ints + align - 1) / align * align;
   const Scratch scratch(3 * slot + temp_bytes, cur());

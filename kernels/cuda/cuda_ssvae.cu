@@ -16,8 +16,8 @@ namespace {
 
 // Rows paired with classes: out[r, :] = [a[src(r), :], onehot(r mod C)], src = r / C with expand, else r.
 template <class T>
-__global__ void class_concat_forward_kernel(const T* a, T* out, std::int64_t rows, std::int64_t k,
-                                            std::int64_t classes, bool expand) {
+__global__ void class_concat_forward_kernel(const T* a, T* out, std::int64_t rows, std::int64_t k, std::int64_t classes,
+                                            bool expand) {
   const std::int64_t w = k + classes;
   HPCT_GRID_LOOP(e, rows * w) {
     const std::int64_t r = e / w, j = e % w, src = expand ? r / classes : r;
@@ -85,9 +85,9 @@ template <class T>
 __global__ void ssvae_row_kernel(SsvaeDims d, const T* x, const T* logits, const std::int32_t* labels, const T* enc,
                                  const T* recon, double* row_loss, T* dlogits, T* denc, T* drecon, DeviceError* err) {
   extern __shared__ double sh[];
-  double* q = sh;               // [C] softmax(z_n)
-  double* big_l = sh + d.classes;      // [C] L(n, c) (0 where the weight is 0)
-  double* g = sh + 2 * d.classes;      // [C] L(n, c) + log q_c (unlabelled rows)
+  double* q = sh;                  // [C] softmax(z_n)
+  double* big_l = sh + d.classes;  // [C] L(n, c) (0 where the weight is 0)
+  double* g = sh + 2 * d.classes;  // [C] L(n, c) + log q_c (unlabelled rows)
   __shared__ double s_gbar;
   const std::int64_t r = blockIdx.x, classes = d.classes, f = d.f, kk = d.kk;
   const std::int32_t lab = labels[r];
@@ -185,8 +185,10 @@ __global__ void ssvae_total_kernel(const double* row_loss, std::int64_t n, doubl
 // Calls f(T{}) with float or double (the ssvae kernels' dtypes, checked by kernels/backend.cpp).
 template <class F>
 void dispatch_ssvae(DType t, F&& f) {
-  if (t == DType::f64) f(double{});
-  else f(float{});
+  if (t == DType::f64)
+    f(double{});
+  else
+    f(float{});
 }
 
 }  // namespace
@@ -217,8 +219,8 @@ void CudaBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::u
   if (n == 0) return;
   dispatch_ssvae(out.dtype, [&](auto z) {
     using T = decltype(z);
-    normal_fill_kernel<T><<<grid_for(n, sm_count()), kThreads, 0, cur()>>>(out.ptr<T>(), n, seed, stream,
-                                                                           2.0 * std::numbers::pi);
+    normal_fill_kernel<T>
+        <<<grid_for(n, sm_count()), kThreads, 0, cur()>>>(out.ptr<T>(), n, seed, stream, 2.0 * std::numbers::pi);
   });
   HPCT_CUDA_LAUNCH_CHECK();
 }
@@ -228,8 +230,8 @@ void CudaBackend::reparam_forward_impl(const Tensor& enc, const Tensor& eps, con
   if (m * k == 0) return;
   dispatch_ssvae(eps.dtype, [&](auto zero) {
     using T = decltype(zero);
-    reparam_forward_kernel<T><<<grid_for(m * k, sm_count()), kThreads, 0, cur()>>>(enc.ptr<T>(), eps.ptr<T>(),
-                                                                                   z.ptr<T>(), m, k);
+    reparam_forward_kernel<T>
+        <<<grid_for(m * k, sm_count()), kThreads, 0, cur()>>>(enc.ptr<T>(), eps.ptr<T>(), z.ptr<T>(), m, k);
   });
   HPCT_CUDA_LAUNCH_CHECK();
 }
@@ -239,8 +241,8 @@ void CudaBackend::reparam_backward_impl(const Tensor& enc, const Tensor& eps, co
   if (m * k == 0) return;
   dispatch_ssvae(eps.dtype, [&](auto zero) {
     using T = decltype(zero);
-    reparam_backward_kernel<T><<<grid_for(m * k, sm_count()), kThreads, 0, cur()>>>(
-        enc.ptr<T>(), eps.ptr<T>(), dz.ptr<T>(), denc.ptr<T>(), m, k);
+    reparam_backward_kernel<T><<<grid_for(m * k, sm_count()), kThreads, 0, cur()>>>(enc.ptr<T>(), eps.ptr<T>(),
+                                                                                    dz.ptr<T>(), denc.ptr<T>(), m, k);
   });
   HPCT_CUDA_LAUNCH_CHECK();
 }
