@@ -87,8 +87,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     sum += static_cast<double>(e);
   }
   const auto inv = static_cast<Acc>(1.0 / block_sum(sum));
-  for (std::int64_t j = threadIdx.x; j < g.len; j += blockDim.x)
-    p[j] = j < vis ? static_cast<Acc>(p[j] * inv) : Acc(0);
+  for (std::int64_t j = threadIdx.x; j < g.len; j += blockDim.x) p[j] = j < vis ? static_cast<Acc>(p[j] * inv) : Acc(0);
   __syncthreads();  // the row of P, written by all threads, is read by all below
   const std::int64_t e0 = row.p_index(g, row.i, 0);
   T* o = out + row.out_row(g, row.i);
@@ -106,8 +105,8 @@ __global__ void __launch_bounds__(kAttnThreads)
 // visible keys, which the key-row kernel reads), and dq_i = scale sum_j dS_ij k_j.
 template <class T>
 __global__ void __launch_bounds__(kAttnThreads)
-    attention_dq_kernel(AttnGeom g, const T* qkv, const acc_t<T>* probs, const T* dout, T* dqkv, acc_t<T>* ds, acc_t<T> scale,
-                        acc_t<T> keep_prob) {
+    attention_dq_kernel(AttnGeom g, const T* qkv, const acc_t<T>* probs, const T* dout, T* dqkv, acc_t<T>* ds,
+                        acc_t<T> scale, acc_t<T> keep_prob) {
   using Acc = acc_t<T>;
   extern __shared__ unsigned char smem_raw[];
   Acc* dov = reinterpret_cast<Acc*>(smem_raw);  // do_i, widened
@@ -132,8 +131,7 @@ __global__ void __launch_bounds__(kAttnThreads)
   }
   const auto dot_a = static_cast<Acc>(block_sum(dot));
   // Each thread rewrites the elements it wrote above (the same stride), so no barrier is needed here.
-  for (std::int64_t j = threadIdx.x; j < g.len; j += blockDim.x)
-    dsr[j] = j < vis ? p[j] * (dsr[j] - dot_a) : Acc(0);
+  for (std::int64_t j = threadIdx.x; j < g.len; j += blockDim.x) dsr[j] = j < vis ? p[j] * (dsr[j] - dot_a) : Acc(0);
   __syncthreads();
   T* dq = dqkv + row.qkv_row(g, row.i);
   for (std::int64_t c = threadIdx.x; c < g.dh; c += blockDim.x) {
@@ -229,8 +227,8 @@ void CudaBackend::attention_backward_impl(const Tensor& qkv, const Tensor& saved
     attention_dq_kernel<T><<<blocks, kAttnThreads, g.dh * sizeof(Acc), cur()>>>(
         g, qkv.ptr<T>(), saved.ptr<Acc>(), dout.ptr<T>(), dqkv.ptr<T>(), ds.as<Acc>(), scale, keep_prob);
     HPCT_CUDA_LAUNCH_CHECK();
-    attention_dkv_kernel<T><<<blocks, kAttnThreads, 0, cur()>>>(
-        g, qkv.ptr<T>(), saved.ptr<Acc>(), dout.ptr<T>(), dqkv.ptr<T>(), ds.as<Acc>(), scale, keep_prob);
+    attention_dkv_kernel<T><<<blocks, kAttnThreads, 0, cur()>>>(g, qkv.ptr<T>(), saved.ptr<Acc>(), dout.ptr<T>(),
+                                                                dqkv.ptr<T>(), ds.as<Acc>(), scale, keep_prob);
   });
   HPCT_CUDA_LAUNCH_CHECK();
 }
