@@ -88,7 +88,8 @@ void CudaBackend::after_wait() {
     case DeviceError::id_out_of_range:
       fail("embedding: ids at flat position ", e.a, " = ", e.b, " is outside [0, ", e.c, ") (the table's rows)");
     case DeviceError::ssvae_label_out_of_range:
-      fail("ssvae_objective: label ", e.b, " of row ", e.a, " is out of range [0, ", e.c, ") (and not -1 = unlabelled)");
+      fail("ssvae_objective: label ", e.b, " of row ", e.a, " is out of range [0, ", e.c,
+           ") (and not -1 = unlabelled)");
     case DeviceError::step_below_one:
       fail("optimizer step: step ", e.b, " must be >= 1 (it is 1-based: step_control counts the step)");
     default: fail("cuda: a kernel reported error code ", e.code);

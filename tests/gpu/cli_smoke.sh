@@ -39,7 +39,8 @@ agree() {  # NAME ARGS...: trains on cpu and cuda; the final training losses wit
   check "abs(gpu - cpu) <= 0.01 * abs(cpu)" cpu="$(final_metric train_loss "$name-cpu.log")" \
     gpu="$(final_metric train_loss "$name-cuda.log")"
 }
-agree tabular --data.train phys.h5 --model.type transformer-tabular --model.pooling cls --model.dropout 0.1 "${small[@]}"
+agree tabular --data.train phys.h5 --model.type transformer-tabular --model.pooling cls --model.dropout 0.1 \
+  "${small[@]}"
 agree tokens --data.train sum.h5 --model.type transformer --model.max-length 20 "${small[@]}"
 agree lm --data.train text.h5 --model.type lm "${small[@]}"
 agree lm-bf16 --data.train text.h5 --model.type lm "${small[@]}" --precision bf16
