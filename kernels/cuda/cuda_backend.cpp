@@ -102,7 +102,13 @@ void CudaBackend::after_wait() {
     case DeviceError::index_out_of_range:
       fail("gather_rows: index ", e.b, " at position ", e.a, " is out of range [0, ", e.c, ")");
     case DeviceError::length_out_of_range:
-      fail("lengths: sequence ", e.a, " has length ", e.b, ", outside [0, ", e.c, "]");
+      fail("lengths: sequence ", e.a, " has length ", e.b, ", outside [0, ", e.c,
+           "] (attention, pooling and convolutions: [1, ", e.c, "])");
+    case DeviceError::id_out_of_range:
+      fail("embedding: ids at flat position ", e.a, " = ", e.b, " is outside [0, ", e.c, ") (the table's rows)");
+    case DeviceError::ssvae_label_out_of_range:
+      fail("ssvae_objective: label ", e.b, " of row ", e.a, " is out of range [0, ", e.c,
+           ") (and not -1 = unlabelled)");
     case DeviceError::step_below_one:
       fail("optimizer step: step ", e.b, " must be >= 1 (it is 1-based: step_control counts the step)");
     default: fail("cuda: a kernel reported error code ", e.code);

@@ -6,8 +6,11 @@
 // One concern per file: cuda_backend.cpp (device, streams, synchronize, device errors), cuda_memory.cu
 // (copy, fill, cast, gather_rows), cuda_gemm.cpp (cuBLASLt), cuda_elementwise.cu (bias, axpy, scale,
 // activations, dropout), cuda_reduce.cu (sum_squares, checksum), cuda_norm.cu (layernorm, softmax),
-// cuda_loss.cu, cuda_optim.cu (step control, loss scaling, AdamW, SGD), cuda_pending.cpp (the ops not
-// implemented yet: they throw).
+// cuda_loss.cu, cuda_optim.cu (step control, loss scaling, AdamW, SGD), cuda_attention.cu (fused
+// attention), cuda_embedding.cu (token embedding, feature tokens), cuda_pool.cu (mean pooling),
+// cuda_conv.cu (the three 1-D convolution kernels: cuDNN through cuda_cudnn_conv.cpp where it can,
+// direct kernels otherwise), cuda_ssvae.cu (the SSVAE's kernels), cuda_lengths.cu (the sequence-lengths
+// check they share).
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -26,6 +29,8 @@
 
 namespace hpct::kernels::cuda {
 
+class CudnnConv;  // cuda_cudnn_conv.hpp
+
 // GPUs CUDA lets this process use (cudaGetDeviceCount); 0 with the CUDA error in *why when none.
 int visible_devices(std::string* why);
 
@@ -41,6 +46,8 @@ class CudaBackend final : public Backend {
   Allocator& pinned_host_allocator() override { return pinned_; }
   bool has_pinned_host_memory() const override { return true; }
   int threads() const override { return 1; }
+  // Attention saves the probabilities as the CPU does (cuda_attention.cu), in f32 for 16-bit qkv.
+  DType attention_saved_dtype(DType qkv) const override { return stats_dtype(qkv); }
 
   void device_span_begin() override;
   void device_span_end(const char* name, const char* category) override;
@@ -55,6 +62,8 @@ class CudaBackend final : public Backend {
   int sm_count() const { return sm_count_; }
   // Where kernels report value errors (mapped pinned memory, device_error.hpp).
   DeviceError* device_error() const { return error_device_; }
+  // cuDNN's convolutions (cuda_cudnn_conv.hpp), its handle created on first use.
+  CudnnConv& cudnn_conv();
 
  protected:
   void copy_impl(const Tensor& dst, const Tensor& src) override;
@@ -150,6 +159,7 @@ class CudaBackend final : public Backend {
   std::map<GemmKey, std::unique_ptr<cublasLtMatmulAlgo_t>> gemm_algos_;  // nullptr entry: no algorithm
   std::unique_ptr<CudaTimeline> timeline_;  // made on the first traced span
   std::map<cudaStream_t, std::string> tracks_;  // the timeline's track name of each stream
+  std::shared_ptr<CudnnConv> cudnn_conv_;  // shared_ptr: destroyed without the complete type here
 };
 
 }  // namespace hpct::kernels::cuda

@@ -12,6 +12,7 @@
 #include "core/tensor.hpp"
 #include "kernels/common/math.hpp"
 #include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/device_error.hpp"
 
 namespace hpct::kernels::cuda {
 
@@ -41,6 +42,17 @@ void dispatch_float(const char* k, DType t, F&& f) {
     case DType::bf16: f(bf16{}); return;
     case DType::f16: f(f16{}); return;
     default: fail(k, ": dtype ", name_of(t), " is not a floating-point type");
+  }
+}
+
+// Calls f(W{}) with an unsigned word of the element size.
+template <class F>
+void dispatch_word(std::size_t size, F&& f) {
+  switch (size) {
+    case 2: f(std::uint16_t{}); return;
+    case 4: f(std::uint32_t{}); return;
+    case 8: f(std::uint64_t{}); return;
+    default: fail("cuda: element size ", size, " is not 2, 4 or 8 bytes");
   }
 }
 
@@ -123,6 +135,19 @@ __device__ RowExp<T> row_exp(const T* x, std::int64_t cols) {
   for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x)
     s += static_cast<double>(math::hd_exp(static_cast<Acc>(load(x[c])) - mx));
   return {mx, block_sum(s)};
+}
+
+// Sequence lengths (i32 [batch], each in [1, len]; null: all len): check_lengths enqueues a kernel that
+// reports the first one outside (DeviceError::length_out_of_range, raised at the next wait); the kernels
+// then read them through valid_length, clamped, so a bad value never indexes out of bounds.
+void check_lengths(const Tensor& lengths, std::int64_t len, cudaStream_t s, DeviceError* err);
+inline const std::int32_t* lengths_ptr(const Tensor& lengths) {
+  return lengths.empty() ? nullptr : lengths.ptr<std::int32_t>();
+}
+__device__ __forceinline__ std::int64_t valid_length(const std::int32_t* lengths, std::int64_t n, std::int64_t len) {
+  if (!lengths) return len;
+  const std::int64_t l = lengths[n];
+  return l < 1 ? 1 : (l > len ? len : l);
 }
 
 // Device memory for one op's temporaries, allocated and freed in the stream's order (the pool keeps the

@@ -32,17 +32,6 @@ __global__ void gather_kernel(const W* src, const std::int64_t* index, W* out, s
   }
 }
 
-// Calls f(W{}) with an unsigned word of the element size.
-template <class F>
-void dispatch_word(std::size_t size, F&& f) {
-  switch (size) {
-    case 2: f(std::uint16_t{}); return;
-    case 4: f(std::uint32_t{}); return;
-    case 8: f(std::uint64_t{}); return;
-    default: fail("cuda: element size ", size, " is not 2, 4 or 8 bytes");
-  }
-}
-
 // value's bits in t's dtype (16-bit rounds to nearest-even, as the CPU backend).
 std::uint64_t fill_bits(DType t, double value) {
   std::uint64_t bits = 0;

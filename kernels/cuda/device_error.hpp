@@ -10,7 +10,15 @@
 namespace hpct::kernels::cuda {
 
 struct DeviceError {
-  enum Code : int { none = 0, label_out_of_range, index_out_of_range, length_out_of_range, step_below_one };
+  enum Code : int {
+    none = 0,
+    label_out_of_range,
+    index_out_of_range,
+    length_out_of_range,
+    step_below_one,
+    id_out_of_range,         // embedding: (position, id, vocab)
+    ssvae_label_out_of_range  // ssvae_objective: (row, label, classes)
+  };
   int code = none;
   long long a = 0, b = 0, c = 0;  // code-specific: (row, value, limit)
 

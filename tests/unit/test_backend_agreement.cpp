@@ -530,6 +530,18 @@ TEST_CASE_TEMPLATE("backends agree: layernorm and softmax forward and backward",
   });
 }
 
+// Attention forward then backward on r's backend, the saved state as that backend keeps it (opaque).
+template <class T>
+void run_attention(Run& r, const Host<T>& qkv, const Host<T>& dout, const AttentionArgs& args) {
+  const std::int64_t n = qkv.shape[0], len = qkv.shape[1], d = qkv.shape[2] / 3;
+  const DType dt = hpct::dtype_of<T>();
+  const Tensor q = r.in(qkv);
+  const Tensor saved = r.out(r.be.attention_saved_shape(n, args.heads, len), r.be.attention_saved_dtype(dt), "saved",
+                             /*opaque=*/true);
+  r.be.attention_forward(q, r.out<T>(Shape{n, len, d}, "out"), saved, args);
+  r.be.attention_backward(q, saved, r.in(dout), r.out<T>(Shape{n, len, 3 * d}, "dqkv"), args);
+}
+
 TEST_CASE_TEMPLATE("backends agree: attention forward and backward (lengths, causal, dropout)", T, AGREE_DTYPES) {
   Agreement ag;
   const DType dt = hpct::dtype_of<T>();
@@ -552,12 +564,22 @@ TEST_CASE_TEMPLATE("backends agree: attention forward and backward (lengths, cau
       args.dropout_p = v.p;
       args.seed = 9;
       args.stream = 4;
-      const Tensor q = r.in(qkv);
-      const Tensor saved = r.out(r.be.attention_saved_shape(n, heads, len), r.be.attention_saved_dtype(dt), "saved",
-                                 /*opaque=*/true);
-      r.be.attention_forward(q, r.out<T>(Shape{n, len, d}, "out"), saved, args);
-      r.be.attention_backward(q, saved, r.in(dout), r.out<T>(Shape{n, len, 3 * d}, "dqkv"), args);
+      run_attention(r, qkv, dout, args);
     });
+  // Rows longer than a GPU kernel's thread block (a query row per block of 128 threads strides its keys)
+  // and a head wider than a warp, with padding, causality and dropout together.
+  const std::int64_t ln = 2, ll = 150, ld = 2 * 40;
+  const auto lqkv = rand_host<T>(Shape{ln, ll, 3 * ld}, 42, -1.5, 1.5), ldout = rand_host<T>(Shape{ln, ll, ld}, 43);
+  const auto llengths = ints(Shape{ln}, {ll, 131});
+  ag.check("attention long rows (lengths causal dropout)", dt, [&](Run& r) {
+    AttentionArgs args;
+    args.heads = 2;
+    args.lengths = r.in(llengths);
+    args.causal = true;
+    args.dropout_p = 0.1;
+    args.seed = 3;
+    run_attention(r, lqkv, ldout, args);
+  });
 }
 
 TEST_CASE_TEMPLATE("backends agree: embedding, feature tokens, mean pooling", T, AGREE_DTYPES) {
@@ -867,4 +889,55 @@ TEST_CASE_TEMPLATE("backends agree: ssvae kernels (class_concat, normal_fill, re
                              grads ? r.out<T>(Shape{rows, 2 * k}, "denc") : Tensor{},
                              grads ? r.out<T>(Shape{rows, f}, "drecon") : Tensor{});
       });
+}
+
+// ================================================================================================
+// Values only a kernel sees (device memory): the CUDA kernels report them and the next wait throws,
+// naming what was wrong; the backend then runs ops again. CUDA only (tests/gpu/agreement.sh).
+TEST_CASE("backends agree: CUDA kernels report bad ids, lengths and labels at the next wait") {
+  const char* cuda = std::getenv("HPCTRAIN_TEST_CUDA");
+  if (!cuda || !*cuda || std::string(cuda) == "0") return;
+  auto be = make_backend("cuda", kThreads);
+  const auto expect_error = [&](const char* what, const std::string& needle) {
+    INFO(what);
+    std::string msg;
+    try {
+      be->synchronize();
+    } catch (const hpct::Error& e) {
+      msg = e.what();
+    }
+    INFO("message: " << msg);
+    CHECK(msg.find(needle) != std::string::npos);
+  };
+  const auto upload = [&](Buffer& b, std::vector<std::int32_t> v) {
+    be->copy(b, Tensor(v.data(), b.tensor().shape, DType::i32));
+    be->synchronize();
+  };
+  Buffer ids(be->allocator(), Shape{2}, DType::i32), table(be->allocator(), Shape{3, 4}, DType::f32),
+      out(be->allocator(), Shape{2, 4}, DType::f32);
+  be->fill(table, 0.5);
+  upload(ids, {0, 7});
+  be->embedding_forward(ids, table, out);
+  expect_error("embedding_forward", "ids at flat position 1 = 7 is outside [0, 3)");
+  be->embedding_backward(ids, out, table);
+  expect_error("embedding_backward", "ids at flat position 1 = 7 is outside [0, 3)");
+
+  Buffer qkv(be->allocator(), Shape{2, 3, 6}, DType::f32), att(be->allocator(), Shape{2, 3, 2}, DType::f32),
+      lengths(be->allocator(), Shape{2}, DType::i32);
+  Buffer saved(be->allocator(), be->attention_saved_shape(2, 1, 3), be->attention_saved_dtype(DType::f32));
+  be->fill(qkv, 0.25);
+  upload(lengths, {3, 0});
+  AttentionArgs args;
+  args.lengths = lengths;
+  be->attention_forward(qkv, att, saved, args);
+  expect_error("attention_forward", "sequence 1 has length 0");
+
+  Buffer x(be->allocator(), Shape{2, 3}, DType::f32), logits(be->allocator(), Shape{2, 2}, DType::f32),
+      labels(be->allocator(), Shape{2}, DType::i32), enc(be->allocator(), Shape{4, 2}, DType::f32),
+      recon(be->allocator(), Shape{4, 3}, DType::f32), acc(be->allocator(), Shape{2}, DType::f64);
+  for (Buffer* b : {&x, &logits, &enc, &recon, &acc}) be->fill(*b, 0.0);
+  upload(labels, {1, 5});
+  be->ssvae_objective(x, logits, labels, enc, recon, SsvaeArgs{}, LossArgs{}, acc, Tensor{}, Tensor{}, Tensor{});
+  expect_error("ssvae_objective", "label 5 of row 1 is out of range [0, 2)");
+  CHECK(be->read<float>(table).size() == 12);  // reported, the errors are cleared: ops run again
 }
