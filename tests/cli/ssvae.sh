@@ -1,7 +1,8 @@
 # The semi-supervised VAE (model ssvae) end to end: convert --idx on tiny IDX files written here
 # (values, errors), --labelled-fraction (reproducible, counts, errors), -1 labels refused by the other
 # models, the objective and its gradients against PyTorch on identical weights and noise
-# (tests/reference/ssvae_torch.py on the unit test's dump), and on scikit-learn's 8x8 digits with 10%
+# (tests/reference/ssvae_torch.py on the unit test's dump), 2 DDP ranks reaching one process's weights
+# (a build whose noise was keyed by the rank-local row missed by 3e-2), and on scikit-learn's 8x8 digits with 10%
 # of the labels (scripts/ssvae-digits-data): the SSVAE beats an MLP trained on the labelled rows alone
 # (configs/workloads/ssvae.ini as shipped, shortened), predict gives class probabilities.
 source "$(dirname "$0")/../lib.sh"
