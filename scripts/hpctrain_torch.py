@@ -126,13 +126,14 @@ TRANSFORMER_SPEC_FIELDS = collections.OrderedDict([
     ("causal", ("int", 0)),
     ("target_level", ("str", "sequence")),
 ])
-# The convolutional models' fields (cnn1d), read and written for them only.
+# The convolutional models' fields (cnn1d, unet1d), read and written for them only.
 CONV_SPEC_FIELDS = collections.OrderedDict([
     ("channels", ("int", 64)),
     ("kernel_size", ("int", 5)),
     ("dilations", ("int_array", [1, 2, 4, 8])),
 ])
-MODEL_TYPES = ("mlp", "transformer-tabular", "transformer", "lm", "cnn1d")
+MODEL_TYPES = ("mlp", "transformer-tabular", "transformer", "lm", "cnn1d", "unet1d")
+CONV_TYPES = ("cnn1d", "unet1d")
 POOLINGS = ("mean", "cls")
 TARGET_LEVELS = ("sequence", "token")
 LAYER_NORM_EPS = 1e-5
@@ -296,6 +297,60 @@ class HpctrainCnn1d(nn.Module):
         return self.head(self.act(self.norm(h)))
 
 
+class HpctrainUnet1d(nn.Module):
+    """hpctrain's unet1d (src/nn/unet1d.hpp) on x [N, L, F] with lengths: a stem nn.Conv1d, `layers`
+    levels of LayerNorm, act, nn.Conv1d(stride 2) down and LayerNorm, act, nn.ConvTranspose1d(stride 2,
+    output_size = the level's length) up, the encoder's activations added to the decoder's (skips).
+    Level i holds ceil(L_{i-1} / 2) positions of which ceil(len_{i-1} / 2) are valid; every conv's input
+    is zeroed past its valid positions, a conv's output past ceil(len / 2), a transposed conv's past
+    2 len_{i+1}, as hpctrain's masked kernels do."""
+
+    def __init__(self, spec):
+        super().__init__()
+        s = normalize_spec(spec, check_loss=False)
+        c, k, p = s["channels"], s["kernel_size"], (s["kernel_size"] - 1) // 2
+        self.stem = nn.Conv1d(s["in_features"], c, k, padding=p)
+
+        def stage(conv):
+            m = nn.Module()
+            m.norm = nn.LayerNorm(c, eps=LAYER_NORM_EPS)
+            m.conv = conv
+            return m
+        self.down = nn.ModuleList(stage(nn.Conv1d(c, c, k, stride=2, padding=p)) for _ in range(s["layers"]))
+        self.up = nn.ModuleList(stage(nn.ConvTranspose1d(c, c, k, stride=2, padding=p))
+                                for _ in range(s["layers"]))
+        self.norm = nn.LayerNorm(c, eps=LAYER_NORM_EPS)
+        self.head = nn.Linear(c, s["out_features"])
+        self.act = ACTIVATIONS[s["activation"]]()
+
+    def forward(self, x, lengths=None):
+        n, length = x.shape[0], x.shape[1]
+        lens = [torch.full((n,), length, dtype=torch.long) if lengths is None
+                else torch.as_tensor(lengths).long()]
+        sizes = [length]
+        for _ in self.down:
+            lens.append((lens[-1] + 1) // 2)
+            sizes.append((sizes[-1] + 1) // 2)
+
+        def mask(valid, size, t):  # zero positions >= valid of t [N, size, C]
+            return t * (torch.arange(size)[None, :] < valid[:, None])[..., None].to(t.dtype)
+
+        def conv(module, t, i, o, transposed=False):  # level i -> level o, channels last
+            t = mask(lens[i], sizes[i], t).transpose(1, 2)
+            t = module(t, output_size=[sizes[o]]) if transposed else module(t)
+            valid = torch.minimum(2 * lens[i], torch.tensor(sizes[o])) if transposed else lens[o]
+            return mask(valid, sizes[o], t.transpose(1, 2))
+
+        h = [conv(self.stem, x, 0, 0)]
+        for i, st in enumerate(self.down):
+            h.append(conv(st.conv, self.act(st.norm(h[i])), i, i + 1))
+        u = h[-1]
+        for i in reversed(range(len(self.up))):
+            st = self.up[i]
+            u = h[i] + conv(st.conv, self.act(st.norm(u)), i + 1, i, transposed=True)
+        return self.head(self.act(self.norm(u)))
+
+
 def normalize_spec(spec, check_loss=True):
     """Returns a complete spec dict with plain Python types. Absent fields take the ModelSpec
     defaults, except targets, which follows from loss and out_features (ce: 1). Raises ValueError
@@ -308,7 +363,7 @@ def normalize_spec(spec, check_loss=True):
     model_type = spec.get("type", SPEC_FIELDS["type"][1])
     transformer = model_type != "mlp"
     out = collections.OrderedDict()
-    for name, (kind, default) in _spec_fields(model_type if model_type == "cnn1d" else
+    for name, (kind, default) in _spec_fields(model_type if model_type in CONV_TYPES else
                                               "transformer" if transformer else "mlp"):
         v = spec.get(name, default)
         if name == "targets" and name not in spec:
@@ -344,7 +399,7 @@ def normalize_spec(spec, check_loss=True):
             raise ValueError("model spec field '%s' must be >= 1, got %d" % (name, out[name]))
     if transformer:
         _check_transformer_spec(out)
-    if out["type"] == "cnn1d":
+    if out["type"] in CONV_TYPES:
         if out["channels"] < 1 or out["kernel_size"] < 1 or out["kernel_size"] % 2 == 0:
             raise ValueError("model spec fields 'channels' (%d) and 'kernel_size' (%d, odd) must be >= 1"
                              % (out["channels"], out["kernel_size"]))
@@ -371,7 +426,7 @@ def normalize_spec(spec, check_loss=True):
 def _spec_fields(model_type):
     """(name, (kind, default)) of the /model attributes a checkpoint of this type holds."""
     extra = list(TRANSFORMER_SPEC_FIELDS.items()) if model_type != "mlp" else []
-    if model_type == "cnn1d":
+    if model_type in CONV_TYPES:
         extra += list(CONV_SPEC_FIELDS.items())
     return list(SPEC_FIELDS.items()) + extra
 
@@ -411,6 +466,8 @@ def build_model(spec):
     s = normalize_spec(spec, check_loss=False)
     if s["type"] == "cnn1d":
         return HpctrainCnn1d(s)
+    if s["type"] == "unet1d":
+        return HpctrainUnet1d(s)
     if s["type"] != "mlp":
         return HpctrainTransformer(s)
     return HpctrainMLP(s["in_features"], s["out_features"], s["widths"], s["activation"],

@@ -35,8 +35,9 @@ void describe_checkpoint(const std::string& path) {
               << (s.layernorm ? "on" : "off") << "\n";
   else if (s.is_conv())
     std::cout << "  model " << s.type << ": " << s.in_features << " features, channels " << s.channels
-              << ", kernel_size " << s.kernel_size << ", layers " << s.layers << ", dilations [" << join(s.dilations)
-              << "], per-position head -> " << s.out_features << ", activation " << s.activation << "\n";
+              << ", kernel_size " << s.kernel_size << ", layers " << s.layers
+              << (s.type == "cnn1d" ? cat(", dilations [", join(s.dilations), "]") : std::string(" (levels)"))
+              << ", per-position head -> " << s.out_features << ", activation " << s.activation << "\n";
   else
     std::cout << "  model " << s.type << ": "
               << (s.vocab_size > 0 ? cat("vocab_size ", s.vocab_size) : cat(s.in_features, " features")) << ", d_model "

@@ -52,7 +52,7 @@ Options train_options() {
       .flag("data.drop-last", false, "each epoch drops the rows after the last full global batch (batch-size x ranks) instead of padding the ranks' shares, so N ranks train exactly as one process with batch-size x N (README: Data-parallel training over MPI)")
       .flag("data.stream", false, "read training rows from the file batch by batch instead of loading it (each rank reads only its rows)")
       .add("data.workers", "1", "loader threads preparing the next batches while one trains (0 = none)")
-      .add("model.type", "mlp", "mlp | transformer-tabular (features as tokens) | transformer (sequences) | lm (causal byte LM) | cnn1d (per-position residual CNN) | ssvae (semi-supervised VAE)")
+      .add("model.type", "mlp", "mlp | transformer-tabular (features as tokens) | transformer (sequences) | lm (causal byte LM) | cnn1d (per-position residual CNN) | unet1d (per-position U-Net) | ssvae (semi-supervised VAE)")
       .add("model.widths", "64,64,64", "mlp: hidden layer widths, comma-separated")
       .add("model.activation", "auto", "relu | gelu (tanh approx.) | gelu-exact | tanh | silu; auto = gelu for mlp, gelu-exact (torch's) for transformers")
       .add("model.dropout", "0", "dropout probability (mlp: after each hidden activation; transformers: attention, residual, feed-forward)")
@@ -62,13 +62,13 @@ Options train_options() {
       .add("model.alpha", "10", "ssvae: weight of the classification loss on labelled rows")
       .add("model.d-model", "64", "transformers: width of every token")
       .add("model.heads", "4", "transformers: attention heads (must divide d-model)")
-      .add("model.layers", "2", "transformers: blocks")
+      .add("model.layers", "2", "transformers, cnn1d: blocks; unet1d: levels down and up")
       .add("model.mlp-ratio", "4", "transformers: feed-forward width / d-model")
       .add("model.max-length", "0", "transformer, lm: positions of the positional embedding (0 = the data's L)")
       .add("model.pooling", "mean", "transformer-tabular, transformer with per-row targets: mean | cls")
       .flag("model.causal", false, "transformer: causal attention (lm always is)")
-      .add("model.channels", "64", "cnn1d: channels of every position")
-      .add("model.kernel-size", "5", "cnn1d: convolution kernel size (odd)")
+      .add("model.channels", "64", "cnn1d, unet1d: channels of every position")
+      .add("model.kernel-size", "5", "cnn1d, unet1d: convolution kernel size (odd)")
       .add("model.dilations", "1,2,4,8", "cnn1d: dilation of block i = dilations[i mod count]")
       .add("loss", "auto", "auto (by task) | mse | gaussian-nll | bce | ce")
       .add("optim.name", "adamw", "adamw | sgd")
@@ -122,6 +122,8 @@ Options train_options() {
       .add("run-dir", "runs/default", "output directory: config.ini, metrics.csv, model.h5")
       .add("ensemble.members", "1", "ensemble members, each with its own seed, in RUN/member-XXX (README: Ensembles)")
       .flag("ensemble.bootstrap", false, "each run (ensemble member) trains on a bootstrap resample of its training rows, drawn with its seed (README: Classifier intervals)")
+      .flag("ensemble.bootstrap-pairs", false, "with --ensemble.bootstrap: members 2j and 2j+1 train on the same resample (predict --uq.calibrate pairs; README: Classifier intervals)")
+      .add("ensemble.bootstrap-seed", "", "with --ensemble.bootstrap: the seed of the rows (validation split and resample; default: --seed); set per member by --ensemble.bootstrap-pairs")
       .flag("ensemble.resume", false, "skip members whose RUN/member-XXX/model.h5 is a complete checkpoint")
       .add("groups", "0", "groups of ranks training members at once (0 = the largest divisor of the ranks <= members)")
       .add("uq.levels", "0.68,0.95", "ensembles: interval levels in (0, 1) that predict writes by default")
@@ -317,14 +319,19 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   auto backend = make_backend(cfg);
   const std::uint64_t seed = cfg.unsigned_integer("seed");
 
-  // Data: training split, validation split (held out or from its own file), standardisation.
+  // Data: training split, validation split (held out or from its own file), standardisation. With
+  // --ensemble.bootstrap the split and the resample follow ensemble.bootstrap-seed when set (bootstrap
+  // pairs: two members on the same rows, differing only in the seed of their weights and batch order).
+  const bool bootstrap = cfg.boolean("ensemble.bootstrap");
+  const bool paired = bootstrap && !cfg.str("ensemble.bootstrap-seed").empty();
+  const std::uint64_t rows_seed = paired ? cfg.unsigned_integer("ensemble.bootstrap-seed") : seed;
   const SplitData split = load_train_val(cfg.str("data.train"), cfg.str("data.val"), cfg.real("data.val-fraction"),
-                                         seed, cfg.boolean("data.stream"), comm.size(), comm.rank());
+                                         rows_seed, cfg.boolean("data.stream"), comm.size(), comm.rank());
   data::Dataset train = split.train;
-  if (cfg.boolean("ensemble.bootstrap")) {
+  if (bootstrap) {
     // The same resample on every rank (same seed); the sampler then shards it as any training set.
     HPCT_CHECK(!split.train_x, "option --ensemble.bootstrap: not with --data.stream (the resample is drawn in memory)");
-    train = train.subset(data::bootstrap_rows(train.n, seed));
+    train = train.subset(data::bootstrap_rows(train.n, rows_seed));
   }
   data::Dataset val = split.val;
   const data::Dataset& val_truth = split.val_truth;  // original units, for metrics

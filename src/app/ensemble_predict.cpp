@@ -79,15 +79,39 @@ std::vector<train::Predictions> predict_member(const std::string& ckpt_path,
   return out;
 }
 
+// The resample seed a member trained on, from its config.ini ([ensemble] bootstrap-seed, which
+// train --ensemble.bootstrap-pairs sets); "" when it has none.
+std::string member_bootstrap_seed(const std::string& ckpt_path) {
+  std::ifstream ini(fs::path(ckpt_path).parent_path() / "config.ini");
+  std::string section;
+  for (std::string line; ini && std::getline(ini, line);) {
+    if (!line.empty() && line.front() == '[') section = line;
+    if (section == "[ensemble]" && line.rfind("bootstrap-seed = ", 0) == 0) return line.substr(17);
+  }
+  return "";
+}
+
+// --uq.calibrate pairs: members 2j and 2j+1 must have trained on one resample.
+void check_bootstrap_pairs(const std::vector<std::string>& ckpts) {
+  for (std::size_t m = 0; m + 1 < ckpts.size(); m += 2) {
+    const std::string a = member_bootstrap_seed(ckpts[m]), b = member_bootstrap_seed(ckpts[m + 1]);
+    HPCT_CHECK(!a.empty() && a == b, "option --uq.calibrate pairs: ", ckpts[m], " and ", ckpts[m + 1],
+               " did not train on the same bootstrap resample (bootstrap-seed '", a, "' and '", b,
+               "' in their config.ini); train the ensemble with --ensemble.bootstrap-pairs");
+  }
+}
+
 // The ensemble's predictions for each data set, every member loaded once; for binary (bce)
-// members also their logits' spread, which the probability intervals are built from.
+// members also their logits' spread, which the probability intervals are built from, and with
+// `pairs` the bootstrap pairs' inflation factor.
 struct SetPredictions {
   train::EnsemblePredictions combined;
   train::LogitSpread logit;  // bce only
+  train::PairInflation pairs;  // with pairs only
 };
 std::vector<SetPredictions> predict_ensemble(const std::vector<std::string>& ckpts,
                                              const std::vector<const data::Dataset*>& sets, kernels::Backend& be,
-                                             std::int64_t batch) {
+                                             std::int64_t batch, bool pairs) {
   std::vector<std::vector<train::Predictions>> members(sets.size());
   for (std::size_t m = 0; m < ckpts.size(); ++m) {
     try {
@@ -99,8 +123,9 @@ std::vector<SetPredictions> predict_ensemble(const std::vector<std::string>& ckp
   }
   std::vector<SetPredictions> out;
   for (const auto& preds : members) {
-    SetPredictions sp{train::combine_members(preds), {}};
+    SetPredictions sp{train::combine_members(preds), {}, {}};
     if (sp.combined.loss == nn::LossKind::bce) sp.logit = train::logit_spread(preds);
+    if (pairs && sp.combined.loss == nn::LossKind::bce) sp.pairs = train::pair_inflation(preds);
     out.push_back(std::move(sp));
   }
   return out;
@@ -120,14 +145,15 @@ int run_ensemble_predict(const Config& cfg) {
   const std::vector<double> levels = cfg.real_list("uq.levels");
   train::check_levels(levels);
   const std::string calibrate = cfg.str("uq.calibrate");
-  HPCT_CHECK(calibrate == "none" || calibrate == "conformal" || calibrate == "inflation",
-             "option --uq.calibrate: none | conformal | inflation, got ", calibrate);
-  const bool conformal = calibrate == "conformal", inflation = calibrate == "inflation";
-  HPCT_CHECK(calibrate == "none" || cfg.is_set("uq.calibration-data"), "option --uq.calibrate ", calibrate,
+  HPCT_CHECK(calibrate == "none" || calibrate == "conformal" || calibrate == "inflation" || calibrate == "pairs",
+             "option --uq.calibrate: none | conformal | inflation | pairs, got ", calibrate);
+  const bool conformal = calibrate == "conformal", inflation = calibrate == "inflation", pairs = calibrate == "pairs";
+  HPCT_CHECK(calibrate == "none" || pairs || cfg.is_set("uq.calibration-data"), "option --uq.calibrate ", calibrate,
              " needs --uq.calibration-data (a held-out HDF5 split with /y)");
   const std::int64_t batch = cfg.integer("batch-size");
 
   const std::vector<std::string> ckpts = member_checkpoints(run);
+  if (pairs) check_bootstrap_pairs(ckpts);
   auto backend = make_backend(cfg);
   const data::Dataset d = data::read_dataset(data_path, /*require_targets=*/false);
   // The calibration split, when conformal intervals are asked for, is predicted in the same pass.
@@ -136,14 +162,14 @@ int run_ensemble_predict(const Config& cfg) {
   if (calibrated) calibration = data::read_dataset(cfg.str("uq.calibration-data"), /*require_targets=*/true);
   std::vector<const data::Dataset*> sets = {&d};
   if (calibrated) sets.push_back(&calibration);
-  const std::vector<SetPredictions> predicted = predict_ensemble(ckpts, sets, *backend, batch);
+  const std::vector<SetPredictions> predicted = predict_ensemble(ckpts, sets, *backend, batch, pairs);
   const train::EnsemblePredictions& e = predicted[0].combined;
   const bool regression = e.loss == nn::LossKind::mse || e.loss == nn::LossKind::gaussian_nll;
   const bool binary = e.loss == nn::LossKind::bce;
   HPCT_CHECK(!conformal || regression, "option --uq.calibrate conformal: the members of ", run, " use loss ",
              nn::to_string(e.loss), "; conformal intervals are for regression (mse, gaussian-nll)");
-  HPCT_CHECK(!inflation || binary, "option --uq.calibrate inflation: the members of ", run, " use loss ",
-             nn::to_string(e.loss), "; the inflation factor is for binary classifiers (bce)");
+  HPCT_CHECK(!(inflation || pairs) || binary, "option --uq.calibrate ", calibrate, ": the members of ", run,
+             " use loss ", nn::to_string(e.loss), "; the inflation factor is for binary classifiers (bce)");
 
   // Intervals: Gaussian from the mixture variance, or with conformal scales fitted on the
   // calibration split's ensemble predictions.
@@ -163,6 +189,7 @@ int run_ensemble_predict(const Config& cfg) {
   double inflation_k = 1.0;
   if (binary) {
     if (inflation) inflation_k = train::fit_logit_inflation(predicted[1].logit, calibration.y);
+    if (pairs) inflation_k = predicted[0].pairs.k;
     iv = train::logit_intervals(predicted[0].logit, levels, inflation_k);
   }
 
@@ -201,8 +228,8 @@ int run_ensemble_predict(const Config& cfg) {
   h5::write_attr(f, "/", "checkpoint", run);
   h5::write_attr(f, "/", "input", data_path);
   h5::write_attr(f, "/", "members", e.members);
-  h5::write_attr(f, "/", "intervals", regression ? (conformal ? "conformal" : "gaussian")
-                                       : binary ? (inflation ? "logit-inflated" : "logit") : "none");
+  const char* binary_kind = inflation ? "logit-inflated" : pairs ? "logit-pairs" : "logit";
+  h5::write_attr(f, "/", "intervals", regression ? (conformal ? "conformal" : "gaussian") : binary ? binary_kind : "none");
   if (calibrated) h5::write_attr(f, "/", "calibration_data", cfg.str("uq.calibration-data"));
 
   std::ostringstream line, table;
@@ -265,6 +292,9 @@ int run_ensemble_predict(const Config& cfg) {
   }
   if (inflation) table << (table.str().empty() ? "" : "\n") << std::setprecision(5) << "logit inflation ("
                        << calibration.n << " calibration rows): " << inflation_k;
+  if (pairs) table << (table.str().empty() ? "" : "\n") << std::setprecision(5)
+                   << "logit inflation (bootstrap pairs, " << e.members << " members, seed share "
+                   << predicted[0].pairs.seed_share << " of the spread): " << inflation_k;
   out.commit();
   if (!table.str().empty()) std::cout << table.str() << "\n";
   std::cout << line.str() << std::endl;

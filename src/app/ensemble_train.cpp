@@ -194,6 +194,10 @@ int run_ensemble(const Config& cfg, dist::World& world) {
     }
     const std::vector<double> levels = cfg.real_list("uq.levels");
     train::check_levels(levels);
+    HPCT_CHECK(!cfg.boolean("ensemble.bootstrap-pairs") ||
+                   (cfg.boolean("ensemble.bootstrap") && cfg.integer("ensemble.members") % 2 == 0),
+               "option --ensemble.bootstrap-pairs: needs --ensemble.bootstrap and an even --ensemble.members, got ",
+               cfg.str("ensemble.members"), " members", cfg.boolean("ensemble.bootstrap") ? "" : " without bootstrap");
     if (root) problem = probe_run_dir(run_dir);
   } catch (const Error& e) {
     problem = e.what();
@@ -215,8 +219,12 @@ int run_ensemble(const Config& cfg, dist::World& world) {
   std::vector<Job> jobs;
   for (const dist::MemberSlot& slot : group.members) {
     const std::string dir = member_dir(run_dir, slot.member);
-    jobs.push_back({cat("member ", slot.member), std::to_string(slot.member), dir, cat("seed ", slot.seed),
-                    plain(cfg).with("seed", std::to_string(slot.seed)).with("run-dir", dir)});
+    Config member = plain(cfg).with("seed", std::to_string(slot.seed)).with("run-dir", dir);
+    // Bootstrap pairs: members 2j and 2j+1 take their rows (split, resample) from member 2j's seed.
+    if (cfg.boolean("ensemble.bootstrap-pairs"))
+      member = member.with("ensemble.bootstrap-seed",
+                           std::to_string(dist::member_seed(seed, slot.member - slot.member % 2)));
+    jobs.push_back({cat("member ", slot.member), std::to_string(slot.member), dir, cat("seed ", slot.seed), member});
   }
   for (const int i : group.models) {
     const dist::ModelRequest& r = plan.models[static_cast<std::size_t>(i)];

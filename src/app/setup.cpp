@@ -181,9 +181,9 @@ nn::ModelSpec model_spec_from_options(const Config& cfg, nn::LossKind loss, cons
   nn::ModelSpec spec;
   spec.type = cfg.str("model.type");
   HPCT_CHECK(spec.type == "mlp" || spec.type == "transformer-tabular" || spec.type == "transformer" ||
-                 spec.type == "lm" || spec.type == "cnn1d" || spec.type == "ssvae",
+                 spec.type == "lm" || spec.type == "cnn1d" || spec.type == "unet1d" || spec.type == "ssvae",
              "option model.type: unknown model type '", spec.type,
-             "' (valid: mlp, transformer-tabular, transformer, lm, cnn1d, ssvae)");
+             "' (valid: mlp, transformer-tabular, transformer, lm, cnn1d, unet1d, ssvae)");
   const bool lm = spec.type == "lm";
   spec.in_features = train.features;
   spec.targets = train.task == data::Task::classification ? 1 : train.targets;
@@ -223,7 +223,7 @@ nn::ModelSpec model_spec_from_options(const Config& cfg, nn::LossKind loss, cons
   spec.vocab_size = lm ? 256 : train.vocab_size;
   spec.seq_len = train.seq_len;
   spec.target_level = lm || train.token_targets ? "token" : "sequence";  // lm: next-byte labels per position
-  if (spec.type == "transformer" || lm || spec.type == "cnn1d") {  // cnn1d: no positions, the bound only
+  if (spec.type == "transformer" || lm || spec.is_conv()) {  // conv models: no positions, the bound only
     const std::int64_t max_length = cfg.integer("model.max-length");
     HPCT_CHECK(max_length >= 0, "option model.max-length: must be positive (or 0 = the data's L), got ", max_length);
     spec.max_length = max_length > 0 ? max_length : std::max(train.seq_len, val.seq_len);

@@ -67,6 +67,7 @@ void Loader::assemble(std::int64_t g, HostBatch& out) {
   const std::int64_t begin = out.index * batch_size_, n = std::min(batch_size_, per_epoch_ - begin);
   const std::int64_t* rows = order->data() + begin;
   out.rows = n;
+  out.row_ids.assign(rows, rows + n);
   out.seq_len = targets_.seq_len;
   out.token_targets = targets_.token_targets;
   out.x.resize(static_cast<std::size_t>(n * x_.width()));

@@ -17,8 +17,9 @@ Conv1d::Conv1d(ParameterStore& store, const std::string& prefix, std::int64_t in
   bias_ = store.add(prefix + ".bias", Shape{out}, Init::uniform(bound));
 }
 
-kernels::Conv1dArgs Conv1d::args(const Tensor& lengths) const {
+kernels::Conv1dArgs Conv1d::args(const Tensor& lengths, std::int64_t output_padding) const {
   kernels::Conv1dArgs a;
+  a.output_padding = output_padding;
   a.stride = stride_;
   a.padding = padding_;
   a.dilation = dilation_;
@@ -31,16 +32,20 @@ std::int64_t Conv1d::out_length(std::int64_t l) const {
                      : (l + 2 * padding_ - dilation_ * (kernel_ - 1) - 1) / stride_ + 1;
 }
 
-Tensor Conv1d::forward(Exec& ex, const Tensor& x, const Tensor& lengths, ContextSlot& ctx) {
+Tensor Conv1d::forward(Exec& ex, const Tensor& x, const Tensor& lengths, ContextSlot& ctx,
+                       std::int64_t output_padding) {
   HPCT_CHECK(x.rank() == 3 && x.dim(2) == in_, describe(), ": input must be [N, L, ", in_, "], got ", x.shape.str());
+  HPCT_CHECK(output_padding == 0 || (transposed_ && output_padding > 0 && output_padding < stride_), describe(),
+             ": output padding ", output_padding, " (transposed convolutions only, in [0, stride))");
   Saved& s = make_context<Saved>(ctx);
   s.x = x;
   s.lengths = lengths;
-  const Tensor y = ex.alloc(Shape{x.dim(0), out_length(x.dim(1)), out_}, x.dtype);
+  s.output_padding = output_padding;
+  const Tensor y = ex.alloc(Shape{x.dim(0), out_length(x.dim(1)) + output_padding, out_}, x.dtype);
   if (transposed_)
-    ex.be.conv_transpose1d_forward(x, store_.param(weight_), store_.param(bias_), y, args(lengths));
+    ex.be.conv_transpose1d_forward(x, store_.param(weight_), store_.param(bias_), y, args(lengths, output_padding));
   else
-    ex.be.conv1d_forward(x, store_.param(weight_), store_.param(bias_), y, args(lengths));
+    ex.be.conv1d_forward(x, store_.param(weight_), store_.param(bias_), y, args(lengths, 0));
   return y;
 }
 
@@ -48,12 +53,13 @@ Tensor Conv1d::forward(Exec& ex, const Tensor& x, const Tensor& lengths, Context
 Tensor Conv1d::backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) {
   const Saved& s = context_of<Saved>(ctx);
   const Tensor dx = ex.alloc(s.x.shape, s.x.dtype);
+  const kernels::Conv1dArgs a = args(s.lengths, s.output_padding);
   if (transposed_) {
-    ex.be.conv_transpose1d_backward_filter(s.x, dy, store_.grad(weight_), store_.grad(bias_), args(s.lengths));
-    ex.be.conv_transpose1d_backward_data(dy, store_.param(weight_), dx, args(s.lengths));
+    ex.be.conv_transpose1d_backward_filter(s.x, dy, store_.grad(weight_), store_.grad(bias_), a);
+    ex.be.conv_transpose1d_backward_data(dy, store_.param(weight_), dx, a);
   } else {
-    ex.be.conv1d_backward_filter(s.x, dy, store_.grad(weight_), store_.grad(bias_), args(s.lengths));
-    ex.be.conv1d_backward_data(dy, store_.param(weight_), dx, args(s.lengths));
+    ex.be.conv1d_backward_filter(s.x, dy, store_.grad(weight_), store_.grad(bias_), a);
+    ex.be.conv1d_backward_data(dy, store_.param(weight_), dx, a);
   }
   return dx;
 }

@@ -14,8 +14,9 @@ class Conv1d final {
  public:
   Conv1d(ParameterStore& store, const std::string& prefix, std::int64_t in, std::int64_t out, std::int64_t kernel,
          std::int64_t stride = 1, std::int64_t padding = 0, std::int64_t dilation = 1, bool transposed = false);
-  // lengths: i32 [N] of x's valid positions, or empty.
-  Tensor forward(Exec& ex, const Tensor& x, const Tensor& lengths, ContextSlot& ctx);
+  // lengths: i32 [N] of x's valid positions, or empty. output_padding: transposed only, positions
+  // added at the end of the output, in [0, stride) (PyTorch's ConvTranspose1d forward(x, output_size)).
+  Tensor forward(Exec& ex, const Tensor& x, const Tensor& lengths, ContextSlot& ctx, std::int64_t output_padding = 0);
   Tensor backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy);
   std::string describe() const;
   std::int64_t out_length(std::int64_t in_length) const;
@@ -23,8 +24,9 @@ class Conv1d final {
  private:
   struct Saved : Context {
     Tensor x, lengths;
+    std::int64_t output_padding = 0;
   };
-  kernels::Conv1dArgs args(const Tensor& lengths) const;
+  kernels::Conv1dArgs args(const Tensor& lengths, std::int64_t output_padding) const;
   ParameterStore& store_;
   std::int64_t in_, out_, kernel_, stride_, padding_, dilation_;
   bool transposed_;

@@ -7,6 +7,7 @@
 #include "nn/sequence_transformer.hpp"
 #include "nn/ssvae.hpp"
 #include "nn/transformer_tabular.hpp"
+#include "nn/unet1d.hpp"
 
 namespace hpct::nn {
 namespace {
@@ -65,17 +66,18 @@ std::unique_ptr<Model> build_model(const ModelSpec& spec, kernels::Backend& be, 
   } else if (spec.type == "transformer" || spec.type == "lm") {
     check_transformer_spec(spec);
     model = std::make_unique<SequenceTransformer>(spec, dtype, seed);
-  } else if (spec.type == "cnn1d") {
-    HPCT_CHECK(spec.in_features > 0, "model cnn1d: takes per-position features x [N, L, F] (convert --fasta), not ",
-               "token ids");
-    HPCT_CHECK(spec.per_token(), "model cnn1d: predicts per position; the data has per-row targets");
+  } else if (spec.is_conv()) {
+    HPCT_CHECK(spec.in_features > 0, "model ", spec.type, ": takes per-position features x [N, L, F] (convert ",
+               "--fasta), not token ids");
+    HPCT_CHECK(spec.per_token(), "model ", spec.type, ": predicts per position; the data has per-row targets");
     HPCT_CHECK(spec.channels > 0, "option model.channels: must be positive, got ", spec.channels);
     HPCT_CHECK(spec.kernel_size > 0 && spec.kernel_size % 2 == 1, "option model.kernel-size: must be odd and ",
                "positive (same padding), got ", spec.kernel_size);
     HPCT_CHECK(spec.layers >= 0, "option model.layers: must be >= 0, got ", spec.layers);
     HPCT_CHECK(!spec.dilations.empty(), "option model.dilations: needs at least one dilation");
     for (std::int64_t d : spec.dilations) HPCT_CHECK(d > 0, "option model.dilations: must be positive, got ", d);
-    model = std::make_unique<Cnn1d>(spec, dtype, seed);
+    if (spec.type == "cnn1d") model = std::make_unique<Cnn1d>(spec, dtype, seed);
+    else model = std::make_unique<Unet1d>(spec, dtype, seed);
   } else if (spec.type == "ssvae") {
     HPCT_CHECK(spec.in_features > 0, "model ssvae: the data has no features");
     HPCT_CHECK(spec.task == "classification" && spec.loss == "ce", "model ssvae: needs class labels (task ",
@@ -92,7 +94,7 @@ std::unique_ptr<Model> build_model(const ModelSpec& spec, kernels::Backend& be, 
     model = std::make_unique<Ssvae>(spec, dtype, seed);
   } else {
     fail("option model.type: unknown model type '", spec.type,
-         "' (valid: mlp, transformer-tabular, transformer, lm, cnn1d, ssvae)");
+         "' (valid: mlp, transformer-tabular, transformer, lm, cnn1d, unet1d, ssvae)");
   }
   model->params().finalize(be, seed);
   return model;

@@ -33,13 +33,13 @@ struct ModelSpec {
   std::string recon = "bernoulli";            // bernoulli (x in [0, 1]) | gaussian (unit variance)
   double alpha = 10.0;                        // weight of the classification loss on labelled rows
   std::string target_level = "sequence";      // sequence (one output row per sample) | token (per position)
-  // Convolutional sequence models (cnn1d; model.layers blocks, model.activation).
+  // Convolutional sequence models (cnn1d: model.layers blocks; unet1d: model.layers levels; model.activation).
   std::int64_t channels = 64;                 // C, the width of every position
   std::int64_t kernel_size = 5;               // K, odd ("same" padding)
   std::vector<std::int64_t> dilations{1, 2, 4, 8};  // block i dilates by dilations[i mod size]
 
   bool is_transformer() const { return type != "mlp" && !is_conv(); }
-  bool is_conv() const { return type == "cnn1d"; }
+  bool is_conv() const { return type == "cnn1d" || type == "unet1d"; }
   bool per_token() const { return target_level == "token"; }
 };
 

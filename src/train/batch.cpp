@@ -55,6 +55,7 @@ void BatchAssembler::gather(const data::Dataset& d, const std::int64_t* index, s
     for (std::int64_t i = 0; i < count; ++i) b.lengths.push_back(static_cast<std::int32_t>(d.length(index[i])));
   b.labels.clear();
   b.y.clear();
+  b.row_ids.assign(index, index + count);
   if (d.task == data::Task::classification && !d.labels.empty())
     rows_of(d.labels, P, b.labels);
   else if (!d.y.empty())
@@ -93,6 +94,7 @@ void BatchAssembler::send(Slot& s, std::int64_t width) {
       be_.copy(t, src);
       return t;
     };
+    row_ids_ = b.row_ids.data();
     x_ = width > 0 ? put(s.x32, s.pin_x, b.x, x_shape(b.rows, b.seq_len, width)) : Tensor{};
     tokens_ = b.tokens.empty() ? Tensor{} : put(s.tokens, s.pin_tokens, b.tokens, Shape{b.rows, b.seq_len});
     lengths_ = b.lengths.empty() ? Tensor{} : put(s.lengths, s.pin_lengths, b.lengths, Shape{b.rows});

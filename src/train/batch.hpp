@@ -42,8 +42,8 @@ class BatchAssembler {
   // Targets: float32 [count, T], or int32 labels [count]; per token float32 [count, L, T] or int32
   // labels [count, L] (-1 = ignore, padding included). Empty when there are no targets.
   const Tensor& target() const { return target_; }
-  // What the model reads: x or tokens, and the lengths.
-  nn::ModelInput input() const { return {x_, tokens_, lengths_}; }
+  // What the model reads: x or tokens, the lengths, and the rows' ids in their data set.
+  nn::ModelInput input() const { return {x_, tokens_, lengths_, row_ids_}; }
 
  private:
   // One staging slot: host arrays, their pinned copies (pinned backends only) and the device buffers
@@ -63,6 +63,7 @@ class BatchAssembler {
   std::array<Slot, 2> slots_;
   std::size_t next_ = 0;
   Tensor x_, target_, tokens_, lengths_;
+  const std::int64_t* row_ids_ = nullptr;  // the current slot's host row ids
 };
 
 }  // namespace hpct::train

@@ -98,4 +98,25 @@ double fit_logit_inflation(const LogitSpread& s, const std::vector<float>& y) {
   return std::exp(0.5 * (a + b));
 }
 
+PairInflation pair_inflation(const std::vector<Predictions>& members) {
+  const std::size_t M = members.size();
+  HPCT_CHECK(M >= 4 && M % 2 == 0, "bootstrap pairs: the ensemble has ", M,
+             " members; pairs need an even number, at least 4");
+  const LogitSpread s = logit_spread(members);  // checks the members' shapes
+  double within = 0, total = 0;
+  for (std::size_t i = 0; i < s.mean.size(); ++i) {
+    double d2 = 0;
+    for (std::size_t j = 0; j < M; j += 2) {
+      const double d = logit(members[j].prob[i]) - logit(members[j + 1].prob[i]);
+      d2 += d * d;
+    }
+    within += d2 / static_cast<double>(M);  // (1/(2P)) sum_j d_j^2
+    total += s.var[i];
+  }
+  HPCT_CHECK(total > 0, "bootstrap pairs: the members predict identical logits; no spread to scale");
+  const double m = static_cast<double>(M), pairs = m / 2;
+  const double v_data = std::max(0.0, total - within) * (m - 1) / (m - 2);
+  return {std::sqrt((v_data * (1 + 1 / pairs) + within / m) / total), within / total};
+}
+
 }  // namespace hpct::train

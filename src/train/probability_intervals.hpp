@@ -42,4 +42,21 @@ Intervals logit_intervals(const LogitSpread& s, const std::vector<double>& level
 // [0.05, 20] (golden section on log k, after a coarse grid); rows with s = 0 carry no information.
 double fit_logit_inflation(const LogitSpread& s, const std::vector<float>& y);
 
+// Bootstrap pairs (train --ensemble.bootstrap-pairs): members 2j and 2j+1 train on the same rows and
+// resample with different seeds. Member logit l = g(resample) + e(seed), Var g = v_data, Var e =
+// v_seed. The members' variance s^2 holds both; the pairs separate them (one-way ANOVA, means over
+// the rows):
+//   W = mean (1/(2P)) sum_j (l_2j - l_2j+1)^2           E W   = v_seed
+//   S = mean s^2                                         E S   = v_seed + v_data (M - 2) / (M - 1)
+// The centre lbar's error variance is v_data + v_data / P + v_seed / M: the sampling spread the
+// bootstrap stands for, the Monte Carlo error of averaging P resamples, the seeds' noise averaged
+// over M members. So
+//   k^2 = [(S - W) (M - 1) / (M - 2) (1 + 1/P) + W / M] / S,
+// from the members alone: no labels, no calibration split. M = 2P members, P >= 2 (hpct::Error
+// otherwise); W is computed from `members` in order, S from their spread. seed_share = W / S.
+struct PairInflation {
+  double k = 1.0, seed_share = 0.0;
+};
+PairInflation pair_inflation(const std::vector<Predictions>& members);
+
 }  // namespace hpct::train

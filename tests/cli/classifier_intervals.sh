@@ -1,13 +1,15 @@
 # Intervals on a binary classifier ensemble's probability (two-gaussians, which knows p_optimal):
 # logit-scale intervals and their coverage of p_optimal recomputed by hand from the members' own
 # predictions; --ensemble.bootstrap reproducible per seed and different from plain training; the
-# inflation factor fitted on calibration labels is the likelihood's maximum (checked on a grid).
+# inflation factor fitted on calibration labels is the likelihood's maximum (checked on a grid);
+# bootstrap pairs share their rows and their k is the ANOVA's, recomputed in numpy.
 source "$(dirname "$0")/../lib.sh"
 
 "$HPCTRAIN" gen-data --kind two-gaussians --n 600 --seed 11 --out g.h5 >/dev/null
 "$HPCTRAIN" gen-data --kind two-gaussians --n 400 --seed 12 --out cal.h5 >/dev/null
 "$HPCTRAIN" gen-data --kind two-gaussians --n 500 --seed 13 --out t.h5 >/dev/null
-common=(--data.train g.h5 --epochs 3 --batch-size 64 --model.widths 8 --threads 1 --ensemble.members 3 --quiet)
+small=(--data.train g.h5 --epochs 3 --batch-size 64 --model.widths 8 --threads 1 --quiet)
+common=("${small[@]}" --ensemble.members 3)
 "$HPCTRAIN" train "${common[@]}" --ensemble.bootstrap --seed 5 --run-dir b1 >/dev/null || die "bootstrap ensemble failed"
 "$HPCTRAIN" train "${common[@]}" --ensemble.bootstrap --seed 5 --run-dir b2 >/dev/null || die "bootstrap ensemble failed"
 "$HPCTRAIN" train "${common[@]}" --seed 5 --run-dir plain >/dev/null || die "plain ensemble failed"
@@ -93,8 +95,37 @@ pass "inflation: the fitted k maximises the calibration likelihood and scales th
 
 expect_fail "option --uq.calibrate inflation needs --uq.calibration-data" \
   "$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out x.h5 --uq.calibrate inflation
-expect_fail "option --uq.calibrate: none | conformal | inflation, got logit" \
+expect_fail "option --uq.calibrate: none | conformal | inflation | pairs, got logit" \
   "$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out x.h5 --uq.calibrate logit
+# Bootstrap pairs: members 2j, 2j+1 on the same rows (validation split and resample), different
+# seeds; k from the members' logits as the ANOVA of train/probability_intervals.hpp, recomputed here.
+"$HPCTRAIN" train "${small[@]}" --ensemble.members 4 --ensemble.bootstrap --ensemble.bootstrap-pairs --seed 5 \
+  --run-dir pairs >/dev/null || die "bootstrap pairs ensemble failed"
+for m in 0 1 2 3; do
+  "$HPCTRAIN" predict --checkpoint pairs/member-00$m/model.h5 --data t.h5 --out q$m.h5 --threads 1 >/dev/null
+done
+"$HPCTRAIN" predict --checkpoint pairs --data t.h5 --out pp.h5 --threads 1 --uq.levels 0.9 --uq.calibrate pairs \
+  >pp.log || die "pairs predict failed: $(cat pp.log)"
+"$PYTHON" - <<'PY' || die "bootstrap pairs: wrong rows, or k differs from the hand computation"
+import h5py, numpy as np
+from configparser import ConfigParser
+def seeds(m):
+    c = ConfigParser(); c.read_string("[top]\n" + open(f"pairs/member-00{m}/config.ini").read())
+    return c["top"]["seed"], c["ensemble"]["bootstrap-seed"]
+assert seeds(0)[1] == seeds(1)[1] != seeds(2)[1] == seeds(3)[1] and seeds(0)[0] != seeds(1)[0], [seeds(m) for m in range(4)]
+q = np.clip(np.stack([h5py.File(f"q{m}.h5")["prob"][:].astype(np.float64) for m in range(4)]), 1e-7, 1 - 1e-7)
+l = np.log(q / (1 - q))
+S, W = l.var(0, ddof=1).mean(), (((l[0] - l[1]) ** 2 + (l[2] - l[3]) ** 2) / 4).mean()
+k = np.sqrt((max(S - W, 0) * 3 / 2 * (1 + 1 / 2) + W / 4) / S)
+f = h5py.File("pp.h5")
+assert f.attrs["intervals"] == "logit-pairs" and abs(f.attrs["inflation"] - k) < 1e-4 * k, (f.attrs["inflation"], k)
+print(f"k {k:.4f} seed share {W / S:.3f}")
+PY
+pass "bootstrap pairs: members 0,1 and 2,3 share their rows; $(grep -o 'logit inflation.*' pp.log)"
+expect_fail "b1/member-000/model.h5 and b1/member-001/model.h5 did not train on the same bootstrap resample" \
+  "$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out x.h5 --uq.calibrate pairs
+expect_fail "option --ensemble.bootstrap-pairs: needs --ensemble.bootstrap and an even --ensemble.members, got 3 members" \
+  "$HPCTRAIN" train "${common[@]}" --ensemble.bootstrap --ensemble.bootstrap-pairs --run-dir odd
 expect_fail "option --ensemble.bootstrap: not with --data.stream" \
   "$HPCTRAIN" train --data.train g.h5 --epochs 1 --ensemble.bootstrap --data.stream --run-dir s --quiet
 finish

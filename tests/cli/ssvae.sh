@@ -1,7 +1,8 @@
 # The semi-supervised VAE (model ssvae) end to end: convert --idx on tiny IDX files written here
 # (values, errors), --labelled-fraction (reproducible, counts, errors), -1 labels refused by the other
 # models, the objective and its gradients against PyTorch on identical weights and noise
-# (tests/reference/ssvae_torch.py on the unit test's dump), and on scikit-learn's 8x8 digits with 10%
+# (tests/reference/ssvae_torch.py on the unit test's dump), 2 DDP ranks reaching one process's weights
+# (a build whose noise was keyed by the rank-local row missed by 3e-2), and on scikit-learn's 8x8 digits with 10%
 # of the labels (scripts/ssvae-digits-data): the SSVAE beats an MLP trained on the labelled rows alone
 # (configs/workloads/ssvae.ini as shipped, shortened), predict gives class probabilities.
 source "$(dirname "$0")/../lib.sh"
@@ -68,6 +69,25 @@ expect_fail "option model.recon: unknown reconstruction 'poisson'" \
 HPCT_SSVAE_DUMP="$PWD/ssvae-dump.txt" "$UNIT_TESTS" -tc="*noise fixed (bernoulli)*" >unit.log 2>&1 || { cat unit.log; die "unit test"; }
 "$PYTHON" "$HPCTRAIN_SOURCE/tests/reference/ssvae_torch.py" ssvae-dump.txt >torch.log || { cat torch.log; die "mismatch with PyTorch"; }
 pass "PyTorch reference: $(tail -1 torch.log)"
+
+# --- DDP: 2 ranks with batch 8 reach the weights of 1 process with batch 16. Each data set row draws
+# its noise from a stream of its own (seed, micro-step, row), so a row gets the same noise on any
+# rank; before, every rank drew the first process's noise for its k-th row.
+"$PYTHON" - <<'PY'
+import struct
+import numpy as np
+rng = np.random.default_rng(2)
+with open("img160.idx", "wb") as f: f.write(struct.pack(">BBBBIII", 0, 0, 8, 3, 160, 3, 3) + rng.integers(0, 256, 1440, dtype=np.uint8).tobytes())
+with open("lab160.idx", "wb") as f: f.write(struct.pack(">BBBBI", 0, 0, 8, 1, 160) + (np.arange(160) % 4).astype(np.uint8).tobytes())
+PY
+"$HPCTRAIN" convert --idx img160.idx lab160.idx --labelled-fraction 0.3 --seed 1 --out ddp.h5 >/dev/null
+ddp=(--data.train ddp.h5 --model.type ssvae --data.standardize false --model.widths 16 --model.latent 4 --epochs 2
+     --data.val-fraction 0.2 --threads 1 --seed 3 --ddp.bucket-mb 0.002 --quiet)
+"$HPCTRAIN" train "${ddp[@]}" --batch-size 16 --run-dir ssvae.r1 >/dev/null
+OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1 \
+  "${MPIRUN:-mpirun}" -np 2 "$HPCTRAIN" train "${ddp[@]}" --batch-size 8 --run-dir ssvae.r2 >/dev/null
+msg=$(same_weights ssvae.r1 ssvae.r2) || die "ssvae on 2 ranks differs from 1 process: $msg"
+pass "ssvae on 2 ranks (batch 8 each) reaches the 1-process weights (batch 16): $msg"
 
 # --- digits, 10% labels: the SSVAE against an MLP on the labelled rows alone (the shipped config, fewer epochs).
 if ! "$PYTHON" -c "import sklearn" 2>/dev/null; then

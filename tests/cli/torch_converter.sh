@@ -3,7 +3,8 @@
 # predictions of `hpctrain predict` (tests/reference/compare_predict.py, within 1e-4 relative):
 # transformer-tabular (regression with CLS, binary classification with mean pooling), a transformer
 # on tokens with a per-token head and padding, one on per-position features with mean pooling, and
-# the lm, and the per-residue cnn1d on padded one-hot sequences (nn.Conv1d with masked inputs; the mlp:
+# the lm, and the per-residue cnn1d and unet1d on padded one-hot sequences (nn.Conv1d and
+# nn.ConvTranspose1d with masked inputs; the mlp:
 # cli.predict_and_interop).
 source "$(dirname "$0")/../lib.sh"
 "$PYTHON" "$HPCTRAIN_SOURCE/tests/reference/test_converter.py"
@@ -33,5 +34,6 @@ tokens win.h5 --model.type transformer ${small[*]}
 features sum.h5 --model.type transformer --model.pooling mean --model.activation gelu-exact ${small[*]}
 lm text.h5 --model.type lm ${small[*]}
 cnn1d maj.h5 --model.type cnn1d --model.channels 8 --model.kernel-size 3 --model.layers 3 --model.dilations 1,2 --epochs 2 --batch-size 32 --threads 1
+unet1d maj.h5 --model.type unet1d --model.channels 8 --model.kernel-size 3 --model.layers 3 --epochs 2 --batch-size 32 --threads 1
 LIST
 finish

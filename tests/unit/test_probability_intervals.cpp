@@ -59,3 +59,34 @@ TEST_CASE("fit_logit_inflation recovers the spread that generated the labels") {
     CHECK(k == doctest::Approx(k0).epsilon(0.15));
   }
 }
+
+TEST_CASE("pair_inflation: the members' spread less the seeds' noise, from bootstrap pairs") {
+  // One row, pairs (1.5, 0.5) and (-0.5, -1.5): W = (1/4)(1 + 1) = 0.5, s^2 = 5/3, v_data =
+  // (5/3 - 0.5) 3/2 = 1.75, k^2 = (1.75 (1 + 1/2) + 0.5 / 4) / (5/3) = 1.65.
+  std::vector<Predictions> four;
+  for (double l : {1.5, 0.5, -0.5, -1.5}) four.push_back(bce({static_cast<float>(sigmoid(l))}));
+  CHECK(pair_inflation(four).k == doctest::Approx(std::sqrt(1.65)).epsilon(1e-5));
+  CHECK(pair_inflation(four).seed_share == doctest::Approx(0.3).epsilon(1e-5));
+  // 50 members on 4000 rows: l = g_pair + e_member, g ~ N(0, v_data), e ~ N(0, v_seed). The centre's
+  // error variance is v_data (1 + 1/25) + v_seed / 50, the members' variance about v_data + v_seed.
+  for (double v_seed : {0.0, 1.0, 3.0}) {
+    std::mt19937_64 gen(7);
+    std::normal_distribution<double> normal;
+    const double v_data = 1.0;
+    std::vector<std::vector<float>> prob(50, std::vector<float>(4000));
+    for (std::size_t i = 0; i < 4000; ++i)
+      for (std::size_t j = 0; j < 50; j += 2) {
+        const double g = std::sqrt(v_data) * normal(gen);
+        for (std::size_t m : {j, j + 1}) prob[m][i] = static_cast<float>(sigmoid(g + std::sqrt(v_seed) * normal(gen)));
+      }
+    std::vector<Predictions> members;
+    for (auto& p : prob) members.push_back(bce(std::move(p)));
+    const double want = std::sqrt((v_data * (1 + 1.0 / 25) + v_seed / 50) / (v_data * 48.0 / 49.0 + v_seed));
+    CAPTURE(v_seed);
+    const PairInflation got = pair_inflation(members);
+    CHECK(got.k == doctest::Approx(want).epsilon(0.03));
+    CHECK(got.seed_share == doctest::Approx(v_seed / (v_data * 48.0 / 49.0 + v_seed)).epsilon(0.05));
+  }
+  CHECK_THROWS_AS(pair_inflation({four[0], four[1], four[2]}), hpct::Error);  // odd
+  CHECK_THROWS_AS(pair_inflation({four[0], four[1]}), hpct::Error);           // one pair: no data spread
+}

@@ -367,33 +367,35 @@ TEST_CASE("per-token predictions and metrics count the labelled (or valid) posit
   CHECK(r[0].second == doctest::Approx(1.0 / 5.0));
 }
 
-TEST_CASE("cnn1d with its per-position head and masked losses matches finite differences") {
+// A per-position conv model (in_features 4) under finite differences twice: ce with padding and
+// ignored labels (activation ce_act), masked mse (mse_act).
+void check_per_position(const nn::ModelSpec& spec, const std::string& name, const std::string& ce_act,
+                        const std::string& mse_act, std::uint64_t seed) {
   kernels::Backend& be = test::test_backend();
   for (const bool ce : {true, false}) {
     Case c;
-    c.spec.type = "cnn1d";
+    c.spec = spec;
     c.spec.in_features = 4;
-    c.spec.channels = 6;
-    c.spec.kernel_size = 3;
-    c.spec.layers = 3;
-    c.spec.dilations = {1, 2};
-    c.spec.activation = ce ? "gelu-exact" : "tanh";
     c.spec.target_level = "token";
-    c.x = test::random_buffer(be, Shape{kBatch, kLen, 4}, 31, 1.5);
+    c.spec.activation = ce ? ce_act : mse_act;
+    c.x = test::random_buffer(be, Shape{kBatch, kLen, 4}, seed, 1.5);
     c.lengths = lengths_buffer();
-    if (ce) {
-      c.what = "cnn1d, per-position ce with padding and ignored labels, dilations 1,2";
-      c.spec.out_features = 3;
-      c.loss = nn::LossKind::ce;
-      c.target = labels_buffer(3, true);
-    } else {
-      c.what = "cnn1d, per-position masked mse";
-      c.spec.out_features = 2;
-      c.loss = nn::LossKind::mse;
-      c.target = test::random_buffer(be, Shape{kBatch, kLen, 2}, 32);
-    }
+    c.what = cat(name, ce ? ", per-position ce with padding and ignored labels" : ", per-position masked mse");
+    c.spec.out_features = ce ? 3 : 2;
+    c.loss = ce ? nn::LossKind::ce : nn::LossKind::mse;
+    c.target = ce ? labels_buffer(3, true) : test::random_buffer(be, Shape{kBatch, kLen, 2}, seed + 1);
     check_model(c);
   }
+}
+
+TEST_CASE("cnn1d with its per-position head and masked losses matches finite differences") {
+  nn::ModelSpec s;
+  s.type = "cnn1d";
+  s.channels = 6;
+  s.kernel_size = 3;
+  s.layers = 3;
+  s.dilations = {1, 2};
+  check_per_position(s, "cnn1d, dilations 1,2", "gelu-exact", "tanh", 31);
 }
 
 TEST_CASE("cnn1d: a residue's output does not depend on padded positions, and bad options are named") {
@@ -423,4 +425,48 @@ TEST_CASE("cnn1d: a residue's output does not depend on padded positions, and ba
   bad = s;
   bad.target_level = "sequence";
   test::check_throws_with([&] { nn::build_model(bad, be, 1); }, "model cnn1d: predicts per position");
+}
+
+// unet1d, 3 levels on L = 5: lengths 5 -> 3 -> 2 -> 1 (the up conv from 1 to 2 positions needs output
+// padding 1, the others 0), valid positions {2, 5, 4} -> {1, 3, 2} -> {1, 2, 1} -> {1, 1, 1}; row 0's
+// up conv from level 2 writes level 1's padded position 1 (2 x 1 > 1), which nothing valid reads.
+nn::ModelSpec unet_spec() {
+  nn::ModelSpec s;
+  s.type = "unet1d";
+  s.in_features = 4;
+  s.channels = 5;
+  s.kernel_size = 3;
+  s.layers = 3;
+  s.target_level = "token";
+  return s;
+}
+
+TEST_CASE("unet1d (strided convs down, transposed convs up, skips) matches finite differences") {
+  // tanh: with gelu-exact the 1-position bottom level's small gradients meet the central
+  // differences' rounding (1-9e-6 relative); cli.cnn1d checks the gelu-exact U-Net against autograd.
+  check_per_position(unet_spec(), "unet1d, 3 levels", "tanh", "tanh", 41);
+}
+
+TEST_CASE("unet1d: a residue's output does not depend on padded positions, and bad options are named") {
+  kernels::Backend& be = test::test_backend();
+  nn::ModelSpec s = unet_spec();
+  s.out_features = 2;
+  auto model = nn::build_model(s, be, 3, DType::f64);
+  nn::Runner runner(be, *model);
+  Buffer x = test::random_buffer(be, Shape{kBatch, kLen, 4}, 5);
+  Buffer lengths = lengths_buffer();
+  const std::vector<double> before = test::to_vector(be, runner.forward({x.tensor(), {}, lengths.tensor()}, {}));
+  for (const std::int64_t pos : {2, 3, 4})  // row 0 has length 2
+    test::set_element(be, x.tensor(), (0 * kLen + pos) * 4 + 1, 100.0 + static_cast<double>(pos));
+  test::set_element(be, x.tensor(), (2 * kLen + 4) * 4, -50.0);  // row 2 has length 4
+  const std::vector<double> after = test::to_vector(be, runner.forward({x.tensor(), {}, lengths.tensor()}, {}));
+  for (std::int64_t n = 0; n < kBatch; ++n)
+    for (std::int64_t l = 0; l < kLengths[static_cast<std::size_t>(n)]; ++l)
+      for (std::int64_t o = 0; o < 2; ++o) CHECK(after[(n * kLen + l) * 2 + o] == before[(n * kLen + l) * 2 + o]);
+  nn::ModelSpec bad = s;
+  bad.kernel_size = 2;
+  test::check_throws_with([&] { nn::build_model(bad, be, 1); }, "option model.kernel-size: must be odd");
+  bad = s;
+  bad.target_level = "sequence";
+  test::check_throws_with([&] { nn::build_model(bad, be, 1); }, "model unet1d: predicts per position");
 }
