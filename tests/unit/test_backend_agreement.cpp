@@ -759,7 +759,9 @@ TEST_CASE_TEMPLATE("backends agree: adamw_step and sgd_step (16-bit with master 
   const std::int64_t n = 20'011;        // several parallel blocks
   const auto master0 = rand_host<M>(Shape{n}, 80);
   const auto p0 = convert_host<T>(master0);  // params = round(master)
-  const auto g = rand_host<T>(Shape{n}, 81), m0 = rand_host<M>(Shape{n}, 82, -0.1, 0.1);
+  // One declaration each: T and M differ for 16-bit T (clang rejects one `auto` deducing two types).
+  const auto g = rand_host<T>(Shape{n}, 81);
+  const auto m0 = rand_host<M>(Shape{n}, 82, -0.1, 0.1);
   const auto v0 = rand_host<M>(Shape{n}, 83, 0.0, 0.01);
   const auto step3 = scalars({0.5, 0.0, 3.0, 0.0}), step1 = scalars({1.0, 0.0, 1.0, 0.0});
   const auto skip = scalars({0.5, 1.0, 3.0, 0.0});
@@ -802,7 +804,8 @@ TEST_CASE_TEMPLATE("backends agree: a dependent chain (forward, losses, backward
   const DType dt = hpct::dtype_of<T>();
   const bool half = hpct::is_half(dt);
   const std::int64_t rows = 96, in_width = 40, hidden = 64;
-  const auto x = rand_host<T>(Shape{rows, in_width}, 90), w32 = rand_host<S>(Shape{in_width, hidden}, 91, -0.3, 0.3);
+  const auto x = rand_host<T>(Shape{rows, in_width}, 90);
+  const auto w32 = rand_host<S>(Shape{in_width, hidden}, 91, -0.3, 0.3);
   const auto w0 = convert_host<T>(w32), bias = rand_host<T>(Shape{hidden}, 92);
   const auto gamma = rand_host<T>(Shape{hidden}, 93, 0.5, 1.5), beta = rand_host<T>(Shape{hidden}, 94);
   const auto target = rand_host<T>(Shape{rows, hidden}, 95, 0.0, 0.05);
