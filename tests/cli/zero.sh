@@ -46,7 +46,7 @@ pair np2_adamw bits "${np2[@]}" -- --precision fp32 --optim.weight-decay 0.01
 pair np2_mpi bits "${np2[@]}" -- --precision fp32 --ddp.zero-copy false
 pair np2_sgd bits "${np2[@]}" -- --optim.name sgd --optim.lr 0.01 --optim.nesterov
 # Two buckets (the first closes at 1 MB): two reduce-scatters overlap backward, the shard spans both.
-pair np2_buckets bits "${np2[@]}" -- --model.widths 560,560 --ddp.bucket-mb 0.1 --accum-steps 2 --epochs 1
+pair np2_buckets bits "${np2[@]}" -- --model.widths 560,560 --ddp.bucket-mb 0.1 --accum-steps 2
 # The global norm is the sum of the shards' sums of squares: another order of the same sum.
 pair np2_bf16_clip close "${np2[@]}" -- --precision bf16 --optim.clip-norm 0.5 --accum-steps 2
 pair np2_fp16 close "${np2[@]}" -- --precision fp16 --precision.init-scale 262144 --precision.growth-interval 4
@@ -71,13 +71,13 @@ pass "ensemble, 2 groups of 2 ranks: --zero 1 = --zero 0 per member, bit for bit
 # A --zero 1 checkpoint (rank 0 writes the gathered state) resumes under --zero 0 and predicts.
 "${np2[@]}" "$HPCTRAIN" train "${base[@]}" --zero 1 --checkpoint.every-steps 5 --debug.stop-after-steps 10 \
   --run-dir across >/dev/null
+"$HPCTRAIN" predict --checkpoint across/checkpoints/step-00000010.h5 --data d.h5 --out pred.h5 >pred.log
+grep -q "r2=" pred.log || die "predict from a --zero 1 checkpoint printed no metrics: $(cat pred.log)"
+pass "predict loads a --zero 1 checkpoint"
 "${np2[@]}" "$HPCTRAIN" train "${base[@]}" --zero 0 --checkpoint.every-steps 5 --resume across >/dev/null
 "${np2[@]}" "$HPCTRAIN" train "${base[@]}" --zero 0 --run-dir across_straight >/dev/null
 same_bits across_straight across || die "--zero 1 stopped + resumed with --zero 0 differs from the straight run"
 pass "a --zero 1 checkpoint resumes under --zero 0, bit for bit"
-"$HPCTRAIN" predict --checkpoint across/checkpoints/step-00000010.h5 --data d.h5 --out pred.h5 >pred.log
-grep -q "r2=" pred.log || die "predict from a --zero 1 checkpoint printed no metrics: $(cat pred.log)"
-pass "predict loads a --zero 1 checkpoint"
 
 # Bad values.
 expect_fail "option zero: must be 0 (off) or 1 (shard the optimizer state), got 2" "$HPCTRAIN" train "${base[@]}" --zero 2
