@@ -18,6 +18,7 @@ trap 'rm -rf "$work"' EXIT
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 # run ZERO DATA WIDTHS EPOCHS: prints the samples/s of one run (its state bytes go to $work/bytes-ZERO).
 run() {
+  rm -rf "$work/run"
   OMP_NUM_THREADS=1 mpirun -np 2 --bind-to none "$bin" train --data.train "$2" --data.val-fraction 0 \
     --model.widths "$3" --epochs "$4" --batch-size 128 --threads 1 --optim.weight-decay 0.01 --zero "$1" \
     --run-dir "$work/run" --quiet | sed -n 's/.*| \([0-9]*\) samples\/s.*/\1/p'

@@ -53,6 +53,9 @@ pair np2_fp16 close "${np2[@]}" -- --precision fp16 --precision.init-scale 26214
 pair np4 bits "${np4[@]}" -- --precision fp32 --model.type transformer-tabular --model.d-model 16 --model.heads 2 \
   --model.layers 1
 pair np4_mpi close "${np4[@]}" -- --precision fp32 --ddp.zero-copy false
+# Node-aware (2 emulated nodes of 2 ranks): ZeRO's collectives take flat MPI across nodes.
+pair np4_hier close env HPCTRAIN_RANKS_PER_NODE=2 "${np4[@]}" -x HPCTRAIN_RANKS_PER_NODE -- --ddp.hierarchical on
+grep -q "node-aware reduction" np4_hier_z1.log || die "np4_hier: not node-aware: $(cat np4_hier_z1.log)"
 
 # The optimizer state per rank, as the start-up event reports it: 1/N of the unsharded state.
 state_bytes() { grep '"event":"optimizer"' "$1/events.jsonl" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
