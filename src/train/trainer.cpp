@@ -176,6 +176,8 @@ class Trainer {
   void restore(const CheckpointData::Resume& r);
   // The optimizer state's bytes on this rank, in the log and events (ZeRO-1: 1/ranks of unsharded).
   void report_optimizer_memory();
+  std::vector<NamedArray> saved_optimizer_state();
+  void load_optimizer_state(const std::vector<NamedArray>& saved);
   // Reads the device scalars (one host wait) and fails on divergence; returns them.
   std::vector<double> read_scalars();
   void end_epoch(const PhaseTimes& t, double train_seconds, std::int64_t syncs);
@@ -444,16 +446,7 @@ void Trainer::checkpoint(std::int64_t epoch, std::int64_t micro) {
   double loss[2] = {v[DeviceScalars::kEpoch], v[DeviceScalars::kEpoch + 1]};
   if (host_comm_ && world_ > 1)
     host_comm_->allreduce(Tensor(loss, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait_host();
-  // ZeRO-1: every rank's shards are gathered (collective), so the file is the unsharded one.
-  std::vector<NamedArray> optimizer_state;
-  if (zero_) {
-    zero_->gather_master();
-    const std::vector<std::string> names = zero_->state_names();
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      std::vector<float> full = zero_->gather_state(be_, i);
-      optimizer_state.push_back({names[i], {static_cast<std::int64_t>(full.size())}, std::move(full)});
-    }
-  }
+  std::vector<NamedArray> optimizer_state = saved_optimizer_state();
   if (rank_ != 0) return;
   CheckpointData c;
   c.params = parameters_to_host(be_, model_);
@@ -462,13 +455,54 @@ void Trainer::checkpoint(std::int64_t epoch, std::int64_t micro) {
   r.state.epoch = epoch;
   r.state.micro = micro;
   r.state.epoch_loss = {loss[0], loss[1]};
-  if (zero_) r.optimizer = std::move(optimizer_state);
-  for (const auto& [name, t] : optimizer_ ? optimizer_->state() : std::vector<std::pair<std::string, Tensor>>{}) {
-    HPCT_CHECK(t.dtype == DType::f32, "checkpoint: optimizer state ", name, " is not float32");
-    r.optimizer.push_back({name, t.shape.vec(), t.numel() ? be_.read<float>(t) : std::vector<float>{}});
-  }
+  r.optimizer = std::move(optimizer_state);
   c.resume = std::move(r);
   opt_.checkpoints.write(c);
+}
+
+// The optimizer state as a checkpoint holds it: unsharded, in Optimizer::state() order, on rank 0.
+// ZeRO-1 gathers every rank's blocks (collective: every rank calls this) and the master weights.
+std::vector<NamedArray> Trainer::saved_optimizer_state() {
+  std::vector<NamedArray> out;
+  if (zero_) {
+    zero_->gather_master();
+    const std::vector<std::string> names = zero_->state_names();
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      std::vector<float> full = zero_->gather_state(be_, i);
+      out.push_back({names[i], {static_cast<std::int64_t>(full.size())}, std::move(full)});
+    }
+    return out;
+  }
+  if (rank_ != 0) return out;
+  for (const auto& [name, t] : optimizer_->state()) {
+    HPCT_CHECK(t.dtype == DType::f32, "checkpoint: optimizer state ", name, " is not float32");
+    out.push_back({name, t.shape.vec(), t.numel() ? be_.read<float>(t) : std::vector<float>{}});
+  }
+  return out;
+}
+
+// ZeRO-1 takes this rank's blocks out of the unsharded arrays.
+void Trainer::load_optimizer_state(const std::vector<NamedArray>& saved) {
+  std::vector<std::pair<std::string, Tensor>> state;
+  if (zero_)
+    for (const std::string& name : zero_->state_names()) state.emplace_back(name, Tensor{});
+  else
+    state = optimizer_->state();
+  HPCT_CHECK(state.size() == saved.size(), "resume: the checkpoint holds ", saved.size(), " optimizer state tensors, ",
+             zero_ ? zero_->describe() : optimizer_->describe(), " has ", state.size());
+  for (std::size_t i = 0; i < state.size(); ++i) {
+    const auto& [name, t] = state[i];
+    const NamedArray& a = saved[i];
+    HPCT_CHECK(a.name == name, "resume: optimizer state ", a.name, " does not fit ", name);
+    if (zero_) {
+      zero_->load_state(be_, i, a.values);
+      continue;
+    }
+    HPCT_CHECK(static_cast<std::int64_t>(a.values.size()) == t.numel() && t.dtype == DType::f32,
+               "resume: optimizer state ", a.name, " (", a.values.size(), " values) does not fit ", name, " (",
+               t.numel(), " values)");
+    if (t.numel()) be_.copy(t, Tensor(const_cast<float*>(a.values.data()), t.shape, DType::f32));
+  }
 }
 
 void Trainer::report_optimizer_memory() {
@@ -498,27 +532,7 @@ void Trainer::restore(const CheckpointData::Resume& r) {
              r.state.scaler.size(), " values, expected ", S::kSize);
   std::vector<double> scaler = r.state.scaler;
   scaler.resize(S::kSize, 0.0);  // an older checkpoint: no skip streaks
-  if (zero_) {  // this rank's blocks of the unsharded state the checkpoint holds
-    const std::vector<std::string> names = zero_->state_names();
-    HPCT_CHECK(names.size() == r.optimizer.size(), "resume: the checkpoint holds ", r.optimizer.size(),
-               " optimizer state tensors, ", zero_->describe(), " has ", names.size());
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      HPCT_CHECK(r.optimizer[i].name == names[i], "resume: optimizer state ", r.optimizer[i].name, " does not fit ",
-                 names[i]);
-      zero_->load_state(be_, i, r.optimizer[i].values);
-    }
-  }
-  const auto state = optimizer_ ? optimizer_->state() : std::vector<std::pair<std::string, Tensor>>{};
-  HPCT_CHECK(zero_ || state.size() == r.optimizer.size(), "resume: the checkpoint holds ", r.optimizer.size(),
-             " optimizer state tensors, ", optimizer_ ? optimizer_->describe() : "", " has ", state.size());
-  for (std::size_t i = 0; i < state.size(); ++i) {
-    const auto& [name, t] = state[i];
-    const NamedArray& a = r.optimizer[i];
-    HPCT_CHECK(a.name == name && static_cast<std::int64_t>(a.values.size()) == t.numel() && t.dtype == DType::f32,
-               "resume: optimizer state ", a.name, " (", a.values.size(), " values) does not fit ", name, " (",
-               t.numel(), " values)");
-    if (t.numel()) be_.copy(t, Tensor(const_cast<float*>(a.values.data()), t.shape, DType::f32));
-  }
+  load_optimizer_state(r.optimizer);
   std::vector<double> v(DeviceScalars::kSize, 0.0);
   v[DeviceScalars::kControl + kernels::StepControl::kStep] = static_cast<double>(r.state.step) - r.state.scaler[S::kSkipped];
   if (rank_ == 0) std::copy(r.state.epoch_loss.begin(), r.state.epoch_loss.end(), v.begin() + DeviceScalars::kEpoch);
