@@ -511,7 +511,8 @@ void Trainer::report_optimizer_memory() {
   const std::string name = zero_ ? zero_->describe() : optimizer_->describe();
   log::info(cat("optimizer ", name, ": state ", mine, " bytes per rank",
                 zero_ ? cat(" (ZeRO-1: 1/", world_, " of ", unsharded, " bytes; gradients reduce-scattered)")
-                      : std::string(" (unsharded)")));
+                : opt_.zero == 1 ? std::string(" (unsharded: --zero 1 shards over more than one rank)")
+                                 : std::string(" (unsharded)")));
   if (opt_.events)
     opt_.events->write("optimizer", JsonObject()
                                         .add("optimizer", name)
