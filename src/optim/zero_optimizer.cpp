@@ -6,6 +6,15 @@ ZeroOptimizer::ZeroOptimizer(const OptimizerOptions& opt, kernels::Backend& be, 
                              dist::Ddp& ddp)
     : store_(store), ddp_(ddp), optimizer_(make_optimizer(opt, be, store, ddp.shard_grads().numel())) {
   HPCT_CHECK(!ddp.shard_grads().empty(), "ZeroOptimizer: the Ddp does not shard its gradients");
+  if (!store.has_master()) return;
+  // The own blocks of the (broadcast or resumed) master weights, then the whole copy goes.
+  const int p = ddp.comm().size(), r = ddp.comm().rank();
+  master_ = Buffer(be.allocator(), Shape{ddp.shard_grads().numel()}, kernels::master_dtype(store.dtype()));
+  for (const dist::Ddp::Bucket& b : ddp.buckets())
+    be.copy(master_.tensor().flat_range(b.shard, b.block_size(p)),
+            store.flat_master().flat_range(b.block_begin(r, p), b.block_size(p)));
+  be.synchronize();  // the copies have read the store's copy before it is freed
+  store.drop_master();
 }
 
 // Bucket b's block on rank r is [b.begin + r n, b.begin + (r + 1) n); its gradients and state sit at
@@ -14,15 +23,23 @@ void ZeroOptimizer::step(kernels::Backend& be, double lr, const Tensor& control)
   const int p = ddp_.comm().size(), r = ddp_.comm().rank();
   for (const dist::Ddp::Bucket& b : ddp_.buckets()) {
     const std::int64_t n = b.block_size(p), at = b.block_begin(r, p);
-    const Tensor master = store_.has_master() ? store_.flat_master().flat_range(at, n) : Tensor{};
+    const Tensor master = store_.has_master() ? master_.tensor().flat_range(b.shard, n) : Tensor{};
     optimizer_->step_range(be, store_.flat_params().flat_range(at, n), master, ddp_.shard_grads().flat_range(b.shard, n),
                            b.shard, lr, control);
   }
   ddp_.allgather_blocks(store_.flat_params());
 }
 
-void ZeroOptimizer::gather_master() {
-  if (store_.has_master()) ddp_.allgather_blocks(store_.flat_master());
+void ZeroOptimizer::gather_master(kernels::Backend& be) {
+  if (!store_.has_master()) return;
+  store_.restore_master(be);
+  ddp_.allgather_blocks(store_.flat_master(), master_);
+}
+
+void ZeroOptimizer::release_master(kernels::Backend& be) {
+  if (!store_.has_master()) return;
+  be.synchronize();  // the gather (and any reader) is done with the memory
+  store_.drop_master();
 }
 
 std::vector<std::string> ZeroOptimizer::state_names() const {

@@ -6,11 +6,13 @@
 // SGD's momentum) for them alone: 1/ranks of the unsharded state. Then every rank's updated blocks of
 // the compute-dtype parameters are gathered into every rank's copy (Ddp::allgather_blocks).
 //
+// The fp32 master weights of 16-bit models are sharded the same way: this class holds the own blocks
+// and the store's whole copy is freed (ParameterStore::drop_master); gather_master() builds it again
+// where it is read (checkpoints, the end of the run), release_master() frees it after a checkpoint.
+//
 // The same arithmetic as the unsharded step: the shards are the allreduce's sums (the shared-memory
 // window sums both in rank order), the update is elementwise, the global gradient norm is the sum of
-// the shards' sums of squares (the trainer allreduces it). fp32 master weights of 16-bit models are
-// updated only on the own blocks too; gather_master() makes the store's master copy whole again, where
-// it is read: checkpoints and the end of the run.
+// the shards' sums of squares (the trainer allreduces it).
 //
 // Checkpoints: gather_state() assembles the unsharded state on every rank (rank 0 writes it), so a
 // checkpoint is the same file with or without sharding and resumes under either setting.
@@ -31,8 +33,10 @@ class ZeroOptimizer {
 
   // The step on this rank's blocks (gradients from Ddp::shard_grads), then the parameters' gather.
   void step(kernels::Backend& be, double lr, const Tensor& control);
-  // The store's fp32 master weights whole on every rank (16-bit models; nothing to do otherwise).
-  void gather_master();
+  // The store's fp32 master weights whole on every rank (16-bit models; nothing to do otherwise), and
+  // freed again. Both collective.
+  void gather_master(kernels::Backend& be);
+  void release_master(kernels::Backend& be);
 
   std::string describe() const { return optimizer_->describe(); }
   // The state tensors' names, in Optimizer::state() order.
@@ -44,11 +48,14 @@ class ZeroOptimizer {
   // Bytes of this rank's optimizer state, and what the unsharded state would take.
   std::int64_t state_bytes() const { return optim::state_bytes(*optimizer_); }
   std::int64_t unsharded_state_bytes() const;
+  // Bytes of this rank's fp32 master blocks (0 without 16-bit parameters).
+  std::int64_t master_bytes() const { return static_cast<std::int64_t>(master_.tensor().bytes()); }
 
  private:
   params::ParameterStore& store_;
   dist::Ddp& ddp_;
   std::unique_ptr<Optimizer> optimizer_;  // state for the shard's elements only
+  Buffer master_;                         // 16-bit models: the fp32 master weights of the shard
 };
 
 }  // namespace hpct::optim

@@ -144,13 +144,14 @@ void Ddp::sum_over_ranks(const Tensor& scalars) {
 // In place per bucket. With the gradients in a shared window, this rank's block goes first into the
 // window at the bucket's start (the same offset on every rank; the step's gradients there are consumed,
 // and zeroed before the next backward), so that the peers copy it straight from there.
-void Ddp::allgather_blocks(const Tensor& flat) {
+void Ddp::allgather_blocks(const Tensor& flat, const Tensor& shard) {
   HPCT_CHECK(shard_, "Ddp::allgather_blocks without sharding");
   const int p = comm_.size(), r = comm_.rank();
   const bool via_window = shared_ && flat.dtype == store_.dtype();
   for (const Bucket& b : buckets_) {
     const Tensor all = flat.flat_range(b.begin, b.end - b.begin);
-    Tensor mine = flat.flat_range(b.block_begin(r, p), b.block_size(p));
+    Tensor mine = shard.empty() ? flat.flat_range(b.block_begin(r, p), b.block_size(p))
+                                : shard.flat_range(b.shard, b.block_size(p));
     if (via_window) {
       const Tensor slot = store_.flat_grads().flat_range(b.begin, b.block_size(p));
       be_.copy(slot, mine);

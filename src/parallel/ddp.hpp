@@ -76,8 +76,9 @@ class Ddp {
   // In stream order: f64 device scalars summed over the ranks (the shards' sums of squares).
   void sum_over_ranks(const Tensor& scalars);
   // In stream order: every rank's updated block of each bucket of `flat` (the parameters, or the fp32
-  // master weights; flat_size() elements) gathered into every rank's copy.
-  void allgather_blocks(const Tensor& flat);
+  // master weights; flat_size() elements) gathered into every rank's copy. The own blocks come from
+  // `flat` itself (in place), or from `shard` (laid out as shard_grads()) when given.
+  void allgather_blocks(const Tensor& flat, const Tensor& shard = {});
 
  private:
   Communicator& comm_;

@@ -447,17 +447,19 @@ void Trainer::checkpoint(std::int64_t epoch, std::int64_t micro) {
   if (host_comm_ && world_ > 1)
     host_comm_->allreduce(Tensor(loss, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait_host();
   std::vector<NamedArray> optimizer_state = saved_optimizer_state();
-  if (rank_ != 0) return;
-  CheckpointData c;
-  c.params = parameters_to_host(be_, model_);
-  CheckpointData::Resume r;
-  r.state = state_;
-  r.state.epoch = epoch;
-  r.state.micro = micro;
-  r.state.epoch_loss = {loss[0], loss[1]};
-  r.optimizer = std::move(optimizer_state);
-  c.resume = std::move(r);
-  opt_.checkpoints.write(c);
+  if (rank_ == 0) {
+    CheckpointData c;
+    c.params = parameters_to_host(be_, model_);
+    CheckpointData::Resume r;
+    r.state = state_;
+    r.state.epoch = epoch;
+    r.state.micro = micro;
+    r.state.epoch_loss = {loss[0], loss[1]};
+    r.optimizer = std::move(optimizer_state);
+    c.resume = std::move(r);
+    opt_.checkpoints.write(c);
+  }
+  if (zero_) zero_->release_master(be_);  // the master weights back in shards only
 }
 
 // The optimizer state as a checkpoint holds it: unsharded, in Optimizer::state() order, on rank 0.
@@ -465,7 +467,7 @@ void Trainer::checkpoint(std::int64_t epoch, std::int64_t micro) {
 std::vector<NamedArray> Trainer::saved_optimizer_state() {
   std::vector<NamedArray> out;
   if (zero_) {
-    zero_->gather_master();
+    zero_->gather_master(be_);
     const std::vector<std::string> names = zero_->state_names();
     for (std::size_t i = 0; i < names.size(); ++i) {
       std::vector<float> full = zero_->gather_state(be_, i);
@@ -508,9 +510,14 @@ void Trainer::load_optimizer_state(const std::vector<NamedArray>& saved) {
 void Trainer::report_optimizer_memory() {
   const std::int64_t mine = zero_ ? zero_->state_bytes() : optim::state_bytes(*optimizer_);
   const std::int64_t unsharded = zero_ ? zero_->unsharded_state_bytes() : mine;
+  // The fp32 master weights of a 16-bit model: sharded with the state, or the store's whole copy.
+  const std::int64_t master_unsharded = params_.has_master() ? params_.flat_size() * 4 : 0;
+  const std::int64_t master = zero_ ? zero_->master_bytes() : master_unsharded;
   const std::string name = zero_ ? zero_->describe() : optimizer_->describe();
-  log::info(cat("optimizer ", name, ": state ", mine, " bytes per rank",
-                zero_ ? cat(" (ZeRO-1: 1/", world_, " of ", unsharded, " bytes; gradients reduce-scattered)")
+  log::info(cat("optimizer ", name, ": state ", mine, " bytes",
+                master_unsharded ? cat(" + fp32 master weights ", master, " bytes") : std::string(), " per rank",
+                zero_ ? cat(" (ZeRO-1: 1/", world_, " of ", unsharded + master_unsharded,
+                            " bytes; gradients reduce-scattered)")
                 : opt_.zero == 1 ? std::string(" (unsharded: --zero 1 shards over more than one rank)")
                                  : std::string(" (unsharded)")));
   if (opt_.events)
@@ -519,7 +526,9 @@ void Trainer::report_optimizer_memory() {
                                         .add("zero", zero_ ? 1 : 0)
                                         .add("ranks", world_)
                                         .add("state_bytes_per_rank", mine)
-                                        .add("state_bytes_unsharded", unsharded));
+                                        .add("state_bytes_unsharded", unsharded)
+                                        .add("master_bytes_per_rank", master)
+                                        .add("master_bytes_unsharded", master_unsharded));
 }
 
 // Counters and the sampler's position come from the state; the device scalars are rebuilt from it:
@@ -648,7 +657,7 @@ TrainSummary Trainer::run() {
     }
   }
   if (stop_work_) stop_work_->wait_host();  // the last step's vote: every rank issued it
-  if (zero_) zero_->gather_master();  // the fp32 weights whole for model.h5
+  if (zero_) zero_->gather_master(be_);  // the fp32 weights whole for model.h5
   summary_.stop_signal = summary_.stopped ? stop_signal_ : 0;
   summary_.epochs = opt_.epochs;
   summary_.steps = state_.step;

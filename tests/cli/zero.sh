@@ -1,4 +1,5 @@
-# ZeRO-1 (--zero 1) under real mpirun: the optimizer state sharded over the ranks gives the weights of
+# ZeRO-1 (--zero 1) under real mpirun: the optimizer state (and bf16/fp16's fp32 master weights) sharded
+# over the ranks gives the weights of
 # the unsharded run (bit for bit where the sums run in the same order: the shared-memory window on any
 # rank count, MPI on 2 ranks; within 1e-6 relative otherwise), with AdamW and SGD, fp32/bf16/fp16,
 # clipping, accumulation and an ensemble's groups; the state per rank is 1/N of the unsharded state;
@@ -62,6 +63,9 @@ state_bytes() { grep '"event":"optimizer"' "$1/events.jsonl" | sed -n "s/.*\"$2\
 check "z1 * 2 == z0 and u == z0" z1="$(state_bytes np2_adamw_z1 state_bytes_per_rank)" \
   z0="$(state_bytes np2_adamw_z0 state_bytes_per_rank)" u="$(state_bytes np2_adamw_z1 state_bytes_unsharded)"
 check "z1 * 4 == z0" z1="$(state_bytes np4_z1 state_bytes_per_rank)" z0="$(state_bytes np4_z0 state_bytes_per_rank)"
+# bf16: the fp32 master weights too (the store's whole copy is freed between checkpoints).
+check "m1 * 2 == m0 and m0 > 0" m1="$(state_bytes np2_bf16_clip_z1 master_bytes_per_rank)" \
+  m0="$(state_bytes np2_bf16_clip_z0 master_bytes_per_rank)"
 
 # An ensemble of 2 members on 2 groups of 2 ranks: each group shards over its own 2 ranks.
 "${np4[@]}" "$HPCTRAIN" train "${base[@]}" --ensemble.members 2 --groups 2 --zero 0 --run-dir ens_z0 >/dev/null
