@@ -1,9 +1,9 @@
-# ZeRO-1 (--zero 1) under real mpirun: the optimizer state (and bf16/fp16's fp32 master weights) sharded
-# over the ranks gives the weights of
-# the unsharded run (bit for bit where the sums run in the same order: the shared-memory window on any
-# rank count, MPI on 2 ranks; within 1e-6 relative otherwise), with AdamW and SGD, fp32/bf16/fp16,
-# clipping, accumulation and an ensemble's groups; the state per rank is 1/N of the unsharded state;
-# a --zero 1 checkpoint predicts and resumes under --zero 0; bad values are refused.
+# ZeRO-1 (--zero 1) under real mpirun: the optimizer state (and bf16/fp16's fp32 master weights)
+# sharded over the ranks gives the weights of the unsharded run (bit for bit where the sums run in the
+# same order: the shared-memory window on any rank count, MPI on 2 ranks; within 1e-6 relative
+# otherwise), with AdamW and SGD, fp32/bf16/fp16, clipping, accumulation, skipped non-finite steps and
+# an ensemble's groups; the state per rank is 1/N of the unsharded state; a --zero 1 checkpoint
+# predicts and resumes under --zero 0; bad values are refused.
 source "$(dirname "$0")/../lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
 mpirun=${MPIRUN:-mpirun}
@@ -51,6 +51,11 @@ pair np2_buckets bits "${np2[@]}" -- --model.widths 560,560 --ddp.bucket-mb 0.1 
 # The global norm is the sum of the shards' sums of squares: another order of the same sum.
 pair np2_bf16_clip close "${np2[@]}" -- --precision bf16 --optim.clip-norm 0.5 --accum-steps 2
 pair np2_fp16 close "${np2[@]}" -- --precision fp16 --precision.init-scale 262144 --precision.growth-interval 4
+# Two non-finite steps on rank 1 (the others' shards see them through the reduce-scatter): every rank
+# skips both, on the global sum of squares.
+pair np2_nan close "${np2[@]}" -- --nan.max-consecutive 3 --debug.overflow-step 5 --debug.overflow-steps 2 \
+  --debug.overflow-rank 1
+grep -q "skipped 2 step(s)" np2_nan_z1.log || die "np2_nan: no skipped steps: $(cat np2_nan_z1.log)"
 pair np4 bits "${np4[@]}" -- --precision fp32 --model.type transformer-tabular --model.d-model 16 --model.heads 2 \
   --model.layers 1
 pair np4_mpi close "${np4[@]}" -- --precision fp32 --ddp.zero-copy false
