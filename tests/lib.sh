@@ -54,4 +54,15 @@ sys.exit(0 if worst < float(sys.argv[3]) else 1)
 PY
 }
 
+# same_bits RUN_A RUN_B: the parameters of both model.h5 files are the same bytes.
+same_bits() {
+  "$PYTHON" - "$1/model.h5" "$2/model.h5" <<'PY'
+import sys, h5py
+a, b = h5py.File(sys.argv[1])["params"], h5py.File(sys.argv[2])["params"]
+assert list(a) == list(b)
+bad = [k for k in a if a[k][:].tobytes() != b[k][:].tobytes()]
+sys.exit(f"parameters differ: {bad}" if bad else 0)
+PY
+}
+
 finish() { echo "$checks passed, 0 failed"; }

@@ -117,6 +117,7 @@ Options train_options() {
       .flag("ddp.zero-copy", true, "ranks on one node reduce gradients in a shared-memory window, not through MPI_Allreduce copies")
       .add("ddp.hierarchical", "auto", "node-aware gradient reduction (shared memory inside a node, one rank per node across nodes): auto = when the ranks span nodes, on, off = flat MPI_Allreduce across nodes")
       .add("ddp.check-every", "0", "steps between checks that all ranks hold the same weights (0 = off)")
+      .add("zero", "0", "ZeRO stage: 1 = shard the optimizer state (AdamW moments, SGD momentum) over the data-parallel ranks: gradients reduce-scattered, each rank updates its shard, parameters all-gathered (README: ZeRO-1); 0 = off")
       .add("dist.timeout-s", "600", "seconds any collective may take before the job ends with an error naming the rank and the operation (a peer that died or hangs)")
       .add("dist.backend", "auto", "communicator of the gradient collectives: auto (nccl with --device cuda on more than one rank, else mpi) | mpi | nccl (README: GPU runs)")
       .add("run-dir", "runs/default", "output directory: config.ini, metrics.csv, model.h5")
@@ -167,7 +168,7 @@ const std::set<std::string>& resumable_options() {
   static const std::set<std::string> names = {
       "epochs", "eval-every", "log-every", "log.interval-s", "log.terminal", "trace", "trace.steps", "checkpoint.every-steps", "checkpoint.every-minutes", "checkpoint.keep",
       "resume", "run-dir", "quiet", "threads", "device", "data.workers", "data.stream", "ddp.check-every", "init",
-      "uq.levels", "ensemble.resume", "ensemble.members", "groups", "config", "debug.stop-after-steps", "requeue",
+      "uq.levels", "ensemble.resume", "zero", "ensemble.members", "groups", "config", "debug.stop-after-steps", "requeue",
       "nan.max-consecutive", "debug.overflow-step", "debug.overflow-rank", "debug.overflow-steps", "precision.tf32"};
   return names;
 }
@@ -409,6 +410,7 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   opt.ddp.bucket_mb = cfg.real("ddp.bucket-mb");
   opt.ddp.zero_copy = cfg.boolean("ddp.zero-copy");
   opt.check_every = cfg.integer("ddp.check-every");
+  opt.zero = static_cast<int>(cfg.integer("zero"));
   opt.data_workers = static_cast<int>(cfg.integer("data.workers"));
   opt.log_every = cfg.integer("log-every");
   opt.progress.enabled = root;

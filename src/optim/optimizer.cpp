@@ -3,19 +3,23 @@
 namespace hpct::optim {
 namespace {
 
+// [offset, offset + n) of t, or t itself when empty (no master copy, no momentum buffer).
+Tensor range_of(const Tensor& t, std::int64_t offset, std::int64_t n) { return t.empty() ? t : t.flat_range(offset, n); }
+
 class AdamW final : public Optimizer {
  public:
-  AdamW(const OptimizerOptions& o, kernels::Backend& be, const params::ParameterStore& s)
-      : o_(o),
-        m_(be.allocator(), Shape{s.flat_size()}, kernels::master_dtype(s.dtype())),
-        v_(be.allocator(), Shape{s.flat_size()}, kernels::master_dtype(s.dtype())) {
+  AdamW(const OptimizerOptions& o, kernels::Backend& be, DType dtype, std::int64_t n)
+      : o_(o), m_(be.allocator(), Shape{n}, kernels::master_dtype(dtype)), v_(be.allocator(), Shape{n}, kernels::master_dtype(dtype)) {
     be.fill(m_, 0.0);
     be.fill(v_, 0.0);
   }
 
-  void step(kernels::Backend& be, params::ParameterStore& store, double lr, const Tensor& control) override {
+  void step_range(kernels::Backend& be, const Tensor& params, const Tensor& master, const Tensor& grads,
+                  std::int64_t offset, double lr, const Tensor& control) override {
     const kernels::AdamWParams hp{lr, o_.beta1, o_.beta2, o_.eps, o_.weight_decay};
-    be.adamw_step(store.flat_params(), store.flat_master(), store.flat_grads(), m_, v_, hp, control);
+    const std::int64_t n = params.numel();
+    be.adamw_step(params, master, grads, m_.tensor().flat_range(offset, n), v_.tensor().flat_range(offset, n), hp,
+                  control);
   }
   std::vector<std::pair<std::string, Tensor>> state() const override { return {{"exp_avg", m_}, {"exp_avg_sq", v_}}; }
   std::string describe() const override {
@@ -29,14 +33,15 @@ class AdamW final : public Optimizer {
 
 class Sgd final : public Optimizer {
  public:
-  Sgd(const OptimizerOptions& o, kernels::Backend& be, const params::ParameterStore& s)
-      : o_(o), buf_(be.allocator(), Shape{o.momentum > 0 ? s.flat_size() : 0}, kernels::master_dtype(s.dtype())) {
+  Sgd(const OptimizerOptions& o, kernels::Backend& be, DType dtype, std::int64_t n)
+      : o_(o), buf_(be.allocator(), Shape{o.momentum > 0 ? n : 0}, kernels::master_dtype(dtype)) {
     be.fill(buf_, 0.0);
   }
 
-  void step(kernels::Backend& be, params::ParameterStore& store, double lr, const Tensor& control) override {
+  void step_range(kernels::Backend& be, const Tensor& params, const Tensor& master, const Tensor& grads,
+                  std::int64_t offset, double lr, const Tensor& control) override {
     const kernels::SgdParams hp{lr, o_.momentum, o_.weight_decay, o_.nesterov};
-    be.sgd_step(store.flat_params(), store.flat_master(), store.flat_grads(), buf_, hp, control);
+    be.sgd_step(params, master, grads, range_of(buf_.tensor(), offset, params.numel()), hp, control);
   }
   std::vector<std::pair<std::string, Tensor>> state() const override {
     if (buf_.tensor().empty()) return {};
@@ -52,6 +57,16 @@ class Sgd final : public Optimizer {
 };
 
 }  // namespace
+
+void Optimizer::step(kernels::Backend& be, params::ParameterStore& store, double lr, const Tensor& control) {
+  step_range(be, store.flat_params(), store.flat_master(), store.flat_grads(), 0, lr, control);
+}
+
+std::int64_t state_bytes(const Optimizer& o) {
+  std::int64_t bytes = 0;
+  for (const auto& [name, t] : o.state()) bytes += static_cast<std::int64_t>(t.bytes());
+  return bytes;
+}
 
 PlainSteps::PlainSteps(kernels::Backend& be)
     : buf_(be.allocator(), Shape{kernels::StepControl::kSize + 1}, DType::f64),
@@ -84,10 +99,11 @@ void check_optimizer_options(const OptimizerOptions& o) {
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& o, kernels::Backend& be,
-                                          const params::ParameterStore& store) {
+                                          const params::ParameterStore& store, std::int64_t elements) {
   check_optimizer_options(o);
-  if (o.name == "adamw") return std::make_unique<AdamW>(o, be, store);
-  return std::make_unique<Sgd>(o, be, store);
+  const std::int64_t n = elements < 0 ? store.flat_size() : elements;
+  if (o.name == "adamw") return std::make_unique<AdamW>(o, be, store.dtype(), n);
+  return std::make_unique<Sgd>(o, be, store.dtype(), n);
 }
 
 }  // namespace hpct::optim

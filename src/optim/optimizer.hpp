@@ -28,8 +28,12 @@ struct OptimizerOptions {
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  // One update with learning rate lr (from the schedule), enqueued.
-  virtual void step(kernels::Backend& be, params::ParameterStore& store, double lr, const Tensor& control) = 0;
+  // One update with learning rate lr (from the schedule), enqueued: the whole store.
+  void step(kernels::Backend& be, params::ParameterStore& store, double lr, const Tensor& control);
+  // The update of one flat range: params, master (empty without 16-bit params) and grads of the same
+  // length, whose state starts at element state_offset of the state tensors (ZeRO: a rank's blocks).
+  virtual void step_range(kernels::Backend& be, const Tensor& params, const Tensor& master, const Tensor& grads,
+                          std::int64_t state_offset, double lr, const Tensor& control) = 0;
   virtual std::string describe() const = 0;
   // The state tensors (for checkpoints), in a fixed order with their names.
   virtual std::vector<std::pair<std::string, Tensor>> state() const = 0;
@@ -50,8 +54,12 @@ class PlainSteps {
 // Throws naming the first bad option and its value.
 void check_optimizer_options(const OptimizerOptions& opt);
 
-// Checks the options (errors name the option and value) and allocates the state on the backend.
+// Checks the options (errors name the option and value) and allocates the state on the backend: for
+// `elements` parameters (default: the whole store).
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerOptions& opt, kernels::Backend& be,
-                                          const params::ParameterStore& store);
+                                          const params::ParameterStore& store, std::int64_t elements = -1);
+
+// Bytes of the optimizer's state tensors.
+std::int64_t state_bytes(const Optimizer& o);
 
 }  // namespace hpct::optim

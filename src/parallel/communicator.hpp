@@ -61,10 +61,12 @@ class Communicator {
   virtual Handle allreduce(const Tensor& buf, ReduceOp op, ReadyEvent ready = nullptr) = 0;
   // In place: every rank's buf becomes root's, once `ready` (if given) completed.
   virtual Handle broadcast(const Tensor& buf, int root, ReadyEvent ready = nullptr) = 0;
-  // recv [size * n] = the ranks' send [n], in rank order.
-  virtual Handle allgather(const Tensor& send, const Tensor& recv) = 0;
-  // send [size * n] is reduced over the ranks; this rank receives its block recv [n].
-  virtual Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) = 0;
+  // recv [size * n] = the ranks' send [n], in rank order, once `ready` (if given) completed. In place
+  // when send is this rank's block of recv (ZeRO's parameter gather).
+  virtual Handle allgather(const Tensor& send, const Tensor& recv, ReadyEvent ready = nullptr) = 0;
+  // send [size * n] is reduced over the ranks (sum or average); this rank receives its block recv [n],
+  // once `ready` (if given) completed. ZeRO's gradient reduction: each rank keeps only its block.
+  virtual Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op, ReadyEvent ready = nullptr) = 0;
   virtual Handle barrier() = 0;
   // Memory that allreduce() on any range of it reduces fastest, zero-copy: for MPI ranks that all
   // share a node, a shared-memory window (dist/shm_window.hpp); for NCCL, registered device memory.

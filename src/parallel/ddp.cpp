@@ -27,6 +27,21 @@ Ddp::Ddp(Communicator& comm, params::ParameterStore& store, kernels::Backend& be
       cap = opt.bucket_mb * 1048576.0;
     }
   }
+  // Sharded: each bucket splits into equal blocks, one per rank. Buckets end on parameters, which start
+  // on 16-element boundaries, so any rank count that divides 16 fits every model.
+  shard_ = opt.shard && comm.size() > 1;
+  if (shard_) {
+    std::int64_t at = 0;
+    for (Bucket& b : buckets_) {
+      HPCT_CHECK((b.end - b.begin) % comm.size() == 0, "option zero: ZeRO-1 splits every gradient bucket into ",
+                 comm.size(), " equal blocks, one per rank, and a bucket of ", b.end - b.begin,
+                 " elements does not divide (use 2, 4, 8 or 16 ranks per model)");
+      b.shard = at;
+      at += b.block_size(comm.size());
+    }
+    shard_grads_ = Buffer(be.allocator(), Shape{at}, store.dtype());
+    be.fill(shard_grads_, 0.0);
+  }
   // Always asked (it is collective), so ranks that disagree on zero_copy still agree on the outcome.
   // A shared-memory window is host memory: only a backend whose kernels address host memory (the CPU
   // backends) can keep gradients there; its view then carries the backend's device. NCCL's registered
@@ -73,7 +88,8 @@ Ddp::Tracked& Ddp::ready_event() {
 void Ddp::check_in_sync(const std::string& when) {
   // A 64-bit digest of the weights' bits, computed on the device: equal weights, equal digest.
   Buffer digest(be_.allocator(), Shape{1}, DType::i64);
-  be_.checksum(store_.flat_weights(), digest);
+  // Sharded, the fp32 master copy is whole only after a gather; the compute copy always is.
+  be_.checksum(shard_ ? store_.flat_params() : store_.flat_weights(), digest);
   std::int64_t mine = be_.read<std::int64_t>(digest)[0];
   std::vector<std::int64_t> all(static_cast<std::size_t>(comm_.size()));
   comm_.allgather(Tensor(&mine, Shape{1}, DType::i64), Tensor(all.data(), Shape{comm_.size()}, DType::i64))->wait_host();
@@ -94,7 +110,12 @@ void Ddp::grads_ready_from(std::int64_t offset) {
   while (next_ < buckets_.size() && buckets_[next_].begin >= offset) {
     const Bucket& b = buckets_[next_++];
     Tracked& t = ready_event();
-    t.user = comm_.allreduce(store_.flat_grads().flat_range(b.begin, b.end - b.begin), ReduceOp::average, t.event);
+    const Tensor grads = store_.flat_grads().flat_range(b.begin, b.end - b.begin);
+    if (shard_)
+      t.user = comm_.reduce_scatter(grads, shard_grads_.tensor().flat_range(b.shard, b.block_size(comm_.size())),
+                                    ReduceOp::average, t.event);
+    else
+      t.user = comm_.allreduce(grads, ReduceOp::average, t.event);
     pending_.push_back(t.user);
   }
 }
@@ -107,11 +128,45 @@ double Ddp::finish_step(const Tensor& scalars) {
     t.user = comm_.allreduce(scalars, ReduceOp::sum, t.event);
     pending_.push_back(t.user);
   }
+  next_ = 0;
+  return wait_pending();
+}
+
+double Ddp::wait_pending() {
   Stopwatch wait;
   for (const Handle& h : pending_) h->wait(be_.stream());
   pending_.clear();
-  next_ = 0;
   return wait.seconds();
+}
+
+void Ddp::sum_over_ranks(const Tensor& scalars) {
+  Tracked& t = ready_event();
+  t.user = comm_.allreduce(scalars, ReduceOp::sum, t.event);
+  pending_.push_back(t.user);
+  wait_pending();
+}
+
+// In place per bucket. With the gradients in a shared window, this rank's block goes first into the
+// window at the bucket's start (the same offset on every rank; the step's gradients there are consumed,
+// and zeroed before the next backward), so that the peers copy it straight from there.
+void Ddp::allgather_blocks(const Tensor& flat, const Tensor& shard) {
+  HPCT_CHECK(shard_, "Ddp::allgather_blocks without sharding");
+  const int p = comm_.size(), r = comm_.rank();
+  const bool via_window = shared_ && flat.dtype == store_.dtype();
+  for (const Bucket& b : buckets_) {
+    const Tensor all = flat.flat_range(b.begin, b.end - b.begin);
+    Tensor mine = shard.empty() ? flat.flat_range(b.block_begin(r, p), b.block_size(p))
+                                : shard.flat_range(b.shard, b.block_size(p));
+    if (via_window) {
+      const Tensor slot = store_.flat_grads().flat_range(b.begin, b.block_size(p));
+      be_.copy(slot, mine);
+      mine = slot;
+    }
+    Tracked& t = ready_event();
+    t.user = comm_.allgather(mine, all, t.event);
+    pending_.push_back(t.user);
+  }
+  wait_pending();
 }
 
 }  // namespace hpct::dist

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/buffer.hpp"
 #include "parallel/communicator.hpp"
 #include "params/parameter_store.hpp"
 
@@ -24,12 +25,19 @@ struct DdpOptions {
   // Keep the gradients in memory the communicator reduces without copies, when it has such
   // (Communicator::make_reduction_buffer: a shared-memory window for MPI ranks on one node).
   bool zero_copy = true;
+  // ZeRO-1 (optim/zero_optimizer.hpp): each bucket is reduce-scattered instead of allreduced, and this
+  // rank keeps only its block of every bucket (the average, in shard_grads()).
+  bool shard = false;
 };
 
 class Ddp {
  public:
   struct Bucket {
     std::int64_t begin = 0, end = 0;  // element range of the flat gradient buffer
+    std::int64_t shard = 0;           // sharded: where this rank's block of it sits in shard_grads()
+    // Sharded: this rank's block, [begin + rank n, begin + (rank + 1) n) with n = (end - begin) / ranks.
+    std::int64_t block_size(int ranks) const { return (end - begin) / ranks; }
+    std::int64_t block_begin(int rank, int ranks) const { return begin + rank * block_size(ranks); }
   };
 
   // With opt.zero_copy, moves the store's gradients into the communicator's reduction buffer (back
@@ -60,12 +68,25 @@ class Ddp {
   double finish_step(const Tensor& scalars = {});
 
   const std::vector<Bucket>& buckets() const { return buckets_; }
+  Communicator& comm() const { return comm_; }
+
+  // Sharded (DdpOptions::shard): this rank's blocks of the step's averaged gradients, bucket after
+  // bucket (Bucket::shard), in the store's dtype: 1/ranks of the flat buffer.
+  const Tensor& shard_grads() const { return shard_grads_.tensor(); }
+  // In stream order: f64 device scalars summed over the ranks (the shards' sums of squares).
+  void sum_over_ranks(const Tensor& scalars);
+  // In stream order: every rank's updated block of each bucket of `flat` (the parameters, or the fp32
+  // master weights; flat_size() elements) gathered into every rank's copy. The own blocks come from
+  // `flat` itself (in place), or from `shard` (laid out as shard_grads()) when given.
+  void allgather_blocks(const Tensor& flat, const Tensor& shard = {});
 
  private:
   Communicator& comm_;
   params::ParameterStore& store_;
   kernels::Backend& be_;
   std::unique_ptr<ReductionBuffer> shared_;  // where the gradients live, when zero-copy
+  bool shard_ = false;
+  Buffer shard_grads_;  // sharded: this rank's blocks of the reduced gradients
   std::vector<Bucket> buckets_;  // in launch order: last layers first
   std::vector<Handle> pending_;
   std::size_t next_ = 0;         // next bucket to launch
@@ -79,6 +100,8 @@ class Ddp {
   std::vector<Tracked> events_;
   // A free event recorded on the current stream now; the caller sets its user.
   Tracked& ready_event();
+  // Makes the backend's stream wait for every pending collective; returns the host seconds it took.
+  double wait_pending();
 };
 
 }  // namespace hpct::dist

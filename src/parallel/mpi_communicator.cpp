@@ -391,26 +391,65 @@ Handle MpiCommunicator::broadcast(const Tensor& buf, int root, ReadyEvent ready)
                  });
 }
 
-Handle MpiCommunicator::allgather(const Tensor& send, const Tensor& recv) {
+// The shared window (one node) that holds [data, data + bytes) on this rank, or nullptr. Across nodes
+// the window is not used by allgather and reduce_scatter: a node-aware reduce-scatter would need blocks
+// laid out by node, so those go to the flat MPI collective (the window is ordinary memory to MPI).
+ShmWindow* MpiCommunicator::window_of(const void* data, std::size_t bytes) {
+  std::lock_guard lock(mutex_);
+  for (ShmWindow* w : windows_)
+    if (w->contains(data, bytes) && !w->across_nodes()) return w;
+  return nullptr;
+}
+
+// A send inside a shared window (the same range on every rank) is read straight from the peers'
+// buffers; a send that is this rank's block of recv is gathered in place (MPI_IN_PLACE).
+Handle MpiCommunicator::allgather(const Tensor& send, const Tensor& recv, ReadyEvent ready) {
   const int n = mpi_count(send, "allgather");
   HPCT_CHECK(recv.numel() == static_cast<std::int64_t>(n) * size_ && recv.dtype == send.dtype,
              "allgather: recv has ", recv.numel(), " ", name_of(recv.dtype), ", expected ", size_, " x ", n, " ",
              name_of(send.dtype));
   mpi_count(recv, "allgather");
   const MPI_Datatype type = mpi_type(send.dtype, "allgather");
-  return enqueue(cat("allgather of ", n, " ", name_of(send.dtype)), [=, this] {
-    check_mpi(MPI_Allgather(send.data, n, type, recv.data, n, type, comm_), "MPI_Allgather");
+  const std::string what = cat("allgather of ", n, " ", name_of(send.dtype));
+  if (ShmWindow* window = window_of(send.data, send.bytes())) {
+    const auto offset = static_cast<std::size_t>(static_cast<char*>(send.data) - static_cast<char*>(window->local()));
+    const auto timeout = timeout_;
+    return enqueue(what, [=] {
+      wait_ready(ready);
+      const trace::Span span("allgather (shared window)", "comm", static_cast<std::int64_t>(recv.bytes()));
+      window->allgather(offset, send.bytes(), recv.data, timeout);
+    }, /*may_run_inline=*/true);
+  }
+  const bool in_place = send.data == static_cast<char*>(recv.data) + static_cast<std::size_t>(rank_) * send.bytes();
+  return enqueue(what, [=, this] {
+    wait_ready(ready);
+    const trace::Span span("allgather", "comm", static_cast<std::int64_t>(recv.bytes()));
+    check_mpi(MPI_Allgather(in_place ? MPI_IN_PLACE : send.data, n, type, recv.data, n, type, comm_), "MPI_Allgather");
   });
 }
 
-Handle MpiCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) {
+// A send inside a shared window: this rank sums its block over the peers' buffers, in rank order (the
+// shared-window allreduce's sums, bit for bit); otherwise MPI_Reduce_scatter_block.
+Handle MpiCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op, ReadyEvent ready) {
   const int n = mpi_count(recv, "reduce_scatter");
   HPCT_CHECK(send.numel() == static_cast<std::int64_t>(n) * size_ && recv.dtype == send.dtype,
              "reduce_scatter: send has ", send.numel(), " ", name_of(send.dtype), ", expected ", size_, " x ", n,
              " ", name_of(recv.dtype));
   mpi_count(send, "reduce_scatter");
   const MPI_Datatype type = mpi_type(send.dtype, "reduce_scatter");
-  return enqueue(cat("reduce_scatter of ", n, " ", name_of(send.dtype)), [=, this] {
+  const std::string what = cat("reduce_scatter of ", n, " ", name_of(send.dtype));
+  if (ShmWindow* window = window_of(send.data, send.bytes())) {
+    const auto offset = static_cast<std::size_t>(static_cast<char*>(send.data) - static_cast<char*>(window->local()));
+    const auto timeout = timeout_;
+    return enqueue(what, [=] {
+      wait_ready(ready);
+      const trace::Span span("reduce_scatter (shared window)", "comm", static_cast<std::int64_t>(send.bytes()));
+      window->reduce_scatter(offset, n, send.dtype, op, recv.data, timeout);
+    }, /*may_run_inline=*/true);
+  }
+  return enqueue(what, [=, this] {
+    wait_ready(ready);
+    const trace::Span span("reduce_scatter", "comm", static_cast<std::int64_t>(send.bytes()));
     check_mpi(MPI_Reduce_scatter_block(send.data, recv.data, n, type, sum_op(send.dtype), comm_),
               "MPI_Reduce_scatter_block");
     if (op == ReduceOp::average) divide(recv, size_);

@@ -28,8 +28,8 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   Handle allreduce(const Tensor& buf, ReduceOp op, ReadyEvent ready = nullptr) override;
   Handle broadcast(const Tensor& buf, int root, ReadyEvent ready = nullptr) override;
-  Handle allgather(const Tensor& send, const Tensor& recv) override;
-  Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override;
+  Handle allgather(const Tensor& send, const Tensor& recv, ReadyEvent ready = nullptr) override;
+  Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op, ReadyEvent ready = nullptr) override;
   Handle barrier() override;
   std::unique_ptr<Communicator> split(int color, int key) override;
   // A shared-memory window when every rank is on one node, asked for it, and the communicator has
@@ -44,6 +44,7 @@ class MpiCommunicator final : public Communicator {
   Handle enqueue(std::string what, std::function<void()> op, bool may_run_inline = false);
   void loop();
   void try_run_inline(Task& task);
+  ShmWindow* window_of(const void* data, std::size_t bytes);
 
   MPI_Comm comm_;
   int rank_ = 0, size_ = 1, world_rank_ = 0;

@@ -32,12 +32,14 @@ Handle SelfCommunicator::broadcast(const Tensor&, int root, ReadyEvent) {
   return done();
 }
 
-Handle SelfCommunicator::allgather(const Tensor& send, const Tensor& recv) {
+Handle SelfCommunicator::allgather(const Tensor& send, const Tensor& recv, ReadyEvent ready) {
+  if (ready && !ready->query()) ready->synchronize();
   copy_block("allgather", send, recv);
   return done();
 }
 
-Handle SelfCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp) {
+Handle SelfCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp, ReadyEvent ready) {
+  if (ready && !ready->query()) ready->synchronize();
   copy_block("reduce_scatter", send, recv);
   return done();
 }

@@ -13,8 +13,8 @@ class SelfCommunicator final : public Communicator {
   int size() const override { return 1; }
   Handle allreduce(const Tensor& buf, ReduceOp op, ReadyEvent ready = nullptr) override;
   Handle broadcast(const Tensor& buf, int root, ReadyEvent ready = nullptr) override;
-  Handle allgather(const Tensor& send, const Tensor& recv) override;
-  Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override;
+  Handle allgather(const Tensor& send, const Tensor& recv, ReadyEvent ready = nullptr) override;
+  Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op, ReadyEvent ready = nullptr) override;
   Handle barrier() override;
   std::unique_ptr<Communicator> split(int color, int key) override;
 };

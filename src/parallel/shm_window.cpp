@@ -79,9 +79,10 @@ template <> inline bf16 narrow<bf16, float>(float x) { return to_bf16(x); }
 template <> inline f16 narrow<f16, float>(float x) { return to_f16(x); }
 }  // namespace
 
-// Slice [begin, end) of the range: sum the ranks' copies in rank order, then store into every copy.
+// Slice [begin, end) of the range: sum the ranks' copies in rank order, then store into every copy (or
+// into out).
 template <class T>
-void ShmWindow::reduce_slice(std::size_t offset, std::int64_t begin, std::int64_t end, ReduceOp op) {
+void ShmWindow::reduce_slice(std::size_t offset, std::int64_t begin, std::int64_t end, ReduceOp op, T* out) {
   using A = decltype(widen(T{}));
   A acc[kChunk];
   for (std::int64_t c = begin; c < end; c += kChunk) {
@@ -94,11 +95,30 @@ void ShmWindow::reduce_slice(std::size_t offset, std::int64_t begin, std::int64_
     }
     if (op == ReduceOp::average)  // then a division, as MpiCommunicator's average
       for (std::int64_t i = 0; i < n; ++i) acc[i] /= static_cast<A>(size_);
+    if (out) {
+      for (std::int64_t i = 0; i < n; ++i) out[c - begin + i] = narrow<T>(acc[i]);
+      continue;
+    }
     for (int r = 0; r < size_; ++r) {
       T* dst = reinterpret_cast<T*>(bases_[static_cast<std::size_t>(r)] + offset) + c;
       for (std::int64_t i = 0; i < n; ++i) dst[i] = narrow<T>(acc[i]);
     }
   }
+}
+
+// Calls f(T{}) for the element type of dtype.
+template <class F>
+void ShmWindow::dispatch(DType dtype, const char* what, F&& f) {
+  if (dtype == DType::f32)
+    f(float{});
+  else if (dtype == DType::f64)
+    f(double{});
+  else if (dtype == DType::bf16)
+    f(bf16{});
+  else if (dtype == DType::f16)
+    f(f16{});
+  else
+    fail("shared-memory ", what, ": ", name_of(dtype), " is not supported");
 }
 
 void ShmWindow::allreduce(std::size_t offset, std::int64_t count, DType dtype, ReduceOp op,
@@ -111,17 +131,33 @@ void ShmWindow::allreduce(std::size_t offset, std::int64_t count, DType dtype, R
   const std::int64_t blocks = (count + 15) / 16;
   const std::int64_t begin = std::min(count, blocks * rank_ / size_ * 16);
   const std::int64_t end = std::min(count, blocks * (rank_ + 1) / size_ * 16);
-  if (dtype == DType::f32)
-    reduce_slice<float>(offset, begin, end, op);
-  else if (dtype == DType::f64)
-    reduce_slice<double>(offset, begin, end, op);
-  else if (dtype == DType::bf16)
-    reduce_slice<bf16>(offset, begin, end, op);
-  else if (dtype == DType::f16)
-    reduce_slice<f16>(offset, begin, end, op);
-  else
-    fail("shared-memory allreduce: ", name_of(dtype), " is not supported");
+  dispatch(dtype, "allreduce", [&](auto zero) { reduce_slice<decltype(zero)>(offset, begin, end, op); });
   arrive_and_wait(2 * generation_, timeout, "waiting for the reduced slices");
+}
+
+// The same sums as allreduce (rank order, then the division), so a shard is bit for bit the slice of
+// an allreduce of the same range.
+void ShmWindow::reduce_scatter(std::size_t offset, std::int64_t n, DType dtype, ReduceOp op, void* out,
+                               std::chrono::milliseconds timeout) {
+  HPCT_CHECK(offset + static_cast<std::size_t>(n * size_) * size_of(dtype) <= bytes_,
+             "shared-memory reduce_scatter: range beyond the window");
+  ++generation_;
+  arrive_and_wait(2 * generation_ - 1, timeout, "waiting for the ranks' gradients");
+  const std::int64_t begin = n * rank_;
+  dispatch(dtype, "reduce_scatter", [&](auto zero) {
+    using T = decltype(zero);
+    reduce_slice<T>(offset, begin, begin + n, op, static_cast<T*>(out));
+  });
+  arrive_and_wait(2 * generation_, timeout, "waiting for the ranks to read their blocks");
+}
+
+void ShmWindow::allgather(std::size_t offset, std::size_t n, void* out, std::chrono::milliseconds timeout) {
+  HPCT_CHECK(offset + n <= bytes_, "shared-memory allgather: range beyond the window");
+  ++generation_;
+  arrive_and_wait(2 * generation_ - 1, timeout, "waiting for the ranks' blocks");
+  for (int r = 0; r < size_; ++r)
+    std::memcpy(static_cast<char*>(out) + static_cast<std::size_t>(r) * n, bases_[static_cast<std::size_t>(r)] + offset, n);
+  arrive_and_wait(2 * generation_, timeout, "waiting for the ranks to copy the blocks");
 }
 
 }  // namespace hpct::dist

@@ -44,6 +44,15 @@ class ShmWindow {
   // In every rank's buffer, elements [offset, offset + count) of `dtype` become their sum (or average)
   // over the ranks. Every rank calls it with the same range, in the same order.
   void allreduce(std::size_t offset, std::int64_t count, DType dtype, ReduceOp op, std::chrono::milliseconds timeout);
+  // ZeRO's gradient reduction: this rank's block, elements [offset + r n, offset + (r + 1) n) of `dtype`
+  // (r this rank), summed (or averaged) over every rank's buffer in rank order, as allreduce sums, into
+  // out (n elements, any memory). Per rank n loads per rank and n stores, against allreduce's p n.
+  void reduce_scatter(std::size_t offset, std::int64_t n, DType dtype, ReduceOp op, void* out,
+                      std::chrono::milliseconds timeout);
+  // ZeRO's parameter gather: every rank's bytes [offset, offset + n) (the same range in each buffer)
+  // copied into out, rank r's at out + r n. Two arrivals again: every rank's block is written before
+  // anyone reads, and read before anyone writes the buffer again.
+  void allgather(std::size_t offset, std::size_t n, void* out, std::chrono::milliseconds timeout);
   // After allreduce: the leader runs across() on its buffer; then every rank copies the leader's
   // bytes [offset, offset + n). Two arrivals: the result is there before anyone copies, and every
   // copy is done before the leader goes on (and writes the next step's gradients).
@@ -63,8 +72,12 @@ class ShmWindow {
 
  private:
   void arrive_and_wait(std::uint64_t value, std::chrono::milliseconds timeout, const char* phase);
+  // Sums elements [begin, end) of the range at offset over the ranks; into out (indexed from begin) when
+  // given, else into every rank's buffer.
   template <class T>
-  void reduce_slice(std::size_t offset, std::int64_t begin, std::int64_t end, ReduceOp op);
+  void reduce_slice(std::size_t offset, std::int64_t begin, std::int64_t end, ReduceOp op, T* out = nullptr);
+  template <class F>
+  void dispatch(DType dtype, const char* what, F&& f);
 
   MPI_Win win_ = MPI_WIN_NULL;
   bool across_nodes_ = false;

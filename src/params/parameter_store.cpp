@@ -57,6 +57,11 @@ void ParameterStore::weights_changed(kernels::Backend& backend) {
   if (has_master()) backend.cast(master_, params_);
 }
 
+void ParameterStore::restore_master(kernels::Backend& backend) {
+  if (has_master() && master_.tensor().empty())
+    master_ = Buffer(backend.allocator(), Shape{flat_size_}, kernels::master_dtype(dtype_));
+}
+
 std::optional<ParamId> ParameterStore::find(const std::string& name) const {
   for (std::size_t i = 0; i < entries_.size(); ++i)
     if (entries_[i].name == name) return static_cast<ParamId>(i);

@@ -58,6 +58,11 @@ class ParameterStore {
   // checkpoint saves and loads.
   const Tensor& flat_weights() const { return has_master() ? master_.tensor() : params_.tensor(); }
   bool has_master() const { return is_half(dtype_); }
+  // ZeRO-1 (optim/zero_optimizer.hpp) keeps the master weights in shards between the points that read
+  // them whole: drop_master() frees the store's copy (flat_master() and flat_weights() are then empty
+  // for a 16-bit store), restore_master() allocates it again for a gather to fill.
+  void drop_master() { master_ = Buffer(); }
+  void restore_master(kernels::Backend& backend);
   // After flat_weights() changed (a checkpoint was loaded into it): the compute copy follows.
   void weights_changed(kernels::Backend& backend);
   Tensor grad(ParamId id) const { return view(grads_view_, id); }

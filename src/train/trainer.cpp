@@ -120,6 +120,8 @@ void check_train_options(const TrainOptions& opt) {
   HPCT_CHECK(opt.accum_steps > 0, "option accum-steps: must be positive, got ", opt.accum_steps);
   HPCT_CHECK(opt.clip_norm >= 0, "option optim.clip-norm: must be >= 0, got ", opt.clip_norm);
   HPCT_CHECK(opt.log_every >= 0, "option log-every: must be >= 0, got ", opt.log_every);
+  HPCT_CHECK(opt.zero == 0 || opt.zero == 1, "option zero: must be 0 (off) or 1 (shard the optimizer state), got ",
+             opt.zero);
   HPCT_CHECK(opt.data_workers >= 0 && opt.data_workers <= 64, "option data.workers: must be in [0, 64], got ",
              opt.data_workers);
   optim::Schedule(opt.sched, opt.optim.lr, 1);  // throws naming a bad sched.* option
@@ -172,6 +174,10 @@ class Trainer {
   bool signal_stop_agreed();
   void checkpoint(std::int64_t epoch, std::int64_t micro);
   void restore(const CheckpointData::Resume& r);
+  // The optimizer state's bytes on this rank, in the log and events (ZeRO-1: 1/ranks of unsharded).
+  void report_optimizer_memory();
+  std::vector<NamedArray> saved_optimizer_state();
+  void load_optimizer_state(const std::vector<NamedArray>& saved);
   // Reads the device scalars (one host wait) and fails on divergence; returns them.
   std::vector<double> read_scalars();
   void end_epoch(const PhaseTimes& t, double train_seconds, std::int64_t syncs);
@@ -190,7 +196,8 @@ class Trainer {
   const std::int64_t per_rank_, micro_per_epoch_, steps_per_epoch_;
   params::ParameterStore& params_;
   std::unique_ptr<dist::Ddp> ddp_;
-  std::unique_ptr<optim::Optimizer> optimizer_;
+  std::unique_ptr<optim::Optimizer> optimizer_;     // unsharded, or
+  std::unique_ptr<optim::ZeroOptimizer> zero_;      // ZeRO-1: the state of this rank's blocks
   const optim::Schedule schedule_;
   BatchAssembler batch_;
   Workspace ws_;
@@ -249,11 +256,17 @@ Trainer::Trainer(kernels::Backend& be, nn::Model& model, nn::LossKind loss, cons
   HPCT_CHECK(opt.batch_size <= per_rank_, "option batch-size: ", opt.batch_size, " is larger than the ", per_rank_,
              " training rows per rank of ", train_.source, " (", train_.n, " rows over ", world_, " rank(s))");
   if (world_ > 1) {
-    ddp_ = std::make_unique<dist::Ddp>(*opt.comm, params_, be, opt.ddp);
+    dist::DdpOptions ddp = opt.ddp;
+    ddp.shard = opt.zero == 1;
+    ddp_ = std::make_unique<dist::Ddp>(*opt.comm, params_, be, ddp);
     ddp_->broadcast_parameters();
     model.set_grad_ready_hook([this](std::int64_t offset) { ddp_->grads_ready_from(offset); });
   }
-  optimizer_ = optim::make_optimizer(opt.optim, be, params_);
+  if (ddp_ && opt.zero == 1)
+    zero_ = std::make_unique<optim::ZeroOptimizer>(opt.optim, be, params_, *ddp_);
+  else
+    optimizer_ = optim::make_optimizer(opt.optim, be, params_);
+  report_optimizer_memory();
   optim::check_loss_scaler_options(opt.scaler);
   scaler_.reset(be);
   state_.data_seed = opt.seed;
@@ -326,9 +339,14 @@ void Trainer::reduce(bool last) {
 // step's loss. With --nan.max-consecutive > 1 training goes on after a skip, so the check must see the
 // reduced gradients, the same on every rank (a rank's own loss sum is not): the sum of squares again.
 void Trainer::unscale_and_clip() {
-  if (opt_.clip_norm > 0 || opt_.scaler.dynamic || opt_.nan_max_consecutive > 1)
-    be_.sum_squares(params_.flat_grads(), scalars_.sumsq());
-  else
+  if (opt_.clip_norm > 0 || opt_.scaler.dynamic || opt_.nan_max_consecutive > 1) {
+    if (zero_) {  // the global norm: the shards' sums of squares, summed over the ranks
+      be_.sum_squares(ddp_->shard_grads(), scalars_.sumsq());
+      ddp_->sum_over_ranks(scalars_.sumsq());
+    } else {
+      be_.sum_squares(params_.flat_grads(), scalars_.sumsq());
+    }
+  } else
     be_.copy(scalars_.sumsq(), scalars_.at(DeviceScalars::kStep, 1));
   kernels::StepControlArgs a;
   a.numerator = static_cast<double>(world_) * ref_count_;
@@ -339,7 +357,10 @@ void Trainer::unscale_and_clip() {
 
 void Trainer::optimizer_step() {
   lr_ = schedule_.lr(state_.step);
-  optimizer_->step(be_, params_, lr_, scalars_.control());
+  if (zero_)
+    zero_->step(be_, lr_, scalars_.control());
+  else
+    optimizer_->step(be_, params_, lr_, scalars_.control());
   scaler_.update(be_, scalars_.control());
   be_.fill(scalars_.step_loss(), 0.0);
   ++state_.step;
@@ -425,20 +446,89 @@ void Trainer::checkpoint(std::int64_t epoch, std::int64_t micro) {
   double loss[2] = {v[DeviceScalars::kEpoch], v[DeviceScalars::kEpoch + 1]};
   if (host_comm_ && world_ > 1)
     host_comm_->allreduce(Tensor(loss, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait_host();
-  if (rank_ != 0) return;
-  CheckpointData c;
-  c.params = parameters_to_host(be_, model_);
-  CheckpointData::Resume r;
-  r.state = state_;
-  r.state.epoch = epoch;
-  r.state.micro = micro;
-  r.state.epoch_loss = {loss[0], loss[1]};
+  std::vector<NamedArray> optimizer_state = saved_optimizer_state();
+  if (rank_ == 0) {
+    CheckpointData c;
+    c.params = parameters_to_host(be_, model_);
+    CheckpointData::Resume r;
+    r.state = state_;
+    r.state.epoch = epoch;
+    r.state.micro = micro;
+    r.state.epoch_loss = {loss[0], loss[1]};
+    r.optimizer = std::move(optimizer_state);
+    c.resume = std::move(r);
+    opt_.checkpoints.write(c);
+  }
+  if (zero_) zero_->release_master(be_);  // the master weights back in shards only
+}
+
+// The optimizer state as a checkpoint holds it: unsharded, in Optimizer::state() order, on rank 0.
+// ZeRO-1 gathers every rank's blocks (collective: every rank calls this) and the master weights.
+std::vector<NamedArray> Trainer::saved_optimizer_state() {
+  std::vector<NamedArray> out;
+  if (zero_) {
+    zero_->gather_master(be_);
+    const std::vector<std::string> names = zero_->state_names();
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      std::vector<float> full = zero_->gather_state(be_, i);
+      out.push_back({names[i], {static_cast<std::int64_t>(full.size())}, std::move(full)});
+    }
+    return out;
+  }
+  if (rank_ != 0) return out;
   for (const auto& [name, t] : optimizer_->state()) {
     HPCT_CHECK(t.dtype == DType::f32, "checkpoint: optimizer state ", name, " is not float32");
-    r.optimizer.push_back({name, t.shape.vec(), t.numel() ? be_.read<float>(t) : std::vector<float>{}});
+    out.push_back({name, t.shape.vec(), t.numel() ? be_.read<float>(t) : std::vector<float>{}});
   }
-  c.resume = std::move(r);
-  opt_.checkpoints.write(c);
+  return out;
+}
+
+// ZeRO-1 takes this rank's blocks out of the unsharded arrays.
+void Trainer::load_optimizer_state(const std::vector<NamedArray>& saved) {
+  std::vector<std::pair<std::string, Tensor>> state;
+  if (zero_)
+    for (const std::string& name : zero_->state_names()) state.emplace_back(name, Tensor{});
+  else
+    state = optimizer_->state();
+  HPCT_CHECK(state.size() == saved.size(), "resume: the checkpoint holds ", saved.size(), " optimizer state tensors, ",
+             zero_ ? zero_->describe() : optimizer_->describe(), " has ", state.size());
+  for (std::size_t i = 0; i < state.size(); ++i) {
+    const auto& [name, t] = state[i];
+    const NamedArray& a = saved[i];
+    HPCT_CHECK(a.name == name, "resume: optimizer state ", a.name, " does not fit ", name);
+    if (zero_) {
+      zero_->load_state(be_, i, a.values);
+      continue;
+    }
+    HPCT_CHECK(static_cast<std::int64_t>(a.values.size()) == t.numel() && t.dtype == DType::f32,
+               "resume: optimizer state ", a.name, " (", a.values.size(), " values) does not fit ", name, " (",
+               t.numel(), " values)");
+    if (t.numel()) be_.copy(t, Tensor(const_cast<float*>(a.values.data()), t.shape, DType::f32));
+  }
+}
+
+void Trainer::report_optimizer_memory() {
+  const std::int64_t mine = zero_ ? zero_->state_bytes() : optim::state_bytes(*optimizer_);
+  const std::int64_t unsharded = zero_ ? zero_->unsharded_state_bytes() : mine;
+  // The fp32 master weights of a 16-bit model: sharded with the state, or the store's whole copy.
+  const std::int64_t master_unsharded = params_.has_master() ? params_.flat_size() * 4 : 0;
+  const std::int64_t master = zero_ ? zero_->master_bytes() : master_unsharded;
+  const std::string name = zero_ ? zero_->describe() : optimizer_->describe();
+  log::info(cat("optimizer ", name, ": state ", mine, " bytes",
+                master_unsharded ? cat(" + fp32 master weights ", master, " bytes") : std::string(), " per rank",
+                zero_ ? cat(" (ZeRO-1: 1/", world_, " of ", unsharded + master_unsharded,
+                            " bytes; gradients reduce-scattered)")
+                : opt_.zero == 1 ? std::string(" (unsharded: --zero 1 shards over more than one rank)")
+                                 : std::string(" (unsharded)")));
+  if (opt_.events)
+    opt_.events->write("optimizer", JsonObject()
+                                        .add("optimizer", name)
+                                        .add("zero", zero_ ? 1 : 0)
+                                        .add("ranks", world_)
+                                        .add("state_bytes_per_rank", mine)
+                                        .add("state_bytes_unsharded", unsharded)
+                                        .add("master_bytes_per_rank", master)
+                                        .add("master_bytes_unsharded", master_unsharded));
 }
 
 // Counters and the sampler's position come from the state; the device scalars are rebuilt from it:
@@ -452,17 +542,7 @@ void Trainer::restore(const CheckpointData::Resume& r) {
              r.state.scaler.size(), " values, expected ", S::kSize);
   std::vector<double> scaler = r.state.scaler;
   scaler.resize(S::kSize, 0.0);  // an older checkpoint: no skip streaks
-  const auto state = optimizer_->state();
-  HPCT_CHECK(state.size() == r.optimizer.size(), "resume: the checkpoint holds ", r.optimizer.size(),
-             " optimizer state tensors, ", optimizer_->describe(), " has ", state.size());
-  for (std::size_t i = 0; i < state.size(); ++i) {
-    const auto& [name, t] = state[i];
-    const NamedArray& a = r.optimizer[i];
-    HPCT_CHECK(a.name == name && static_cast<std::int64_t>(a.values.size()) == t.numel() && t.dtype == DType::f32,
-               "resume: optimizer state ", a.name, " (", a.values.size(), " values) does not fit ", name, " (",
-               t.numel(), " values)");
-    if (t.numel()) be_.copy(t, Tensor(const_cast<float*>(a.values.data()), t.shape, DType::f32));
-  }
+  load_optimizer_state(r.optimizer);
   std::vector<double> v(DeviceScalars::kSize, 0.0);
   v[DeviceScalars::kControl + kernels::StepControl::kStep] = static_cast<double>(r.state.step) - r.state.scaler[S::kSkipped];
   if (rank_ == 0) std::copy(r.state.epoch_loss.begin(), r.state.epoch_loss.end(), v.begin() + DeviceScalars::kEpoch);
@@ -584,6 +664,7 @@ TrainSummary Trainer::run() {
     }
   }
   if (stop_work_) stop_work_->wait_host();  // the last step's vote: every rank issued it
+  if (zero_) zero_->gather_master(be_);  // the fp32 weights whole for model.h5
   summary_.stop_signal = summary_.stopped ? stop_signal_ : 0;
   summary_.epochs = opt_.epochs;
   summary_.steps = state_.step;

@@ -18,6 +18,7 @@
 #include "nn/model.hpp"
 #include "optim/loss_scaler.hpp"
 #include "optim/optimizer.hpp"
+#include "optim/zero_optimizer.hpp"
 #include "optim/schedule.hpp"
 #include "train/checkpoint.hpp"
 #include "train/events.hpp"
@@ -45,6 +46,8 @@ struct TrainOptions {
   // ranks), instead of padding the ranks' shares: N ranks then equal one process with batch_size x N.
   bool drop_last = false;
   dist::DdpOptions ddp;
+  // ZeRO stage (--zero): 1 shards the optimizer state over comm's ranks (optim/zero_optimizer.hpp); 0 off.
+  int zero = 0;
   std::int64_t check_every = 0;  // steps between weight-sync checks across ranks, 0 = off
   int data_workers = 1;          // loader threads preparing the next batches (0 = on the training thread)
   std::int64_t log_every = 0;    // steps between progress lines (0: at epoch ends only)

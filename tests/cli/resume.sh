@@ -11,17 +11,6 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yi
 base=(--data.train d.h5 --threads 1 --accum-steps 2 --model.dropout 0.1 --data.workers 2)
 std=("${base[@]}" --batch-size 32 --epochs 3)
 
-# same_bits RUN_A RUN_B: the parameters of both model.h5 files are the same bytes.
-same_bits() {
-  "$PYTHON" - "$1/model.h5" "$2/model.h5" <<'PY'
-import sys, h5py
-a, b = h5py.File(sys.argv[1])["params"], h5py.File(sys.argv[2])["params"]
-assert list(a) == list(b)
-bad = [k for k in a if a[k][:].tobytes() != b[k][:].tobytes()]
-sys.exit(f"parameters differ: {bad}" if bad else 0)
-PY
-}
-
 # epochs_of RUN: the epoch column of RUN/metrics.csv, comma-separated.
 epochs_of() { tail -n +2 "$1/metrics.csv" | cut -d, -f1 | paste -sd, -; }
 
@@ -58,6 +47,9 @@ bitexact tab_sgd 11 -- --model.type transformer-tabular --model.d-model 16 --mod
 bitexact np2_fp32 6 mpirun -np 2 -- --precision fp32
 bitexact np2_bf16 6 mpirun -np 2 -- --precision bf16
 bitexact np2_fp16 6 mpirun -np 2 -- --precision fp16 --precision.init-scale 262144 --precision.growth-interval 4
+# ZeRO-1: the optimizer state sharded over the 2 ranks, gathered into each checkpoint and sharded again.
+bitexact np2_zero_fp32 6 mpirun -np 2 -- --precision fp32 --zero 1
+bitexact np2_zero_bf16 6 mpirun -np 2 -- --precision bf16 --zero 1
 
 # An ensemble of 2 members (one group of 1 rank here): each member checkpoints in RUN/member-XXX and
 # --resume auto continues each.

@@ -125,6 +125,42 @@ TEST_CASE("zero-copy allreduce through a shared-memory window: sums, averages, r
   CHECK(plain[4] == static_cast<float>(p));
 }
 
+TEST_CASE("reduce_scatter and allgather in a shared window: the window allreduce's bits; in-place allgather") {
+  const int p = comm().size(), r = comm().rank();
+  if (p == 1) return;
+  auto c = comm().split(0, r);
+  const std::int64_t n = 3000;  // elements per rank's block
+  auto shared = c->make_reduction_buffer(n * p, DType::f32);
+  REQUIRE(shared != nullptr);
+  float* x = shared->tensor().f32();
+  for (std::int64_t i = 0; i < n * p; ++i)
+    x[i] = static_cast<float>((r + 1) * (i % 89)) + 1.0f / static_cast<float>(3 + r + i % 7);
+  std::vector<float> plain(x, x + n * p), block(static_cast<std::size_t>(n)), mpi_block(static_cast<std::size_t>(n));
+  c->reduce_scatter(shared->tensor(), Tensor(block.data(), Shape{n}, DType::f32), dist::ReduceOp::average)->wait_host();
+  c->reduce_scatter(Tensor(plain.data(), Shape{n * p}, DType::f32), Tensor(mpi_block.data(), Shape{n}, DType::f32),
+                    dist::ReduceOp::average)->wait_host();
+  c->allreduce(shared->tensor(), dist::ReduceOp::average)->wait_host();
+  CHECK(std::equal(block.begin(), block.end(), x + r * n));  // the same sums, in the same order
+  int wrong = 0;
+  for (std::int64_t i = 0; i < n; ++i) wrong += block[i] != doctest::Approx(mpi_block[i]).epsilon(1e-6);
+  CHECK(wrong == 0);
+
+  // Every rank's send at the same offset of its window: the peers copy it from there.
+  for (std::int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(1000 * r + i);
+  std::vector<float> all(static_cast<std::size_t>(n * p));
+  c->allgather(shared->tensor().flat_range(0, n), Tensor(all.data(), Shape{n * p}, DType::f32))->wait_host();
+  // In place: the send is this rank's block of recv.
+  std::vector<float> flat(static_cast<std::size_t>(n * p), -1.0f);
+  for (std::int64_t i = 0; i < n; ++i) flat[r * n + i] = static_cast<float>(7 * r + i);
+  c->allgather(Tensor(flat.data() + r * n, Shape{n}, DType::f32), Tensor(flat.data(), Shape{n * p}, DType::f32))
+      ->wait_host();
+  for (int q = 0; q < p; ++q) {
+    CHECK(all[q * n + 17] == static_cast<float>(1000 * q + 17));
+    CHECK(flat[q * n + n - 1] == static_cast<float>(7 * q + n - 1));
+  }
+  shared.reset();
+}
+
 TEST_CASE("node-aware allreduce (forced on, nodes of 1 and 2 ranks): sums, averages, the same bits on every rank") {
   const int p = comm().size(), r = comm().rank();
   if (p == 1) return;

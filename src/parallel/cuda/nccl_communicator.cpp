@@ -167,23 +167,24 @@ Handle NcclCommunicator::broadcast(const Tensor& buf, int root, ReadyEvent ready
   });
 }
 
-Handle NcclCommunicator::allgather(const Tensor& send, const Tensor& recv) {
-  if (!on_gpu(send)) return host_->allgather(send, recv);
+Handle NcclCommunicator::allgather(const Tensor& send, const Tensor& recv, ReadyEvent ready) {
+  if (!on_gpu(send)) return host_->allgather(send, recv, std::move(ready));
   HPCT_CHECK(on_gpu(recv) && recv.dtype == send.dtype && recv.numel() == send.numel() * size(),
              "NCCL allgather: recv must be ", size(), " x send's ", send.numel(), " ", name_of(send.dtype),
              " on the GPU");
-  return launch(cat("allgather of ", send.numel(), " ", name_of(send.dtype)), nullptr, [&] {
+  // In place (send is this rank's block of recv, as ZeRO gathers parameters): NCCL allows it.
+  return launch(cat("allgather of ", send.numel(), " ", name_of(send.dtype)), ready, [&] {
     return ncclAllGather(send.data, recv.data, static_cast<std::size_t>(send.numel()), nccl_type(send.dtype), comm_,
                          stream_);
   });
 }
 
-Handle NcclCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) {
-  if (!on_gpu(send)) return host_->reduce_scatter(send, recv, op);
+Handle NcclCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op, ReadyEvent ready) {
+  if (!on_gpu(send)) return host_->reduce_scatter(send, recv, op, std::move(ready));
   HPCT_CHECK(on_gpu(recv) && recv.dtype == send.dtype && send.numel() == recv.numel() * size(),
              "NCCL reduce_scatter: send must be ", size(), " x recv's ", recv.numel(), " ", name_of(recv.dtype),
              " on the GPU");
-  return launch(cat("reduce_scatter of ", send.numel(), " ", name_of(send.dtype)), nullptr, [&] {
+  return launch(cat("reduce_scatter of ", send.numel(), " ", name_of(send.dtype)), ready, [&] {
     return ncclReduceScatter(send.data, recv.data, static_cast<std::size_t>(recv.numel()), nccl_type(send.dtype),
                              nccl_op(op), comm_, stream_);
   });

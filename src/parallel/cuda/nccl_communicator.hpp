@@ -48,8 +48,8 @@ class NcclCommunicator final : public Communicator {
   int size() const override { return host_->size(); }
   Handle allreduce(const Tensor& buf, ReduceOp op, ReadyEvent ready = nullptr) override;
   Handle broadcast(const Tensor& buf, int root, ReadyEvent ready = nullptr) override;
-  Handle allgather(const Tensor& send, const Tensor& recv) override;
-  Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op) override;
+  Handle allgather(const Tensor& send, const Tensor& recv, ReadyEvent ready = nullptr) override;
+  Handle reduce_scatter(const Tensor& send, const Tensor& recv, ReduceOp op, ReadyEvent ready = nullptr) override;
   Handle barrier() override { return host_->barrier(); }
   std::unique_ptr<ReductionBuffer> make_reduction_buffer(std::int64_t elements, DType dtype,
                                                          bool wanted = true) override;
