@@ -380,7 +380,8 @@ TEST_CASE_TEMPLATE("gemm_bias: op(A) op(B) + bias on every row, one tile and man
   for (const auto& [m, n, k] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{7, 5, 13}, {600, 300, 64}})
     for (const bool ta : {false, true})
       for (const bool tb : {false, true}) {
-        CAPTURE(m);
+        const auto m_ = m;  // CAPTURE's lambda cannot capture a structured binding (clang 14)
+        CAPTURE(m_);
         CAPTURE(ta);
         CAPTURE(tb);
         auto a = rand_host<T>(ta ? Shape{k, m} : Shape{m, k}, 10 + ta);
@@ -409,7 +410,8 @@ TEST_CASE_TEMPLATE("gemm_bias_act and activation_bias_grad are gemm_bias + activ
                    T, float, double) {
   for (const auto& [m, n, k] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{7, 5, 13}, {600, 300, 64}})
     for (const Activation f : kAllActivations) {
-      CAPTURE(m);
+      const auto m_ = m;  // CAPTURE's lambda cannot capture a structured binding (clang 14)
+      CAPTURE(m_);
       CAPTURE(to_string(f));
       auto a = rand_host<T>(Shape{m, k}, 50);
       auto b = rand_host<T>(Shape{n, k}, 51);
@@ -462,8 +464,10 @@ TEST_CASE_TEMPLATE("gemm: shape and dtype errors", T, float, double) {
 // ---- bias, axpy, scale, reductions --------------------------------------------------------------
 TEST_CASE_TEMPLATE("bias_add and bias_grad", T, float, double) {
   for (const auto& [rows, cols] : {std::pair<std::int64_t, std::int64_t>{5, 3}, {1000, 37}, {3, 20000}}) {
-    CAPTURE(rows);
-    CAPTURE(cols);
+    const auto rows_ = rows;  // CAPTURE's lambda cannot capture a structured binding (clang 14)
+    CAPTURE(rows_);
+    const auto cols_ = cols;  // CAPTURE's lambda cannot capture a structured binding (clang 14)
+    CAPTURE(cols_);
     auto y = rand_host<T>(Shape{rows, cols}, 1);
     auto bias = rand_host<T>(Shape{cols}, 2);
     std::vector<double> ref(y.v.size());
@@ -701,8 +705,10 @@ LnRef ref_layernorm(const std::vector<double>& x, const std::vector<double>& g, 
 TEST_CASE_TEMPLATE("layernorm forward and backward against the naive formulas", T, float, double) {
   const double eps = 1e-5;
   for (const auto& [rows, cols] : {std::pair<std::int64_t, std::int64_t>{9, 13}, {300, 70}, {2, 1}}) {
-    CAPTURE(rows);
-    CAPTURE(cols);
+    const auto rows_ = rows;  // CAPTURE's lambda cannot capture a structured binding (clang 14)
+    CAPTURE(rows_);
+    const auto cols_ = cols;  // CAPTURE's lambda cannot capture a structured binding (clang 14)
+    CAPTURE(cols_);
     auto x = rand_host<T>(Shape{rows, cols}, 1, -2.0, 3.0);
     auto gamma = rand_host<T>(Shape{cols}, 2, 0.5, 1.5);
     auto beta = rand_host<T>(Shape{cols}, 3);

@@ -347,7 +347,8 @@ TEST_CASE_TEMPLATE("attention argument errors name the kernel and the values", T
 
 TEST_CASE_TEMPLATE("embedding forward and backward against naive loops", T, float, double) {
   for (const auto& [vocab, width] : {std::pair<std::int64_t, std::int64_t>{5, 3}, {300, 200}}) {
-    CAPTURE(width);
+    const auto width_ = width;  // CAPTURE's lambda cannot capture a structured binding (clang 14)
+    CAPTURE(width_);
     const std::int64_t batch = 4, len = 33;
     Host<std::int32_t> ids(Shape{batch, len});
     for (std::int64_t i = 0; i < batch * len; ++i) ids[i] = static_cast<std::int32_t>((i * 7 + i / 5) % vocab);
@@ -394,7 +395,8 @@ TEST_CASE_TEMPLATE("embedding errors name the position and value of a bad id", T
 TEST_CASE_TEMPLATE("feature tokens forward and backward against naive loops", T, float, double) {
   for (const auto& [batch, features, width] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{3, 2, 5},
                                                {64, 7, 96}}) {
-    CAPTURE(width);
+    const auto width_ = width;  // CAPTURE's lambda cannot capture a structured binding (clang 14)
+    CAPTURE(width_);
     auto x = rand_host<T>(Shape{batch, features}, 1, -2.0, 2.0);
     auto w = rand_host<T>(Shape{features, width}, 2);
     auto b = rand_host<T>(Shape{features, width}, 3);
