@@ -10,7 +10,8 @@
 //   blis       BLIS (libblis-dev, OpenMP build), bli_sgemm, bli_thread_set_num_threads
 //   onednn     oneDNN (libdnnl-dev) dnnl_sgemm
 //   libxsmm    libxsmm (libxsmm-dev) JIT kernel from libxsmm_smmdispatch, 1 thread, where it gives one
-// Each cell is the median over 3 rounds of the mean rate of back-to-back calls for ~0.1 s. A column is
+// Each cell is the median over 3 rounds (the candidates interleaved in each round) of the mean rate of
+// back-to-back calls for ~0.05 s. A column is
 // "-" when the library was not found at build time (CMake: optional) or gives no kernel for the shape.
 // Usage: gemm_libraries [--threads T]   (prints a Markdown table, one row per product and thread count)
 #include <cblas.h>
@@ -139,25 +140,18 @@ std::function<void(Problem&, int)> xsmm_kernel(const Problem& p) {
 }
 #endif
 
-// Median over 3 rounds of the GFLOP/s of back-to-back calls for ~0.1 s each, or -1 without a kernel.
+// GFLOP/s of back-to-back calls of f for ~0.05 s, or -1 without a kernel.
 double rate(Problem& p, int threads, const std::function<void(Problem&, int)>& f) {
   if (!f) return -1;
-  const double flops = 2.0 * p.s.m * static_cast<double>(p.s.n) * p.s.k;
-  std::vector<double> rounds;
-  f(p, threads);  // warm up (JIT, first touch, thread pools)
-  for (int r = 0; r < 3; ++r) {
-    int calls = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-    double s = 0;
-    do {
-      f(p, threads);
-      ++calls;
-      s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    } while (s < 0.1);
-    rounds.push_back(calls * flops / s / 1e9);
-  }
-  std::sort(rounds.begin(), rounds.end());
-  return rounds[1];
+  int calls = 0;
+  double s = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  do {
+    f(p, threads);
+    ++calls;
+    s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (s < 0.05);
+  return calls * 2.0 * p.s.m * static_cast<double>(p.s.n) * p.s.k / s / 1e9;
 }
 
 }  // namespace
@@ -212,8 +206,14 @@ int main(int argc, char** argv) {
       std::string row = std::string("| ") + s.what + " " + s.role + " | " + std::to_string(s.m) + ", " +
                         std::to_string(s.n) + ", " + std::to_string(s.k) + (s.ta ? " (A^T)" : "") +
                         (s.tb ? " (B^T)" : "") + " | " + std::to_string(t) + " |";
-      for (const auto& f : fs) {
-        const double r = rate(p, t, f);
+      // 3 rounds, the candidates interleaved in each (a shared machine's load moves them together).
+      std::vector<std::vector<double>> rounds(fs.size());
+      for (const auto& f : fs) rate(p, t, f);  // warm up: JIT, first touch, thread pools
+      for (int round = 0; round < 3; ++round)
+        for (std::size_t i = 0; i < fs.size(); ++i) rounds[i].push_back(rate(p, t, fs[i]));
+      for (auto& rs : rounds) {
+        std::sort(rs.begin(), rs.end());
+        const double r = rs[1];
         char cell[32];
         std::snprintf(cell, sizeof cell, r < 0 ? " - |" : " %.1f |", r);
         row += cell;

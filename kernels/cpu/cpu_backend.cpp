@@ -65,9 +65,9 @@ CpuBackend::CpuBackend(int threads)
   set_default_stream(stream_);
 }
 
-// OpenBLAS's own count stays 1 between calls; gemm names threads_ for each product (threaded_blas),
-// so the pthread build never spins a second pool while our loops run. The OpenMP build's
-// openblas_set_num_threads also sets this thread's OpenMP count, hence the order. Our loops name their
+// OpenBLAS runs single-threaded inside our gemm parts (see gemm), so its own count is 1: the pthread
+// build then never spins a second pool. The OpenMP build's openblas_set_num_threads also sets this
+// thread's OpenMP count, hence the order. Our loops name their
 // team size (num_threads(threads_)); the OpenMP default is set for code outside this backend.
 void CpuBackend::apply_threads() const {
   openblas_set_num_threads(1);
@@ -161,14 +161,43 @@ void CpuBackend::gather_rows_impl(const Tensor& src, const Tensor& index, const 
 
 // ---- gemm ---------------------------------------------------------------------------------------------
 
+namespace {
+
+// How gemm cuts C: `parts` single-threaded calls on consecutive blocks of `step` rows (or columns,
+// when C is wider than tall), which run in parallel. Each call packs only its block of the long side's
+// operand; the other operand is packed once per part.
+struct GemmSplit {
+  std::int64_t parts, step;
+  bool rows;
+};
+
+// The parts depend on (m, n, k) only, never on the thread count: every call, and so every bit of C,
+// is the same on any number of threads (OpenBLAS's own threading, or one part per thread, changed the
+// last bits with the thread count on its Haswell kernels). Up to 4 parts (2 or 4 threads share them
+// evenly; one thread re-packs the short side's operand at most 4 times), each of at least 2^20
+// multiply-adds (~10 us on a core: less is not worth a fork), a power of two, in multiples of 64
+// rows or columns. A 256 x 128 x 128 product of a small MLP is 4 parts, 256 x 128 x 64 is 2.
+GemmSplit gemm_split(std::int64_t m, std::int64_t n, std::int64_t k) {
+  constexpr double kMinPartMacs = 1048576.0;
+  constexpr std::int64_t kMostParts = 4, kAlign = 64;
+  const bool rows = m >= n;
+  const std::int64_t side = rows ? m : n;
+  const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  std::int64_t parts = 1;
+  while (parts * 2 <= kMostParts && parts * 2 * kAlign <= side && macs >= static_cast<double>(parts * 2) * kMinPartMacs)
+    parts *= 2;
+  const std::int64_t step = ((side + parts - 1) / parts + kAlign - 1) / kAlign * kAlign;
+  return {(side + step - 1) / step, step, rows};
+}
+
+}  // namespace
+
 // C[m, n] = alpha * op(A)[m, k] op(B)[k, n] + beta * C (+ bias[n] on every row when bias is given) on
-// row-major matrix views (leading dims folded into rows): one cblas_?gemm(RowMajor) call per product
-// with lda = A.cols(), ldb = B.cols(), ldc = n, threaded by OpenBLAS itself on threads_ threads (the
-// OpenMP build shares our pool: cpu_blas.hpp, threaded_blas). One call packs each operand once; the
-// 256 x 256 tiles this replaced packed B again for every row tile and A for every column tile, and
-// kept products under 2^22 multiply-adds on one thread (benchmarks/gemm_libraries.cpp measures both).
-// OpenBLAS splits the rows and columns of C among its threads, never k, so every element is the same
-// sum in the same order on any thread count (the determinism test compares 1, 2 and 3 threads).
+// row-major matrix views (leading dims folded into rows): at most 4 single-threaded cblas_?gemm(RowMajor)
+// calls on blocks of C's rows or columns (gemm_split), in parallel, with lda = A.cols(), ldb = B.cols(),
+// ldc = n. The 256 x 256 tiles this replaced packed B again for every row tile and A for every column
+// tile, and kept products under 2^22 multiply-adds on one thread (benchmarks/gemm_libraries.cpp
+// measures them beside one call per product).
 // With a bias, C is first filled with the bias rows and the call adds to them (beta 1): the write-
 // allocate pass OpenBLAS makes for beta = 0 is the fill. With an activation, y = f(C) follows.
 void CpuBackend::gemm_impl(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c,
@@ -208,11 +237,26 @@ void CpuBackend::gemm_impl(const Tensor& a, bool trans_a, const Tensor& b, bool 
     } else if (ka > 0) {
       const std::int64_t lda = std::max<std::int64_t>(1, a.cols()), ldb = std::max<std::int64_t>(1, b.cols());
       const T call_beta = biasp ? T(1) : static_cast<T>(beta);
-      cpu::threaded_blas(threads_, [&] {
-        cpu::blas_gemm<T>(trans_a, trans_b, static_cast<int>(m), static_cast<int>(n), static_cast<int>(ka),
-                          static_cast<T>(alpha), a.ptr<T>(), static_cast<int>(lda), b.ptr<T>(), static_cast<int>(ldb),
-                          call_beta, cp, static_cast<int>(n));
-      });
+      const GemmSplit sp = gemm_split(m, n, ka);
+      // Part p: rows (or columns) [p * sp.step, ...) of C, one single-threaded call.
+      const auto part = [&](std::int64_t p) {
+        const std::int64_t b0 = p * sp.step, e = std::min(sp.rows ? m : n, b0 + sp.step);
+        if (b0 >= e) return;
+        const std::int64_t i0 = sp.rows ? b0 : 0, j0 = sp.rows ? 0 : b0;
+        const T* at = trans_a ? a.ptr<T>() + i0 : a.ptr<T>() + i0 * lda;  // op(A) rows i0..: A's columns if transposed
+        const T* bt = trans_b ? b.ptr<T>() + j0 * ldb : b.ptr<T>() + j0;  // op(B) columns j0..: B's rows if transposed
+        cpu::blas_gemm<T>(trans_a, trans_b, static_cast<int>(sp.rows ? e - b0 : m), static_cast<int>(sp.rows ? n : e - b0),
+                          static_cast<int>(ka), static_cast<T>(alpha), at, static_cast<int>(lda), bt,
+                          static_cast<int>(ldb), call_beta, cp + i0 * n + j0, static_cast<int>(n));
+      };
+      if (sp.parts == 1 || threads_ == 1) {
+        cpu::single_threaded_blas([&] {
+          for (std::int64_t p = 0; p < sp.parts; ++p) part(p);
+        });
+      } else {
+#pragma omp parallel for num_threads(threads_) schedule(static)
+        for (std::int64_t p = 0; p < sp.parts; ++p) part(p);
+      }
     }
     if (yp)  // y = f(C), in blocks of whole rows (cut by shape only)
       cpu::with_activation(epilogue.act, [&](auto act) {

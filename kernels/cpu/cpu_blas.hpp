@@ -9,7 +9,8 @@
 
 // OpenBLAS's own entry point (both the pthread and the OpenMP build have it). The OpenMP build
 // (HPCTRAIN_OPENBLAS_OPENMP) shares OpenMP's pool and follows omp_get_max_threads() of the calling
-// thread; the pthread build owns a second pool, kept at one thread between threaded calls.
+// thread; the pthread build owns a second pool. CpuBackend keeps OpenBLAS at one thread per call and
+// parallelises gemm itself (a few calls on blocks of C), so two pools never spin on the same cores.
 extern "C" void openblas_set_num_threads(int);
 
 namespace hpct::kernels::cpu {
@@ -38,26 +39,6 @@ void single_threaded_blas(F&& f) {
   omp_set_num_threads(1);
   f();
   omp_set_num_threads(saved);
-}
-
-// Runs f() (one BLAS call) with OpenBLAS on `threads` threads, then restores one thread: CpuBackend's
-// gemm, one call per product. Inside a parallel region OpenBLAS stays single-threaded.
-template <class F>
-void threaded_blas(int threads, F&& f) {
-  if (threads <= 1 || omp_in_parallel()) {
-    single_threaded_blas(f);
-    return;
-  }
-#ifdef HPCTRAIN_OPENBLAS_OPENMP
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(threads);
-  f();
-  omp_set_num_threads(saved);
-#else
-  openblas_set_num_threads(threads);
-  f();
-  openblas_set_num_threads(1);
-#endif
 }
 
 // body(task, scratch) for task in [0, tasks): in parallel on `threads` threads when there is more than
