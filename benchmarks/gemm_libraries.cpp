@@ -5,7 +5,8 @@
 //              tiles), each one single-threaded OpenBLAS call, the tiles in parallel; under 2^22
 //              multiply-adds one call on one thread
 //   split      one single-threaded OpenBLAS call per thread, on near-equal parts of the rows (of the
-//              columns when n > m): what CpuBackend::gemm does now
+//              columns when n > m); CpuBackend::gemm now makes up to 4 such calls, cut by shape
+//              alone so that C's bits do not depend on the thread count
 //   openblas   one OpenBLAS call threaded by OpenBLAS itself (the OpenMP build follows omp threads)
 //   blis       BLIS (libblis-dev, OpenMP build), bli_sgemm, bli_thread_set_num_threads
 //   onednn     oneDNN (libdnnl-dev) dnnl_sgemm
