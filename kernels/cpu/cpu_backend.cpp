@@ -172,8 +172,8 @@ struct GemmSplit {
 };
 
 // The parts depend on (m, n, k) only, never on the thread count: every call, and so every bit of C,
-// is the same on any number of threads (OpenBLAS's own threading, or one part per thread, changed the
-// last bits with the thread count on its Haswell kernels). Up to 4 parts (2 or 4 threads share them
+// is the same on any number of threads (OpenBLAS's own threading changed C's last bits with the thread
+// count on its SkylakeX kernels, one part per thread did on its Haswell ones). Up to 4 parts (2 or 4 threads share them
 // evenly; one thread re-packs the short side's operand at most 4 times), each of at least 2^20
 // multiply-adds (~10 us on a core: less is not worth a fork), a power of two, in multiples of 64
 // rows or columns. A 256 x 128 x 128 product of a small MLP is 4 parts, 256 x 128 x 64 is 2.
