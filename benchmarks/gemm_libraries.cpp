@@ -187,7 +187,8 @@ int main(int argc, char** argv) {
   shapes.push_back({"lm head", "scores", 128, 128, 64, false, true});
   shapes.push_back({"lm head", "values", 128, 64, 128, false, false});
 
-  std::printf("| product | C = op(A) op(B) [m, n, k] | threads | tiles256 | split | openblas | blis | onednn | libxsmm |\n");
+  std::printf("| product | C = op(A) op(B) [m, n, k] | threads | tiles256 | split | openblas | blis | onednn | "
+              "libxsmm |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const Shape& s : shapes) {
     Problem p{s, std::vector<float>(static_cast<std::size_t>(s.m) * s.k, 0.5f),

@@ -198,8 +198,9 @@ GemmSplit gemm_split(std::int64_t m, std::int64_t n, std::int64_t k) {
 // ldc = n. The 256 x 256 tiles this replaced packed B again for every row tile and A for every column
 // tile, and kept products under 2^22 multiply-adds on one thread (benchmarks/gemm_libraries.cpp
 // measures them beside one call per product).
-// With a bias, C is first filled with the bias rows and the call adds to them (beta 1): the write-
-// allocate pass OpenBLAS makes for beta = 0 is the fill. With an activation, y = f(C) follows.
+// With a bias, each block of C is first filled with the bias rows and the call adds to them (beta 1):
+// the write-allocate pass OpenBLAS makes for beta = 0 is the fill. With an activation, y = f(C)
+// follows on each block while it is in cache.
 void CpuBackend::gemm_impl(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c,
                            double alpha, double beta, const GemmEpilogue& epilogue) {
   const Tensor none;
@@ -225,47 +226,47 @@ void CpuBackend::gemm_impl(const Tensor& a, bool trans_a, const Tensor& b, bool 
     T* cp = c.ptr<T>();
     T* yp = y ? y->ptr<T>() : nullptr;
     const T* biasp = bias ? bias->ptr<T>() : nullptr;
-    const std::int64_t row_grain = cpu::rows_per_block(n, cpu::kGrainCheap);
-    if (biasp)  // every row of C starts as the bias (beta is then 1)
-      cpu::parallel_blocks(threads_, m, row_grain, [&](std::int64_t i0, std::int64_t i1) {
-        for (std::int64_t i = i0; i < i1; ++i) std::copy(biasp, biasp + n, cp + i * n);
-      });
-    if (ka == 0 && !biasp) {  // an empty sum: C = beta C (beta = 0 overwrites, as BLAS)
-      cpu::parallel_blocks(threads_, m * n, cpu::kGrainCheap, [&](std::int64_t i0, std::int64_t i1) {
-        for (std::int64_t i = i0; i < i1; ++i) cp[i] = beta == 0.0 ? T(0) : static_cast<T>(beta * cp[i]);
-      });
-    } else if (ka > 0) {
-      const std::int64_t lda = std::max<std::int64_t>(1, a.cols()), ldb = std::max<std::int64_t>(1, b.cols());
-      const T call_beta = biasp ? T(1) : static_cast<T>(beta);
-      const GemmSplit sp = gemm_split(m, n, ka);
-      // Part p: rows (or columns) [p * sp.step, ...) of C, one single-threaded call.
-      const auto part = [&](std::int64_t p) {
-        const std::int64_t b0 = p * sp.step, e = std::min(sp.rows ? m : n, b0 + sp.step);
-        if (b0 >= e) return;
-        const std::int64_t i0 = sp.rows ? b0 : 0, j0 = sp.rows ? 0 : b0;
-        const T* at = trans_a ? a.ptr<T>() + i0 : a.ptr<T>() + i0 * lda;  // op(A) rows i0..: A's columns if transposed
-        const T* bt = trans_b ? b.ptr<T>() + j0 * ldb : b.ptr<T>() + j0;  // op(B) columns j0..: B's rows if transposed
-        cpu::blas_gemm<T>(trans_a, trans_b, static_cast<int>(sp.rows ? e - b0 : m), static_cast<int>(sp.rows ? n : e - b0),
-                          static_cast<int>(ka), static_cast<T>(alpha), at, static_cast<int>(lda), bt,
-                          static_cast<int>(ldb), call_beta, cp + i0 * n + j0, static_cast<int>(n));
-      };
-      if (sp.parts == 1 || threads_ == 1) {
-        cpu::single_threaded_blas([&] {
-          for (std::int64_t p = 0; p < sp.parts; ++p) part(p);
-        });
-      } else {
-#pragma omp parallel for num_threads(threads_) schedule(static)
-        for (std::int64_t p = 0; p < sp.parts; ++p) part(p);
+    const T* ap = a.ptr<T>();
+    const T* bp = b.ptr<T>();
+    const std::int64_t lda = std::max<std::int64_t>(1, a.cols()), ldb = std::max<std::int64_t>(1, b.cols());
+    const T call_beta = biasp ? T(1) : static_cast<T>(beta);
+    const GemmSplit sp = gemm_split(m, n, ka);
+    // Part p: rows (or columns) [p * sp.step, ...) of C: the bias fill, one single-threaded call, and
+    // the activation, while the block is in cache.
+    const auto part = [&](std::int64_t p) {
+      const std::int64_t b0 = p * sp.step, e = std::min(sp.rows ? m : n, b0 + sp.step);
+      if (b0 >= e) return;
+      const std::int64_t i0 = sp.rows ? b0 : 0, j0 = sp.rows ? 0 : b0;
+      const std::int64_t mm = sp.rows ? e - b0 : m, nn = sp.rows ? n : e - b0;
+      const std::int64_t at0 = i0 * n + j0;  // the block's first element in C (and y); rows n apart
+      if (biasp)
+        for (std::int64_t i = 0; i < mm; ++i) std::copy(biasp + j0, biasp + j0 + nn, cp + at0 + i * n);
+      if (ka > 0) {
+        const T* at = trans_a ? ap + i0 : ap + i0 * lda;  // op(A) rows i0..: A's columns when transposed
+        const T* bt = trans_b ? bp + j0 * ldb : bp + j0;  // op(B) columns j0..: B's rows when transposed
+        cpu::blas_gemm<T>(trans_a, trans_b, static_cast<int>(mm), static_cast<int>(nn), static_cast<int>(ka),
+                          static_cast<T>(alpha), at, static_cast<int>(lda), bt, static_cast<int>(ldb), call_beta,
+                          cp + at0, static_cast<int>(n));
+      } else if (!biasp) {  // an empty sum: C = beta C (beta = 0 overwrites, as BLAS)
+        for (std::int64_t i = 0; i < mm; ++i) {
+          T* row = cp + at0 + i * n;
+          for (std::int64_t j = 0; j < nn; ++j) row[j] = beta == 0.0 ? T(0) : static_cast<T>(beta * row[j]);
+        }
       }
-    }
-    if (yp)  // y = f(C), in blocks of whole rows (cut by shape only)
-      cpu::with_activation(epilogue.act, [&](auto act) {
-        constexpr Activation f = decltype(act)::value;
-        cpu::parallel_blocks(threads_, m, cpu::rows_per_block(n, cpu::activation_grain(f)),
-                             [&](std::int64_t i0, std::int64_t i1) {
-                               cpu::activate_span<f>(cp + i0 * n, yp + i0 * n, (i1 - i0) * n);
-                             });
+      if (yp)
+        cpu::with_activation(epilogue.act, [&](auto act) {
+          for (std::int64_t i = 0; i < mm; ++i)
+            cpu::activate_span<decltype(act)::value>(cp + at0 + i * n, yp + at0 + i * n, nn);
+        });
+    };
+    if (sp.parts == 1 || threads_ == 1) {
+      cpu::single_threaded_blas([&] {
+        for (std::int64_t p = 0; p < sp.parts; ++p) part(p);
       });
+      return;
+    }
+#pragma omp parallel for num_threads(threads_) schedule(static)
+    for (std::int64_t p = 0; p < sp.parts; ++p) part(p);
   });
 }
 
