@@ -20,13 +20,15 @@ bool any_set(std::initializer_list<const char*> vars) {
   return false;
 }
 
-// Whether other work already keeps this machine's cores busy: the 1-minute load average (runnable
-// tasks, /proc/loadavg) is at least the number of hardware threads. False when it cannot be read.
+// Whether other work keeps this machine's cores oversubscribed: the 1-minute load average (runnable
+// tasks, /proc/loadavg) is at least twice the number of hardware threads. Twice, because a run just
+// before this one (a benchmark loop, a script) leaves up to one task per core in the average.
+// False when it cannot be read.
 bool machine_busy() {
   std::ifstream f("/proc/loadavg");
   double load = 0.0;
   if (!(f >> load)) return false;
-  return load >= static_cast<double>(std::max(1u, std::thread::hardware_concurrency()));
+  return load >= 2.0 * static_cast<double>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 }  // namespace
