@@ -7,15 +7,9 @@ the first). Prints samples per second.
   lm:      byte embedding + learned positions -> causal pre-LN layers -> final LayerNorm -> Linear(256);
            next-byte cross-entropy.
 Usage: torch_transformer_train.py tabular|lm DATA.h5 --threads T --epochs E --batch-size B
-       [--d-model D --heads H --layers N]"""
+       [--d-model D --heads H --layers N]   (DDP: see torch_common.py)"""
 import argparse
-import os
-import time
-# Debian's torch runs its gemms in the pthread build of OpenBLAS, whose threads compete for the cores
-# with torch's own OpenMP threads while those spin-wait after each parallel region: on 2 threads that
-# made PyTorch slower than on 1. Passive waiting gives it its best speed here (the LM on 2 threads
-# 12 -> 31 samples/s); libgomp reads this when torch loads it, so it is set before the import.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch_common  # first: it sets the environment torch reads when it loads
 
 import h5py
 import numpy as np
@@ -32,7 +26,6 @@ p.add_argument("--d-model", type=int, default=128)
 p.add_argument("--heads", type=int, default=4)
 p.add_argument("--layers", type=int, default=4)
 a = p.parse_args()
-torch.set_num_threads(a.threads)
 torch.manual_seed(1)
 
 
@@ -79,17 +72,4 @@ with h5py.File(a.data) as f:
         loss_fn = lambda out, t: nn.functional.cross_entropy(out.reshape(-1, 256), t.reshape(-1), ignore_index=-1)
 n = int(len(x) * 0.8)  # hpctrain holds out 20% for validation
 x, y = x[:n], y[:n]
-opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
-timed, samples = 0.0, 0
-for epoch in range(a.epochs):
-    start = time.perf_counter()
-    perm = torch.randperm(n)
-    for b in range(0, n, a.batch_size):
-        idx = perm[b:b + a.batch_size]
-        opt.zero_grad(set_to_none=False)
-        loss_fn(model(x[idx]), y[idx]).backward()
-        opt.step()
-    if epoch > 0:
-        timed += time.perf_counter() - start
-        samples += n
-print(f"{samples / timed:.1f}")
+torch_common.train(model, x, y, loss_fn, a.epochs, a.batch_size, a.threads)

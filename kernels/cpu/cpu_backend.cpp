@@ -1,7 +1,6 @@
 // CpuBackend: thread setup, streams, memory operations, casts and gemm (OpenBLAS).
 #include "kernels/cpu/cpu_backend.hpp"
 
-#include <cblas.h>
 #include <omp.h>
 #include <sched.h>
 
@@ -11,7 +10,6 @@
 #include <cstring>
 #include <memory>
 #include <thread>
-#include <type_traits>
 
 #include "kernels/cpu/cpu_activation.hpp"
 #include "kernels/cpu/cpu_blas.hpp"
@@ -19,11 +17,6 @@
 #include "kernels/cpu/cpu_widen.hpp"
 #include "kernels/validate.hpp"
 
-// OpenBLAS's own entry point (both the pthread and the OpenMP build have it). The OpenMP build
-// (HPCTRAIN_OPENBLAS_OPENMP) shares OpenMP's pool and in fact follows omp_get_max_threads() of the
-// calling thread; the pthread build owns a second pool. Either way gemm keeps OpenBLAS at one thread
-// per call and parallelises over tiles itself (see gemm), so two pools never spin on the same cores.
-extern "C" void openblas_set_num_threads(int);
 
 namespace hpct::kernels {
 namespace {
@@ -72,10 +65,10 @@ CpuBackend::CpuBackend(int threads)
   set_default_stream(stream_);
 }
 
-// OpenBLAS runs single-threaded inside our tiles (see gemm), so its own count is 1: the pthread
+// OpenBLAS runs single-threaded inside our gemm parts (see gemm), so its own count is 1: the pthread
 // build then never spins a second pool. The OpenMP build's openblas_set_num_threads also sets this
-// thread's OpenMP count, hence the order. Our loops name their team size (num_threads(threads_)); the
-// OpenMP default is set for code outside this backend.
+// thread's OpenMP count, hence the order. Our loops name their
+// team size (num_threads(threads_)); the OpenMP default is set for code outside this backend.
 void CpuBackend::apply_threads() const {
   openblas_set_num_threads(1);
   omp_set_num_threads(threads_);
@@ -167,49 +160,47 @@ void CpuBackend::gather_rows_impl(const Tensor& src, const Tensor& index, const 
 }
 
 // ---- gemm ---------------------------------------------------------------------------------------------
+
 namespace {
 
-// C is cut into tiles whose size depends on (m, n, k) only; each tile is one single-threaded BLAS call,
-// and the tiles run in parallel. The bits of C therefore do not depend on the thread count (OpenBLAS's
-// own threading splits the work by thread count and changes the last bits with it).
-struct GemmTiles {
-  std::int64_t tm, tn;
+// How gemm cuts C: `parts` single-threaded calls on consecutive blocks of `step` rows (or columns,
+// when C is wider than tall), which run in parallel. Each call packs only its block of the long side's
+// operand; the other operand is packed once per part.
+struct GemmSplit {
+  std::int64_t parts, step;
+  bool rows;
 };
 
-// Tiles of at most 256 rows (m cut into near-equal parts): one OpenBLAS call on a 256-row tile runs
-// at ~97% of its speed on a 512 x 1024 matrix (128 rows: ~88%). Each call packs its panels of A and
-// B anew, so a tile keeps all n columns (up to 2048) when m alone gives 4 tiles or more to share:
-// B is then packed m / 256 times instead of (m / 256) x (n / 256), and A once. Otherwise n is cut
-// into 256-column parts as well, for parallelism. Products under 2^22 multiply-adds (~60 us on a core)
-// stay one call. The tiles depend on (m, n, k) only, never on the thread count.
-GemmTiles gemm_tiles(std::int64_t m, std::int64_t n, std::int64_t k) {
-  constexpr double kSerialMacs = 4194304.0;
-  constexpr std::int64_t kTile = 256, kWide = 2048, kNarrow = 64;
-  if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) <= kSerialMacs) return {m, n};
-  const auto split = [](std::int64_t d, std::int64_t most) {
-    const std::int64_t parts = (d + most - 1) / most;
-    return (d + parts - 1) / parts;
-  };
-  const std::int64_t row_tiles = (m + kTile - 1) / kTile;
-  std::int64_t tm = split(m, kTile), tn = split(n, row_tiles >= 4 ? kWide : kTile);
-  // Under 4 tiles, two threads would wait on each other (one tile, or three): the larger side is
-  // halved down to kNarrow (a transformer's [128, 128] weight gradient over 2432 rows was one tile).
-  const auto tiles = [&] { return ((m + tm - 1) / tm) * ((n + tn - 1) / tn); };
-  while (tiles() < 4 && std::max(tm, tn) > kNarrow) {
-    std::int64_t& side = tm >= tn ? tm : tn;
-    side = split(&side == &tm ? m : n, (side + 1) / 2);
-  }
-  return {tm, tn};
+// The parts depend on (m, n, k) only, never on the thread count: every call, and so every bit of C,
+// is the same on any number of threads (OpenBLAS's own threading changed C's last bits with the thread
+// count on its SkylakeX kernels, one part per thread did on its Haswell ones). Up to 4 parts (2 or 4 threads share them
+// evenly; one thread re-packs the short side's operand at most 4 times), each of at least 2^20
+// multiply-adds (~10 us on a core: less is not worth a fork), a power of two, in multiples of 64
+// rows or columns. A 256 x 128 x 128 product of a small MLP is 4 parts, 256 x 128 x 64 is 2.
+GemmSplit gemm_split(std::int64_t m, std::int64_t n, std::int64_t k) {
+  constexpr double kMinPartMacs = 1048576.0;
+  constexpr std::int64_t kMostParts = 4, kAlign = 64;
+  const bool rows = m >= n;
+  const std::int64_t side = rows ? m : n;
+  const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  std::int64_t parts = 1;
+  while (parts * 2 <= kMostParts && parts * 2 * kAlign <= side && macs >= static_cast<double>(parts * 2) * kMinPartMacs)
+    parts *= 2;
+  const std::int64_t step = ((side + parts - 1) / parts + kAlign - 1) / kAlign * kAlign;
+  return {(side + step - 1) / step, step, rows};
 }
 
 }  // namespace
 
 // C[m, n] = alpha * op(A)[m, k] op(B)[k, n] + beta * C (+ bias[n] on every row when bias is given) on
-// row-major matrix views (leading dims folded into rows), tile by tile: C[i0:, j0:] = alpha op(A)[i0:, :]
-// op(B)[:, j0:] + beta C[i0:, j0:], each tile one cblas_?gemm(RowMajor) call with lda = A.cols(),
-// ldb = B.cols(), ldc = n. With a bias each tile is first filled with the bias rows and the call adds to
-// them (beta 1): the bias costs no pass over C of its own, and the write-allocate pass OpenBLAS makes
-// for beta = 0 is the fill. With an activation, y = f(C) follows on each tile while it is in cache.
+// row-major matrix views (leading dims folded into rows): at most 4 single-threaded cblas_?gemm(RowMajor)
+// calls on blocks of C's rows or columns (gemm_split), in parallel, with lda = A.cols(), ldb = B.cols(),
+// ldc = n. The 256 x 256 tiles this replaced packed B again for every row tile and A for every column
+// tile, and kept products under 2^22 multiply-adds on one thread (benchmarks/gemm_libraries.cpp
+// measures them beside one call per product).
+// With a bias, each block of C is first filled with the bias rows and the call adds to them (beta 1):
+// the write-allocate pass OpenBLAS makes for beta = 0 is the fill. With an activation, y = f(C)
+// follows on each block while it is in cache.
 void CpuBackend::gemm_impl(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c,
                            double alpha, double beta, const GemmEpilogue& epilogue) {
   const Tensor none;
@@ -235,58 +226,47 @@ void CpuBackend::gemm_impl(const Tensor& a, bool trans_a, const Tensor& b, bool 
     T* cp = c.ptr<T>();
     T* yp = y ? y->ptr<T>() : nullptr;
     const T* biasp = bias ? bias->ptr<T>() : nullptr;
-    // Row i of tile (i0, j0) of C, nn wide, starts as bias[j0 ..] (beta is then 1).
-    const auto fill_bias = [&](std::int64_t i0, std::int64_t j0, std::int64_t mm, std::int64_t nn) {
-      for (std::int64_t i = i0; i < i0 + mm; ++i) std::copy(biasp + j0, biasp + j0 + nn, cp + i * n + j0);
-    };
-    // Rows of tile (i0, j0) of y = f(C).
-    const auto activate = [&](std::int64_t i0, std::int64_t j0, std::int64_t mm, std::int64_t nn) {
-      cpu::with_activation(epilogue.act, [&](auto act) {
-        for (std::int64_t i = i0; i < i0 + mm; ++i)
-          cpu::activate_span<decltype(act)::value>(cp + i * n + j0, yp + i * n + j0, nn);
-      });
-    };
-    if (ka == 0) {  // an empty sum: C = beta C (beta = 0 overwrites, as BLAS), or the bias rows
-      if (biasp) {
-        fill_bias(0, 0, m, n);
-      } else {
-        cpu::parallel_blocks(threads_, m * n, cpu::kGrainCheap, [&](std::int64_t i0, std::int64_t i1) {
-          for (std::int64_t i = i0; i < i1; ++i) cp[i] = beta == 0.0 ? T(0) : static_cast<T>(beta * cp[i]);
-        });
-      }
-      if (yp) activate(0, 0, m, n);
-      return;
-    }
     const T* ap = a.ptr<T>();
     const T* bp = b.ptr<T>();
-    const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
     const std::int64_t lda = std::max<std::int64_t>(1, a.cols()), ldb = std::max<std::int64_t>(1, b.cols());
-    const GemmTiles t = gemm_tiles(m, n, ka);
-    const std::int64_t tiles_n = (n + t.tn - 1) / t.tn, tiles = ((m + t.tm - 1) / t.tm) * tiles_n;
-    const T tile_beta = biasp ? T(1) : static_cast<T>(beta);
-    const auto tile = [&](std::int64_t i) {
-      const std::int64_t i0 = (i / tiles_n) * t.tm, j0 = (i % tiles_n) * t.tn;
-      const int mm = static_cast<int>(std::min(t.tm, m - i0)), nn = static_cast<int>(std::min(t.tn, n - j0));
-      const T* at = trans_a ? ap + i0 : ap + i0 * lda;  // op(A) rows i0.. = columns of A when transposed
-      const T* bt = trans_b ? bp + j0 * ldb : bp + j0;  // op(B) columns j0.. = rows of B when transposed
-      T* ct = cp + i0 * n + j0;
-      if (biasp) fill_bias(i0, j0, mm, nn);
-      if constexpr (std::is_same_v<T, float>)
-        cblas_sgemm(CblasRowMajor, ta, tb, mm, nn, static_cast<int>(ka), static_cast<float>(alpha), at,
-                    static_cast<int>(lda), bt, static_cast<int>(ldb), tile_beta, ct, static_cast<int>(n));
-      else
-        cblas_dgemm(CblasRowMajor, ta, tb, mm, nn, static_cast<int>(ka), alpha, at, static_cast<int>(lda), bt,
-                    static_cast<int>(ldb), tile_beta, ct, static_cast<int>(n));
-      if (yp) activate(i0, j0, mm, nn);
+    const T call_beta = biasp ? T(1) : static_cast<T>(beta);
+    const GemmSplit sp = gemm_split(m, n, ka);
+    // Part p: rows (or columns) [p * sp.step, ...) of C: the bias fill, one single-threaded call, and
+    // the activation, while the block is in cache.
+    const auto part = [&](std::int64_t p) {
+      const std::int64_t b0 = p * sp.step, e = std::min(sp.rows ? m : n, b0 + sp.step);
+      if (b0 >= e) return;
+      const std::int64_t i0 = sp.rows ? b0 : 0, j0 = sp.rows ? 0 : b0;
+      const std::int64_t mm = sp.rows ? e - b0 : m, nn = sp.rows ? n : e - b0;
+      const std::int64_t at0 = i0 * n + j0;  // the block's first element in C (and y); rows n apart
+      if (biasp)
+        for (std::int64_t i = 0; i < mm; ++i) std::copy(biasp + j0, biasp + j0 + nn, cp + at0 + i * n);
+      if (ka > 0) {
+        const T* at = trans_a ? ap + i0 : ap + i0 * lda;  // op(A) rows i0..: A's columns when transposed
+        const T* bt = trans_b ? bp + j0 * ldb : bp + j0;  // op(B) columns j0..: B's rows when transposed
+        cpu::blas_gemm<T>(trans_a, trans_b, static_cast<int>(mm), static_cast<int>(nn), static_cast<int>(ka),
+                          static_cast<T>(alpha), at, static_cast<int>(lda), bt, static_cast<int>(ldb), call_beta,
+                          cp + at0, static_cast<int>(n));
+      } else if (!biasp) {  // an empty sum: C = beta C (beta = 0 overwrites, as BLAS)
+        for (std::int64_t i = 0; i < mm; ++i) {
+          T* row = cp + at0 + i * n;
+          for (std::int64_t j = 0; j < nn; ++j) row[j] = beta == 0.0 ? T(0) : static_cast<T>(beta * row[j]);
+        }
+      }
+      if (yp)
+        cpu::with_activation(epilogue.act, [&](auto act) {
+          for (std::int64_t i = 0; i < mm; ++i)
+            cpu::activate_span<decltype(act)::value>(cp + at0 + i * n, yp + at0 + i * n, nn);
+        });
     };
-    if (tiles == 1 || threads_ == 1) {
+    if (sp.parts == 1 || threads_ == 1) {
       cpu::single_threaded_blas([&] {
-        for (std::int64_t i = 0; i < tiles; ++i) tile(i);
+        for (std::int64_t p = 0; p < sp.parts; ++p) part(p);
       });
       return;
     }
-#pragma omp parallel for num_threads(threads_) schedule(static) if (tiles > 1)
-    for (std::int64_t i = 0; i < tiles; ++i) tile(i);
+#pragma omp parallel for num_threads(threads_) schedule(static)
+    for (std::int64_t p = 0; p < sp.parts; ++p) part(p);
   });
 }
 

@@ -7,6 +7,12 @@
 
 #include <type_traits>
 
+// OpenBLAS's own entry point (both the pthread and the OpenMP build have it). The OpenMP build
+// (HPCTRAIN_OPENBLAS_OPENMP) shares OpenMP's pool and follows omp_get_max_threads() of the calling
+// thread; the pthread build owns a second pool. CpuBackend keeps OpenBLAS at one thread per call and
+// parallelises gemm itself (a few calls on blocks of C), so two pools never spin on the same cores.
+extern "C" void openblas_set_num_threads(int);
+
 namespace hpct::kernels::cpu {
 
 // C[m, n] = alpha op(A)[m, k] op(B)[k, n] + beta C on row-major strided matrices (lda, ldb, ldc in

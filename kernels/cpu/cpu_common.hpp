@@ -10,6 +10,8 @@
 // - Reductions compute one double partial per block and add the partials in block order on the
 //   calling thread: the result is bit-identical for any number of threads. No atomics.
 // - Nothing inside a parallel region throws: every check runs before the loop.
+// - gemm cuts C into at most 4 blocks of rows or columns by shape alone (cpu_backend.cpp, gemm_split),
+//   one single-threaded OpenBLAS call each: C's bits do not change with the thread count either.
 #include <algorithm>
 #include <cstdint>
 #include <vector>

@@ -26,6 +26,7 @@
 #include "app/version.hpp"
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
+#include "core/peak_rss.hpp"
 #include "core/trace.hpp"
 #include "core/stop_signal.hpp"
 #include "data/dataset.hpp"
@@ -568,6 +569,7 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
                              .add("samples_per_s", s.samples_per_s)
                              .add("tokens_per_s", s.tokens_per_s)
                              .add("seconds", s.seconds)
+                             .add("peak_rss_mib", peak_rss_mib())
                              .add("phases", ph)
                              .add("limits", joined)
                              .add("model", model_path));
@@ -606,7 +608,7 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   if (val_truth.n) final_line << " val_loss=" << s.val_loss << metrics_line(s.val_metrics);
   final_line << std::fixed << std::setprecision(0) << " | " << s.samples_per_s << " samples/s";
   if (s.tokens_per_s > 0) final_line << " (" << s.tokens_per_s << " tokens/s)";
-  final_line << " | model "
+  final_line << " | peak RSS " << peak_rss_mib() << " MiB | model "
              << model_path;
   log::always(final_line.str());
   summary_event("finished", model_path);

@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <initializer_list>
 #include <string>
+#include <thread>
 
 #include "kernels/cpu/blas_kernel.hpp"
 
@@ -17,6 +20,17 @@ bool any_set(std::initializer_list<const char*> vars) {
   return false;
 }
 
+// Whether other work keeps this machine's cores oversubscribed: the 1-minute load average (runnable
+// tasks, /proc/loadavg) is at least twice the number of hardware threads. Twice, because a run just
+// before this one (a benchmark loop, a script) leaves up to one task per core in the average.
+// False when it cannot be read.
+bool machine_busy() {
+  std::ifstream f("/proc/loadavg");
+  double load = 0.0;
+  if (!(f >> load)) return false;
+  return load >= 2.0 * static_cast<double>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 }  // namespace
 
 void prepare_process_environment(char** argv) {
@@ -24,7 +38,7 @@ void prepare_process_environment(char** argv) {
   if (any_set({"HPCTRAIN_KEEP_ENVIRONMENT", "HPCTRAIN_KEEP_WAIT_POLICY", "HPCTRAIN_ENV_PREPARED"})) return;
   bool changed = false;
   if (!any_set({"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIND", "OMP_PLACES"}))
-    changed |= setenv("GOMP_SPINCOUNT", "20000", 1) == 0;
+    changed |= (machine_busy() ? setenv("OMP_WAIT_POLICY", "PASSIVE", 1) : setenv("GOMP_SPINCOUNT", "20000", 1)) == 0;
   if (const std::string core = kernels::better_blas_coretype(); !core.empty())
     changed |= setenv("OPENBLAS_CORETYPE", core.c_str(), 1) == 0;
   if (!changed || setenv("HPCTRAIN_ENV_PREPARED", "1", 1) != 0) return;

@@ -9,7 +9,11 @@
 //   everybody waits for (a tabular transformer on 2 threads under load: 205 samples/s spinning, 793
 //   sleeping at once). Never spinning (OMP_WAIT_POLICY=passive) is as bad the other way on a quiet
 //   machine, where every short parallel region then pays a wake-up (default MLP on 2 threads: 99k
-//   samples/s against 621k). A short spin kept 544k and 908 samples/s quiet. Not set when the user
+//   samples/s against 621k). A short spin kept 544k and 908 samples/s quiet.
+//   On a busy machine (1-minute load average >= twice its hardware threads: other jobs, builds) even the
+//   short spin loses: OMP_WAIT_POLICY=PASSIVE instead (an MLP 64-128x3-1 on 2 threads at load 11 on
+//   2 vCPUs: 8-19k samples/s with the short spin, 1,000 spins 30-40k, passive 52-199k, against
+//   46-57k on 1 thread; issue 18). Neither is set when the user
 //   set OMP_WAIT_POLICY or GOMP_SPINCOUNT, or binds threads (OMP_PROC_BIND, OMP_PLACES: libgomp has
 //   then pinned this thread to one core before main, and the re-executed process would inherit it).
 // - OPENBLAS_CORETYPE: when OpenBLAS picked an older kernel family than the CPU supports (an unknown

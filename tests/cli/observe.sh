@@ -23,6 +23,8 @@ if status == "finished":
     assert end["status"] == "finished" and end["steps"] == steps, end
     assert set(end["phases"]) == {"data", "forward", "backward", "comm_wait", "optimizer"}, end
     assert end["limits"], end
+    # Peak RSS in MiB: more than the binary and its libraries (> 5), less than this test could use.
+    assert 5 < end["peak_rss_mib"] < 4096, end
     epochs = [e for e in ev if e["event"] == "epoch"]
     assert len(epochs) == end["epochs"] and epochs[-1]["evaluated"] and epochs[-1]["val_loss"] > 0, epochs
     assert any(e["event"] == "checkpoint" and e.get("final") for e in ev), kinds
@@ -57,8 +59,9 @@ pass "a terminal gets one updating progress line"
 # --quiet: only the final line on stdout; train.log still has everything.
 "$HPCTRAIN" train --data.train d.h5 --epochs 2 --log-every 2 --quiet --run-dir quiet >quiet.out
 [[ $(wc -l <quiet.out) -eq 1 ]] && grep -q '^final: ' quiet.out || die "--quiet printed: $(cat quiet.out)"
+grep -Eq ' \| peak RSS [1-9][0-9]* MiB \| model ' quiet.out || die "final line without peak RSS: $(cat quiet.out)"
 grep -q '^epoch 2/2 train_loss=' quiet/train.log || die "--quiet: train.log lacks the epoch lines"
-pass "--quiet prints only the final line"
+pass "--quiet prints only the final line, with the peak RSS"
 
 # Two ranks: rank 0 alone prints and writes; the topology names 2 ranks.
 "$mpirun" -np 2 "$HPCTRAIN" train --data.train d.h5 --epochs 2 --log-every 2 --run-dir two >two.out 2>two.err
