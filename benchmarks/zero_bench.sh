@@ -7,15 +7,8 @@
 # Usage: benchmarks/zero_bench.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(realpath "${1:-build}/hpctrain")
-repeats=${REPEATS:-3}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-"$bin" gen-data --kind heteroscedastic --n 65536 --out "$work/small.h5" >/dev/null
-"$bin" gen-data --kind heteroscedastic --n 8192 --out "$work/wide.h5" >/dev/null
+source benchmarks/mlp_pair_setup.sh "$@"
 
-median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 # run ZERO DATA WIDTHS EPOCHS: prints the samples/s of one run (its state bytes go to $work/bytes-ZERO).
 run() {
   rm -rf "$work/run"
