@@ -608,25 +608,26 @@ void check_matrix(const Checker& c, const char* what, const Tensor& t, std::int6
   HPCT_CHECK(t.rank() == 2 && t.dim(0) == rows && t.dim(1) == cols, c.k, ": ", what, " is ", t.shape.str(),
              ", expected [", rows, ", ", cols, "]");
 }
+
+// class_concat's pair of shapes, forward (a, out) and backward (da, dout) alike: narrow [R, K], wide
+// [R C (expand) or R, K + C].
+void check_class_concat(const Checker& c, std::int64_t classes, bool expand, const char* narrow_name,
+                        const Tensor& narrow, const char* wide_name, const Tensor& wide) {
+  HPCT_CHECK(classes >= 1, c.k, ": classes must be >= 1, got ", classes);
+  check_f32(c, narrow_name, narrow);
+  HPCT_CHECK(narrow.rank() == 2, c.k, ": ", narrow_name, " must be [R, K], got ", narrow.shape.str());
+  check_matrix(c, wide_name, wide, expand ? narrow.dim(0) * classes : narrow.dim(0), narrow.dim(1) + classes);
+  c.same_dtype(narrow_name, narrow, wide_name, wide);
+}
 }  // namespace
 
 void Backend::class_concat_forward(const Tensor& a, std::int64_t classes, bool expand, const Tensor& out) {
-  const Checker c{"class_concat_forward", device()};
-  HPCT_CHECK(classes >= 1, c.k, ": classes must be >= 1, got ", classes);
-  check_f32(c, "a", a);
-  HPCT_CHECK(a.rank() == 2, c.k, ": a must be [R, K], got ", a.shape.str());
-  check_matrix(c, "out", out, expand ? a.dim(0) * classes : a.dim(0), a.dim(1) + classes);
-  c.same_dtype("a", a, "out", out);
+  check_class_concat(Checker{"class_concat_forward", device()}, classes, expand, "a", a, "out", out);
   class_concat_forward_impl(a, classes, expand, out);
 }
 
 void Backend::class_concat_backward(const Tensor& dout, std::int64_t classes, bool expand, const Tensor& da) {
-  const Checker c{"class_concat_backward", device()};
-  HPCT_CHECK(classes >= 1, c.k, ": classes must be >= 1, got ", classes);
-  check_f32(c, "da", da);
-  HPCT_CHECK(da.rank() == 2, c.k, ": da must be [R, K], got ", da.shape.str());
-  check_matrix(c, "dout", dout, expand ? da.dim(0) * classes : da.dim(0), da.dim(1) + classes);
-  c.same_dtype("da", da, "dout", dout);
+  check_class_concat(Checker{"class_concat_backward", device()}, classes, expand, "da", da, "dout", dout);
   class_concat_backward_impl(dout, classes, expand, da);
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.hpp"
+#include "kernels/common/conv_lengths.hpp"
 #include "kernels/cpu/cpu_common.hpp"
 #include "kernels/cpu/cpu_widen.hpp"
 
@@ -24,11 +25,11 @@ struct Valid {
   bool transposed;
   std::int64_t vx(std::int64_t n) const {
     if (!lengths) return lx;
-    return transposed ? std::min<std::int64_t>(std::int64_t{lengths[n]} * stride, lx) : lengths[n];
+    return transposed ? math::conv_transpose_valid_out(lengths[n], stride, lx) : lengths[n];
   }
   std::int64_t vy(std::int64_t n) const {
     if (!lengths) return ly;
-    return transposed ? lengths[n] : std::min<std::int64_t>((lengths[n] + stride - 1) / stride, ly);
+    return transposed ? lengths[n] : math::conv_valid_out(lengths[n], stride, ly);
   }
 };
 

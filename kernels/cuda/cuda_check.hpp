@@ -57,6 +57,13 @@ namespace hpct::kernels::cuda {
       ::hpct::kernels::cuda::warn_call(#call, __FILE__, __LINE__, cudaGetErrorString(hpct_e_));         \
   } while (0)
 
+#define HPCT_CUDNN_WARN(call)                                                                           \
+  do {                                                                                                  \
+    const cudnnStatus_t hpct_s_ = (call);                                                               \
+    if (hpct_s_ != CUDNN_STATUS_SUCCESS)                                                                \
+      ::hpct::kernels::cuda::warn_call(#call, __FILE__, __LINE__, cudnnGetErrorString(hpct_s_));        \
+  } while (0)
+
 namespace hpct::kernels::cuda {
 void warn_call(const char* call, const char* file, int line, const char* what) noexcept;
 }  // namespace hpct::kernels::cuda

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "kernels/common/conv_lengths.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_cudnn_conv.hpp"
@@ -30,14 +31,12 @@ struct ConvDims {
   __device__ std::int64_t vx(std::int64_t n) const {
     if (!lengths) return lx;
     if (!transposed) return valid_length(lengths, n, lx);
-    const std::int64_t v = valid_length(lengths, n, ly) * stride;
-    return v < lx ? v : lx;
+    return math::conv_transpose_valid_out(valid_length(lengths, n, ly), stride, lx);
   }
   __device__ std::int64_t vy(std::int64_t n) const {
     if (!lengths) return ly;
     if (transposed) return valid_length(lengths, n, ly);
-    const std::int64_t v = (valid_length(lengths, n, lx) + stride - 1) / stride;
-    return v < ly ? v : ly;
+    return math::conv_valid_out(valid_length(lengths, n, lx), stride, ly);
   }
   __device__ std::int64_t w_index(std::int64_t c, std::int64_t ci, std::int64_t t) const {
     return (c * cx + ci) * kk + t;

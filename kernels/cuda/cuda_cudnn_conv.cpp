@@ -45,10 +45,10 @@ struct CudnnConv::Descs {
     ok = on == p.n && oc == p.cy && oh == 1 && ow == p.ly;
   }
   ~Descs() {
-    if (conv) (void)cudnnDestroyConvolutionDescriptor(conv);
-    if (w) (void)cudnnDestroyFilterDescriptor(w);
-    if (y) (void)cudnnDestroyTensorDescriptor(y);
-    if (x) (void)cudnnDestroyTensorDescriptor(x);
+    if (conv) HPCT_CUDNN_WARN(cudnnDestroyConvolutionDescriptor(conv));
+    if (w) HPCT_CUDNN_WARN(cudnnDestroyFilterDescriptor(w));
+    if (y) HPCT_CUDNN_WARN(cudnnDestroyTensorDescriptor(y));
+    if (x) HPCT_CUDNN_WARN(cudnnDestroyTensorDescriptor(x));
   }
   Descs(const Descs&) = delete;
   Descs& operator=(const Descs&) = delete;
@@ -61,7 +61,7 @@ CudnnConv::CudnnConv() {
 }
 
 CudnnConv::~CudnnConv() {
-  if (handle_) (void)cudnnDestroy(handle_);
+  if (handle_) HPCT_CUDNN_WARN(cudnnDestroy(handle_));
 }
 
 CudnnConv& CudaBackend::cudnn_conv() {

@@ -18,7 +18,10 @@ std::string system_report() {
   int runtime = 0, driver = 0, nccl = 0;
   HPCT_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
   // 0 when no driver is installed (a build machine): reported, not an error.
-  if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
+  if (cudaDriverGetVersion(&driver) != cudaSuccess) {
+    driver = 0;
+    (void)cudaGetLastError();  // clear it, so that no later launch check reports it
+  }
   const std::size_t cublas = cublasLtGetVersion(), cudnn = cudnnGetVersion();
   HPCT_NCCL_CHECK(ncclGetVersion(&nccl));
   std::string s = cat("CUDA runtime ", cuda_version(runtime), ", driver ", cuda_version(driver), ", cuBLASLt ",

@@ -245,8 +245,7 @@ TraceRange parse_trace_steps(const std::string& text) {
 void write_trace(const std::string& path, dist::Communicator& comm, dist::Communicator* barrier) {
   auto part = [&](int r) { return cat(path, ".rank-", r, ".part"); };
   write_text_atomic(part(comm.rank()), trace::events_json());
-  std::int32_t one = 1;
-  if (comm.size() > 1) barrier->allreduce(Tensor(&one, Shape{1}, DType::i32), dist::ReduceOp::sum)->wait_host();
+  if (comm.size() > 1) barrier->barrier()->wait_host();
   if (comm.rank() != 0) return;
   std::vector<std::string> parts;
   for (int r = 0; r < comm.size(); ++r) {
@@ -263,8 +262,8 @@ bool progress_on_terminal(const std::string& option) {
   if (option == "on") return true;
   if (option == "off") return false;
   HPCT_CHECK(option == "auto", "option --log.terminal: must be on, off or auto, got '", option, "'");
-  for (const char* launcher : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
-    if (std::getenv(launcher)) return false;
+  // Under a launcher, ranks see a pseudo-terminal even when the job's output is a file.
+  if (dist::launched_by_mpi() || std::getenv("SLURM_PROCID")) return false;
   return ::isatty(1) == 1;
 }
 

@@ -53,13 +53,13 @@ std::int64_t ZeroOptimizer::unsharded_state_bytes() const { return state_bytes()
 // Every rank's shard to every rank (host memory, over the data communicator), then each block to its
 // place in the flat layout.
 std::vector<float> ZeroOptimizer::gather_state(kernels::Backend& be, std::size_t i) const {
-  const Tensor shard = optimizer_->state().at(i).second;
-  HPCT_CHECK(shard.dtype == DType::f32, "checkpoint: optimizer state ", optimizer_->state().at(i).first,
-             " is not float32");
+  const auto& [name, shard] = optimizer_->state().at(i);
+  HPCT_CHECK(shard.dtype == DType::f32, "checkpoint: optimizer state ", name, " is not float32");
   const int p = ddp_.comm().size();
   const std::int64_t s = shard.numel();
   std::vector<float> mine = be.read<float>(shard), all(static_cast<std::size_t>(s * p));
   ddp_.comm().allgather(Tensor(mine.data(), Shape{s}, DType::f32), Tensor(all.data(), Shape{s * p}, DType::f32))->wait_host();
+  if (ddp_.comm().rank() != 0) return {};  // only rank 0 writes the checkpoint
   std::vector<float> full(static_cast<std::size_t>(store_.flat_size()), 0.0f);
   for (const dist::Ddp::Bucket& b : ddp_.buckets())
     for (int r = 0; r < p; ++r) {

@@ -14,8 +14,9 @@
 // window sums both in rank order), the update is elementwise, the global gradient norm is the sum of
 // the shards' sums of squares (the trainer allreduces it).
 //
-// Checkpoints: gather_state() assembles the unsharded state on every rank (rank 0 writes it), so a
-// checkpoint is the same file with or without sharding and resumes under either setting.
+// Checkpoints: gather_state() gathers the shards (collective) and assembles the unsharded state on rank 0
+// (the writer; other ranks get nothing), so a checkpoint is the same file with or without sharding and
+// resumes under either setting.
 #include <cstdint>
 #include <memory>
 #include <string>

@@ -37,7 +37,7 @@ World& World::get() {
 
 // Whether an MPI launcher started this process (Open MPI's mpirun, PMI / PMIx as srun and MPICH's
 // hydra set them). Without one the process is its own world and MPI is not started at all.
-static bool launched_by_mpi() {
+bool launched_by_mpi() {
   for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"})
     if (std::getenv(var)) return true;
   return false;

@@ -15,6 +15,10 @@ struct Topology {
   int nodes = 1;
 };
 
+// Whether an MPI launcher started this process (Open MPI's mpirun, PMI / PMIx as srun and MPICH's
+// hydra set its variables).
+bool launched_by_mpi();
+
 class World {
  public:
   // Without an MPI launcher (no OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK, ...), the process is a
