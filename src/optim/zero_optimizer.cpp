@@ -53,7 +53,8 @@ std::int64_t ZeroOptimizer::unsharded_state_bytes() const { return state_bytes()
 // Every rank's shard to every rank (host memory, over the data communicator), then each block to its
 // place in the flat layout.
 std::vector<float> ZeroOptimizer::gather_state(kernels::Backend& be, std::size_t i) const {
-  const auto& [name, shard] = optimizer_->state().at(i);
+  const auto state = optimizer_->state();  // a list by value: keep it while its tensors are used
+  const auto& [name, shard] = state.at(i);
   HPCT_CHECK(shard.dtype == DType::f32, "checkpoint: optimizer state ", name, " is not float32");
   const int p = ddp_.comm().size();
   const std::int64_t s = shard.numel();
