@@ -107,11 +107,12 @@ TEST_CASE("bagged_spread: the resamples' spread plus the Monte Carlo error, Stud
 
   // The bootstrap's model: the bagged centre misses the true logit l by D ~ N(0, v_data) (the
   // data set drawn), resample j adds g_j ~ N(0, v_data), each member's seed e ~ N(0, v_seed). The
-  // t interval covers l at its level; the normal quantile on the same V, ignoring that V is estimated
-  // from 10 pairs, under-covers (about 92%).
+  // t interval covers l at about its level (94.2% in numpy: V, a difference of B and W, is a little
+  // noisier than a chi-square on P - 1 df); without the Monte Carlo term B/P it covers 93.0%, with
+  // the normal quantile on the same V, ignoring that V is estimated from 10 pairs, 91%.
   std::mt19937_64 gen(11);
   std::normal_distribution<double> normal;
-  const std::size_t rows = 20000, M = 20;
+  const std::size_t rows = 40000, M = 20;
   const double v_data = 0.5, v_seed = 0.1;
   std::vector<std::vector<float>> prob(M, std::vector<float>(rows));
   std::vector<double> truth(rows);
@@ -134,7 +135,8 @@ TEST_CASE("bagged_spread: the resamples' spread plus the Monte Carlo error, Stud
     for (std::size_t i = 0; i < rows; ++i) in += c.lower[0][i] <= sigmoid(truth[i]) && sigmoid(truth[i]) <= c.upper[0][i];
     return static_cast<double>(in) / static_cast<double>(rows);
   };
-  CHECK(coverage(s) == doctest::Approx(0.95).epsilon(0.01));
+  CHECK(coverage(s) > 0.936);  // binomial sd 0.0012
+  CHECK(coverage(s) < 0.95);
   s.df = 0;
-  CHECK(coverage(s) < 0.935);
+  CHECK(coverage(s) < 0.925);
 }
