@@ -19,8 +19,9 @@ for f in sorted(glob.glob(f"{sys.argv[1]}/rep*.npz")):
         k = np.sqrt((max(Sm - Wm, 0) * (M - 1) / (M - 2) * (1 + 1 / P) + Wm / M) / Sm)
         half = {"naive": z * np.sqrt(s2), "pairs": z * k * np.sqrt(s2), "bagged-z": z * np.sqrt(vd + B / P),
                 "bagged-t": t * np.sqrt(vd + B / P), "0.632-t": t * np.sqrt((1 - np.exp(-1)) * vd + B / P)}
-        for name, h in half.items():
-            lo, hi = lb - h, lb + h
+        q = np.quantile(S, [0.025, 0.975], axis=0)  # the bootstrap percentile interval (linear interpolation)
+        for name, h in list(half.items()) + [("percentile", None)]:
+            lo, hi = (lb - h, lb + h) if h is not None else (q[0], q[1])
             res.setdefault((M, name), []).append(
                 (((lam >= lo) & (lam <= hi)).mean(), (sig(hi) - sig(lo)).mean(), np.abs(sig(lb) - popt).mean()))
         gam.setdefault(M, []).append((np.abs(lb - lam), vd, B / P, t))
