@@ -42,15 +42,14 @@ Ddp::Ddp(Communicator& comm, params::ParameterStore& store, kernels::Backend& be
     shard_grads_ = Buffer(be.allocator(), Shape{at}, store.dtype());
     be.fill(shard_grads_, 0.0);
   }
-  // Always asked (it is collective), so ranks that disagree on zero_copy still agree on the outcome.
-  // A shared-memory window is host memory: only a backend whose kernels address host memory (the CPU
-  // backends) can keep gradients there; its view then carries the backend's device. NCCL's registered
-  // buffer is device memory, for the CUDA backend; a buffer of the other kind is let go (every rank
-  // has the same backend kind, so all do).
-  const bool host = be.device().is_host_memory();
-  const bool usable = opt.zero_copy && (host || be.device().kind == DeviceKind::cuda);
-  shared_ = comm_.make_reduction_buffer(store.flat_size(), store.dtype(), usable);
-  if (shared_ && shared_->tensor().device.is_host_memory() != host) shared_.reset();
+  // The buffer must be memory the backend's kernels address: a shared-memory window (MPI) is host
+  // memory, for the CPU backends (the view then carries the backend's device); NCCL's registered buffer
+  // is device memory, for the CUDA backend. Both kinds are the same on every rank (one backend kind, one
+  // communicator kind), so every rank computes the same `fits`, and a buffer of the wrong kind (the CUDA
+  // backend over MPI) is never made. Still always asked, with wanted = false then: the call is
+  // collective, and through it ranks that disagree on zero_copy still agree on the outcome.
+  const bool fits = be.device().is_host_memory() != comm_.reduction_buffer_on_device();
+  shared_ = comm_.make_reduction_buffer(store.flat_size(), store.dtype(), opt.zero_copy && fits);
   if (shared_) {
     Tensor window = shared_->tensor();
     window.device = be.device();
