@@ -148,10 +148,15 @@ void Ddp::sum_over_ranks(const Tensor& scalars) {
 // In place per bucket. With the gradients in a shared window, this rank's block goes first into the
 // window at the bucket's start (the same offset on every rank; the step's gradients there are consumed,
 // and zeroed before the next backward), so that the peers copy it straight from there.
+// Not so with NCCL's registered buffer (device memory): ncclAllGather reads any device memory and
+// gathers in place (send = this rank's block of recv), and NCCL uses a registration only when both
+// send and recv are registered, which recv (the parameters) is not; a copy into the registered
+// gradients would cost a device copy per bucket for nothing. (The reduce-scatter in grads_ready_from
+// already reads the bucket straight from the flat gradients, registered or not, into the shard.)
 void Ddp::allgather_blocks(const Tensor& flat, const Tensor& shard) {
   HPCT_CHECK(shard_, "Ddp::allgather_blocks without sharding");
   const int p = comm_.size(), r = comm_.rank();
-  const bool via_window = shared_ && flat.dtype == store_.dtype();
+  const bool via_window = shared_ && !comm_.reduction_buffer_on_device() && flat.dtype == store_.dtype();
   for (const Bucket& b : buckets_) {
     const Tensor all = flat.flat_range(b.begin, b.end - b.begin);
     Tensor mine = shard.empty() ? flat.flat_range(b.block_begin(r, p), b.block_size(p))
