@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include "app/run_files.hpp"
 #include "core/error.hpp"
 #include "train/progress.hpp"
 
@@ -119,14 +120,7 @@ std::string config_summary(const fs::path& dir) {
   else
     for (const std::string& l : read_lines(dir / "events.jsonl"))
       if (json_field(l, "event") == "start") text = json_field(l, "config");
-  std::map<std::string, std::string> kv;
-  std::istringstream in(text);
-  std::string section;
-  for (std::string line; std::getline(in, line);) {
-    if (line.size() > 2 && line.front() == '[') section = line.substr(1, line.size() - 2) + ".";
-    const auto eq = line.find(" = ");
-    if (eq != std::string::npos) kv[section + line.substr(0, eq)] = line.substr(eq + 3);
-  }
+  std::map<std::string, std::string> kv = ini_values(text);
   std::string out;
   for (const char* k : {"data.train", "model.type", "model.widths", "model.d-model", "model.layers", "epochs",
                         "batch-size", "optim.name", "optim.lr", "precision", "device"})
