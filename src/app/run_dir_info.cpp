@@ -67,22 +67,14 @@ struct Table {
   }
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string cell; std::getline(in, cell, ',');) out.push_back(cell);
-  if (!s.empty() && s.back() == ',') out.emplace_back();
-  return out;
-}
-
 Table read_metrics(const fs::path& p) {
   Table t;
   const std::vector<std::string> lines = read_lines(p);
   if (lines.empty()) return t;
-  t.names = split(lines[0]);
+  t.names = csv_cells(lines[0]);
   for (std::size_t i = 1; i < lines.size(); ++i) {
     std::vector<double> row;
-    for (const std::string& cell : split(lines[i])) row.push_back(cell.empty() ? std::nan("") : std::stod(cell));
+    for (const std::string& cell : csv_cells(lines[i])) row.push_back(cell.empty() ? std::nan("") : std::stod(cell));
     t.rows.push_back(row);
   }
   return t;

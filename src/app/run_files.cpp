@@ -27,4 +27,12 @@ std::map<std::string, std::string> ini_file_values(const std::string& path) {
   return ini_values(std::string(std::istreambuf_iterator<char>(in), {}));
 }
 
+std::vector<std::string> csv_cells(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream in(line);
+  for (std::string cell; std::getline(in, cell, ',');) out.push_back(cell);
+  if (!line.empty() && line.back() == ',') out.emplace_back();
+  return out;
+}
+
 }  // namespace hpct::app

@@ -1,8 +1,10 @@
 #pragma once
 // Reading back the text files a run writes: the INI text of its resolved configuration (config.ini,
-// Config::to_ini, also in the start event of events.jsonl; ensemble.ini).
+// Config::to_ini, also in the start event of events.jsonl; ensemble.ini) and the cells of a CSV line
+// (metrics.csv, the ensemble summary).
 #include <map>
 #include <string>
+#include <vector>
 
 namespace hpct::app {
 
@@ -13,5 +15,8 @@ namespace hpct::app {
 std::map<std::string, std::string> ini_values(const std::string& text);
 // ini_values of a file's text; empty when the file cannot be read.
 std::map<std::string, std::string> ini_file_values(const std::string& path);
+
+// A CSV line's cells as written (no quotes, no trimming); a trailing comma gives a last empty cell.
+std::vector<std::string> csv_cells(const std::string& line);
 
 }  // namespace hpct::app

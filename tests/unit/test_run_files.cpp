@@ -1,8 +1,10 @@
-// Reading back a run's text files: config.ini (the INI text of Config::to_ini) by dotted name.
+// Reading back a run's text files: config.ini (the INI text of Config::to_ini) by dotted name, and the
+// cells of a metrics.csv line.
 #include <doctest/doctest.h>
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "app/config.hpp"
 #include "app/run_files.hpp"
@@ -23,4 +25,12 @@ TEST_CASE("ini_values reads Config::to_ini back by dotted name") {
   CHECK(app::ini_values("# members = 9\nmembers = 4\n\n[members]\nmember-000 = group 0\nx\n") ==
         std::map<std::string, std::string>{{"members", "4"}, {"members.member-000", "group 0"}});
   CHECK(app::ini_file_values("/nonexistent/config.ini").empty());
+}
+
+TEST_CASE("csv_cells keeps empty cells, also a trailing one") {
+  CHECK(app::csv_cells("epoch,loss,val_loss") == std::vector<std::string>{"epoch", "loss", "val_loss"});
+  CHECK(app::csv_cells("1,,0.5") == std::vector<std::string>{"1", "", "0.5"});
+  CHECK(app::csv_cells("1,2,") == std::vector<std::string>{"1", "2", ""});
+  CHECK(app::csv_cells(" a ,b") == std::vector<std::string>{" a ", "b"});
+  CHECK(app::csv_cells("").empty());
 }
