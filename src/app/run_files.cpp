@@ -16,7 +16,7 @@ std::map<std::string, std::string> ini_values(const std::string& text) {
       continue;
     }
     const auto eq = line.find(" = ");
-    if (eq != std::string::npos) out[section + line.substr(0, eq)] = line.substr(eq + 3);
+    if (eq != std::string::npos && line.front() != '#') out[section + line.substr(0, eq)] = line.substr(eq + 3);
   }
   return out;
 }

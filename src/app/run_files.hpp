@@ -9,7 +9,7 @@
 namespace hpct::app {
 
 // The "key = value" lines of an INI text by dotted name: "section.key" under [section], "key" before
-// any section; other lines (comments, blanks) are skipped. The value is the rest of the line after the
+// any section; other lines (# comments, blanks) are skipped. The value is the rest of the line after the
 // first " = ", as written (a later line of the same name wins). Not Boost's parse_config_file: that
 // one cuts values at '#' and knows only declared options, and these texts are Config::to_ini's own.
 std::map<std::string, std::string> ini_values(const std::string& text);
