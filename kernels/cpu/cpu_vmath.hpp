@@ -6,27 +6,19 @@
 // precision of the reference and finite-difference tests, not of training.
 #include <cmath>
 #include <cstdint>
-#include <cstring>
+
+#include "core/half.hpp"
 
 namespace hpct::kernels::cpu {
 
 // g++ (12, with the default -ftrapping-math) vectorises neither a float select whose arms involve float
 // arithmetic (it will not speculate an operation that may trap) nor std::fmin / std::fmax; a bitwise
-// blend of unconditionally computed values is fine, so that is the only select the code below uses.
-inline std::uint32_t float_to_bits(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-inline float bits_to_float(std::uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
+// blend of unconditionally computed values is fine, so that is the only select the code below uses
+// (float_bits / bits_float: core/half.hpp).
 // cond ? a : b, branch-free.
 inline float blend(bool cond, float a, float b) {
   const std::uint32_t mask = 0u - static_cast<std::uint32_t>(cond);
-  return bits_to_float((float_to_bits(a) & mask) | (float_to_bits(b) & ~mask));
+  return bits_float((float_bits(a) & mask) | (float_bits(b) & ~mask));
 }
 
 // lo <= x <= hi (NaN stays NaN), as blends: a `x < lo ? lo : x` would let g++ thread the clamped cases
@@ -50,10 +42,10 @@ inline float fast_exp(float x) {
   const float p = ((((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
                      1.6666665459e-1f) * r + 5.0000001201e-1f) * r * r) + r + 1.0f;
   // n from the bits of t (no float-to-int conversion, which would be undefined for NaN).
-  const auto ni = static_cast<std::int32_t>(float_to_bits(t) - float_to_bits(kRound));
+  const auto ni = static_cast<std::int32_t>(float_bits(t) - float_bits(kRound));
   const std::int32_t n1 = ni / 2, n2 = ni - n1;  // both in [-75, 65] for finite x: normal powers of two
-  return p * bits_to_float(static_cast<std::uint32_t>(n1 + 127) << 23) *
-         bits_to_float(static_cast<std::uint32_t>(n2 + 127) << 23);
+  return p * bits_float(static_cast<std::uint32_t>(n1 + 127) << 23) *
+         bits_float(static_cast<std::uint32_t>(n2 + 127) << 23);
 }
 
 // tanh(x): |x| < 0.625: Cephes' tanhf polynomial x + x^3 P(x^2); else sign(x) (1 - 2 / (exp(2|x|) + 1)).

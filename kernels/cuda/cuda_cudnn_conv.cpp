@@ -11,15 +11,22 @@
 
 namespace hpct::kernels::cuda {
 
-// The descriptors of one problem, destroyed unchecked (nothing to do about a failure there).
-struct CudnnConv::Descs {
+// One problem's descriptors and the algorithm chosen for it (choose()), made once and kept in the
+// cache until the backend's teardown; a failed destruction there is only warned about.
+struct CudnnConv::Plan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   cudnnDataType_t data = CUDNN_DATA_FLOAT, compute = CUDNN_DATA_FLOAT;
-  bool ok = false;  // expressible: every extent fits an int and cuDNN's output length is ly
+  bool expressible = false;  // every extent fits an int and cuDNN's output length is ly
+  // The algorithm (ok: there is one; run() then needs no other check), its math type (set on conv)
+  // and the workspace it needs.
+  bool ok = false;
+  int algo = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  std::size_t workspace = 0;
 
-  explicit Descs(const ConvProblem& p) {
+  explicit Plan(const ConvProblem& p) {
     HPCT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     HPCT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
     HPCT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
@@ -42,16 +49,18 @@ struct CudnnConv::Descs {
     // disagrees on the output length, and the direct kernels run it.
     int on = 0, oc = 0, oh = 0, ow = 0;
     HPCT_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv, x, w, &on, &oc, &oh, &ow));
-    ok = on == p.n && oc == p.cy && oh == 1 && ow == p.ly;
+    expressible = on == p.n && oc == p.cy && oh == 1 && ow == p.ly;
   }
-  ~Descs() {
+  ~Plan() {
     if (conv) HPCT_CUDNN_WARN(cudnnDestroyConvolutionDescriptor(conv));
     if (w) HPCT_CUDNN_WARN(cudnnDestroyFilterDescriptor(w));
     if (y) HPCT_CUDNN_WARN(cudnnDestroyTensorDescriptor(y));
     if (x) HPCT_CUDNN_WARN(cudnnDestroyTensorDescriptor(x));
   }
-  Descs(const Descs&) = delete;
-  Descs& operator=(const Descs&) = delete;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+
+  void choose(cudnnHandle_t handle, const ConvProblem& p);
 };
 
 CudnnConv::CudnnConv() {
@@ -61,6 +70,7 @@ CudnnConv::CudnnConv() {
 }
 
 CudnnConv::~CudnnConv() {
+  plans_.clear();  // the descriptors go before the handle
   if (handle_) HPCT_CUDNN_WARN(cudnnDestroy(handle_));
 }
 
@@ -104,81 +114,83 @@ bool pick(const Perf* perf, int count, bool wide, int* algo, cudnnMathType_t* ma
 
 }  // namespace
 
-CudnnConv::Algo CudnnConv::choose(const ConvProblem& p, const Descs& d) {
-  Algo a;
-  if (!d.ok) return a;
+// The heuristic ranking of p's pass, its first usable entry (pick), and that entry's math type set on
+// the convolution descriptor for every run.
+void CudnnConv::Plan::choose(cudnnHandle_t handle, const ConvProblem& p) {
+  if (!expressible) return;
   const bool wide = p.dtype == DType::f32 || p.dtype == DType::f64;
-  HPCT_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, wide ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
+  HPCT_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, wide ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
   int got = 0;
   switch (p.pass) {
     case ConvPass::forward: {
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-      HPCT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, d.x, d.w, d.conv, d.y,
-                                                              CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
-      a.ok = pick(perf, got, wide, &a.algo, &a.math, &a.workspace);
+      HPCT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, x, w, conv, y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                              &got, perf));
+      ok = pick(perf, got, wide, &algo, &math, &workspace);
       break;
     }
     case ConvPass::backward_data: {
       cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-      HPCT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, d.w, d.y, d.conv, d.x,
+      HPCT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, w, y, conv, x,
                                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf));
-      a.ok = pick(perf, got, wide, &a.algo, &a.math, &a.workspace);
+      ok = pick(perf, got, wide, &algo, &math, &workspace);
       break;
     }
     case ConvPass::backward_filter: {
       cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
       HPCT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-          handle_, d.x, d.y, d.conv, d.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf));
-      a.ok = pick(perf, got, wide, &a.algo, &a.math, &a.workspace);
+          handle, x, y, conv, w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf));
+      ok = pick(perf, got, wide, &algo, &math, &workspace);
       break;
     }
   }
-  return a;
+  if (ok) HPCT_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, math));
 }
 
-const CudnnConv::Algo& CudnnConv::algo_of(const ConvProblem& p, const Descs& d) {
-  auto it = algos_.find(p);
-  if (it == algos_.end()) it = algos_.emplace(p, choose(p, d)).first;
-  return it->second;
+// Under mutex_.
+const CudnnConv::Plan& CudnnConv::plan_of(const ConvProblem& p) {
+  auto it = plans_.find(p);
+  if (it == plans_.end()) {
+    auto plan = std::make_unique<Plan>(p);
+    plan->choose(handle_, p);
+    it = plans_.emplace(p, std::move(plan)).first;
+  }
+  return *it->second;
 }
 
 bool CudnnConv::available(const ConvProblem& p) {
   if (!enabled_) return false;
   const std::lock_guard<std::mutex> lock(mutex_);
-  if (const auto it = algos_.find(p); it != algos_.end()) return it->second.ok;
-  const Descs d(p);
-  return algo_of(p, d).ok;
+  return plan_of(p).ok;
 }
 
 void CudnnConv::run(const ConvProblem& p, const void* a, const void* b, void* out, cudaStream_t s) {
   const std::lock_guard<std::mutex> lock(mutex_);
-  const Descs d(p);
-  const Algo& al = algo_of(p, d);
-  HPCT_CHECK(al.ok, "cudnn conv: no algorithm for this problem (call available() first)");
+  const Plan& d = plan_of(p);
+  HPCT_CHECK(d.ok, "cudnn conv: no algorithm for this problem (call available() first)");
   HPCT_CUDNN_CHECK(cudnnSetStream(handle_, s));
-  HPCT_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, al.math));
   // alpha = 1, beta = 0 in the compute type's host type (double for fp64, float otherwise).
   const double one_d = 1.0, zero_d = 0.0;
   const float one_f = 1.0f, zero_f = 0.0f;
   const bool dbl = p.dtype == DType::f64;
   const void* one = dbl ? static_cast<const void*>(&one_d) : &one_f;
   const void* zero = dbl ? static_cast<const void*>(&zero_d) : &zero_f;
-  const Workspace ws(al.workspace, s);
+  const Workspace ws(d.workspace, s);
   switch (p.pass) {
     case ConvPass::forward:
       HPCT_CUDNN_CHECK(cudnnConvolutionForward(handle_, one, d.x, a, d.w, b, d.conv,
-                                               static_cast<cudnnConvolutionFwdAlgo_t>(al.algo), ws.p, al.workspace,
+                                               static_cast<cudnnConvolutionFwdAlgo_t>(d.algo), ws.p, d.workspace,
                                                zero, d.y, out));
       break;
     case ConvPass::backward_data:
       HPCT_CUDNN_CHECK(cudnnConvolutionBackwardData(handle_, one, d.w, b, d.y, a, d.conv,
-                                                    static_cast<cudnnConvolutionBwdDataAlgo_t>(al.algo), ws.p,
-                                                    al.workspace, zero, d.x, out));
+                                                    static_cast<cudnnConvolutionBwdDataAlgo_t>(d.algo), ws.p,
+                                                    d.workspace, zero, d.x, out));
       break;
     case ConvPass::backward_filter:
       HPCT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle_, one, d.x, a, d.y, b, d.conv,
-                                                      static_cast<cudnnConvolutionBwdFilterAlgo_t>(al.algo), ws.p,
-                                                      al.workspace, zero, d.w, out));
+                                                      static_cast<cudnnConvolutionBwdFilterAlgo_t>(d.algo), ws.p,
+                                                      d.workspace, zero, d.w, out));
       break;
   }
 }

@@ -3,7 +3,7 @@
 // image of height 1 and width L, the filter is repacked by the caller to NHWC ("KRSC": [Cy, 1, K, Cx]),
 // so every tensor has cuDNN's best-supported layout. Only deterministic algorithms (cuDNN's heuristic
 // ranking, the first deterministic one that needs at most kMaxWorkspace), chosen once per problem and
-// cached; fp32 and fp64 without TF32 (CUDNN_FMA_MATH), 16-bit with fp32 compute. The workspace comes from
+// cached with the problem's descriptors (a Plan, kept until the backend's teardown); fp32 and fp64 without TF32 (CUDNN_FMA_MATH), 16-bit with fp32 compute. The workspace comes from
 // the stream-ordered pool. Masking by lengths and the biases stay in cuda_conv.cu: cuDNN sees inputs
 // whose masked positions are zero.
 #include <cuda_runtime.h>
@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include "core/tensor.hpp"
@@ -36,8 +37,8 @@ class CudnnConv {
   CudnnConv& operator=(const CudnnConv&) = delete;
 
   // Whether cuDNN runs p (the geometry is expressible, the output length matches, a deterministic
-  // algorithm exists); the choice is cached. HPCTRAIN_CUDNN_CONV=0 in the environment: never (the
-  // direct kernels run everything).
+  // algorithm exists); the choice is cached with p's descriptors. HPCTRAIN_CUDNN_CONV=0 in the
+  // environment: never (the direct kernels run everything).
   bool available(const ConvProblem& p);
   // Enqueues p on s (available(p) must be true), outputs overwritten:
   //   forward:          a = x, b = w (KRSC)  -> out = y
@@ -48,20 +49,14 @@ class CudnnConv {
   static constexpr std::size_t kMaxWorkspace = std::size_t{512} << 20;
 
  private:
-  struct Algo {
-    bool ok = false;
-    int algo = 0;
-    cudnnMathType_t math = CUDNN_DEFAULT_MATH;
-    std::size_t workspace = 0;
-  };
-  struct Descs;
-  Algo choose(const ConvProblem& p, const Descs& d);
-  const Algo& algo_of(const ConvProblem& p, const Descs& d);
+  // One problem's descriptors and algorithm, made on its first use (cuda_cudnn_conv.cpp).
+  struct Plan;
+  const Plan& plan_of(const ConvProblem& p);
 
   cudnnHandle_t handle_ = nullptr;
   bool enabled_ = true;
   std::mutex mutex_;
-  std::map<ConvProblem, Algo> algos_;
+  std::map<ConvProblem, std::unique_ptr<Plan>> plans_;  // under mutex_
 };
 
 }  // namespace hpct::kernels::cuda

@@ -20,6 +20,7 @@
 #include "app/commands.hpp"
 #include "app/config.hpp"
 #include "app/ensemble.hpp"
+#include "app/run_files.hpp"
 #include "data/bootstrap.hpp"
 #include "app/setup.hpp"
 #include "app/slurm_env.hpp"
@@ -176,19 +177,8 @@ const std::set<std::string>& resumable_options() {
 
 // The options of an INI text (Config::to_ini) that change the math, by dotted name, and the world size.
 std::map<std::string, std::string> math_options(const std::string& ini, int world) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(ini);
-  std::string section;
-  for (std::string line; std::getline(in, line);) {
-    if (line.size() > 2 && line.front() == '[' && line.back() == ']') {
-      section = line.substr(1, line.size() - 2) + ".";
-      continue;
-    }
-    const auto eq = line.find(" = ");
-    if (eq == std::string::npos) continue;
-    const std::string name = section + line.substr(0, eq);
-    if (!resumable_options().count(name)) out[name] = line.substr(eq + 3);
-  }
+  std::map<std::string, std::string> out = ini_values(ini);
+  std::erase_if(out, [](const auto& option) { return resumable_options().count(option.first) > 0; });
   if (world > 0) out["world-size"] = std::to_string(world);
   return out;
 }

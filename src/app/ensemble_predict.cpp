@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "app/ensemble.hpp"
+#include "app/run_files.hpp"
 #include "app/setup.hpp"
 #include "core/atomic_file.hpp"
 #include "data/dataset.hpp"
@@ -32,10 +33,8 @@ namespace fs = std::filesystem;
 // The member checkpoints of an ensemble run: members = M from ensemble.ini (each must exist), or
 // without it member-000, member-001, ... as far as they go.
 std::vector<std::string> member_checkpoints(const std::string& run) {
-  std::int64_t members = -1;
-  std::ifstream ini(fs::path(run) / "ensemble.ini");
-  for (std::string line; ini && std::getline(ini, line);)
-    if (line.rfind("members = ", 0) == 0) members = std::stoll(line.substr(10));
+  const auto ini = ini_file_values((fs::path(run) / "ensemble.ini").string());
+  const std::int64_t members = ini.count("members") ? std::stoll(ini.at("members")) : -1;
   std::vector<std::string> paths;
   for (std::int64_t m = 0; members < 0 || m < members; ++m) {
     const std::string p = (fs::path(member_dir(run, m)) / "model.h5").string();
@@ -82,13 +81,9 @@ std::vector<train::Predictions> predict_member(const std::string& ckpt_path,
 // The resample seed a member trained on, from its config.ini ([ensemble] bootstrap-seed, which
 // train --ensemble.bootstrap-pairs sets); "" when it has none.
 std::string member_bootstrap_seed(const std::string& ckpt_path) {
-  std::ifstream ini(fs::path(ckpt_path).parent_path() / "config.ini");
-  std::string section;
-  for (std::string line; ini && std::getline(ini, line);) {
-    if (!line.empty() && line.front() == '[') section = line;
-    if (section == "[ensemble]" && line.rfind("bootstrap-seed = ", 0) == 0) return line.substr(17);
-  }
-  return "";
+  const auto ini = ini_file_values((fs::path(ckpt_path).parent_path() / "config.ini").string());
+  const auto it = ini.find("ensemble.bootstrap-seed");
+  return it == ini.end() ? "" : it->second;
 }
 
 // --uq.calibrate pairs or bagged: members 2j and 2j+1 must have trained on one resample.

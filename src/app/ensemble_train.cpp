@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "app/ensemble.hpp"
+#include "app/run_files.hpp"
 #include "core/atomic_file.hpp"
 #include "core/log.hpp"
 #include "core/stop_signal.hpp"
@@ -101,14 +102,6 @@ std::pair<std::string, std::string> last_metrics(const std::string& dir) {
   while (std::getline(in, line))
     if (!line.empty()) last = line;
   return {header, last};
-}
-
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::stringstream in(line);
-  for (std::string cell; std::getline(in, cell, ',');) out.push_back(cell);
-  if (!line.empty() && line.back() == ',') out.emplace_back();
-  return out;
 }
 
 }  // namespace
@@ -298,7 +291,7 @@ int run_ensemble(const Config& cfg, dist::World& world) {
   for (std::int64_t j = 0; j < count; ++j)
     ids.push_back(models ? plan.models[static_cast<std::size_t>(j)].name : std::to_string(j));
   const std::string header = rows.at(ids.front())[1];
-  const std::vector<std::string> cols = split_csv(header);
+  const std::vector<std::string> cols = csv_cells(header);
   const auto val_col = std::find(cols.begin(), cols.end(), "val_loss") - cols.begin();
   std::ostringstream csv, ini;
   csv << (models ? "model,group,type,status," : "member,group,seed,status,") << header << '\n';
@@ -313,7 +306,7 @@ int run_ensemble(const Config& cfg, dist::World& world) {
       csv << j << ',' << plan.group_of_member(j) << ',' << dist::member_seed(seed, j);
     csv << ',' << f[0] << ',' << (f[1] == header ? f[2] : "") << '\n';
     trained += f[0] == "trained";
-    const std::vector<std::string> cells = split_csv(f[2]);
+    const std::vector<std::string> cells = csv_cells(f[2]);
     if (f[1] == header && val_col < static_cast<std::ptrdiff_t>(cells.size()) &&
         !cells[static_cast<std::size_t>(val_col)].empty()) {
       const double v = std::stod(cells[static_cast<std::size_t>(val_col)]);

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include "app/run_files.hpp"
 #include "core/error.hpp"
 #include "train/progress.hpp"
 
@@ -66,22 +67,14 @@ struct Table {
   }
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string cell; std::getline(in, cell, ',');) out.push_back(cell);
-  if (!s.empty() && s.back() == ',') out.emplace_back();
-  return out;
-}
-
 Table read_metrics(const fs::path& p) {
   Table t;
   const std::vector<std::string> lines = read_lines(p);
   if (lines.empty()) return t;
-  t.names = split(lines[0]);
+  t.names = csv_cells(lines[0]);
   for (std::size_t i = 1; i < lines.size(); ++i) {
     std::vector<double> row;
-    for (const std::string& cell : split(lines[i])) row.push_back(cell.empty() ? std::nan("") : std::stod(cell));
+    for (const std::string& cell : csv_cells(lines[i])) row.push_back(cell.empty() ? std::nan("") : std::stod(cell));
     t.rows.push_back(row);
   }
   return t;
@@ -119,14 +112,7 @@ std::string config_summary(const fs::path& dir) {
   else
     for (const std::string& l : read_lines(dir / "events.jsonl"))
       if (json_field(l, "event") == "start") text = json_field(l, "config");
-  std::map<std::string, std::string> kv;
-  std::istringstream in(text);
-  std::string section;
-  for (std::string line; std::getline(in, line);) {
-    if (line.size() > 2 && line.front() == '[') section = line.substr(1, line.size() - 2) + ".";
-    const auto eq = line.find(" = ");
-    if (eq != std::string::npos) kv[section + line.substr(0, eq)] = line.substr(eq + 3);
-  }
+  std::map<std::string, std::string> kv = ini_values(text);
   std::string out;
   for (const char* k : {"data.train", "model.type", "model.widths", "model.d-model", "model.layers", "epochs",
                         "batch-size", "optim.name", "optim.lr", "precision", "device"})

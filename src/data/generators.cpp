@@ -207,14 +207,21 @@ void to_one_hot(Dataset& d) {
   d.vocab_size = 0;
 }
 
-Dataset seq_window(const GeneratorOptions& opt) {
+// Token sequences of opt.seed classified per token into `classes` classes: the labels start as
+// kIgnoreLabel everywhere (padding keeps it), the caller sets the valid tokens'.
+Dataset token_classes(const GeneratorOptions& opt, std::int64_t classes) {
   Rng rng(opt.seed);
   Dataset d = token_sequences(opt, rng);
   d.task = Task::classification;
-  d.num_classes = kSeqClasses;
+  d.num_classes = classes;
   d.token_targets = true;
+  d.labels.assign(static_cast<std::size_t>(d.n * d.seq_len), kIgnoreLabel);
+  return d;
+}
+
+Dataset seq_window(const GeneratorOptions& opt) {
+  Dataset d = token_classes(opt, kSeqClasses);
   const std::int64_t L = d.seq_len;
-  d.labels.assign(static_cast<std::size_t>(d.n * L), kIgnoreLabel);
   for (std::int64_t r = 0; r < d.n; ++r) {
     const std::vector<std::int32_t> labels = seq_window_labels(d.tokens.data() + r * L, d.length(r));
     std::copy(labels.begin(), labels.end(), d.labels.begin() + r * L);
@@ -225,13 +232,8 @@ Dataset seq_window(const GeneratorOptions& opt) {
 // seq-majority: label[i] = 1 when, of the valid tokens t[j], |j - i| <= kMajorityHalfWidth, at least
 // as many are < V/2 as are >= V/2 (generators.hpp).
 Dataset seq_majority(const GeneratorOptions& opt) {
-  Rng rng(opt.seed);
-  Dataset d = token_sequences(opt, rng);
-  d.task = Task::classification;
-  d.num_classes = 2;
-  d.token_targets = true;
+  Dataset d = token_classes(opt, 2);
   const std::int64_t L = d.seq_len, V = d.vocab_size;
-  d.labels.assign(static_cast<std::size_t>(d.n * L), kIgnoreLabel);
   for (std::int64_t r = 0; r < d.n; ++r) {
     const std::int32_t* t = d.tokens.data() + r * L;
     const std::int64_t len = d.length(r);

@@ -76,6 +76,9 @@ class Communicator {
                                                                  bool /*wanted*/ = true) {
     return nullptr;
   }
+  // Whether make_reduction_buffer's memory is device memory (NCCL's) rather than host memory (MPI's
+  // shared windows). A property of the communicator's kind, so the same on every rank.
+  virtual bool reduction_buffer_on_device() const { return false; }
   // Ranks with the same color form a new communicator, ordered by key (then by rank). Collective.
   virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 

@@ -42,15 +42,14 @@ Ddp::Ddp(Communicator& comm, params::ParameterStore& store, kernels::Backend& be
     shard_grads_ = Buffer(be.allocator(), Shape{at}, store.dtype());
     be.fill(shard_grads_, 0.0);
   }
-  // Always asked (it is collective), so ranks that disagree on zero_copy still agree on the outcome.
-  // A shared-memory window is host memory: only a backend whose kernels address host memory (the CPU
-  // backends) can keep gradients there; its view then carries the backend's device. NCCL's registered
-  // buffer is device memory, for the CUDA backend; a buffer of the other kind is let go (every rank
-  // has the same backend kind, so all do).
-  const bool host = be.device().is_host_memory();
-  const bool usable = opt.zero_copy && (host || be.device().kind == DeviceKind::cuda);
-  shared_ = comm_.make_reduction_buffer(store.flat_size(), store.dtype(), usable);
-  if (shared_ && shared_->tensor().device.is_host_memory() != host) shared_.reset();
+  // The buffer must be memory the backend's kernels address: a shared-memory window (MPI) is host
+  // memory, for the CPU backends (the view then carries the backend's device); NCCL's registered buffer
+  // is device memory, for the CUDA backend. Both kinds are the same on every rank (one backend kind, one
+  // communicator kind), so every rank computes the same `fits`, and a buffer of the wrong kind (the CUDA
+  // backend over MPI) is never made. Still always asked, with wanted = false then: the call is
+  // collective, and through it ranks that disagree on zero_copy still agree on the outcome.
+  const bool fits = be.device().is_host_memory() != comm_.reduction_buffer_on_device();
+  shared_ = comm_.make_reduction_buffer(store.flat_size(), store.dtype(), opt.zero_copy && fits);
   if (shared_) {
     Tensor window = shared_->tensor();
     window.device = be.device();
@@ -149,10 +148,15 @@ void Ddp::sum_over_ranks(const Tensor& scalars) {
 // In place per bucket. With the gradients in a shared window, this rank's block goes first into the
 // window at the bucket's start (the same offset on every rank; the step's gradients there are consumed,
 // and zeroed before the next backward), so that the peers copy it straight from there.
+// Not so with NCCL's registered buffer (device memory): ncclAllGather reads any device memory and
+// gathers in place (send = this rank's block of recv), and NCCL uses a registration only when both
+// send and recv are registered, which recv (the parameters) is not; a copy into the registered
+// gradients would cost a device copy per bucket for nothing. (The reduce-scatter in grads_ready_from
+// already reads the bucket straight from the flat gradients, registered or not, into the shard.)
 void Ddp::allgather_blocks(const Tensor& flat, const Tensor& shard) {
   HPCT_CHECK(shard_, "Ddp::allgather_blocks without sharding");
   const int p = comm_.size(), r = comm_.rank();
-  const bool via_window = shared_ && flat.dtype == store_.dtype();
+  const bool via_window = shared_ && !comm_.reduction_buffer_on_device() && flat.dtype == store_.dtype();
   for (const Bucket& b : buckets_) {
     const Tensor all = flat.flat_range(b.begin, b.end - b.begin);
     Tensor mine = shard.empty() ? flat.flat_range(b.block_begin(r, p), b.block_size(p))

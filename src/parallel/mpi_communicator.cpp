@@ -255,29 +255,22 @@ void MpiCommunicator::try_run_inline(Task& task) {
 Handle MpiCommunicator::allreduce(const Tensor& buf, ReduceOp op, ReadyEvent ready) {
   const int n = mpi_count(buf, "allreduce");
   const MPI_Datatype type = mpi_type(buf.dtype, "allreduce");
-  ShmWindow* window = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    for (ShmWindow* w : windows_)
-      if (w->contains(buf.data, buf.bytes())) window = w;
-  }
   const std::string what = cat("allreduce of ", n, " ", name_of(buf.dtype));
-  if (window) {
-    const auto offset = static_cast<std::size_t>(static_cast<char*>(buf.data) - static_cast<char*>(window->local()));
+  if (const InWindow in = window_of(buf, /*node_aware=*/true); in.window) {
     const auto timeout = timeout_;
     const int size = size_;
     return enqueue(what, [=] {
       wait_ready(ready);
       const trace::Span span("allreduce (shared window)", "comm", static_cast<std::int64_t>(buf.bytes()));
-      if (!window->across_nodes()) return window->allreduce(offset, n, buf.dtype, op, timeout);
+      if (!in.window->across_nodes()) return in.window->allreduce(in.offset, n, buf.dtype, op, timeout);
       // Node-aware: sum inside the node, leaders sum across nodes (then average), the node copies it.
-      window->allreduce(offset, n, buf.dtype, ReduceOp::sum, timeout);
-      window->share_from_leader(offset, buf.bytes(), timeout, [&] {
-        check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf.data, n, type, sum_op(buf.dtype), window->leaders()),
+      in.window->allreduce(in.offset, n, buf.dtype, ReduceOp::sum, timeout);
+      in.window->share_from_leader(in.offset, buf.bytes(), timeout, [&] {
+        check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf.data, n, type, sum_op(buf.dtype), in.window->leaders()),
                   "MPI_Allreduce (node leaders)");
         if (op == ReduceOp::average) divide(buf, size);
       });
-    }, /*may_run_inline=*/!window->across_nodes());  // MPI_Allreduce has no timeout of its own
+    }, /*may_run_inline=*/!in.window->across_nodes());  // MPI_Allreduce has no timeout of its own
   }
   return enqueue(what, [=, this] {
     wait_ready(ready);
@@ -391,14 +384,12 @@ Handle MpiCommunicator::broadcast(const Tensor& buf, int root, ReadyEvent ready)
                  });
 }
 
-// The shared window (one node) that holds [data, data + bytes) on this rank, or nullptr. Across nodes
-// the window is not used by allgather and reduce_scatter: a node-aware reduce-scatter would need blocks
-// laid out by node, so those go to the flat MPI collective (the window is ordinary memory to MPI).
-ShmWindow* MpiCommunicator::window_of(const void* data, std::size_t bytes) {
+MpiCommunicator::InWindow MpiCommunicator::window_of(const Tensor& buf, bool node_aware) {
   std::lock_guard lock(mutex_);
   for (ShmWindow* w : windows_)
-    if (w->contains(data, bytes) && !w->across_nodes()) return w;
-  return nullptr;
+    if (w->contains(buf.data, buf.bytes()) && (node_aware || !w->across_nodes()))
+      return {w, static_cast<std::size_t>(static_cast<char*>(buf.data) - static_cast<char*>(w->local()))};
+  return {};
 }
 
 // A send inside a shared window (the same range on every rank) is read straight from the peers'
@@ -411,13 +402,12 @@ Handle MpiCommunicator::allgather(const Tensor& send, const Tensor& recv, ReadyE
   mpi_count(recv, "allgather");
   const MPI_Datatype type = mpi_type(send.dtype, "allgather");
   const std::string what = cat("allgather of ", n, " ", name_of(send.dtype));
-  if (ShmWindow* window = window_of(send.data, send.bytes())) {
-    const auto offset = static_cast<std::size_t>(static_cast<char*>(send.data) - static_cast<char*>(window->local()));
+  if (const InWindow in = window_of(send, /*node_aware=*/false); in.window) {
     const auto timeout = timeout_;
     return enqueue(what, [=] {
       wait_ready(ready);
       const trace::Span span("allgather (shared window)", "comm", static_cast<std::int64_t>(recv.bytes()));
-      window->allgather(offset, send.bytes(), recv.data, timeout);
+      in.window->allgather(in.offset, send.bytes(), recv.data, timeout);
     }, /*may_run_inline=*/true);
   }
   const bool in_place = send.data == static_cast<char*>(recv.data) + static_cast<std::size_t>(rank_) * send.bytes();
@@ -438,13 +428,12 @@ Handle MpiCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, R
   mpi_count(send, "reduce_scatter");
   const MPI_Datatype type = mpi_type(send.dtype, "reduce_scatter");
   const std::string what = cat("reduce_scatter of ", n, " ", name_of(send.dtype));
-  if (ShmWindow* window = window_of(send.data, send.bytes())) {
-    const auto offset = static_cast<std::size_t>(static_cast<char*>(send.data) - static_cast<char*>(window->local()));
+  if (const InWindow in = window_of(send, /*node_aware=*/false); in.window) {
     const auto timeout = timeout_;
     return enqueue(what, [=] {
       wait_ready(ready);
       const trace::Span span("reduce_scatter (shared window)", "comm", static_cast<std::int64_t>(send.bytes()));
-      window->reduce_scatter(offset, n, send.dtype, op, recv.data, timeout);
+      in.window->reduce_scatter(in.offset, n, send.dtype, op, recv.data, timeout);
     }, /*may_run_inline=*/true);
   }
   return enqueue(what, [=, this] {

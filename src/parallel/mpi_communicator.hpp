@@ -44,7 +44,16 @@ class MpiCommunicator final : public Communicator {
   Handle enqueue(std::string what, std::function<void()> op, bool may_run_inline = false);
   void loop();
   void try_run_inline(Task& task);
-  ShmWindow* window_of(const void* data, std::size_t bytes);
+  // The live shared window that holds buf on this rank (the same range on every rank, by the collective
+  // discipline), and buf's byte offset in it; window nullptr when none. A node-aware window (across
+  // nodes) only with node_aware: allgather and reduce_scatter do not use those, a node-aware
+  // reduce-scatter would need blocks laid out by node (they go to the flat MPI collective instead: the
+  // window is ordinary memory to MPI).
+  struct InWindow {
+    ShmWindow* window = nullptr;
+    std::size_t offset = 0;
+  };
+  InWindow window_of(const Tensor& buf, bool node_aware);
 
   MPI_Comm comm_;
   int rank_ = 0, size_ = 1, world_rank_ = 0;

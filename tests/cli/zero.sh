@@ -63,13 +63,14 @@ pair np4_mpi close "${np4[@]}" -- --precision fp32 --ddp.zero-copy false
 pair np4_hier close env HPCTRAIN_RANKS_PER_NODE=2 "${np4[@]}" -x HPCTRAIN_RANKS_PER_NODE -- --ddp.hierarchical on
 grep -q "node-aware reduction" np4_hier_z1.log || die "np4_hier: not node-aware: $(cat np4_hier_z1.log)"
 
-# The optimizer state per rank, as the start-up event reports it: 1/N of the unsharded state.
+# The optimizer state per rank, as the start-up event reports it: 1/N of the unsharded state, and not
+# empty (0 bytes on both sides would pass any ratio).
 state_bytes() { grep '"event":"optimizer"' "$1/events.jsonl" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
-check "z1 * 2 == z0 and u == z0" z1="$(state_bytes np2_adamw_z1 state_bytes_per_rank)" \
+check "z1 > 0 and z1 * 2 == z0 and u == z0" z1="$(state_bytes np2_adamw_z1 state_bytes_per_rank)" \
   z0="$(state_bytes np2_adamw_z0 state_bytes_per_rank)" u="$(state_bytes np2_adamw_z1 state_bytes_unsharded)"
-check "z1 * 4 == z0" z1="$(state_bytes np4_z1 state_bytes_per_rank)" z0="$(state_bytes np4_z0 state_bytes_per_rank)"
+check "z1 > 0 and z1 * 4 == z0" z1="$(state_bytes np4_z1 state_bytes_per_rank)" z0="$(state_bytes np4_z0 state_bytes_per_rank)"
 # bf16: the fp32 master weights too (the store's whole copy is freed between checkpoints).
-check "m1 * 2 == m0 and m0 > 0" m1="$(state_bytes np2_bf16_clip_z1 master_bytes_per_rank)" \
+check "m1 > 0 and m1 * 2 == m0" m1="$(state_bytes np2_bf16_clip_z1 master_bytes_per_rank)" \
   m0="$(state_bytes np2_bf16_clip_z0 master_bytes_per_rank)"
 
 # An ensemble of 2 members on 2 groups of 2 ranks: each group shards over its own 2 ranks.

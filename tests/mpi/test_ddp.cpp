@@ -141,3 +141,63 @@ TEST_CASE("DDP buckets cover the gradient buffer in reverse order") {
   CHECK(b.back().begin == 0);
   for (std::size_t i = 1; i < b.size(); ++i) CHECK(b[i].end == b[i - 1].begin);
 }
+
+namespace {
+
+// World's communicator, claiming reduction buffers in device memory (as NCCL's) when `on_device`,
+// and recording what Ddp asked make_reduction_buffer for.
+class KindOfBuffer final : public dist::Communicator {
+ public:
+  KindOfBuffer(dist::Communicator& inner, bool on_device) : inner_(inner), on_device_(on_device) {}
+  int rank() const override { return inner_.rank(); }
+  int size() const override { return inner_.size(); }
+  dist::Handle allreduce(const Tensor& buf, dist::ReduceOp op, dist::ReadyEvent ready) override {
+    return inner_.allreduce(buf, op, std::move(ready));
+  }
+  dist::Handle broadcast(const Tensor& buf, int root, dist::ReadyEvent ready) override {
+    return inner_.broadcast(buf, root, std::move(ready));
+  }
+  dist::Handle allgather(const Tensor& send, const Tensor& recv, dist::ReadyEvent ready) override {
+    return inner_.allgather(send, recv, std::move(ready));
+  }
+  dist::Handle reduce_scatter(const Tensor& send, const Tensor& recv, dist::ReduceOp op,
+                              dist::ReadyEvent ready) override {
+    return inner_.reduce_scatter(send, recv, op, std::move(ready));
+  }
+  dist::Handle barrier() override { return inner_.barrier(); }
+  std::unique_ptr<dist::Communicator> split(int color, int key) override { return inner_.split(color, key); }
+  std::unique_ptr<dist::ReductionBuffer> make_reduction_buffer(std::int64_t elements, DType dtype,
+                                                               bool wanted) override {
+    asked.push_back(wanted);
+    return inner_.make_reduction_buffer(elements, dtype, wanted);
+  }
+  bool reduction_buffer_on_device() const override { return on_device_; }
+  std::vector<bool> asked;
+
+ private:
+  dist::Communicator& inner_;
+  bool on_device_;
+};
+
+}  // namespace
+
+// The CUDA backend over MPI: a shared window (host memory) would be useless, so none is made, while
+// the collective call is still made on every rank.
+TEST_CASE("DDP asks for a reduction buffer only in memory the backend addresses") {
+  auto be = test_backend();  // host memory
+  nn::ModelSpec spec;
+  spec.in_features = 19;
+  spec.widths = {16};
+  spec.out_features = 1;
+  auto model = nn::build_model(spec, *be, 1);
+  dist::Communicator& world = dist::World::get().comm();
+  for (bool on_device : {false, true}) {
+    CAPTURE(on_device);
+    KindOfBuffer comm(world, on_device);
+    {
+      dist::Ddp ddp(comm, model->params(), *be);
+      CHECK(comm.asked == std::vector<bool>{!on_device});
+      CHECK(ddp.zero_copy() == (!on_device && world.size() > 1));
+    }
+  }
+}

@@ -53,6 +53,7 @@ class NcclCommunicator final : public Communicator {
   Handle barrier() override { return host_->barrier(); }
   std::unique_ptr<ReductionBuffer> make_reduction_buffer(std::int64_t elements, DType dtype,
                                                          bool wanted = true) override;
+  bool reduction_buffer_on_device() const override { return true; }
   std::unique_ptr<Communicator> split(int color, int key) override;
 
  private:
