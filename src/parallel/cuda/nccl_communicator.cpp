@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -190,19 +191,27 @@ Handle NcclCommunicator::reduce_scatter(const Tensor& send, const Tensor& recv, 
   });
 }
 
-// Not collective: registration is local to each rank, and ranks that differ here still reduce
-// correctly (any device memory works, registered memory is only faster). So where NCCL cannot give or
-// register the memory (a driver without cuMem support, memory short by the registration's granularity)
-// the rank says so and reduces the backend's own memory.
+// Registration is local to each rank, but NCCL leaves a collective undefined when some ranks pass
+// registered buffers and others do not. So where NCCL cannot give or register the memory on some rank
+// (a driver without cuMem support, memory short by the registration's granularity) that rank says so,
+// the ranks agree over the host communicator, and all reduce the backend's own memory (registered
+// memory is only faster).
 std::unique_ptr<ReductionBuffer> NcclCommunicator::make_reduction_buffer(std::int64_t elements, DType dtype,
                                                                           bool wanted) {
-  if (!wanted || elements == 0) return nullptr;
+  if (!wanted || elements == 0) return nullptr;  // the same on every rank (Ddp decides collectively)
+  std::unique_ptr<ReductionBuffer> buffer;
   try {
-    return std::make_unique<NcclRegisteredBuffer>(comm_, device_, elements, dtype);
+    buffer = std::make_unique<NcclRegisteredBuffer>(comm_, device_, elements, dtype);
   } catch (const Error& e) {
     log::warn(cat("rank ", world_rank_, ": gradients stay in unregistered memory: ", e.what()));
-    return nullptr;
   }
+  std::int64_t failed = buffer ? 0 : 1;
+  std::vector<std::int64_t> all(static_cast<std::size_t>(host_->size()));
+  host_->allgather(Tensor(&failed, Shape{1}, DType::i64), Tensor(all.data(), Shape{host_->size()}, DType::i64))
+      ->wait_host();
+  for (const std::int64_t f : all)
+    if (f) return nullptr;  // some rank could not register: every rank lets its buffer go
+  return buffer;
 }
 
 std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key) {
