@@ -730,7 +730,7 @@ TEST_CASE_TEMPLATE("row-keyed dropout: the mask follows the data-set row, not th
   Host<std::int64_t> three(Shape{3});
   check_throws_with([&] { be().dropout_forward(x.t(), y.t(), p, seed, stream, three.t()); }, "row_ids [3]");
   Host<std::int32_t> narrow(Shape{N});
-  check_throws_with([&] { be().dropout_forward(x.t(), y.t(), p, seed, stream, narrow.t()); }, "row_ids must be i64");
+  check_throws_with([&] { be().dropout_forward(x.t(), y.t(), p, seed, stream, narrow.t()); }, "row_ids must be int64");
   rows[2] = -1;
   check_throws_with([&] { be().dropout_forward(x.t(), y.t(), p, seed, stream, rows.t()); }, "row_ids[2] = -1");
   rows[2] = INT64_MAX / K;  // its last counter would pass 2^63 - 1

@@ -141,7 +141,7 @@ TEST_CASE("ssvae: row-keyed normal_fill equals one normal_fill per row of its no
     const std::vector<float> want = be.read<float>(one);
     CHECK(std::equal(want.begin(), want.end(), got.begin() + r * per_row));
   }
-  check_throws_with([&] { be.normal_fill(all, 9, nn::Ssvae::noise_stream(6, 3), row_ids); }, "bits 32-61");
+  test::check_throws_with([&] { be.normal_fill(all, 9, nn::Ssvae::noise_stream(6, 3), row_ids); }, "bits 32-61");
 }
 
 TEST_CASE("ssvae: Philox normal noise is a function of seed and stream with mean 0 and variance 1") {
