@@ -588,7 +588,8 @@ void CpuAsyncBackend::class_concat_backward_impl(const Tensor& dout, std::int64_
                                                  const Tensor& da) {
   enqueue([=, this] { CpuBackend::class_concat_backward_impl(dout, classes, expand, da); });
 }
-void CpuAsyncBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream, const Tensor& row_ids) {
+void CpuAsyncBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream,
+                                       const Tensor& row_ids) {
   enqueue([=, this] { CpuBackend::normal_fill_impl(out, seed, stream, row_ids); });
 }
 void CpuAsyncBackend::reparam_forward_impl(const Tensor& enc, const Tensor& eps, const Tensor& z) {

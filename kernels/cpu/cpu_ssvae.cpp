@@ -197,7 +197,8 @@ void CpuBackend::class_concat_forward_impl(const Tensor& a, std::int64_t classes
 void CpuBackend::class_concat_backward_impl(const Tensor& dout, std::int64_t classes, bool expand, const Tensor& da) {
   HPCT_SSVAE_DISPATCH(da.dtype, class_concat_backward_t<T>(dout, classes, expand, da));
 }
-void CpuBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream, const Tensor& row_ids) {
+void CpuBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream,
+                                  const Tensor& row_ids) {
   HPCT_SSVAE_DISPATCH(out.dtype, normal_fill_t<T>(out, seed, stream, row_ids));
 }
 void CpuBackend::reparam_forward_impl(const Tensor& enc, const Tensor& eps, const Tensor& z) {

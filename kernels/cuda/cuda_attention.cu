@@ -40,7 +40,8 @@ struct AttnRow {
   std::uint64_t shift;
   __device__ AttnRow(const AttnGeom& g, std::int64_t block)
       : n(block / g.len / g.heads), h(block / g.len % g.heads), i(block % g.len), task(block / g.len),
-        shift(g.row_ids ? static_cast<std::uint64_t>(g.row_ids[n] - n) * static_cast<std::uint64_t>(g.heads * g.len * g.len)
+        shift(g.row_ids ? static_cast<std::uint64_t>(g.row_ids[n] - n) *
+                              static_cast<std::uint64_t>(g.heads * g.len * g.len)
                         : 0) {}
   // Position r of this head: Q at qkv + qkv_row(r), K at + D, V at + 2D; out / dout at out_row(r).
   __device__ std::int64_t qkv_row(const AttnGeom& g, std::int64_t r) const {

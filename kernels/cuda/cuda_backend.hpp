@@ -111,7 +111,8 @@ class CudaBackend final : public Backend {
                                    const Conv1dGeom& g) override;
   void class_concat_forward_impl(const Tensor& a, std::int64_t classes, bool expand, const Tensor& out) override;
   void class_concat_backward_impl(const Tensor& dout, std::int64_t classes, bool expand, const Tensor& da) override;
-  void normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream, const Tensor& row_ids) override;
+  void normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream,
+                        const Tensor& row_ids) override;
   void reparam_forward_impl(const Tensor& enc, const Tensor& eps, const Tensor& z) override;
   void reparam_backward_impl(const Tensor& enc, const Tensor& eps, const Tensor& dz, const Tensor& denc) override;
   void ssvae_objective_impl(const Tensor& x, const Tensor& logits, const Tensor& labels, const Tensor& enc,

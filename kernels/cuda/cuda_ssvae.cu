@@ -218,7 +218,8 @@ void CudaBackend::class_concat_backward_impl(const Tensor& dout, std::int64_t cl
   HPCT_CUDA_LAUNCH_CHECK();
 }
 
-void CudaBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream, const Tensor& row_ids) {
+void CudaBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream,
+                                   const Tensor& row_ids) {
   const std::int64_t n = out.numel();
   if (n == 0) return;
   const std::int64_t per_row = row_ids.empty() ? n : n / row_ids.numel();

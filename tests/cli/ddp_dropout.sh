@@ -22,7 +22,8 @@ same_as_one() {
   "$HPCTRAIN" train "$@" --batch-size 64 --run-dir "$name.r1" >"$name.r1.log" || die "$name: 1 process failed"
   "$mpirun" -np 2 "$HPCTRAIN" train "$@" --batch-size 32 --run-dir "$name.r2" >"$name.r2.log" \
     || die "$name: 2 ranks failed: $(cat "$name.r2.log")"
-  msg=$(same_weights "$name.r1" "$name.r2" "$tol") || die "$name with dropout: 2 ranks x 32 differ from 1 process x 64: $msg"
+  msg=$(same_weights "$name.r1" "$name.r2" "$tol") \
+    || die "$name with dropout: 2 ranks x 32 differ from 1 process x 64: $msg"
   pass "$name with dropout: 2 ranks x 32 = 1 process x 64 ($msg, tolerance $tol)"
 }
 same_as_one mlp "${mlp[@]}"

@@ -715,7 +715,8 @@ TEST_CASE_TEMPLATE("row-keyed dropout: the mask follows the data-set row, not th
   Host<T> dx(Shape{N, K});
   be().dropout_backward(dy.t(), dx.t(), p, seed, stream, rows.t());
   std::int64_t grad_errors = 0;
-  for (std::int64_t i = 0; i < N * K; ++i) grad_errors += dx[i] != (y[i] != T(0) ? dy[i] / static_cast<T>(1 - p) : T(0));
+  for (std::int64_t i = 0; i < N * K; ++i)
+    grad_errors += dx[i] != (y[i] != T(0) ? dy[i] / static_cast<T>(1 - p) : T(0));
   CHECK(grad_errors == 0);
 
   // Row ids 0 .. N-1 give the unkeyed mask (counter n K + k = the flat index).
@@ -734,7 +735,8 @@ TEST_CASE_TEMPLATE("row-keyed dropout: the mask follows the data-set row, not th
   rows[2] = -1;
   check_throws_with([&] { be().dropout_forward(x.t(), y.t(), p, seed, stream, rows.t()); }, "row_ids[2] = -1");
   rows[2] = INT64_MAX / K;  // its last counter would pass 2^63 - 1
-  check_throws_with([&] { be().dropout_backward(dy.t(), dx.t(), p, seed, stream, rows.t()); }, "dropout_backward: row_ids[2]");
+  check_throws_with([&] { be().dropout_backward(dy.t(), dx.t(), p, seed, stream, rows.t()); },
+                    "dropout_backward: row_ids[2]");
 }
 
 // ---- layernorm ----------------------------------------------------------------------------------
