@@ -24,12 +24,13 @@ void check_probability(const Checker& c, const char* what, double p) {
   HPCT_CHECK(p >= 0.0 && p < 1.0, c.k, ": ", what, " p = ", p, " is outside [0, 1)");
 }
 
-// in and out of one float dtype and shape (dropout).
+// in and out of one float dtype and shape, row keys for in's elements (dropout).
 void check_dropout(const Checker& c, const Tensor& in, const char* in_name, const Tensor& out, const char* out_name,
-                   double p) {
+                   double p, const Tensor& row_ids) {
   c.floating(in_name, in);
   c.like(in_name, in, out_name, out);
   check_probability(c, "drop probability", p);
+  c.row_ids(row_ids, in.numel());
 }
 
 // seq [N, L, D] and pooled [N, D] of one float dtype, lengths empty or i32 [N].
@@ -353,15 +354,16 @@ void Backend::activation_bias_grad(Activation f, const Tensor& x, const Tensor& 
   activation_bias_grad_impl(f, x, dy, dx, dbias);
 }
 
-void Backend::dropout_forward(const Tensor& x, const Tensor& y, double p, std::uint64_t seed, std::uint64_t stream) {
-  check_dropout({"dropout_forward", device()}, x, "x", y, "y", p);
-  dropout_forward_impl(x, y, p, seed, stream);
+void Backend::dropout_forward(const Tensor& x, const Tensor& y, double p, std::uint64_t seed, std::uint64_t stream,
+                              const Tensor& row_ids) {
+  check_dropout({"dropout_forward", device()}, x, "x", y, "y", p, row_ids);
+  dropout_forward_impl(x, y, p, seed, stream, row_ids);
 }
 
 void Backend::dropout_backward(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed,
-                               std::uint64_t stream) {
-  check_dropout({"dropout_backward", device()}, dy, "dy", dx, "dx", p);
-  dropout_backward_impl(dy, dx, p, seed, stream);
+                               std::uint64_t stream, const Tensor& row_ids) {
+  check_dropout({"dropout_backward", device()}, dy, "dy", dx, "dx", p, row_ids);
+  dropout_backward_impl(dy, dx, p, seed, stream, row_ids);
 }
 
 // ---- normalisation ----------------------------------------------------------------------------------
@@ -439,6 +441,9 @@ AttnDims check_attention(const Checker& c, const Backend& be, const Tensor& qkv,
              qkv.shape.str(), " and ", args.heads, " heads");
   c.lengths(args.lengths, g.batch);
   check_probability(c, "dropout probability", args.dropout_p);
+  HPCT_CHECK(args.row_ids.empty() || args.row_ids.numel() == g.batch, c.k, ": row_ids ", args.row_ids.shape.str(),
+             " must have one id per sequence (", g.batch, ")");
+  c.row_ids(args.row_ids, g.batch);
   return g;
 }
 
@@ -631,10 +636,13 @@ void Backend::class_concat_backward(const Tensor& dout, std::int64_t classes, bo
   class_concat_backward_impl(dout, classes, expand, da);
 }
 
-void Backend::normal_fill(const Tensor& out, std::uint64_t seed, std::uint64_t stream) {
+void Backend::normal_fill(const Tensor& out, std::uint64_t seed, std::uint64_t stream, const Tensor& row_ids) {
   const Checker c{"normal_fill", device()};
   check_f32(c, "out", out);
-  normal_fill_impl(out, seed, stream);
+  c.row_ids(row_ids, out.numel());
+  HPCT_CHECK(row_ids.empty() || ((stream >> 32) & 0x3fffffffu) == 0, c.k, ": stream ", stream,
+             " has bits 32-61 set, which row keys add the row id to");
+  normal_fill_impl(out, seed, stream, row_ids);
 }
 
 void Backend::reparam_forward(const Tensor& enc, const Tensor& eps, const Tensor& z) {

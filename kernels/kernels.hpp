@@ -105,6 +105,8 @@ struct AttentionArgs {
   bool causal = false;                 // query i also sees no key j > i
   double dropout_p = 0.0;              // attention dropout on the probabilities, in [0, 1)
   std::uint64_t seed = 0, stream = 0;  // its Philox seed and stream
+  Tensor row_ids;                      // i64 [N] on the device: the data-set row of each sequence, keying
+                                       // the dropout mask (see attention_forward); empty: batch position
 };
 
 // Arguments of the losses besides the tensors (see there).
@@ -246,10 +248,18 @@ class Backend {
   // activation_backward, and dbias[c] += sum_r dx[r, c] in the same pass: the backward of
   // gemm_bias_act's epilogue (cuBLASLt's CUBLASLT_EPILOGUE_DGELU_BGRAD). dx may alias dy.
   void activation_bias_grad(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx, const Tensor& dbias);
-  // Inverted dropout: keep element i when philox_uniform(seed, stream, i) >= p, then
+  // Inverted dropout: keep element i when philox_uniform(seed, stream, c(i)) >= p, then
   // y = keep ? x / (1 - p) : 0. Backward applies the same mask to dy. p in [0, 1).
-  void dropout_forward(const Tensor& x, const Tensor& y, double p, std::uint64_t seed, std::uint64_t stream);
-  void dropout_backward(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed, std::uint64_t stream);
+  // Row keys: without row_ids c(i) = i, the flat index. With row_ids (i64 [N] on the device, N dividing
+  // x's size: its leading dimension), x is N rows of K = numel / N elements and element k of row n has
+  // c = row_ids[n] K + k: its index in a virtual tensor indexed by data-set row, so a row gets the same
+  // mask at any batch position or rank (DDP reproduces one process). Row ids must be in
+  // [0, INT64_MAX / K - 1] (the counters stay below 2^63, disjoint per row); another is an error naming
+  // it (raised by the op). math::keyed_index is the formula.
+  void dropout_forward(const Tensor& x, const Tensor& y, double p, std::uint64_t seed, std::uint64_t stream,
+                       const Tensor& row_ids = {});
+  void dropout_backward(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed, std::uint64_t stream,
+                        const Tensor& row_ids = {});
 
   // ---- normalisation -------------------------------------------------------------------------
   // Per row over the last dimension C:
@@ -280,7 +290,8 @@ class Backend {
   // Query i of sequence n sees key j when j < lengths[n] and, if causal, j <= i. Query rows at padded
   // positions (i >= lengths[n]) attend normally over the valid keys (lengths >= 1: every row sees one).
   // Attention dropout: keep = philox_uniform(seed, stream, e) >= p, e the flat index of the element in
-  // P [N, H, L, L] (((n H + h) L + i) L + j), i.e. dropout_forward's convention applied to P.
+  // P [N, H, L, L] (((n H + h) L + i) L + j), i.e. dropout_forward's convention applied to P; with
+  // args.row_ids the row-keyed index ((row_ids[n] H + h) L + i) L + j (dropout_forward's row keys on P).
   // out [N, L, D] is overwritten; saved (attention_saved_shape) keeps what backward needs.
   void attention_forward(const Tensor& qkv, const Tensor& out, const Tensor& saved, const AttentionArgs& args);
   // With dO = dout[n, :, h Dh ..] and the forward's mask and dropout (same args):
@@ -369,7 +380,11 @@ class Backend {
   void class_concat_backward(const Tensor& dout, std::int64_t classes, bool expand, const Tensor& da);
   // Standard normal noise by Box-Muller from Philox: u1 = philox_uniform(seed, stream, 2i),
   // u2 = philox_uniform(seed, stream, 2i + 1), out[i] = sqrt(-2 ln(1 - u1)) cos(2 pi u2).
-  void normal_fill(const Tensor& out, std::uint64_t seed, std::uint64_t stream);
+  // With row_ids (i64 [N] on the device, N dividing out's size): out is N rows of K = numel / N
+  // elements, and row n is filled as a K-element normal_fill of its own stream,
+  // stream + (row_ids[n] + 1) 2^32 (math::row_stream): a data-set row's noise wherever it lands, in one
+  // call. Row ids in [0, 2^30 - 2] and stream's bits 32-61 clear; another row id is an error (by the op).
+  void normal_fill(const Tensor& out, std::uint64_t seed, std::uint64_t stream, const Tensor& row_ids = {});
   // Reparameterisation: enc [M, 2K] = (mu, log-variance lv), eps [M, K]: z = mu + exp(lv / 2) eps.
   void reparam_forward(const Tensor& enc, const Tensor& eps, const Tensor& z);
   //   denc[:, :K] += dz;  denc[:, K:] += dz eps exp(lv / 2) / 2              (accumulates into denc)
@@ -458,9 +473,9 @@ class Backend {
   virtual void activation_bias_grad_impl(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx,
                                          const Tensor& dbias) = 0;
   virtual void dropout_forward_impl(const Tensor& x, const Tensor& y, double p, std::uint64_t seed,
-                                    std::uint64_t stream) = 0;
+                                    std::uint64_t stream, const Tensor& row_ids) = 0;
   virtual void dropout_backward_impl(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed,
-                                     std::uint64_t stream) = 0;
+                                     std::uint64_t stream, const Tensor& row_ids) = 0;
   virtual void layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
                                       const Tensor& mean, const Tensor& rstd, double eps) = 0;
   virtual void layernorm_backward_impl(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
@@ -494,7 +509,8 @@ class Backend {
                                     const LossArgs& args, const Tensor& acc) = 0;
   virtual void class_concat_forward_impl(const Tensor& a, std::int64_t classes, bool expand, const Tensor& out) = 0;
   virtual void class_concat_backward_impl(const Tensor& dout, std::int64_t classes, bool expand, const Tensor& da) = 0;
-  virtual void normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream) = 0;
+  virtual void normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream,
+                                const Tensor& row_ids) = 0;
   virtual void reparam_forward_impl(const Tensor& enc, const Tensor& eps, const Tensor& z) = 0;
   virtual void reparam_backward_impl(const Tensor& enc, const Tensor& eps, const Tensor& dz, const Tensor& denc) = 0;
   virtual void ssvae_objective_impl(const Tensor& x, const Tensor& logits, const Tensor& labels, const Tensor& enc,

@@ -54,6 +54,14 @@ struct Checker {
     HPCT_CHECK(t.numel() == batch, k, ": lengths ", t.shape.str(), " has ", t.numel(), " elements, expected ", batch,
                " (one per sequence)");
   }
+  // Row keys (dropout, attention dropout, normal_fill): empty, or i64 [N] with N >= 1 dividing the
+  // `numel` elements keyed (rows of numel / N elements).
+  void row_ids(const Tensor& t, std::int64_t numel) const {
+    if (t.empty()) return;
+    typed("row_ids", t, DType::i64);
+    HPCT_CHECK(t.rank() == 1 && t.numel() >= 1 && numel % t.numel() == 0, k, ": row_ids ", t.shape.str(),
+               " must be [N] with N dividing the ", numel, " elements (one id per batch row)");
+  }
 
   void same_dtype(const char* what_a, const Tensor& a, const char* what_b, const Tensor& b) const {
     HPCT_CHECK(a.dtype == b.dtype, k, ": dtypes differ: ", what_a, " is ", name_of(a.dtype), ", ", what_b, " is ",

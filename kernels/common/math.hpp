@@ -174,4 +174,25 @@ HPCT_HD bool dropout_keep(std::uint32_t philox_bits, std::uint32_t threshold) {
   return (philox_bits >> 8) >= threshold;
 }
 
+// ---- row-keyed Philox counters (Backend's row_ids arguments) ---------------------------------------
+// A tensor of N batch rows of K elements each, element e = n K + k, draws Philox element
+// row_ids[n] K + k when the rows carry data-set row ids (row_ids non-null), else e: its index in a
+// virtual tensor indexed by data-set row instead of batch position, so a row's numbers do not depend
+// on where it lands (batch position, rank). Rows own the disjoint ranges [r K, r K + K), all below
+// 2^63 for r <= max_row_key(K): no overflow, no collision.
+HPCT_HD std::int64_t max_row_key(std::int64_t per_row) { return INT64_MAX / per_row - 1; }
+HPCT_HD bool row_key_ok(std::int64_t row, std::int64_t per_row) { return row >= 0 && row <= max_row_key(per_row); }
+HPCT_HD std::uint64_t keyed_index(const std::int64_t* row_ids, std::int64_t e, std::int64_t per_row) {
+  if (!row_ids) return static_cast<std::uint64_t>(e);
+  const std::int64_t n = e / per_row;
+  return static_cast<std::uint64_t>(row_ids[n]) * static_cast<std::uint64_t>(per_row) +
+         static_cast<std::uint64_t>(e - n * per_row);
+}
+// normal_fill's row keying (a stream per data-set row, counters from 0): batch row n draws from
+// stream + (row_ids[n] + 1) 2^32, row ids in [0, kMaxNoiseRow], the stream's bits 32-61 clear.
+inline constexpr std::int64_t kMaxNoiseRow = (std::int64_t{1} << 30) - 2;
+HPCT_HD std::uint64_t row_stream(std::uint64_t stream, std::int64_t row) {
+  return stream + ((static_cast<std::uint64_t>(row) + 1) << 32);
+}
+
 }  // namespace hpct::kernels::math

@@ -519,12 +519,12 @@ void CpuAsyncBackend::activation_bias_grad_impl(Activation f, const Tensor& x, c
   enqueue([=, this] { CpuBackend::activation_bias_grad_impl(f, x, dy, dx, dbias); });
 }
 void CpuAsyncBackend::dropout_forward_impl(const Tensor& x, const Tensor& y, double p, std::uint64_t seed,
-                                           std::uint64_t stream) {
-  enqueue([=, this] { CpuBackend::dropout_forward_impl(x, y, p, seed, stream); });
+                                           std::uint64_t stream, const Tensor& row_ids) {
+  enqueue([=, this] { CpuBackend::dropout_forward_impl(x, y, p, seed, stream, row_ids); });
 }
 void CpuAsyncBackend::dropout_backward_impl(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed,
-                                            std::uint64_t stream) {
-  enqueue([=, this] { CpuBackend::dropout_backward_impl(dy, dx, p, seed, stream); });
+                                            std::uint64_t stream, const Tensor& row_ids) {
+  enqueue([=, this] { CpuBackend::dropout_backward_impl(dy, dx, p, seed, stream, row_ids); });
 }
 void CpuAsyncBackend::layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                              const Tensor& y, const Tensor& mean, const Tensor& rstd, double eps) {
@@ -588,8 +588,9 @@ void CpuAsyncBackend::class_concat_backward_impl(const Tensor& dout, std::int64_
                                                  const Tensor& da) {
   enqueue([=, this] { CpuBackend::class_concat_backward_impl(dout, classes, expand, da); });
 }
-void CpuAsyncBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream) {
-  enqueue([=, this] { CpuBackend::normal_fill_impl(out, seed, stream); });
+void CpuAsyncBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream,
+                                       const Tensor& row_ids) {
+  enqueue([=, this] { CpuBackend::normal_fill_impl(out, seed, stream, row_ids); });
 }
 void CpuAsyncBackend::reparam_forward_impl(const Tensor& enc, const Tensor& eps, const Tensor& z) {
   enqueue([=, this] { CpuBackend::reparam_forward_impl(enc, eps, z); });

@@ -48,19 +48,25 @@ struct Visibility {
 };
 
 // dst[j] = keep(e0 + j) ? src[j] / (1 - p) : 0 for j in [0, count), keep(e) = philox_uniform(seed,
-// stream, e) >= p: dropout_forward's rule (division included) at flat index e. dst may alias src.
+// stream, c(e)) >= p: dropout_forward's rule (division included) at flat index e of P, c = e or, with
+// row keys, math::keyed_index (rows of H L L elements). e0 .. e0 + count - 1 lie in one row of P, so
+// their counters are consecutive too. dst may alias src.
 template <class T>
 struct DropMask {
   std::uint32_t threshold;
   T keep_prob;
   std::uint64_t seed, stream;
-  explicit DropMask(const AttentionArgs& a)
+  const std::int64_t* row_ids;  // checked by attention_row_ids
+  std::int64_t per_row;
+  DropMask(const AttentionArgs& a, const Geometry& g)
       : threshold(math::dropout_threshold(a.dropout_p)), keep_prob(static_cast<T>(1.0 - a.dropout_p)),
-        seed(a.seed), stream(a.stream) {}
+        seed(a.seed), stream(a.stream), row_ids(a.row_ids.empty() ? nullptr : a.row_ids.ptr<std::int64_t>()),
+        per_row(g.heads * g.len * g.len) {}
   void apply(const T* src, T* dst, std::int64_t count, std::uint64_t e0) const {
+    const std::uint64_t c0 = math::keyed_index(row_ids, static_cast<std::int64_t>(e0), per_row);
     std::int64_t j = 0;
     while (j < count) {
-      const std::uint64_t e = e0 + static_cast<std::uint64_t>(j);
+      const std::uint64_t e = c0 + static_cast<std::uint64_t>(j);
       const U32x4 r = philox4x32(seed, e / 4, stream);  // lanes of elements 4 (e / 4) .. 4 (e / 4) + 3
       const std::int64_t end = std::min<std::int64_t>(count, j + static_cast<std::int64_t>(4 - e % 4));
       for (std::uint64_t lane = e % 4; j < end; ++j, ++lane)
@@ -68,6 +74,11 @@ struct DropMask {
     }
   }
 };
+
+// The row keys' values checked before the parallel tasks (DropMask reads them).
+void check_attention_row_ids(const char* k, const AttentionArgs& a, const Geometry& g) {
+  if (a.dropout_p > 0.0) cpu::checked_row_ids(k, a.row_ids, math::max_row_key(g.heads * g.len * g.len));
+}
 
 // Sum of x[0, n) in double as 8 interleaved partial sums (element j into partial j % 8, the partials
 // added pairwise): a fixed order, and independent additions that vectorise without a serial chain.
@@ -215,7 +226,7 @@ void forward_task(const Geometry& g, const AttentionArgs& a, const std::int32_t*
   const std::int64_t L = g.len, ld = hv.ld_qkv;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(g.dh)));
   const bool dropout = a.dropout_p > 0.0;
-  const DropMask<T> drop(a);
+  const DropMask<T> drop(a, g);
   T* tmp = scratch;
   scratch += head_gemm_tmp(L, g.dh);
   T* p = probs + hv.probs_offset;
@@ -243,7 +254,7 @@ void backward_task(const Geometry& g, const AttentionArgs& a, const std::int32_t
   const std::int64_t L = g.len, ld = hv.ld_qkv;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(g.dh)));
   const bool dropout = a.dropout_p > 0.0;
-  const DropMask<T> drop(a);
+  const DropMask<T> drop(a, g);
   const T* p = probs + hv.probs_offset;
   const T* d_o = dout + hv.out_offset;
   T* tmp = scratch;
@@ -303,6 +314,7 @@ void CpuBackend::attention_forward_impl(const Tensor& qkv, const Tensor& out, co
   constexpr const char* k = "attention_forward";
   const Geometry g = geometry(qkv, args.heads);
   const std::int32_t* lengths = cpu::checked_lengths(k, args.lengths, g.batch, g.len);
+  check_attention_row_ids(k, args, g);
   cpu::dispatch_float(k, qkv.dtype, [&](auto zero) {
     using T = decltype(zero);
     const std::int64_t per_thread = head_gemm_tmp(g.len, g.dh) + (args.dropout_p > 0.0 ? g.len * g.len : 0);
@@ -325,6 +337,7 @@ void CpuBackend::attention_backward_impl(const Tensor& qkv, const Tensor& saved,
   constexpr const char* k = "attention_backward";
   const Geometry g = geometry(qkv, args.heads);
   const std::int32_t* lengths = cpu::checked_lengths(k, args.lengths, g.batch, g.len);
+  check_attention_row_ids(k, args, g);
   cpu::dispatch_float(k, qkv.dtype, [&](auto zero) {
     using T = decltype(zero);
     const std::int64_t per_thread = head_gemm_tmp(g.len, g.dh) + (args.dropout_p > 0.0 ? 2 : 1) * g.len * g.len;

@@ -49,6 +49,17 @@ inline const std::int32_t* checked_lengths(const char* kernel, const Tensor& len
   return l;
 }
 
+// Row keys (dropout's row_ids), each checked to lie in [0, max_row] (the error names the kernel, the
+// batch row and the value), or nullptr when row_ids is empty (keyed by batch position).
+inline const std::int64_t* checked_row_ids(const char* kernel, const Tensor& row_ids, std::int64_t max_row) {
+  if (row_ids.empty()) return nullptr;
+  const std::int64_t* r = row_ids.ptr<std::int64_t>();
+  for (std::int64_t n = 0; n < row_ids.numel(); ++n)
+    HPCT_CHECK(r[n] >= 0 && r[n] <= max_row, kernel, ": row_ids[", n, "] = ", r[n], " is outside [0, ", max_row,
+               "] (the Philox counters of its row would overflow)");
+  return r;
+}
+
 // ---- dtype dispatch -------------------------------------------------------------------------------
 
 // Calls f(float{}) or f(double{}) after the tensor dtype (16-bit tensors arrive widened to f32:

@@ -13,22 +13,36 @@
 namespace hpct::kernels {
 namespace {
 
-// y[i] = keep(i) ? x[i] / (1 - p) : 0, keep(i) = philox_uniform(seed, stream, i) >= p. One Philox call
-// yields the bits of 4 consecutive elements (its 4 lanes), as philox_uniform defines.
+// y[i] = keep(i) ? x[i] / (1 - p) : 0, keep(i) = philox_uniform(seed, stream, c(i)) >= p with c(i) the
+// element's counter (math::keyed_index: i, or with row keys row_ids[n] K + k). One Philox call
+// yields the bits of 4 consecutive counters (its 4 lanes), as philox_uniform defines; with row keys a
+// run of consecutive counters also ends at its row's end.
 template <class T>
 void dropout_apply(int threads, const T* x, T* y, std::int64_t n, double p, std::uint64_t seed,
-                   std::uint64_t stream) {
+                   std::uint64_t stream, const std::int64_t* row_ids, std::int64_t per_row) {
   const std::uint32_t threshold = math::dropout_threshold(p);
   const T keep_prob = static_cast<T>(1.0 - p);
   cpu::parallel_blocks(threads, n, cpu::kGrainMath, [=](std::int64_t b, std::int64_t e) {
     std::int64_t i = b;
     while (i < e) {
-      const std::uint64_t group = static_cast<std::uint64_t>(i) / 4;
-      const U32x4 r = philox4x32(seed, group, stream);
-      const std::int64_t group_end = std::min<std::int64_t>(e, static_cast<std::int64_t>(group * 4 + 4));
-      for (; i < group_end; ++i)
-        y[i] = math::dropout_keep(r.v[i % 4], threshold) ? x[i] / keep_prob : T(0);
+      const std::uint64_t c = math::keyed_index(row_ids, i, per_row);
+      const U32x4 r = philox4x32(seed, c / 4, stream);
+      std::int64_t end = std::min<std::int64_t>(e, i + static_cast<std::int64_t>(4 - c % 4));
+      if (row_ids) end = std::min(end, (i / per_row + 1) * per_row);
+      for (std::uint64_t lane = c % 4; i < end; ++i, ++lane)
+        y[i] = math::dropout_keep(r.v[lane], threshold) ? x[i] / keep_prob : T(0);
     }
+  });
+}
+
+// dropout_apply on x's dtype, the row keys checked.
+void dropout_run(const char* k, int threads, const Tensor& x, const Tensor& y, double p, std::uint64_t seed,
+                 std::uint64_t stream, const Tensor& row_ids) {
+  const std::int64_t per_row = row_ids.empty() ? 1 : std::max<std::int64_t>(1, x.numel() / row_ids.numel());
+  const std::int64_t* rows = cpu::checked_row_ids(k, row_ids, math::max_row_key(per_row));
+  cpu::dispatch_float(k, x.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    dropout_apply<T>(threads, x.ptr<T>(), y.ptr<T>(), x.numel(), p, seed, stream, rows, per_row);
   });
 }
 
@@ -147,29 +161,24 @@ void CpuBackend::activation_bias_grad_impl(Activation f, const Tensor& x, const 
   });
 }
 
-// Inverted dropout: y = keep ? x / (1 - p) : 0, keep = philox_uniform(seed, stream, i) >= p.
+// Inverted dropout: y = keep ? x / (1 - p) : 0, keep = philox_uniform(seed, stream, c(i)) >= p.
 void CpuBackend::dropout_forward_impl(const Tensor& x, const Tensor& y, double p, std::uint64_t seed,
-                                      std::uint64_t stream) {
-  if (widened([&](const Tensor& x32, const Tensor& y32) { CpuBackend::dropout_forward_impl(x32, y32, p, seed, stream); },
+                                      std::uint64_t stream, const Tensor& row_ids) {
+  if (widened([&](const Tensor& x32,
+                  const Tensor& y32) { CpuBackend::dropout_forward_impl(x32, y32, p, seed, stream, row_ids); },
               cpu::in(x), cpu::out(y)))
     return;
-  cpu::dispatch_float("dropout_forward", x.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    dropout_apply<T>(threads_, x.ptr<T>(), y.ptr<T>(), x.numel(), p, seed, stream);
-  });
+  dropout_run("dropout_forward", threads_, x, y, p, seed, stream, row_ids);
 }
 
-// dx = keep ? dy / (1 - p) : 0 with the forward mask (same seed, stream, index).
+// dx = keep ? dy / (1 - p) : 0 with the forward mask (same seed, stream, counters).
 void CpuBackend::dropout_backward_impl(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed,
-                                       std::uint64_t stream) {
+                                       std::uint64_t stream, const Tensor& row_ids) {
   if (widened([&](const Tensor& dy32,
-                  const Tensor& dx32) { CpuBackend::dropout_backward_impl(dy32, dx32, p, seed, stream); },
+                  const Tensor& dx32) { CpuBackend::dropout_backward_impl(dy32, dx32, p, seed, stream, row_ids); },
               cpu::in(dy), cpu::out(dx)))
     return;
-  cpu::dispatch_float("dropout_backward", dy.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    dropout_apply<T>(threads_, dy.ptr<T>(), dx.ptr<T>(), dy.numel(), p, seed, stream);
-  });
+  dropout_run("dropout_backward", threads_, dy, dx, p, seed, stream, row_ids);
 }
 
 }  // namespace hpct::kernels

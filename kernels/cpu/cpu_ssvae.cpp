@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "core/philox.hpp"
+#include "kernels/common/math.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
+#include "kernels/cpu/cpu_common.hpp"
 
 namespace hpct::kernels {
 namespace {
@@ -39,14 +41,20 @@ void class_concat_backward_t(const Tensor& dout, std::int64_t classes, bool expa
     }
 }
 
+// Box-Muller on the Philox uniforms of elements 2i, 2i + 1; with row keys each row of K elements counts
+// from 0 in its own stream (math::row_stream).
 template <class T>
-void normal_fill_t(const Tensor& out, std::uint64_t seed, std::uint64_t stream) {
+void normal_fill_t(const Tensor& out, std::uint64_t seed, std::uint64_t stream, const Tensor& row_ids) {
   T* p = out.ptr<T>();
   const std::int64_t n = out.numel();
+  const std::int64_t* rows = cpu::checked_row_ids("normal_fill", row_ids, math::kMaxNoiseRow);
+  const std::int64_t per_row = rows ? n / row_ids.numel() : n;
   for (std::int64_t i = 0; i < n; ++i) {
-    const auto u = static_cast<std::uint64_t>(i);
-    const double u1 = static_cast<double>(philox_uniform(seed, stream, 2 * u));
-    const double u2 = static_cast<double>(philox_uniform(seed, stream, 2 * u + 1));
+    const std::int64_t r = i / std::max<std::int64_t>(per_row, 1);
+    const std::uint64_t s = rows ? math::row_stream(stream, rows[r]) : stream;
+    const auto u = static_cast<std::uint64_t>(i - r * per_row);
+    const double u1 = static_cast<double>(philox_uniform(seed, s, 2 * u));
+    const double u2 = static_cast<double>(philox_uniform(seed, s, 2 * u + 1));
     p[i] = static_cast<T>(std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2.0 * std::numbers::pi * u2));
   }
 }
@@ -189,8 +197,9 @@ void CpuBackend::class_concat_forward_impl(const Tensor& a, std::int64_t classes
 void CpuBackend::class_concat_backward_impl(const Tensor& dout, std::int64_t classes, bool expand, const Tensor& da) {
   HPCT_SSVAE_DISPATCH(da.dtype, class_concat_backward_t<T>(dout, classes, expand, da));
 }
-void CpuBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream) {
-  HPCT_SSVAE_DISPATCH(out.dtype, normal_fill_t<T>(out, seed, stream));
+void CpuBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream,
+                                  const Tensor& row_ids) {
+  HPCT_SSVAE_DISPATCH(out.dtype, normal_fill_t<T>(out, seed, stream, row_ids));
 }
 void CpuBackend::reparam_forward_impl(const Tensor& enc, const Tensor& eps, const Tensor& z) {
   HPCT_SSVAE_DISPATCH(eps.dtype, reparam_forward_t<T>(enc, eps, z));

@@ -28,14 +28,21 @@ struct AttnGeom {
   std::uint32_t threshold;  // dropout: keep when the bits pass (0 with p = 0: always)
   bool dropout;
   std::uint64_t seed, stream;
+  const std::int64_t* row_ids;  // null: dropout keyed by batch position
   std::int64_t rows() const { return batch * heads * len; }  // query rows of all heads: the blocks
 };
 
 // One block's query row: its sequence n, head h, position i, and the row's offsets.
 struct AttnRow {
   std::int64_t n, h, i, task;
+  // The dropout counter of element e of P, which lies in this block's sequence n, is e + shift:
+  // math::keyed_index(row_ids, e, H L L) = row_ids[n] H L L + (e - n H L L), without a division per element.
+  std::uint64_t shift;
   __device__ AttnRow(const AttnGeom& g, std::int64_t block)
-      : n(block / g.len / g.heads), h(block / g.len % g.heads), i(block % g.len), task(block / g.len) {}
+      : n(block / g.len / g.heads), h(block / g.len % g.heads), i(block % g.len), task(block / g.len),
+        shift(g.row_ids ? static_cast<std::uint64_t>(g.row_ids[n] - n) *
+                              static_cast<std::uint64_t>(g.heads * g.len * g.len)
+                        : 0) {}
   // Position r of this head: Q at qkv + qkv_row(r), K at + D, V at + 2D; out / dout at out_row(r).
   __device__ std::int64_t qkv_row(const AttnGeom& g, std::int64_t r) const {
     return (n * g.len + r) * 3 * g.d + h * g.dh;
@@ -47,9 +54,9 @@ struct AttnRow {
   }
 };
 
-__device__ __forceinline__ bool attn_keep(const AttnGeom& g, std::int64_t e) {
+__device__ __forceinline__ bool attn_keep(const AttnGeom& g, const AttnRow& row, std::int64_t e) {
   if (!g.dropout) return true;
-  const auto u = static_cast<std::uint64_t>(e);
+  const std::uint64_t u = static_cast<std::uint64_t>(e) + row.shift;
   return math::dropout_keep(philox4x32(g.seed, u / 4, g.stream).v[u % 4], g.threshold);
 }
 
@@ -94,7 +101,7 @@ __global__ void __launch_bounds__(kAttnThreads)
   for (std::int64_t c = threadIdx.x; c < g.dh; c += blockDim.x) {
     Acc s = 0;
     for (std::int64_t j = 0; j < vis; ++j) {
-      if (!attn_keep(g, e0 + j)) continue;
+      if (!attn_keep(g, row, e0 + j)) continue;
       s += p[j] / keep_prob * static_cast<Acc>(load(qkv[row.qkv_row(g, j) + 2 * g.d + c]));
     }
     o[c] = store<T>(s);
@@ -121,7 +128,7 @@ __global__ void __launch_bounds__(kAttnThreads)
   double dot = 0.0;
   for (std::int64_t j = threadIdx.x; j < vis; j += blockDim.x) {
     Acc dp = 0;
-    if (attn_keep(g, e0 + j)) {
+    if (attn_keep(g, row, e0 + j)) {
       const T* vj = qkv + row.qkv_row(g, j) + 2 * g.d;
       for (std::int64_t c = 0; c < g.dh; ++c) dp += dov[c] * static_cast<Acc>(load(vj[c]));
       if (g.dropout) dp /= keep_prob;
@@ -161,7 +168,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     for (std::int64_t r = g.causal ? j : 0; r < g.len; ++r) {
       const std::int64_t e = row.p_index(g, r, j);
       sk += ds[e] * static_cast<Acc>(load(qkv[row.qkv_row(g, r) + c]));
-      if (attn_keep(g, e)) {
+      if (attn_keep(g, row, e)) {
         const Acc pt = g.dropout ? probs[e] / keep_prob : probs[e];
         sv += pt * static_cast<Acc>(load(dout[row.out_row(g, r) + c]));
       }
@@ -183,14 +190,17 @@ AttnGeom attn_geom(const Tensor& qkv, const AttentionArgs& a) {
           math::dropout_threshold(a.dropout_p),
           a.dropout_p > 0.0,
           a.seed,
-          a.stream};
+          a.stream,
+          a.dropout_p > 0.0 ? row_ids_ptr(a.row_ids) : nullptr};
 }
 
 // The launch checks both passes share; false when there is nothing to compute.
-bool attn_prepare(const char* k, const AttnGeom& g, const Tensor& lengths, cudaStream_t s, DeviceError* err) {
+bool attn_prepare(const char* k, const AttnGeom& g, const Tensor& lengths, const Tensor& row_ids, cudaStream_t s,
+                  DeviceError* err) {
   if (g.rows() == 0 || g.dh == 0) return false;
   HPCT_CHECK(g.rows() <= INT32_MAX, k, ": N H L = ", g.rows(), " query rows exceed the grid's 2^31 - 1 blocks");
   check_lengths(lengths, g.len, s, err);
+  if (g.row_ids) check_row_ids(row_ids, math::max_row_key(g.heads * g.len * g.len), s, err);
   return true;
 }
 
@@ -200,7 +210,7 @@ void CudaBackend::attention_forward_impl(const Tensor& qkv, const Tensor& out, c
                                          const AttentionArgs& args) {
   constexpr const char* k = "attention_forward";
   const AttnGeom g = attn_geom(qkv, args);
-  if (!attn_prepare(k, g, args.lengths, cur(), device_error())) return;
+  if (!attn_prepare(k, g, args.lengths, args.row_ids, cur(), device_error())) return;
   const auto blocks = static_cast<unsigned>(g.rows());
   dispatch_float(k, qkv.dtype, [&](auto z) {
     using T = decltype(z);
@@ -216,7 +226,7 @@ void CudaBackend::attention_backward_impl(const Tensor& qkv, const Tensor& saved
                                           const Tensor& dqkv, const AttentionArgs& args) {
   constexpr const char* k = "attention_backward";
   const AttnGeom g = attn_geom(qkv, args);
-  if (!attn_prepare(k, g, args.lengths, cur(), device_error())) return;
+  if (!attn_prepare(k, g, args.lengths, args.row_ids, cur(), device_error())) return;
   const auto blocks = static_cast<unsigned>(g.rows());
   dispatch_float(k, qkv.dtype, [&](auto z) {
     using T = decltype(z);

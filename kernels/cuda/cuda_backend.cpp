@@ -109,6 +109,9 @@ void CudaBackend::after_wait() {
     case DeviceError::ssvae_label_out_of_range:
       fail("ssvae_objective: label ", e.b, " of row ", e.a, " is out of range [0, ", e.c,
            ") (and not -1 = unlabelled)");
+    case DeviceError::row_id_out_of_range:
+      fail("row_ids: batch row ", e.a, " has row id ", e.b, ", outside [0, ", e.c,
+           "] (dropout and normal_fill key their Philox counters by it; they would overflow)");
     case DeviceError::step_below_one:
       fail("optimizer step: step ", e.b, " must be >= 1 (it is 1-based: step_control counts the step)");
     default: fail("cuda: a kernel reported error code ", e.code);

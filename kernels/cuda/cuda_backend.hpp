@@ -83,9 +83,9 @@ class CudaBackend final : public Backend {
   void activation_bias_grad_impl(Activation f, const Tensor& x, const Tensor& dy, const Tensor& dx,
                                  const Tensor& dbias) override;
   void dropout_forward_impl(const Tensor& x, const Tensor& y, double p, std::uint64_t seed,
-                            std::uint64_t stream) override;
+                            std::uint64_t stream, const Tensor& row_ids) override;
   void dropout_backward_impl(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed,
-                             std::uint64_t stream) override;
+                             std::uint64_t stream, const Tensor& row_ids) override;
   void layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
                               const Tensor& mean, const Tensor& rstd, double eps) override;
   void layernorm_backward_impl(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
@@ -111,7 +111,8 @@ class CudaBackend final : public Backend {
                                    const Conv1dGeom& g) override;
   void class_concat_forward_impl(const Tensor& a, std::int64_t classes, bool expand, const Tensor& out) override;
   void class_concat_backward_impl(const Tensor& dout, std::int64_t classes, bool expand, const Tensor& da) override;
-  void normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream) override;
+  void normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream,
+                        const Tensor& row_ids) override;
   void reparam_forward_impl(const Tensor& enc, const Tensor& eps, const Tensor& z) override;
   void reparam_backward_impl(const Tensor& enc, const Tensor& eps, const Tensor& dz, const Tensor& denc) override;
   void ssvae_objective_impl(const Tensor& x, const Tensor& logits, const Tensor& labels, const Tensor& enc,

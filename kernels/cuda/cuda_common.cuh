@@ -141,6 +141,13 @@ __device__ RowExp<T> row_exp(const T* x, std::int64_t cols) {
 // reports the first one outside (DeviceError::length_out_of_range, raised at the next wait); the kernels
 // then read them through valid_length, clamped, so a bad value never indexes out of bounds.
 void check_lengths(const Tensor& lengths, std::int64_t len, cudaStream_t s, DeviceError* err);
+// Row keys (i64 [batch], each in [0, max_row]; empty: none): check_row_ids enqueues a kernel that reports
+// the first one outside (DeviceError::row_id_out_of_range, raised at the next wait). A bad value only
+// gives a wrong mask (math::keyed_index wraps), never an out-of-bounds access.
+void check_row_ids(const Tensor& row_ids, std::int64_t max_row, cudaStream_t s, DeviceError* err);
+inline const std::int64_t* row_ids_ptr(const Tensor& row_ids) {
+  return row_ids.empty() ? nullptr : row_ids.ptr<std::int64_t>();
+}
 inline const std::int32_t* lengths_ptr(const Tensor& lengths) {
   return lengths.empty() ? nullptr : lengths.ptr<std::int32_t>();
 }

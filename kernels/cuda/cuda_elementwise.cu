@@ -71,12 +71,14 @@ __global__ void activation_backward_kernel(const T* x, const T* dy, T* dx, std::
   }
 }
 
-// y[i] = keep(i) ? x[i] / (1 - p) : 0, keep(i) = (philox bits of element i >> 8) >= ceil(p 2^24).
+// y[i] = keep(i) ? x[i] / (1 - p) : 0, keep(i) = (philox bits of counter c(i) >> 8) >= ceil(p 2^24),
+// c = math::keyed_index (i, or with row keys row_ids[n] K + k).
 template <class T>
 __global__ void dropout_kernel(const T* x, T* y, std::int64_t n, std::uint32_t threshold, acc_t<T> keep_prob,
-                               std::uint64_t seed, std::uint64_t stream) {
+                               std::uint64_t seed, std::uint64_t stream, const std::int64_t* row_ids,
+                               std::int64_t per_row) {
   HPCT_GRID_LOOP(i, n) {
-    const auto u = static_cast<std::uint64_t>(i);
+    const std::uint64_t u = math::keyed_index(row_ids, i, per_row);
     const U32x4 r = philox4x32(seed, u / 4, stream);
     y[i] = math::dropout_keep(r.v[u % 4], threshold) ? store<T>(load(x[i]) / keep_prob) : store<T>(acc_t<T>(0));
   }
@@ -181,21 +183,24 @@ void CudaBackend::activation_backward_impl(Activation f, const Tensor& x, const 
 }
 
 void CudaBackend::dropout_forward_impl(const Tensor& x, const Tensor& y, double p, std::uint64_t seed,
-                                       std::uint64_t stream) {
+                                       std::uint64_t stream, const Tensor& row_ids) {
   const std::int64_t n = x.numel();
   if (n == 0) return;
+  const std::int64_t per_row = row_ids.empty() ? 1 : n / row_ids.numel();
+  check_row_ids(row_ids, math::max_row_key(per_row), cur(), device_error());
   dispatch_float("dropout_forward", x.dtype, [&](auto z) {
     using T = decltype(z);
     dropout_kernel<T><<<grid_for(n, sm_count()), kThreads, 0, cur()>>>(
-        x.ptr<T>(), y.ptr<T>(), n, math::dropout_threshold(p), static_cast<acc_t<T>>(1.0 - p), seed, stream);
+        x.ptr<T>(), y.ptr<T>(), n, math::dropout_threshold(p), static_cast<acc_t<T>>(1.0 - p), seed, stream,
+        row_ids_ptr(row_ids), per_row);
   });
   HPCT_CUDA_LAUNCH_CHECK();
 }
 
 // The forward's mask applied to dy.
 void CudaBackend::dropout_backward_impl(const Tensor& dy, const Tensor& dx, double p, std::uint64_t seed,
-                                        std::uint64_t stream) {
-  dropout_forward_impl(dy, dx, p, seed, stream);
+                                        std::uint64_t stream, const Tensor& row_ids) {
+  dropout_forward_impl(dy, dx, p, seed, stream, row_ids);
 }
 
 }  // namespace hpct::kernels::cuda

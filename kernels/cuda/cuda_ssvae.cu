@@ -38,13 +38,17 @@ __global__ void class_concat_backward_kernel(const T* dout, T* da, std::int64_t 
   }
 }
 
-// out[i] = sqrt(-2 ln(1 - u1)) cos(2 pi u2), u1, u2 the Philox uniforms of elements 2i and 2i + 1.
+// out[i] = sqrt(-2 ln(1 - u1)) cos(2 pi u2), u1, u2 the Philox uniforms of elements 2i and 2i + 1; with
+// row keys, of elements 2k and 2k + 1 (k = i - r K) of row r's stream (math::row_stream).
 template <class T>
-__global__ void normal_fill_kernel(T* out, std::int64_t n, std::uint64_t seed, std::uint64_t stream, double two_pi) {
+__global__ void normal_fill_kernel(T* out, std::int64_t n, std::uint64_t seed, std::uint64_t stream, double two_pi,
+                                   const std::int64_t* row_ids, std::int64_t per_row) {
   HPCT_GRID_LOOP(i, n) {
-    const auto u = static_cast<std::uint64_t>(i);
-    const auto u1 = static_cast<double>(philox_uniform(seed, stream, 2 * u));
-    const auto u2 = static_cast<double>(philox_uniform(seed, stream, 2 * u + 1));
+    const std::int64_t r = row_ids ? i / per_row : 0;
+    const std::uint64_t s = row_ids ? math::row_stream(stream, row_ids[r]) : stream;
+    const auto u = static_cast<std::uint64_t>(i - r * per_row);
+    const auto u1 = static_cast<double>(philox_uniform(seed, s, 2 * u));
+    const auto u2 = static_cast<double>(philox_uniform(seed, s, 2 * u + 1));
     out[i] = static_cast<T>(sqrt(-2.0 * log(1.0 - u1)) * cos(two_pi * u2));
   }
 }
@@ -214,13 +218,16 @@ void CudaBackend::class_concat_backward_impl(const Tensor& dout, std::int64_t cl
   HPCT_CUDA_LAUNCH_CHECK();
 }
 
-void CudaBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream) {
+void CudaBackend::normal_fill_impl(const Tensor& out, std::uint64_t seed, std::uint64_t stream,
+                                   const Tensor& row_ids) {
   const std::int64_t n = out.numel();
   if (n == 0) return;
+  const std::int64_t per_row = row_ids.empty() ? n : n / row_ids.numel();
+  check_row_ids(row_ids, math::kMaxNoiseRow, cur(), device_error());
   dispatch_ssvae(out.dtype, [&](auto z) {
     using T = decltype(z);
-    normal_fill_kernel<T>
-        <<<grid_for(n, sm_count()), kThreads, 0, cur()>>>(out.ptr<T>(), n, seed, stream, 2.0 * std::numbers::pi);
+    normal_fill_kernel<T><<<grid_for(n, sm_count()), kThreads, 0, cur()>>>(
+        out.ptr<T>(), n, seed, stream, 2.0 * std::numbers::pi, row_ids_ptr(row_ids), per_row);
   });
   HPCT_CUDA_LAUNCH_CHECK();
 }

@@ -17,7 +17,8 @@ struct DeviceError {
     length_out_of_range,
     step_below_one,
     id_out_of_range,         // embedding: (position, id, vocab)
-    ssvae_label_out_of_range  // ssvae_objective: (row, label, classes)
+    ssvae_label_out_of_range, // ssvae_objective: (row, label, classes)
+    row_id_out_of_range       // dropout / attention / normal_fill row keys: (batch row, id, largest valid)
   };
   int code = none;
   long long a = 0, b = 0, c = 0;  // code-specific: (row, value, limit)

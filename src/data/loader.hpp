@@ -33,7 +33,7 @@ struct HostBatch {
   std::vector<std::int32_t> lengths;  // [rows] valid positions, sequence data only (L without /lengths)
   std::vector<float> y;               // [rows, targets], or per token [rows, L, targets] (regression, binary)
   std::vector<std::int32_t> labels;   // [rows], or per token [rows, L] with -1 = ignore (classification)
-  std::vector<std::int64_t> row_ids;  // [rows] the data set's row of each batch row (ssvae's noise)
+  std::vector<std::int64_t> row_ids;  // [rows] the data set's row of each batch row (dropout and noise keys)
 };
 
 struct LoaderOptions {

@@ -12,8 +12,9 @@ Tensor Dropout::forward(Exec& ex, const Tensor& x, ContextSlot& ctx) {
   s.applied = ex.pass.training && p_ > 0.0;
   if (!s.applied) return x;
   s.step = ex.pass.step;
+  s.row_ids = ex.pass.row_ids;
   const Tensor y = ex.alloc(x.shape, x.dtype);
-  ex.be.dropout_forward(x, y, p_, seed_, stream(s.step));
+  ex.be.dropout_forward(x, y, p_, seed_, stream(s.step), s.row_ids);
   return y;
 }
 
@@ -21,7 +22,7 @@ Tensor Dropout::backward(Exec& ex, const ContextSlot& ctx, const Tensor& dy) {
   const Saved& s = context_of<Saved>(ctx);
   if (!s.applied) return dy;
   const Tensor dx = ex.alloc(dy.shape, dy.dtype);
-  ex.be.dropout_backward(dy, dx, p_, seed_, stream(s.step));
+  ex.be.dropout_backward(dy, dx, p_, seed_, stream(s.step), s.row_ids);
   return dx;
 }
 

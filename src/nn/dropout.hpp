@@ -3,8 +3,9 @@
 
 namespace hpct::nn {
 
-// Inverted dropout. The mask of step s is a pure function of (seed, s, layer id) through Philox, so
-// it is identical on every backend and thread count, and needs no generator state in checkpoints.
+// Inverted dropout. The mask of step s is a pure function of (seed, s, layer id) through Philox, and
+// of each row's data-set row id when the pass has them (Pass::row_ids), so it is identical on every
+// backend, thread count and rank layout, and needs no generator state in checkpoints.
 // Evaluation passes x through unchanged.
 class Dropout final : public Layer {
  public:
@@ -22,6 +23,7 @@ class Dropout final : public Layer {
   struct Saved : Context {
     bool applied = false;  // whether the forward dropped anything
     std::uint64_t step = 0;
+    Tensor row_ids;  // the forward's Pass::row_ids
   };
 };
 

@@ -21,11 +21,16 @@ using params::Init;
 using params::ParamId;
 using params::ParameterStore;
 
-// What a forward pass is for: training (dropout on) or evaluation, and the micro-step, which selects
-// the dropout masks.
+// What a forward pass is for: training (dropout on) or evaluation, and what selects the dropout masks
+// (and the ssvae's noise): the micro-step (the Philox stream, with the layer) and the data-set row of
+// each batch row (the counters within it, Backend::dropout_forward's row keys). Keying by data-set row,
+// not batch position, is what lets N DDP ranks of batch B reproduce one process of batch N B: both
+// count the same micro-steps (one per micro-batch each, from the same checkpointed counter) and see
+// every data-set row at most once per micro-step, so (micro-step, layer, row) names one mask row.
 struct Pass {
   bool training = false;
   std::uint64_t step = 0;
+  Tensor row_ids{};  // i64 [N] on the device, the batch's data-set rows; empty: keyed by batch position
 };
 
 // Where a forward or backward runs: the backend (ops go to its current stream), the workspace of the

@@ -23,9 +23,9 @@ struct ModelInput {
   Tensor x;        // float [N, F] or [N, L, F]; empty with tokens
   Tensor tokens;   // int32 [N, L]; empty unless the data are token ids
   Tensor lengths;  // int32 [N]
-  // Host [N]: the data set's row of each input row, when training (ssvae keys its noise by it);
-  // nullptr elsewhere.
-  const std::int64_t* row_ids = nullptr;
+  // int64 [N]: the data set's row of each input row (the trainer keys dropout and the ssvae's noise
+  // by it through Pass::row_ids); empty when unknown.
+  Tensor row_ids{};
 };
 
 // What one forward of a model saved for its backward (each model's own Context in `root`). Filled by

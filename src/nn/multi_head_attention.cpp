@@ -41,6 +41,7 @@ Tensor MultiHeadAttention::forward(Exec& ex, const Tensor& x, const SequenceMask
   s.args.dropout_p = dropout ? p_ : 0.0;
   s.args.seed = seed_;
   s.args.stream = (std::uint64_t{1} << 63) | (ex.pass.step << 16) | dropout_id_;
+  s.args.row_ids = ex.pass.row_ids;
   s.qkv = ex.alloc(Shape{batch, len, 3 * width_}, x.dtype);
   be.gemm_bias(x, false, store_.param(in_weight_), true, store_.param(in_bias_), s.qkv);
   s.out = ex.alloc(x.shape, x.dtype);

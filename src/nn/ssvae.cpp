@@ -65,19 +65,11 @@ void Ssvae::forward_objective(Exec& ex, const ModelInput& in, const Tensor& labe
     s.eps = fixed_noise_;
   } else {
     s.eps = ex.alloc(Shape{rows, latent_}, params_.dtype());
-    if (in.row_ids) {
-      // Each data set row's C x K values from a stream of its own: the same noise wherever the row
-      // lands (rank, batch position), so N DDP ranks of batch B draw what one process of batch N B
-      // draws, and reproduce its weights.
-      for (std::int64_t i = 0; i < n; ++i) {
-        HPCT_CHECK(in.row_ids[i] >= 0 && in.row_ids[i] < (std::int64_t{1} << 30) - 1, "ssvae: row ", in.row_ids[i],
-                   " is beyond the 2^30 rows the noise streams address");
-        ex.be.normal_fill(s.eps.slice(i * classes_, (i + 1) * classes_), seed_,
-                          noise_stream(ex.pass.step, in.row_ids[i]));
-      }
-    } else {
-      ex.be.normal_fill(s.eps, seed_, noise_stream(ex.pass.step));
-    }
+    // With the pass's row ids each data set row's C x K values come from a stream of its own
+    // (noise_stream(step, row), normal_fill's row keys: one call): the same noise wherever the row
+    // lands (rank, batch position), so N DDP ranks of batch B draw what one process of batch N B
+    // draws, and reproduce its weights.
+    ex.be.normal_fill(s.eps, seed_, noise_stream(ex.pass.step), ex.pass.row_ids);
   }
   const Tensor z = ex.alloc(Shape{rows, latent_}, params_.dtype());
   ex.be.reparam_forward(s.enc_out, s.eps, z);

@@ -13,7 +13,7 @@ namespace hpct::nn {
 // Linear) (parameter names classifier.0.weight, ...). forward() is the classifier (prediction,
 // evaluation); forward_objective() is the training objective (Backend::ssvae_objective): every row is
 // paired with every class (rows n C + c), z = mu + exp(lv / 2) eps with eps from Philox (seed, step,
-// data set row: ModelInput::row_ids; without them one stream for the batch),
+// data set row: Pass::row_ids; without them one stream for the batch),
 // the labelled ELBO + alpha x cross-entropy on rows with a label, the ELBO summed over classes
 // weighted by q(y|x) minus its entropy on rows labelled -1.
 class Ssvae final : public Model {
@@ -30,7 +30,8 @@ class Ssvae final : public Model {
   void set_noise(const Tensor& eps) { fixed_noise_ = eps; }
   // The Philox stream of step s's noise for data set row `row` (bit 62 keeps it apart from dropout's
   // and initialisation's): bits 32-61 hold row + 1, bits 0-31 the step; row -1 (no row ids: tests,
-  // a batch without them) gives the batch one stream.
+  // a batch without them) gives the batch one stream. noise_stream(s, row) =
+  // math::row_stream(noise_stream(s), row): normal_fill's row keys draw exactly these streams.
   static std::uint64_t noise_stream(std::uint64_t step, std::int64_t row = -1) {
     return (std::uint64_t{1} << 62) | (static_cast<std::uint64_t>(row + 1) << 32) | (step & 0xffffffffu);
   }

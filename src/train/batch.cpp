@@ -94,10 +94,10 @@ void BatchAssembler::send(Slot& s, std::int64_t width) {
       be_.copy(t, src);
       return t;
     };
-    row_ids_ = b.row_ids.data();
     x_ = width > 0 ? put(s.x32, s.pin_x, b.x, x_shape(b.rows, b.seq_len, width)) : Tensor{};
     tokens_ = b.tokens.empty() ? Tensor{} : put(s.tokens, s.pin_tokens, b.tokens, Shape{b.rows, b.seq_len});
     lengths_ = b.lengths.empty() ? Tensor{} : put(s.lengths, s.pin_lengths, b.lengths, Shape{b.rows});
+    row_ids_ = b.row_ids.empty() ? Tensor{} : put(s.row_ids, s.pin_row_ids, b.row_ids, Shape{b.rows});
     if (!b.labels.empty())
       target_ = put(s.target, s.pin_target, b.labels, label_shape(b.rows, P, b.token_targets));
     else if (!b.y.empty())

@@ -39,6 +39,9 @@ class BatchAssembler {
   const Tensor& tokens() const { return tokens_; }
   // Valid positions of each row, int32 [count]; empty for tabular data.
   const Tensor& lengths() const { return lengths_; }
+  // The data set's row of each batch row, int64 [count] (the dropout masks' and ssvae noise's keys:
+  // nn::Pass::row_ids). int64 as the loader's ids: no narrowing or range check, 8 bytes a row.
+  const Tensor& row_ids() const { return row_ids_; }
   // Targets: float32 [count, T], or int32 labels [count]; per token float32 [count, L, T] or int32
   // labels [count, L] (-1 = ignore, padding included). Empty when there are no targets.
   const Tensor& target() const { return target_; }
@@ -50,8 +53,8 @@ class BatchAssembler {
   // they are copied into.
   struct Slot {
     data::HostBatch host;
-    Buffer pin_x, pin_tokens, pin_target, pin_lengths;
-    Buffer x32, x, tokens, target, lengths;
+    Buffer pin_x, pin_tokens, pin_target, pin_lengths, pin_row_ids;
+    Buffer x32, x, tokens, target, lengths, row_ids;
     std::unique_ptr<Event> copied;  // on the copy stream, after the slot's copies
     std::unique_ptr<Event> free;    // on the compute stream, before the slot is refilled
   };
@@ -62,8 +65,7 @@ class BatchAssembler {
   std::unique_ptr<Stream> copy_stream_;
   std::array<Slot, 2> slots_;
   std::size_t next_ = 0;
-  Tensor x_, target_, tokens_, lengths_;
-  const std::int64_t* row_ids_ = nullptr;  // the current slot's host row ids
+  Tensor x_, target_, tokens_, lengths_, row_ids_;
 };
 
 }  // namespace hpct::train

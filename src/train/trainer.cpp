@@ -284,7 +284,9 @@ void Trainer::assemble_batch() { batch_.upload(loader_.next(), train_x_.width())
 // Forward, then the loss's gradient of its sum times the constant 1 / ref_count (and the loss scale)
 // into dy; {sum, count} accumulate on the device. Losses run in float32 whatever the compute dtype.
 Tensor Trainer::forward_and_loss() {
-  nn::Exec ex{be_, ws_, nn::Pass{true, state_.micro_steps++}};
+  // The dropout counter: one per micro-batch on every rank, so N ranks of batch B and one process of
+  // batch N B number their micro-steps alike (nn::Pass).
+  nn::Exec ex{be_, ws_, nn::Pass{true, state_.micro_steps++, batch_.row_ids()}};
   if (model_.owns_objective()) {  // ssvae: the model's own objective and its gradients, kept for backward
     const Tensor& labels = batch_.target();
     ref_count_ = static_cast<double>(opt_.batch_size);
@@ -316,7 +318,7 @@ Tensor Trainer::forward_and_loss() {
 }
 
 void Trainer::backward(const Tensor& dy) {
-  nn::Exec ex{be_, ws_, nn::Pass{true, state_.micro_steps - 1}};
+  nn::Exec ex{be_, ws_, nn::Pass{true, state_.micro_steps - 1, batch_.row_ids()}};
   model_.backward(ex, ctx_, dy);
 }
 

@@ -499,6 +499,17 @@ TEST_CASE_TEMPLATE("backends agree: activations and dropout", T, AGREE_DTYPES) {
     ag.check("dropout_backward" + ps, dt,
              [&](Run& r) { r.be.dropout_backward(r.in(dd), r.out<T>(Shape{n}, "dx"), p, 11, 5); });
   }
+  // Row keys: 7 rows of 10'000 elements, their ids out of order and far apart.
+  const std::int64_t krows = 7, kn = 70'000;
+  const auto kx = rand_host<T>(Shape{krows, kn / krows}, 25);
+  Host<std::int64_t> ids(Shape{krows});
+  for (std::int64_t i = 0; i < krows; ++i) ids[i] = (i * 7919) % 10'007 + (i == 3 ? 123'456'789 : 0);
+  ag.check("dropout_forward row keys", dt, [&](Run& r) {
+    r.be.dropout_forward(r.in(kx), r.out<T>(kx.shape, "y"), 0.3, 11, 5, r.in(ids));
+  });
+  ag.check("dropout_backward row keys", dt, [&](Run& r) {
+    r.be.dropout_backward(r.in(kx), r.out<T>(kx.shape, "dx"), 0.3, 11, 5, r.in(ids));
+  });
 }
 
 TEST_CASE_TEMPLATE("backends agree: layernorm and softmax forward and backward", T, AGREE_DTYPES) {
@@ -548,18 +559,23 @@ TEST_CASE_TEMPLATE("backends agree: attention forward and backward (lengths, cau
   const std::int64_t n = 3, len = 19, heads = 2, dh = 8, d = heads * dh;
   const auto qkv = rand_host<T>(Shape{n, len, 3 * d}, 40, -1.5, 1.5), dout = rand_host<T>(Shape{n, len, d}, 41);
   const auto lengths = ints(Shape{n}, {len, 7, 1});
+  Host<std::int64_t> row_ids(Shape{n});
+  for (std::int64_t i = 0; i < n; ++i) row_ids[i] = 1000 - 333 * i;
   struct Variant {
     const char* name;
     bool lengths, causal;
     double p;
+    bool row_keys = false;
   };
   for (const Variant v : {Variant{"all keys", false, false, 0.0}, Variant{"lengths", true, false, 0.0},
                           Variant{"causal", false, true, 0.0}, Variant{"dropout", false, false, 0.2},
-                          Variant{"lengths causal dropout", true, true, 0.2}})
+                          Variant{"lengths causal dropout", true, true, 0.2},
+                          Variant{"lengths causal dropout row keys", true, true, 0.2, true}})
     ag.check(std::string("attention ") + v.name, dt, [&](Run& r) {
       AttentionArgs args;
       args.heads = heads;
       if (v.lengths) args.lengths = r.in(lengths);
+      if (v.row_keys) args.row_ids = r.in(row_ids);
       args.causal = v.causal;
       args.dropout_p = v.p;
       args.seed = 9;
@@ -867,6 +883,11 @@ TEST_CASE_TEMPLATE("backends agree: ssvae kernels (class_concat, normal_fill, re
                                  r.out<T>(Shape{expand ? n : rows, width}, "da"));
     });
   ag.check("normal_fill", dt, [&](Run& r) { r.be.normal_fill(r.out<T>(Shape{1001}, "out"), 5, 77); });
+  Host<std::int64_t> noise_rows(Shape{n});
+  for (std::int64_t i = 0; i < n; ++i) noise_rows[i] = (i * 37) % 11 + (i == 4 ? 1'000'000 : 0);
+  ag.check("normal_fill row keys", dt, [&](Run& r) {
+    r.be.normal_fill(r.out<T>(Shape{rows, k}, "out"), 5, 77, r.in(noise_rows));
+  });
   const auto enc = rand_host<T>(Shape{rows, 2 * k}, 84, -1.5, 1.5), eps = rand_host<T>(Shape{rows, k}, 85);
   const auto dz = rand_host<T>(Shape{rows, k}, 86), denc = rand_host<T>(Shape{rows, 2 * k}, 87);
   ag.check("reparam forward and backward", dt, [&](Run& r) {

@@ -88,6 +88,7 @@ TEST_CASE("batch staging through pinned memory: the same batches, each slot's pi
     CHECK(pinned.read<float>(a.x()) == plain->read<float>(b.x()));
     CHECK(pinned.read<float>(a.target()) == plain->read<float>(b.target()));
     CHECK(pinned.read<float>(a.x())[d.features] == d.x[static_cast<std::size_t>((round + 7) * d.features)]);
+    CHECK(pinned.read<std::int64_t>(a.row_ids()) == index);  // the dropout keys, on the device
   }
-  CHECK(pinned.pinned.allocations == 4);  // x and y of each of the two slots, allocated once
+  CHECK(pinned.pinned.allocations == 6);  // x, y and row ids of each of the two slots, allocated once
 }

@@ -676,6 +676,69 @@ TEST_CASE_TEMPLATE("dropout masks, scaling and backward", T, float, double) {
   check_throws_with([&] { be().dropout_backward(dy.t(), dx.t(), -0.1, seed, stream); }, "dropout_backward");
 }
 
+// Row keys: element k of batch row n is kept when philox_uniform(seed, stream, row_ids[n] K + k) >= p, so
+// a batch permuted with its row ids gets the permuted mask (a DDP rank's half of a batch, in another
+// order, draws what one process draws for those rows).
+TEST_CASE_TEMPLATE("row-keyed dropout: the mask follows the data-set row, not the batch position", T, float, double) {
+  const std::int64_t N = 7, K = 13;  // rows of 13: runs of counters cross Philox's 4-lane groups
+  const double p = 0.4;
+  const std::uint64_t seed = 5, stream = 11;
+  auto x = rand_host<T>(Shape{N, K}, 3, 0.5, 1.5);  // never 0
+  Host<std::int64_t> rows(Shape{N});
+  const std::int64_t ids[] = {5, 0, 9, 3, 100000, 2, 1};
+  for (std::int64_t n = 0; n < N; ++n) rows[n] = ids[n];
+  Host<T> y(Shape{N, K});
+  be().dropout_forward(x.t(), y.t(), p, seed, stream, rows.t());
+  std::int64_t mask_errors = 0;
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t k = 0; k < K; ++k) {
+      const auto c = static_cast<std::uint64_t>(rows[n] * K + k);
+      const bool keep = hpct::philox_uniform(seed, stream, c) >= p;
+      mask_errors += y[n * K + k] != (keep ? x[n * K + k] / static_cast<T>(1 - p) : T(0));
+    }
+  CHECK(mask_errors == 0);
+
+  // The batch reversed, with its row ids: the rows' outputs, reversed.
+  Host<T> xr(Shape{N, K}), yr(Shape{N, K});
+  Host<std::int64_t> rr(Shape{N});
+  for (std::int64_t n = 0; n < N; ++n) {
+    rr[n] = rows[N - 1 - n];
+    for (std::int64_t k = 0; k < K; ++k) xr[n * K + k] = x[(N - 1 - n) * K + k];
+  }
+  be().dropout_forward(xr.t(), yr.t(), p, seed, stream, rr.t());
+  std::int64_t perm_errors = 0;
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t k = 0; k < K; ++k) perm_errors += yr[n * K + k] != y[(N - 1 - n) * K + k];
+  CHECK(perm_errors == 0);
+  // Backward: the same mask on dy.
+  auto dy = rand_host<T>(Shape{N, K}, 4);
+  Host<T> dx(Shape{N, K});
+  be().dropout_backward(dy.t(), dx.t(), p, seed, stream, rows.t());
+  std::int64_t grad_errors = 0;
+  for (std::int64_t i = 0; i < N * K; ++i)
+    grad_errors += dx[i] != (y[i] != T(0) ? dy[i] / static_cast<T>(1 - p) : T(0));
+  CHECK(grad_errors == 0);
+
+  // Row ids 0 .. N-1 give the unkeyed mask (counter n K + k = the flat index).
+  Host<std::int64_t> iota(Shape{N});
+  for (std::int64_t n = 0; n < N; ++n) iota[n] = n;
+  Host<T> keyed(Shape{N, K}), plain(Shape{N, K});
+  be().dropout_forward(x.t(), keyed.t(), p, seed, stream, iota.t());
+  be().dropout_forward(x.t(), plain.t(), p, seed, stream);
+  CHECK(same_bits(keyed.v, plain.v));
+
+  // Bad row keys: a shape that does not split the tensor, the wrong dtype, ids whose counters overflow.
+  Host<std::int64_t> three(Shape{3});
+  check_throws_with([&] { be().dropout_forward(x.t(), y.t(), p, seed, stream, three.t()); }, "row_ids [3]");
+  Host<std::int32_t> narrow(Shape{N});
+  check_throws_with([&] { be().dropout_forward(x.t(), y.t(), p, seed, stream, narrow.t()); }, "row_ids must be int64");
+  rows[2] = -1;
+  check_throws_with([&] { be().dropout_forward(x.t(), y.t(), p, seed, stream, rows.t()); }, "row_ids[2] = -1");
+  rows[2] = INT64_MAX / K;  // its last counter would pass 2^63 - 1
+  check_throws_with([&] { be().dropout_backward(dy.t(), dx.t(), p, seed, stream, rows.t()); },
+                    "dropout_backward: row_ids[2]");
+}
+
 // ---- layernorm ----------------------------------------------------------------------------------
 namespace {
 

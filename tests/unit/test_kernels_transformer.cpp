@@ -296,6 +296,67 @@ TEST_CASE_TEMPLATE("attention dropout: reproducible, keyed by seed and stream, t
   CHECK_FALSE(same_bits(a.out.v, other.out.v));
 }
 
+// Row keys: P's element (n, h, i, j) draws counter ((row_ids[n] H + h) L + i) L + j, so a batch permuted
+// with its row ids (and lengths) gets the permuted outputs and gradients, bit for bit.
+TEST_CASE_TEMPLATE("row-keyed attention dropout: a permuted batch gives the permuted results", T, float, double) {
+  const AttnCase c{3, 9, 2, 4, true, false, 0.4};
+  const std::int64_t N = c.batch, L = c.len, W = 3 * c.heads * c.dh, D = c.heads * c.dh;
+  AttnTensors<T> a(c, 7);
+  Host<std::int64_t> rows(Shape{N});
+  const std::int64_t ids[] = {41, 7, 1000};
+  for (std::int64_t n = 0; n < N; ++n) rows[n] = ids[n];
+  a.args.row_ids = rows.t();
+  a.run(be());
+  // The reference: the naive loops' mask at the row-keyed counters is dropout_forward of P with row keys.
+  Host<T> dropped(a.probs.shape);
+  be().dropout_forward(a.probs.t(), dropped.t(), c.p, a.args.seed, a.args.stream, rows.t());
+  std::vector<double> ref(a.out.v.size(), 0.0);
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t h = 0; h < c.heads; ++h)
+      for (std::int64_t i = 0; i < L; ++i)
+        for (std::int64_t e = 0; e < c.dh; ++e)
+          for (std::int64_t j = 0; j < L; ++j)
+            ref[(n * L + i) * D + h * c.dh + e] += double(dropped[((n * c.heads + h) * L + i) * L + j]) *
+                                                   double(a.qkv[(n * L + j) * W + 2 * D + h * c.dh + e]);
+  check_close(a.out.v, ref, tol<T>(1e-5, 1e-13), tol<T>(1e-6, 1e-14), "out vs row-keyed dropout_forward(probs) V");
+
+  // Batch order (2, 0, 1).
+  const std::int64_t perm[] = {2, 0, 1};
+  AttnTensors<T> b(c, 7);
+  Host<std::int64_t> prow(Shape{N});
+  for (std::int64_t n = 0; n < N; ++n) {
+    prow[n] = rows[perm[n]];
+    b.lengths[n] = a.lengths[perm[n]];
+    for (std::int64_t q = 0; q < L * W; ++q) b.qkv[n * L * W + q] = a.qkv[perm[n] * L * W + q];
+    for (std::int64_t q = 0; q < L * D; ++q) b.dout[n * L * D + q] = a.dout[perm[n] * L * D + q];
+  }
+  b.args.row_ids = prow.t();
+  b.run(be());
+  std::int64_t out_errors = 0, grad_errors = 0;
+  for (std::int64_t n = 0; n < N; ++n) {
+    for (std::int64_t q = 0; q < L * D; ++q) out_errors += b.out[n * L * D + q] != a.out[perm[n] * L * D + q];
+    for (std::int64_t q = 0; q < L * W; ++q) grad_errors += b.dqkv[n * L * W + q] != a.dqkv[perm[n] * L * W + q];
+  }
+  CHECK(out_errors == 0);
+  CHECK(grad_errors == 0);
+
+  // Row ids 0 .. N-1: the unkeyed results; other ids: another mask.
+  AttnTensors<T> plain(c, 7), iota(c, 7);
+  Host<std::int64_t> ident(Shape{N});
+  for (std::int64_t n = 0; n < N; ++n) ident[n] = n;
+  iota.args.row_ids = ident.t();
+  plain.run(be());
+  iota.run(be());
+  CHECK(same_bits(plain.out.v, iota.out.v));
+  CHECK(same_bits(plain.dqkv.v, iota.dqkv.v));
+  CHECK_FALSE(same_bits(plain.out.v, a.out.v));
+  Host<std::int64_t> two(Shape{2});
+  plain.args.row_ids = two.t();
+  check_throws_with([&] { plain.run(be()); }, "one id per sequence");
+  rows[1] = -3;
+  check_throws_with([&] { a.run(be()); }, "row_ids[1] = -3");
+}
+
 TEST_CASE_TEMPLATE("attention argument errors name the kernel and the values", T, float, double) {
   Host<T> qkv(Shape{2, 4, 12}), out(Shape{2, 4, 4}), probs(Shape{2, 2, 4, 4}), dqkv(Shape{2, 4, 12});
   AttentionArgs args;

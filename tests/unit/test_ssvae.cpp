@@ -125,6 +125,25 @@ TEST_CASE("ssvae: the whole objective matches finite differences with the noise 
   check_ssvae("gaussian");
 }
 
+// normal_fill's row keys draw, in one call, what one call per row with the row's own noise stream drew
+// (the ssvae's noise before row keys): the same numbers, bit for bit.
+TEST_CASE("ssvae: row-keyed normal_fill equals one normal_fill per row of its noise stream") {
+  kernels::Backend& be = test::test_backend();
+  const std::int64_t rows = 4, per_row = 3 * 5;  // C = 3 classes x K = 5 latents per data-set row
+  const std::vector<std::int64_t> ids{12, 0, 7, 1000000};
+  Buffer row_ids(be.allocator(), Shape{rows}, DType::i64), all(be.allocator(), Shape{rows * 3, 5}, DType::f32),
+      one(be.allocator(), Shape{3, 5}, DType::f32);
+  test::write(be, row_ids, ids);
+  be.normal_fill(all, 9, nn::Ssvae::noise_stream(6), row_ids);
+  const std::vector<float> got = be.read<float>(all);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    be.normal_fill(one, 9, nn::Ssvae::noise_stream(6, ids[static_cast<std::size_t>(r)]));
+    const std::vector<float> want = be.read<float>(one);
+    CHECK(std::equal(want.begin(), want.end(), got.begin() + r * per_row));
+  }
+  test::check_throws_with([&] { be.normal_fill(all, 9, nn::Ssvae::noise_stream(6, 3), row_ids); }, "bits 32-61");
+}
+
 TEST_CASE("ssvae: Philox normal noise is a function of seed and stream with mean 0 and variance 1") {
   kernels::Backend& be = test::test_backend();
   Buffer a(be.allocator(), Shape{100000}, DType::f32), b(be.allocator(), Shape{100000}, DType::f32);
