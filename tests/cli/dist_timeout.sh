@@ -32,7 +32,7 @@ wait_job() {
     command -v gdb >/dev/null || { echo "(no gdb: scripts/install-deps installs it)" >&2; break; }
     timeout 60 gdb -p "$p" -batch -ex "thread apply all bt" >&2 2>&1 || echo "(gdb failed: status $?)" >&2
   done
-  kill -TERM "$job"
+  kill -TERM "$job" 2>/dev/null || true
   wait "$job"
   return 124
 }
