@@ -24,7 +24,7 @@ import sys
 
 # Flags of every run, campaign and replay: one input may take 10 s and 1 GiB per allocation.
 LIMITS = ["-timeout=10", "-rss_limit_mb=2048", "-malloc_limit_mb=1024"]
-FRAME = re.compile(r"^\s*#(\d+) 0x[0-9a-f]+ (?:in (.*) )?(\S+)$")
+FRAME = re.compile(r"^\s*#(\d+) 0x[0-9a-f]+\s+(?:in (.*) )?(\S+)$")
 # Frames that never decide: the sanitizers' and libFuzzer's own, the allocator, libc, the C++ library
 # (inlined std:: code included): the caller below them does.
 RUNTIME_FUNCS = re.compile(r"^(__asan|__lsan|__ubsan|__sanitizer|__interceptor_|__cxa_|_Unwind|fuzzer::|"
@@ -94,8 +94,10 @@ def main():
         print(text[-4000:])
         print(f"fuzz.{target}: FAILED: the campaign ended with status {rc} (log {log_path})")
         return 1
-    runs, ooms, timeouts, crashed, secs = status[-1]
-    print(f"fuzz.{target}: {runs} executions in {secs} s; jobs ended by oom/timeout/crash: {ooms}/{timeouts}/{crashed}")
+    runs, secs = status[-1][0], status[-1][4]
+    # The parent repeats each failed job's "ERROR:" line (its last status line may predate the last ones).
+    errors = len(re.findall(r"^==\d+== ?ERROR: ", text, re.M))
+    print(f"fuzz.{target}: {runs} executions in {secs} s; {errors} job(s) ended by a report")
 
     artifacts = sorted(os.listdir(crashes))
     counts, failed = {}, []
@@ -115,7 +117,8 @@ def main():
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"
     print(f"fuzz.{target}: {len(artifacts)} artifact(s) triaged: {summary}")
     for path, report in failed:
-        print(f"\n---- report of {path} ----\n{report[-8000:]}")
+        start = max(0, report.find("ERROR:"))
+        print(f"\n---- report of {path} ----\n{report[start:start + 6000]}")
         print(f"fuzz.{target}: keep the input as a regression: cp {path} {source}/tests/fuzz/regressions/{target}/")
     if failed:
         print(f"fuzz.{target}: FAILED: {len(failed)} report(s) in our code or unclassified")
