@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """One fuzz target's campaign, as ctest runs it (tests/CMakeLists.txt, "Fuzzing").
 
-usage: campaign.py FUZZER TARGET SECONDS WORK SOURCE SEEDS
+usage: campaign.py FUZZER TARGET SECONDS WORK SOURCE SEEDS fork|plain
 
-libFuzzer runs in fork mode (-fork=1 -ignore_crashes/-ignore_ooms/-ignore_timeouts), so a crash ends
-only the child job and the campaign goes on for its whole SECONDS: Debian's libhdf5 1.10 crashes on
-some corrupt files within about a second of fuzzing, which used to end the run there. Every artifact
+fork: libFuzzer runs in fork mode (-fork=1 -ignore_crashes/-ignore_ooms/-ignore_timeouts), so a crash
+ends only the child job and the campaign goes on for its whole SECONDS: Debian's libhdf5 1.10 crashes
+on some corrupt files within about a second of fuzzing, which used to end the run there (the HDF5
+targets). plain: one process, ended by the first crash; ten times the executions of fork mode for a
+fast target (config, CSV), whose every crash is ours anyway. Every artifact
 (crash, leak, OOM, timeout input) lands in WORK/crashes/TARGET/ and is then replayed alone to get its
 sanitizer report, which is classified by its first frame in either libhdf5 or our code (SOURCE: src/,
 kernels/, tests/), below the sanitizer's, libFuzzer's, the allocator's, libc's and the C++ library's:
@@ -72,7 +74,7 @@ def classify(report, source):
 
 
 def main():
-    fuzzer, target, seconds, work, source, seeds = sys.argv[1:7]
+    fuzzer, target, seconds, work, source, seeds, mode = sys.argv[1:8]
     source = os.path.realpath(source)
     crashes = os.path.join(work, "crashes", target)
     corpus = os.path.join(work, "corpus", target)
@@ -80,24 +82,29 @@ def main():
     os.makedirs(crashes)
     os.makedirs(corpus, exist_ok=True)
     log_path = os.path.join(work, f"{target}.log")
-    campaign = [fuzzer, "-fork=1", "-ignore_crashes=1", "-ignore_ooms=1", "-ignore_timeouts=1",
-                f"-max_total_time={seconds}", *LIMITS, "-max_len=65536",
+    fork = ["-fork=1", "-ignore_crashes=1", "-ignore_ooms=1", "-ignore_timeouts=1"] if mode == "fork" else []
+    campaign = [fuzzer, *fork, f"-max_total_time={seconds}", *LIMITS, "-max_len=65536", "-print_final_stats=1",
                 f"-artifact_prefix={crashes}/", corpus, seeds]
     print("campaign:", " ".join(campaign), flush=True)
     with open(log_path, "w") as log:
         rc = subprocess.run(campaign, stdout=log, stderr=subprocess.STDOUT).returncode
     text = open(log_path, errors="replace").read()
-    status = re.findall(r"^#(\d+): .*oom/timeout/crash: (\d+)/(\d+)/(\d+) time: (\d+)s", text, re.M)
-    # A campaign that ran to its end says "INFO: exiting: CODE", CODE that of the last job that failed
-    # (77 a crash, 70 a timeout: ignored, triaged below); without it the fuzzer itself failed.
-    if not re.search(r"^INFO: exiting: \d+ time:", text, re.M) or not status:
+    # Fork mode: the parent's status lines "#RUNS: ... time: SECONDS", and "INFO: exiting: CODE" at the
+    # end, CODE that of the last job that failed (77 a crash, 70 a timeout: ignored, triaged below).
+    # Plain: the final statistics, printed also after a crash. Without them the fuzzer itself failed.
+    status = re.findall(r"^#(\d+): .* time: (\d+)s", text, re.M)
+    if mode == "fork" and re.search(r"^INFO: exiting: \d+ time:", text, re.M) and status:
+        runs, secs = status[-1]
+    elif mode != "fork" and re.search(r"^stat::number_of_executed_units: (\d+)", text, re.M):
+        runs = re.search(r"^stat::number_of_executed_units: (\d+)", text, re.M).group(1)
+        secs = f"at most {seconds}"  # a crash ends it early
+    else:
         print(text[-4000:])
         print(f"fuzz.{target}: FAILED: the campaign ended with status {rc} (log {log_path})")
         return 1
-    runs, secs = status[-1][0], status[-1][4]
-    # The parent repeats each failed job's "ERROR:" line (its last status line may predate the last ones).
+    # Each report's "ERROR:" line (fork mode: the parent repeats those of its failed jobs).
     errors = len(re.findall(r"^==\d+== ?ERROR: ", text, re.M))
-    print(f"fuzz.{target}: {runs} executions in {secs} s; {errors} job(s) ended by a report")
+    print(f"fuzz.{target} ({mode}): {runs} executions in {secs} s; {errors} report(s)")
 
     artifacts = sorted(os.listdir(crashes))
     counts, failed = {}, []
