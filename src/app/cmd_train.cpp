@@ -258,13 +258,12 @@ bool progress_on_terminal(const std::string& option) {
 }
 
 // A run that failed leaves what makes it resumable (checkpoints, metrics rows) and its logs (train.log,
-// events.jsonl ending in the error), nothing else of its own: an empty metrics.csv, an empty
-// checkpoints/ and a run directory it created and left empty are removed (README: Checkpoints and resume).
+// events.jsonl ending in the error), nothing else of its own: an empty checkpoints/ and a run directory
+// it created and left empty are removed (README: Checkpoints and resume). metrics.csv exists only from
+// its first row on (the trainer's MetricsCsv), so no failure, on whichever rank, leaves it empty.
 void remove_if_nothing_to_resume(const std::filesystem::path& run_dir, bool existed) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (fs::is_regular_file(run_dir / "metrics.csv", ec) && fs::file_size(run_dir / "metrics.csv", ec) == 0)
-    fs::remove(run_dir / "metrics.csv", ec);
   if (fs::is_directory(run_dir / "checkpoints", ec) && fs::is_empty(run_dir / "checkpoints", ec))
     fs::remove(run_dir / "checkpoints", ec);
   if (!existed && fs::is_directory(run_dir, ec) && fs::is_empty(run_dir, ec)) fs::remove(run_dir, ec);

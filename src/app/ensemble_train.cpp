@@ -92,9 +92,12 @@ bool member_complete(const std::string& dir) {
   }
 }
 
-// The header and last row of a member's metrics.csv (its final epoch).
+// The header and last row of a member's metrics.csv (its final epoch); empty for a member stopped by a
+// signal before its first row (metrics.csv is created with it).
 std::pair<std::string, std::string> last_metrics(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "metrics.csv").string();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return {};
   std::ifstream in(path);
   HPCT_CHECK(in, path, ": cannot read the metrics file");
   std::string header, line, last;

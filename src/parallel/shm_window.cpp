@@ -57,7 +57,10 @@ void ShmWindow::arrive_and_wait(std::uint64_t value, std::chrono::milliseconds t
     std::atomic_ref<std::uint64_t> peer(*counters_[static_cast<std::size_t>(r)]);
     for (std::uint64_t spins = 0; peer.load(std::memory_order_acquire) < value; ++spins) {
       if (spins < 4096) continue;  // the common case: the peer is microseconds away
-      if (spins % 1024 == 0 && std::chrono::steady_clock::now() - start > timeout)
+      // Every yield or sleep checks the deadline (a clock read is ~20 ns): on a loaded machine (or a
+      // throttled cgroup) one of them can take milliseconds to seconds, so a check every 1024 of
+      // them let the wait overrun its timeout for minutes.
+      if (std::chrono::steady_clock::now() - start > timeout)
         fail("rank ", world_rank_, ": shared-memory allreduce (", phase, ") did not complete within ",
              timeout.count() / 1000.0, " s (a peer rank failed, hangs, or issued different collectives)");
       if (spins < 65536)

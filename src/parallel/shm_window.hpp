@@ -9,8 +9,8 @@
 //
 // Two arrivals per operation order it: all ranks' ranges are final before anyone reads (phase 1), and
 // all slices are written before anyone goes on (phase 2). An arrival is a release-store of a
-// generation counter in the window's header; waiting spins briefly, then yields, then sleeps, and
-// fails after the timeout naming the rank, as a stuck MPI collective would.
+// generation counter in the window's header; waiting spins briefly, then yields, then sleeps, checking
+// the clock at each, and fails after the timeout naming the rank, as a stuck MPI collective would.
 //
 // Across nodes (node-aware reduction): each node's window first reduces inside the node, then its
 // leader (node rank 0) runs `across` on its buffer (MPI_Allreduce among the leaders), and the other

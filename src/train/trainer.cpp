@@ -3,6 +3,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <limits>
@@ -27,25 +28,37 @@ namespace {
 // One row of metrics.csv per epoch, written by rank 0 straight into the file and flushed per row,
 // so that a running or killed job has its history. The file starts with the rows of the checkpoint a
 // run resumes from (rows written after it are dropped), written atomically; the header comes with
-// the first row.
+// the first row. Without such rows the file is created only with the first row (an older one is
+// removed): a job that ends before any row, however it ends (another rank's MPI_Abort kills this one
+// with no chance to clean up), leaves no empty metrics.csv behind.
 class MetricsCsv {
  public:
   MetricsCsv(const std::string& path, const std::vector<MetricsRow>& history) : path_(path) {
     if (path.empty()) return;
+    if (history.empty()) {
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+      HPCT_CHECK(!ec, path, ": cannot remove the previous metrics file: ", ec.message());
+      return;
+    }
     std::ostringstream text;
     for (const MetricsRow& row : history) format(text, row);
     write_text_atomic(path, text.str());
-    out_.open(path, std::ios::app);
-    HPCT_CHECK(out_, path, ": cannot write the metrics file");
+    open();
   }
   void row(const MetricsRow& cols) {
     if (path_.empty()) return;
+    if (!out_.is_open()) open();
     format(out_, cols);
     out_ << std::flush;
     HPCT_CHECK(out_, path_, ": writing the metrics file failed");
   }
 
  private:
+  void open() {
+    out_.open(path_, std::ios::app);
+    HPCT_CHECK(out_, path_, ": cannot write the metrics file");
+  }
   // NaN values are written as empty cells (e.g. validation columns of epochs without evaluation).
   void format(std::ostream& out, const MetricsRow& cols) {
     if (!header_written_) {

@@ -16,18 +16,41 @@ rank_pid() {  # RUN_DIR RANK: the pid of that rank of the job writing RUN_DIR
     tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$p"
   done | head -1
 }
+# wait_job PID NAME: waits up to 100 s for the job; past that, prints every rank's threads' stacks
+# (gdb) into the test's log, so that a hang can be diagnosed, then ends the job (status 124).
+wait_job() {
+  local job=$1 name=$2 i r p
+  for ((i = 0; i < 1000; ++i)); do
+    kill -0 "$job" 2>/dev/null || { wait "$job"; return; }
+    sleep 0.1
+  done
+  echo "$name: the job did not end within 100 s; the ranks' stacks:" >&2
+  for r in 0 1; do
+    p=$(rank_pid "$name" "$r")
+    [[ -n $p ]] || continue
+    echo "---- rank $r (pid $p) ----" >&2
+    command -v gdb >/dev/null || { echo "(no gdb: scripts/install-deps installs it)" >&2; break; }
+    timeout 60 gdb -p "$p" -batch -ex "thread apply all bt" >&2 2>&1 || echo "(gdb failed: status $?)" >&2
+  done
+  kill -TERM "$job" 2>/dev/null || true
+  wait "$job"
+  return 124
+}
 # fault SIGNAL NAME ARGS...: trains NAME on 2 ranks, sends SIGNAL to rank 1 after 3 s; prints seconds
 # from the signal to the end of mpirun.
 fault() {
   local sig=$1 name=$2; shift 2
-  timeout 100 mpirun -np 2 "$HPCTRAIN" train "${long[@]}" "$@" --run-dir "$name" >"$name.out" 2>"$name.err" &
+  mpirun -np 2 "$HPCTRAIN" train "${long[@]}" "$@" --run-dir "$name" >"$name.out" 2>"$name.err" &
   local job=$!
   sleep 3
   local p; p=$(rank_pid "$name" 1)
   [[ -n $p ]] || die "$name: no rank 1 found (did it finish early? $(tail -2 "$name.out"))"
   kill "-$sig" "$p"
   local t0; t0=$(date +%s.%N)
-  wait "$job" && die "$name: the job did not fail"
+  local rc=0
+  wait_job "$job" "$name" || rc=$?
+  ((rc != 124)) || { kill -9 "$p" 2>/dev/null; die "$name: the job hung (stacks above)"; }
+  ((rc != 0)) || die "$name: the job did not fail"
   local t1; t1=$(date +%s.%N)
   kill -9 "$p" 2>/dev/null || true
   python3 -c "print(round($t1 - $t0, 1))"

@@ -8,7 +8,8 @@
 #   it, training stops naming the count, and the last checkpoint resumes.
 # - A full disk (a small tmpfs) while checkpointing: the error names the path, status 1, the previous
 #   checkpoint resumes. A run that fails before its first checkpoint leaves only its logs (train.log,
-#   events.jsonl ending in the error): no empty metrics.csv or checkpoints/.
+#   events.jsonl ending in the error): no empty metrics.csv or checkpoints/; nor does a job whose
+#   rank 0 is killed (mpirun ends it when rank 1 dies) before the first metrics row.
 source "$(dirname "$0")/../lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
 
@@ -162,4 +163,42 @@ left=$(cd failed && ls -A | sort | tr '\n' ' ')
 [[ $left == "events.jsonl train.log " ]] || die "a failed run left: $left"
 tail -1 failed/events.jsonl | grep -q '"failed"' || die "the last event is not the failure: $(tail -1 failed/events.jsonl)"
 pass "a run that fails at step 0 leaves only train.log and events.jsonl (ending in the error)"
+
+# ---- SIGTERM to mpirun itself ----------------------------------------------------------------------
+# OpenMPI 4.1's mpirun ends the job: SIGCONT to the ranks, odls_base_sigkill_timeout seconds (default 1),
+# SIGTERM, the same again, SIGKILL. The ranks' stop (one more step and the checkpoint) must fit in the
+# second wait: with 3 s it does, the checkpoint resumes (mpirun's own status is 1, not 75). While mpirun
+# waits it forwards no output: a rank that fills the few KiB between its stdout and mpirun blocks and
+# never stops, so this job prints only a line per epoch (about 1 s).
+"$HPCTRAIN" gen-data --kind physics19 --n 40000 --out big.h5 >/dev/null
+slow=(--data.train big.h5 --threads 1 --model.widths 256,256,256 --log-every 0)
+OMPI_MCA_odls_base_sigkill_timeout=3 mpirun -np 2 "$HPCTRAIN" train "${slow[@]}" --epochs 1000 --run-dir mpiterm \
+  >mpiterm.out 2>mpiterm.err &
+job=$!
+wait_log mpiterm.out "train_loss="
+kill -TERM $job
+t0=$(date +%s.%N)
+rc=0; wait $job || rc=$?
+t=$("$PYTHON" -c "print(round($(date +%s.%N) - $t0, 2))")
+((rc != 0)) || die "SIGTERM to mpirun: the job completed"
+grep -q "stopped by SIGTERM after step [0-9]*, checkpoint written" mpiterm.err \
+  || die "SIGTERM to mpirun: no stop: $(cat mpiterm.err; tail -1 mpiterm/train.log)"
+[[ $(ckpts mpiterm) -ge 1 ]] || die "SIGTERM to mpirun: no checkpoint"
+step=$(grep -o "stopped by SIGTERM after step [0-9]*" mpiterm.err | grep -o "[0-9]*$")
+mpirun -np 2 "$HPCTRAIN" train "${slow[@]}" --epochs 1000 --resume mpiterm --debug.stop-after-steps $((step + 1)) \
+  >mpiterm2.out 2>&1 || die "SIGTERM to mpirun: no resume: $(tail -3 mpiterm2.out)"
+grep -q "resuming from .*step $step\$" mpiterm2.out || die "SIGTERM to mpirun: did not resume from step $step"
+pass "SIGTERM to mpirun (odls_base_sigkill_timeout 3): the ranks stop with a checkpoint that resumes; mpirun ends in $t s, status $rc"
+
+# ---- a job ended by another rank's failure (rank 0 killed by mpirun, no chance to clean up) --------
+# 32000 training rows, 250 steps an epoch on 2 ranks: rank 1 dies long before the first metrics row.
+mpirun -np 2 "$HPCTRAIN" train --data.train big.h5 --threads 1 --model.widths 256,256,256 --epochs 2 --log-every 5 \
+  --run-dir killed >killed.out 2>killed.err &
+job=$!
+signal_rank killed 1 KILL
+((rc != 0)) || die "killed: the job did not fail"
+! grep -q "^epoch 2/" killed.out || die "killed: rank 1 was killed after the first epoch: $(tail -2 killed.out)"
+[[ ! -e killed/metrics.csv ]] || die "a job killed before its first epoch ended left metrics.csv ($(wc -c <killed/metrics.csv) bytes)"
+[[ ! -e killed/checkpoints ]] || die "a job killed before its first checkpoint left checkpoints/"
+pass "rank 1 killed during the first epoch: the job ends (status $rc), rank 0 leaves no metrics.csv or checkpoints/"
 echo "$checks checks passed"
