@@ -272,9 +272,24 @@ void CudnnSdpa::backward(const SdpaProblem& p, const void*, const void*, const f
 
 #endif
 
-CudnnSdpa::CudnnSdpa() {
+namespace {
+bool switched_off() {
   const char* env = std::getenv("HPCTRAIN_CUDNN_SDPA");
-  enabled_ = kHaveFrontend && !(env && std::string(env) == "0");
+  return env && std::string(env) == "0";
+}
+}  // namespace
+
+std::string sdpa_report() {
+#if HPCTRAIN_HAVE_CUDNN_FRONTEND
+  return cat("cuDNN SDPA: frontend ", CUDNN_FRONTEND_MAJOR_VERSION, ".", CUDNN_FRONTEND_MINOR_VERSION, ".",
+             CUDNN_FRONTEND_PATCH_VERSION, switched_off() ? ", off: HPCTRAIN_CUDNN_SDPA=0" : "");
+#else
+  return "cuDNN SDPA: not built (no cuDNN frontend headers at build time; our attention kernels run every call)";
+#endif
+}
+
+CudnnSdpa::CudnnSdpa() {
+  enabled_ = kHaveFrontend && !switched_off();
   if (enabled_) HPCT_CUDNN_CHECK(cudnnCreate(&handle_));
 }
 

@@ -24,10 +24,15 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "core/tensor.hpp"
 
 namespace hpct::kernels::cuda {
+
+// `hpctrain info --system`'s line on it: "cuDNN SDPA: frontend 1.32.0" (", off: HPCTRAIN_CUDNN_SDPA=0"),
+// or "cuDNN SDPA: not built (...)".
+std::string sdpa_report();
 
 // One attention problem: qkv [batch, len, 3 heads dh] of dtype.
 struct SdpaProblem {

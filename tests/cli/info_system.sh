@@ -19,6 +19,9 @@ if grep -q '^CUDA runtime ' sys.log; then
   grep -Eq '^CUDA runtime [0-9]+\.[0-9]+, driver [^,]+, cuBLASLt [0-9.]+, cuDNN [0-9.]+, NCCL [0-9.]+$' sys.log ||
     die "CUDA library line malformed: $(grep '^CUDA runtime' sys.log)"
   pass "library versions: $(grep '^CUDA runtime' sys.log)"
+  grep -Eq '^cuDNN SDPA: (frontend [0-9]+\.[0-9]+\.[0-9]+|not built \(no cuDNN frontend headers)' sys.log ||
+    die "no cuDNN SDPA line: $(cat sys.log)"
+  pass "$(grep '^cuDNN SDPA' sys.log)"
 else
   grep -q '^CUDA: this hpctrain was built without the CUDA backend' sys.log || die "no CUDA line: $(cat sys.log)"
   pass "a build without CUDA says so"
