@@ -54,6 +54,10 @@ if(NOT HPCTRAIN_CUDA STREQUAL "OFF")
       find_path(HPCTRAIN_CUDNN_FRONTEND_DIR cudnn_frontend.h
                 HINTS ${PROJECT_SOURCE_DIR}/third_party/cudnn-frontend/include /usr/local/include/cudnn_frontend
                 DOC "the cuDNN frontend's include directory (cudnn_frontend.h)")
+      if(HPCTRAIN_CUDNN_FRONTEND_DIR)
+        # The frontend's headers compile in engines that call NVRTC (runtime compilation), reached or not.
+        target_link_libraries(hpctrain_cuda_libs INTERFACE CUDA::nvrtc)
+      endif()
     endif()
   elseif(HPCTRAIN_CUDA STREQUAL "ON")
     message(FATAL_ERROR "HPCTRAIN_CUDA=ON but no CUDA compiler was found (is nvcc on PATH, or set CMAKE_CUDA_COMPILER)")
