@@ -9,6 +9,7 @@
 # CUDA backend runs attention through cuDNN's fused SDPA where it can (kernels/cuda/cuda_sdpa.cpp);
 # absent, our attention kernels run every call. Nothing is downloaded at build time.
 set(HPCTRAIN_HAVE_CUDA OFF)
+set(HPCTRAIN_HAVE_CUDNN_FRONTEND OFF)
 if(NOT HPCTRAIN_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   check_language(CUDA)
@@ -54,7 +55,8 @@ if(NOT HPCTRAIN_CUDA STREQUAL "OFF")
       find_path(HPCTRAIN_CUDNN_FRONTEND_DIR cudnn_frontend.h
                 HINTS ${PROJECT_SOURCE_DIR}/third_party/cudnn-frontend/include /usr/local/include/cudnn_frontend
                 DOC "the cuDNN frontend's include directory (cudnn_frontend.h)")
-      if(HPCTRAIN_CUDNN_FRONTEND_DIR)
+      if(HPCTRAIN_CUDNN_FRONTEND_DIR AND EXISTS "${HPCTRAIN_CUDNN_FRONTEND_DIR}/cudnn_frontend.h")
+        set(HPCTRAIN_HAVE_CUDNN_FRONTEND ON)
         # The frontend's headers compile in engines that call NVRTC (runtime compilation), reached or not.
         target_link_libraries(hpctrain_cuda_libs INTERFACE CUDA::nvrtc)
       endif()
@@ -65,7 +67,7 @@ if(NOT HPCTRAIN_CUDA STREQUAL "OFF")
 endif()
 if(HPCTRAIN_HAVE_CUDA)
   message(STATUS "hpctrain: CUDA backend ON (HPCTRAIN_CUDA=${HPCTRAIN_CUDA}, architectures ${CMAKE_CUDA_ARCHITECTURES})")
-  if(HPCTRAIN_CUDNN_FRONTEND_DIR)
+  if(HPCTRAIN_HAVE_CUDNN_FRONTEND)
     message(STATUS "hpctrain: cuDNN SDPA attention ON (frontend headers in ${HPCTRAIN_CUDNN_FRONTEND_DIR})")
   else()
     message(STATUS "hpctrain: cuDNN SDPA attention OFF (no cuDNN frontend headers: run scripts/install-deps or "
