@@ -1,7 +1,8 @@
 // CudaBackend: multi-head scaled-dot-product attention. Where sdpa_runs (cuda_sdpa.cpp) says so, cuDNN's
 // fused attention runs the call (16-bit, no attention dropout; saved: its softmax statistics); otherwise
-// our own kernels below (the reference and the fallback). Their saved state is the CPU's: the probabilities P [N, H, L, L] in stats_dtype (f32; f64 for f64), so
-// both backends read the same layout. One thread block per query row (n, h, i):
+// our own kernels below (the reference and the fallback). Their saved state is the CPU's: the
+// probabilities P [N, H, L, L] in stats_dtype (f32; f64 for f64), so both backends read the same
+// layout. One thread block per query row (n, h, i):
 //   forward:   S_ij = scale q_i . k_j over the visible keys (j < len_n, and j <= i when causal), written
 //              into P's row; the stable softmax over that row (sum in double); out_i = sum_j P~_ij v_j.
 //   backward:  per query row, dP~_ij = do_i . v_j, dP = dP~ keep / (1 - p), dS = P (dP - rowsum(dP P))
