@@ -9,13 +9,16 @@
 #   naive      logit-scale interval from the members' spread
 #   inflated   that spread times a factor fitted on the calibration set's labels (--uq.calibrate inflation)
 #   pairs      bootstrap only: that spread less the seeds' noise, from the pairs (--uq.calibrate pairs)
+#   bagged     bootstrap only: per row, the bagged centre's error variance (the resamples' spread plus
+#              the Monte Carlo error of averaging them), Student t on P - 1 df (--uq.calibrate bagged)
 # Reported per method: mean +- sd over the repetitions of the p_optimal coverage at 95%, the mean
-# interval width, the MAE of the ensemble probability to p_optimal, k and (pairs) the seeds' share
-# of the members' logit variance. Goal (issue 16): 95% +- 2%
-# with MAE <= 0.026 at 20 ensembles of 50 members.
+# interval width, the MAE of the ensemble probability to p_optimal, k (bagged: the centre's sd over
+# the members', pooled over the rows) and (pairs) the seeds' share of the members' logit variance.
+# Goal (issue 16): 95% +- 2% with MAE <= 0.026 at 20 ensembles of 50 members.
 # Usage: benchmarks/uq_coverage.sh [BUILD_DIR]; environment: REPS (20), MEMBERS (50), SMALL (20, the
 # smaller ensemble), N (4000 training rows), EPOCHS (20), WIDTHS (64,64), FEATURES (8), SEPARATION (2),
-# KINDS ("plain bootstrap"), FIRST (1, the first repetition: runs split over time add up).
+# KINDS ("plain bootstrap"), CALS (the intervals, "naive inflated pairs bagged"), FIRST (1, the first
+# repetition: runs split over time add up).
 # Each result line is also appended to RESULTS (default: none) so that split runs can be pooled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,14 +43,14 @@ for rep in $(seq "$first" $((first + reps - 1))); do
       run=$work/$kind; [[ $m == "$members" ]] || {
         run=$work/$kind-$m; rm -rf "$run"; mkdir -p "$run"   # the first m members, no ensemble.ini
         for i in $(seq 0 $((m - 1))); do ln -s "$work/$kind/member-$(printf %03d "$i")" "$run/"; done; }
-      cals="naive inflated"; [[ $kind == bootstrap ]] && cals="naive inflated pairs"
+      cals=${CALS:-naive inflated pairs bagged}
       for cal in $cals; do
         opts=(); [[ $cal == inflated ]] && opts=(--uq.calibrate inflation --uq.calibration-data "$work/cal.h5")
-        [[ $cal == pairs ]] && opts=(--uq.calibrate pairs)
+        [[ $cal == pairs || $cal == bagged ]] && { [[ $kind == bootstrap ]] || continue; opts=(--uq.calibrate "$cal"); }
         "$bin" predict --checkpoint "$run" --data "$work/test.h5" --out "$work/p.h5" --uq.levels 0.95 --threads 1 \
           "${opts[@]}" >"$work/p.log"
         echo "$kind $m $cal $(attr p_optimal_coverage_0.95 "$work/p.log") $(attr p_optimal_width_0.95 "$work/p.log")" \
-          "$(attr p_optimal_mae "$work/p.log") $(sed -n 's/^logit inflation.*: //p' "$work/p.log")" \
+          "$(attr p_optimal_mae "$work/p.log") $(sed -n 's/^logit \(inflation\|centre sd\).*: //p' "$work/p.log")" \
           "$(sed -n 's/.*seed share \([^ ]*\) .*/share=\1/p' "$work/p.log") rep$rep" >>"$results"
         [[ -z ${RESULTS:-} ]] || tail -1 "$results" >>"$RESULTS"
       done

@@ -9,6 +9,9 @@ include(${CMAKE_CURRENT_LIST_DIR}/Version.cmake)
 # in the installed binary's RUNPATH, so it finds the libraries it was built with.
 set_target_properties(hpctrain PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE)
 install(TARGETS hpctrain RUNTIME DESTINATION bin)
+if(HPCTRAIN_HAVE_CUDA)
+  install(TARGETS hpctrain_cuda LIBRARY DESTINATION lib/hpctrain)  # found from bin/ (kernels/cuda_plugin.hpp)
+endif()
 install(PROGRAMS scripts/hpctrain_torch.py DESTINATION bin)
 install(PROGRAMS scripts/hpctrain_plot.py DESTINATION share/hpctrain)  # run by `hpctrain plot`
 install(DIRECTORY slurm/ DESTINATION share/hpctrain/slurm USE_SOURCE_PERMISSIONS)

@@ -6,13 +6,14 @@
 function(hpctrain_layer name include_name source_dir)
   cmake_parse_arguments(L "" "" "DEPS;PRIVATE_DEPS" ${ARGN})
   file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${source_dir}/*.cpp)
-  # <source_dir>/cuda/ (the CUDA backend: .cpp and .cu) only when CUDA is built (cmake/Cuda.cmake).
+  # <source_dir>/cuda/ (the CUDA backend: .cpp and .cu) goes to the CUDA plugin instead, when CUDA is
+  # built (cmake/CudaPlugin.cmake).
   list(FILTER sources EXCLUDE REGEX "^${source_dir}/cuda/")
+  set(root ${PROJECT_BINARY_DIR}/layers/${name})
   if(HPCTRAIN_HAVE_CUDA AND IS_DIRECTORY ${source_dir}/cuda)
     file(GLOB_RECURSE cuda_sources CONFIGURE_DEPENDS ${source_dir}/cuda/*.cpp ${source_dir}/cuda/*.cu)
-    list(APPEND sources ${cuda_sources})
+    set_property(GLOBAL APPEND PROPERTY HPCTRAIN_CUDA_SOURCES ${cuda_sources})
   endif()
-  set(root ${PROJECT_BINARY_DIR}/layers/${name})
   file(MAKE_DIRECTORY ${root})
   file(CREATE_LINK ${source_dir} ${root}/${include_name} SYMBOLIC)
   add_library(${name} STATIC ${sources})

@@ -1,6 +1,6 @@
-// The CUDA backend's factory and device choice, compiled in every build: with HPCTRAIN_HAVE_CUDA (set
-// on this file only, by src/CMakeLists.txt, when kernels/cuda/ is built) it asks CUDA; without, it
-// says the build has no CUDA backend. choose_cuda_device is plain host logic, tested on any machine.
+// The CUDA backend's factory and device choice, compiled in every build: it asks the CUDA plugin
+// (kernels/cuda_plugin.hpp), which says when the build has no CUDA backend. choose_cuda_device is
+// plain host logic, tested on any machine.
 #include <climits>
 #include <cstdlib>
 #include <memory>
@@ -11,10 +11,7 @@
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/kernels.hpp"
 
-#ifdef HPCTRAIN_HAVE_CUDA
-#include "kernels/cuda/cuda_backend.hpp"
-#include "kernels/cuda/cuda_system.hpp"
-#endif
+#include "kernels/cuda_plugin.hpp"
 
 namespace hpct::kernels {
 
@@ -46,43 +43,48 @@ int choose_cuda_device(int local_rank, int ranks_on_node, int visible, const std
   return ids[static_cast<std::size_t>(local_rank % n)];
 }
 
-#ifdef HPCTRAIN_HAVE_CUDA
+namespace {
+// The plugin's kernels table, checked to come from this build; null with *why when there is none.
+const CudaKernelsPlugin* kernels_plugin(std::string* why) {
+  using Entry = const CudaKernelsPlugin* (*)();
+  const auto entry = reinterpret_cast<Entry>(cuda_plugin_symbol(kCudaKernelsEntry, why));
+  if (!entry) return nullptr;
+  const CudaKernelsPlugin* table = entry();
+  if (std::string(table->build_id) != cuda_plugin_build_id()) {
+    if (why) *why = cat("the CUDA backend plugin (", cuda_plugin_status(), ") comes from another build of hpctrain");
+    return nullptr;
+  }
+  return table;
+}
+}  // namespace
 
-int cuda_device_count(std::string* why) { return cuda::visible_devices(why); }
+int cuda_device_count(std::string* why) {
+  // Without a driver the plugin is not loaded at all: a CPU node never pays for the CUDA libraries.
+  if (cuda_backend_built() && !cuda_driver_present(why)) return 0;
+  const CudaKernelsPlugin* p = kernels_plugin(why);  // a build without CUDA: null, and *why says so
+  return p ? p->device_count(why) : 0;
+}
 
-std::string cuda_system_report() { return cuda::system_report(); }
+std::string cuda_system_report() {
+  // Loaded even without a driver: the library versions help whoever sets up a node.
+  std::string why;
+  const CudaKernelsPlugin* p = kernels_plugin(&why);
+  if (!p) return cat("CUDA: ", why, "\nGPUs: no GPU visible (", why, ")\n");
+  return cat("CUDA backend: ", cuda_plugin_status(), "\n", p->system_report());
+}
 
-std::string cuda_device_name(int device) { return cuda::device_name(device); }
+std::string cuda_device_name(int device) {
+  const CudaKernelsPlugin* p = kernels_plugin(nullptr);
+  return p ? p->device_name(device) : "none";
+}
 
 std::unique_ptr<Backend> make_cuda_backend(int local_rank, const std::vector<int>& gpu_ids, bool allow_gpu_sharing,
                                            bool tf32) {
   std::string why;
-  const int visible = cuda::visible_devices(&why);
+  const int visible = cuda_device_count(&why);
   HPCT_CHECK(visible > 0, "--device cuda: no usable GPU: ", why);
-  return std::make_unique<cuda::CudaBackend>(
+  return kernels_plugin(nullptr)->make_backend(
       choose_cuda_device(local_rank, ranks_on_node(), visible, gpu_ids, allow_gpu_sharing), tf32);
 }
-
-#else
-
-namespace {
-constexpr const char* kNoCuda = "this hpctrain was built without the CUDA backend (HPCTRAIN_CUDA=OFF, or no nvcc)";
-}
-
-int cuda_device_count(std::string* why) {
-  if (why) *why = kNoCuda;
-  return 0;
-}
-
-std::string cuda_system_report() { return cat("CUDA: ", kNoCuda, "\nGPUs: no GPU visible (", kNoCuda, ")\n"); }
-
-std::string cuda_device_name(int /*device*/) { return "none"; }
-
-std::unique_ptr<Backend> make_cuda_backend(int /*local_rank*/, const std::vector<int>& /*gpu_ids*/,
-                                           bool /*allow_gpu_sharing*/, bool /*tf32*/) {
-  fail("--device cuda: ", kNoCuda);
-}
-
-#endif
 
 }  // namespace hpct::kernels

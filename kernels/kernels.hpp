@@ -544,10 +544,12 @@ std::unique_ptr<Backend> make_cpu_async_backend(int threads = 0);
 // GPU, no sharing); throws naming the value otherwise.
 std::unique_ptr<Backend> make_backend(const std::string& device, int threads = 0);
 
-// ---- CUDA (kernels/cuda_factory.cpp; the backend itself in kernels/cuda/ when the build has it) -------
+// ---- CUDA (kernels/cuda_factory.cpp; the backend itself in kernels/cuda/, built as the plugin
+// libhpctrain_cuda.so and loaded on first use: kernels/cuda_plugin.hpp) --------------------------------
 // Usable GPUs of this process (CUDA_VISIBLE_DEVICES applies, CUDA reads it). 0 when there are none, and
-// then *why (when given) says why: the build has no CUDA backend, or the CUDA error of
-// cudaGetDeviceCount ("CUDA driver version is insufficient for CUDA runtime version", no device).
+// then *why (when given) says why: the build has no CUDA backend, the machine no CUDA driver (the
+// plugin is then not loaded), the plugin cannot be loaded, or the CUDA error of cudaGetDeviceCount
+// ("CUDA driver version is insufficient for CUDA runtime version", no device).
 int cuda_device_count(std::string* why = nullptr);
 // `hpctrain info --system`: lines naming the CUDA runtime, driver, cuBLASLt, cuDNN and NCCL versions,
 // then each visible GPU (name, memory, compute capability, peer access), or "no GPU visible (why)".

@@ -87,7 +87,7 @@ int run_predict(const Args& args) {
       .add("top-k", "0", "lm: sample among the k most likely bytes (0 = all)")
       .add("seed", "1", "lm: seed of the sampling (Philox)")
       .add("uq.levels", "0.68,0.95", "ensembles: interval levels in (0, 1), written as /lower_L, /upper_L")
-      .add("uq.calibrate", "none", "ensembles: none | conformal (regression: split-conformal on --uq.calibration-data) | inflation (binary: logit spread scaled by a factor fitted on --uq.calibration-data labels) | pairs (binary, members trained with --ensemble.bootstrap-pairs: the seeds' noise taken out of the spread)")
+      .add("uq.calibrate", "none", "ensembles: none | conformal (regression: split-conformal on --uq.calibration-data) | inflation (binary: logit spread scaled by a factor fitted on --uq.calibration-data labels) | pairs (binary, members trained with --ensemble.bootstrap-pairs: the seeds' noise taken out of the spread) | bagged (binary, --ensemble.bootstrap-pairs members: per row, the bagged centre's error variance, the resamples' spread plus the Monte Carlo error of averaging them; README: Classifier intervals)")
       .add("uq.calibration-data", "", "ensembles: held-out HDF5 split with /y for --uq.calibrate conformal or inflation");
   const Config cfg = Config::parse(o, args);
   if (cfg.help()) {

@@ -91,11 +91,11 @@ std::string member_bootstrap_seed(const std::string& ckpt_path) {
   return "";
 }
 
-// --uq.calibrate pairs: members 2j and 2j+1 must have trained on one resample.
-void check_bootstrap_pairs(const std::vector<std::string>& ckpts) {
+// --uq.calibrate pairs or bagged: members 2j and 2j+1 must have trained on one resample.
+void check_bootstrap_pairs(const std::vector<std::string>& ckpts, const std::string& calibrate) {
   for (std::size_t m = 0; m + 1 < ckpts.size(); m += 2) {
     const std::string a = member_bootstrap_seed(ckpts[m]), b = member_bootstrap_seed(ckpts[m + 1]);
-    HPCT_CHECK(!a.empty() && a == b, "option --uq.calibrate pairs: ", ckpts[m], " and ", ckpts[m + 1],
+    HPCT_CHECK(!a.empty() && a == b, "option --uq.calibrate ", calibrate, ": ", ckpts[m], " and ", ckpts[m + 1],
                " did not train on the same bootstrap resample (bootstrap-seed '", a, "' and '", b,
                "' in their config.ini); train the ensemble with --ensemble.bootstrap-pairs");
   }
@@ -103,15 +103,16 @@ void check_bootstrap_pairs(const std::vector<std::string>& ckpts) {
 
 // The ensemble's predictions for each data set, every member loaded once; for binary (bce)
 // members also their logits' spread, which the probability intervals are built from, and with
-// `pairs` the bootstrap pairs' inflation factor.
+// --uq.calibrate pairs the bootstrap pairs' inflation factor, with bagged the centre's error variance.
 struct SetPredictions {
   train::EnsemblePredictions combined;
   train::LogitSpread logit;  // bce only
   train::PairInflation pairs;  // with pairs only
+  train::LogitSpread bagged;  // with bagged only
 };
 std::vector<SetPredictions> predict_ensemble(const std::vector<std::string>& ckpts,
                                              const std::vector<const data::Dataset*>& sets, kernels::Backend& be,
-                                             std::int64_t batch, bool pairs) {
+                                             std::int64_t batch, const std::string& calibrate) {
   std::vector<std::vector<train::Predictions>> members(sets.size());
   for (std::size_t m = 0; m < ckpts.size(); ++m) {
     try {
@@ -123,9 +124,12 @@ std::vector<SetPredictions> predict_ensemble(const std::vector<std::string>& ckp
   }
   std::vector<SetPredictions> out;
   for (const auto& preds : members) {
-    SetPredictions sp{train::combine_members(preds), {}, {}};
-    if (sp.combined.loss == nn::LossKind::bce) sp.logit = train::logit_spread(preds);
-    if (pairs && sp.combined.loss == nn::LossKind::bce) sp.pairs = train::pair_inflation(preds);
+    SetPredictions sp{train::combine_members(preds), {}, {}, {}};
+    if (sp.combined.loss == nn::LossKind::bce) {
+      sp.logit = train::logit_spread(preds);
+      if (calibrate == "pairs") sp.pairs = train::pair_inflation(preds);
+      if (calibrate == "bagged") sp.bagged = train::bagged_spread(preds);
+    }
     out.push_back(std::move(sp));
   }
   return out;
@@ -145,15 +149,17 @@ int run_ensemble_predict(const Config& cfg) {
   const std::vector<double> levels = cfg.real_list("uq.levels");
   train::check_levels(levels);
   const std::string calibrate = cfg.str("uq.calibrate");
-  HPCT_CHECK(calibrate == "none" || calibrate == "conformal" || calibrate == "inflation" || calibrate == "pairs",
-             "option --uq.calibrate: none | conformal | inflation | pairs, got ", calibrate);
+  HPCT_CHECK(calibrate == "none" || calibrate == "conformal" || calibrate == "inflation" || calibrate == "pairs" ||
+                 calibrate == "bagged",
+             "option --uq.calibrate: none | conformal | inflation | pairs | bagged, got ", calibrate);
   const bool conformal = calibrate == "conformal", inflation = calibrate == "inflation", pairs = calibrate == "pairs";
-  HPCT_CHECK(calibrate == "none" || pairs || cfg.is_set("uq.calibration-data"), "option --uq.calibrate ", calibrate,
+  const bool bagged = calibrate == "bagged";
+  HPCT_CHECK(calibrate == "none" || pairs || bagged || cfg.is_set("uq.calibration-data"), "option --uq.calibrate ", calibrate,
              " needs --uq.calibration-data (a held-out HDF5 split with /y)");
   const std::int64_t batch = cfg.integer("batch-size");
 
   const std::vector<std::string> ckpts = member_checkpoints(run);
-  if (pairs) check_bootstrap_pairs(ckpts);
+  if (pairs || bagged) check_bootstrap_pairs(ckpts, calibrate);
   auto backend = make_backend(cfg);
   const data::Dataset d = data::read_dataset(data_path, /*require_targets=*/false);
   // The calibration split, when conformal intervals are asked for, is predicted in the same pass.
@@ -162,14 +168,14 @@ int run_ensemble_predict(const Config& cfg) {
   if (calibrated) calibration = data::read_dataset(cfg.str("uq.calibration-data"), /*require_targets=*/true);
   std::vector<const data::Dataset*> sets = {&d};
   if (calibrated) sets.push_back(&calibration);
-  const std::vector<SetPredictions> predicted = predict_ensemble(ckpts, sets, *backend, batch, pairs);
+  const std::vector<SetPredictions> predicted = predict_ensemble(ckpts, sets, *backend, batch, calibrate);
   const train::EnsemblePredictions& e = predicted[0].combined;
   const bool regression = e.loss == nn::LossKind::mse || e.loss == nn::LossKind::gaussian_nll;
   const bool binary = e.loss == nn::LossKind::bce;
   HPCT_CHECK(!conformal || regression, "option --uq.calibrate conformal: the members of ", run, " use loss ",
              nn::to_string(e.loss), "; conformal intervals are for regression (mse, gaussian-nll)");
-  HPCT_CHECK(!(inflation || pairs) || binary, "option --uq.calibrate ", calibrate, ": the members of ", run,
-             " use loss ", nn::to_string(e.loss), "; the inflation factor is for binary classifiers (bce)");
+  HPCT_CHECK(!(inflation || pairs || bagged) || binary, "option --uq.calibrate ", calibrate, ": the members of ",
+             run, " use loss ", nn::to_string(e.loss), "; logit intervals are for binary classifiers (bce)");
 
   // Intervals: Gaussian from the mixture variance, or with conformal scales fitted on the
   // calibration split's ensemble predictions.
@@ -190,7 +196,8 @@ int run_ensemble_predict(const Config& cfg) {
   if (binary) {
     if (inflation) inflation_k = train::fit_logit_inflation(predicted[1].logit, calibration.y);
     if (pairs) inflation_k = predicted[0].pairs.k;
-    iv = train::logit_intervals(predicted[0].logit, levels, inflation_k);
+    // bagged: each row's own error variance of the centre in place of the members' spread.
+    iv = train::logit_intervals(bagged ? predicted[0].bagged : predicted[0].logit, levels, inflation_k);
   }
 
   namespace h5 = data::h5;
@@ -217,6 +224,10 @@ int run_ensemble_predict(const Config& cfg) {
       for (std::size_t i = 0; i < sd.size(); ++i) sd[i] = std::sqrt(predicted[0].logit.var[i]);
       h5::write(f, "/logit_mean", shape, to_float(predicted[0].logit.mean));
       h5::write(f, "/logit_std", shape, to_float(sd));
+      if (bagged) {
+        for (std::size_t i = 0; i < sd.size(); ++i) sd[i] = std::sqrt(predicted[0].bagged.var[i]);
+        h5::write(f, "/centre_std", shape, to_float(sd));
+      }
       for (std::size_t j = 0; j < levels.size(); ++j) {
         h5::write(f, "/lower_" + level_name(levels[j]), shape, to_float(iv.lower[j]));
         h5::write(f, "/upper_" + level_name(levels[j]), shape, to_float(iv.upper[j]));
@@ -228,7 +239,7 @@ int run_ensemble_predict(const Config& cfg) {
   h5::write_attr(f, "/", "checkpoint", run);
   h5::write_attr(f, "/", "input", data_path);
   h5::write_attr(f, "/", "members", e.members);
-  const char* binary_kind = inflation ? "logit-inflated" : pairs ? "logit-pairs" : "logit";
+  const char* binary_kind = inflation ? "logit-inflated" : pairs ? "logit-pairs" : bagged ? "logit-bagged" : "logit";
   h5::write_attr(f, "/", "intervals", regression ? (conformal ? "conformal" : "gaussian") : binary ? binary_kind : "none");
   if (calibrated) h5::write_attr(f, "/", "calibration_data", cfg.str("uq.calibration-data"));
 
@@ -295,6 +306,14 @@ int run_ensemble_predict(const Config& cfg) {
   if (pairs) table << (table.str().empty() ? "" : "\n") << std::setprecision(5)
                    << "logit inflation (bootstrap pairs, " << e.members << " members, seed share "
                    << predicted[0].pairs.seed_share << " of the spread): " << inflation_k;
+  if (bagged) {  // (members with no spread at all give 0)
+    // The centre's error sd relative to the members' spread, pooled over the rows (1 = naive width).
+    double v = 0, s2 = 0;
+    for (std::size_t i = 0; i < predicted[0].logit.var.size(); ++i)
+      v += predicted[0].bagged.var[i], s2 += predicted[0].logit.var[i];
+    table << (table.str().empty() ? "" : "\n") << std::setprecision(5) << "logit centre sd (bagged, " << e.members
+          << " members, per row; pooled over the rows, relative to the members' spread): " << (s2 > 0 ? std::sqrt(v / s2) : 0.0);
+  }
   out.commit();
   if (!table.str().empty()) std::cout << table.str() << "\n";
   std::cout << line.str() << std::endl;

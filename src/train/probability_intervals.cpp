@@ -65,7 +65,7 @@ Intervals logit_intervals(const LogitSpread& s, const std::vector<double>& level
   Intervals iv;
   iv.levels = levels, iv.n = s.n, iv.width = s.width;
   for (double a : levels) {
-    const double z = normal_quantile(0.5 * (1.0 + a)) * inflation;
+    const double z = (s.df > 0 ? student_t_two_sided(a, s.df) : normal_quantile(0.5 * (1.0 + a))) * inflation;
     std::vector<double> lo(s.mean.size()), hi(s.mean.size());
     for (std::size_t i = 0; i < s.mean.size(); ++i) {
       const double h = z * std::sqrt(s.var[i]);
@@ -98,25 +98,56 @@ double fit_logit_inflation(const LogitSpread& s, const std::vector<float>& y) {
   return std::exp(0.5 * (a + b));
 }
 
-PairInflation pair_inflation(const std::vector<Predictions>& members) {
+namespace {
+
+// Per row: the pair means' sample variance B (P - 1 degrees of freedom) and the within-pair variance
+// W = (1/(2P)) sum_j (l_2j - l_2j+1)^2 of members in pairs 2j, 2j+1 (probability_intervals.hpp).
+struct PairSpread {
+  LogitSpread members;           // all members' lbar, s^2 (also checks their shapes)
+  std::vector<double> between, within;
+};
+
+PairSpread pair_spread(const std::vector<Predictions>& members) {
   const std::size_t M = members.size();
   HPCT_CHECK(M >= 4 && M % 2 == 0, "bootstrap pairs: the ensemble has ", M,
              " members; pairs need an even number, at least 4");
-  const LogitSpread s = logit_spread(members);  // checks the members' shapes
-  double within = 0, total = 0;
-  for (std::size_t i = 0; i < s.mean.size(); ++i) {
-    double d2 = 0;
+  PairSpread ps{logit_spread(members), {}, {}};
+  const std::size_t size = ps.members.mean.size(), pairs = M / 2;
+  ps.between.assign(size, 0.0);
+  ps.within.assign(size, 0.0);
+  for (std::size_t i = 0; i < size; ++i) {
     for (std::size_t j = 0; j < M; j += 2) {
-      const double d = logit(members[j].prob[i]) - logit(members[j + 1].prob[i]);
-      d2 += d * d;
+      const double a = logit(members[j].prob[i]), b = logit(members[j + 1].prob[i]);
+      const double c = 0.5 * (a + b) - ps.members.mean[i];  // lbar is also the pair means' mean
+      ps.between[i] += c * c;
+      ps.within[i] += (a - b) * (a - b);
     }
-    within += d2 / static_cast<double>(M);  // (1/(2P)) sum_j d_j^2
-    total += s.var[i];
+    ps.between[i] /= static_cast<double>(pairs - 1);
+    ps.within[i] /= static_cast<double>(M);  // (1/(2P)) sum_j d_j^2
   }
+  return ps;
+}
+
+}  // namespace
+
+PairInflation pair_inflation(const std::vector<Predictions>& members) {
+  const PairSpread ps = pair_spread(members);  // checks the member count and shapes
+  double within = 0, total = 0;
+  for (std::size_t i = 0; i < ps.within.size(); ++i) within += ps.within[i], total += ps.members.var[i];
   HPCT_CHECK(total > 0, "bootstrap pairs: the members predict identical logits; no spread to scale");
-  const double m = static_cast<double>(M), pairs = m / 2;
+  const double m = static_cast<double>(members.size()), pairs = m / 2;
   const double v_data = std::max(0.0, total - within) * (m - 1) / (m - 2);
   return {std::sqrt((v_data * (1 + 1 / pairs) + within / m) / total), within / total};
+}
+
+LogitSpread bagged_spread(const std::vector<Predictions>& members) {
+  PairSpread ps = pair_spread(members);
+  const double pairs = static_cast<double>(members.size() / 2);
+  LogitSpread out = std::move(ps.members);
+  out.df = static_cast<int>(pairs) - 1;
+  for (std::size_t i = 0; i < out.var.size(); ++i)
+    out.var[i] = std::max(0.0, ps.between[i] - 0.5 * ps.within[i]) + ps.between[i] / pairs;
+  return out;
 }
 
 }  // namespace hpct::train

@@ -143,6 +143,42 @@ double normal_quantile(double p) {
   return q < 0.0 ? -x : x;
 }
 
+namespace {
+
+// P(|T| <= t) for T ~ Student t with integer df (uncertainty.hpp).
+double student_t_central(double t, int df) {
+  const double theta = std::atan(t / std::sqrt(static_cast<double>(df))), c = std::cos(theta), c2 = c * c;
+  if (df % 2 == 1) {
+    if (df == 1) return 2.0 * theta / std::numbers::pi;
+    double term = c, sum = c;
+    for (int k = 1; 2 * k + 1 <= df - 2; ++k) {
+      term *= c2 * (2.0 * k) / (2.0 * k + 1.0);
+      sum += term;
+    }
+    return 2.0 / std::numbers::pi * (theta + std::sin(theta) * sum);
+  }
+  double term = 1.0, sum = 1.0;
+  for (int k = 1; 2 * k <= df - 2; ++k) {
+    term *= c2 * (2.0 * k - 1.0) / (2.0 * k);
+    sum += term;
+  }
+  return std::sin(theta) * sum;
+}
+
+}  // namespace
+
+double student_t_two_sided(double a, int df) {
+  HPCT_CHECK(df >= 1 && a > 0.0 && a < 1.0, "Student t quantile: needs df >= 1 and a level in (0, 1), got df ", df,
+             ", level ", a);
+  double lo = 0.0, hi = 1.0;
+  while (student_t_central(hi, df) < a) lo = hi, hi *= 2.0;
+  for (int it = 0; it < 200 && hi - lo > 1e-15 * hi; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (student_t_central(mid, df) < a ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
 // ---- Intervals
 
 void check_levels(const std::vector<double>& levels) {

@@ -45,6 +45,16 @@ double normal_cdf(double x);
 // p, relative error about 1e-16. Returns -inf / +inf at p = 0 / 1 and NaN outside [0, 1].
 double normal_quantile(double p);
 
+// ---- Student t
+// The two-sided quantile t with P(|T| <= t) = a for T ~ Student t with df >= 1 (integer) degrees of
+// freedom, a in (0, 1) (hpct::Error otherwise). For integer df, with theta = atan(t / sqrt(df)) and
+// c = cos theta (Abramowitz & Stegun 26.7.3 and 26.7.4),
+//   df odd:  P = (2/pi) [theta + sin theta (c + (2/3) c^3 + (2 4)/(3 5) c^5 + ... up to c^(df-2))]
+//            (df = 1: P = 2 theta / pi)
+//   df even: P = sin theta [1 + (1/2) c^2 + (1 3)/(2 4) c^4 + ... up to c^(df-2)],
+// increasing in t; solved by bisection to double precision.
+double student_t_two_sided(double a, int df);
+
 // ---- Intervals
 // Every level in (0, 1) and the list not empty; else hpct::Error naming --uq.levels and the value.
 void check_levels(const std::vector<double>& levels);

@@ -2,7 +2,8 @@
 # logit-scale intervals and their coverage of p_optimal recomputed by hand from the members' own
 # predictions; --ensemble.bootstrap reproducible per seed and different from plain training; the
 # inflation factor fitted on calibration labels is the likelihood's maximum (checked on a grid);
-# bootstrap pairs share their rows and their k is the ANOVA's, recomputed in numpy.
+# bootstrap pairs share their rows and their k is the ANOVA's, recomputed in numpy; the bagged
+# centre's per-row variance and Student t intervals, recomputed in numpy.
 source "$(dirname "$0")/../lib.sh"
 
 "$HPCTRAIN" gen-data --kind two-gaussians --n 600 --seed 11 --out g.h5 >/dev/null
@@ -95,7 +96,7 @@ pass "inflation: the fitted k maximises the calibration likelihood and scales th
 
 expect_fail "option --uq.calibrate inflation needs --uq.calibration-data" \
   "$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out x.h5 --uq.calibrate inflation
-expect_fail "option --uq.calibrate: none | conformal | inflation | pairs, got logit" \
+expect_fail "option --uq.calibrate: none | conformal | inflation | pairs | bagged, got logit" \
   "$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out x.h5 --uq.calibrate logit
 # Bootstrap pairs: members 2j, 2j+1 on the same rows (validation split and resample), different
 # seeds; k from the members' logits as the ANOVA of train/probability_intervals.hpp, recomputed here.
@@ -124,6 +125,36 @@ PY
 pass "bootstrap pairs: members 0,1 and 2,3 share their rows; $(grep -o 'logit inflation.*' pp.log)"
 expect_fail "b1/member-000/model.h5 and b1/member-001/model.h5 did not train on the same bootstrap resample" \
   "$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out x.h5 --uq.calibrate pairs
+
+# The bagged centre's intervals (train::bagged_spread): per row V = max(B - W/2, 0) + B/P from the
+# pair means' variance B and the within-pair W, Student t on P - 1 = 1 degree of freedom.
+"$HPCTRAIN" predict --checkpoint pairs --data t.h5 --out pb.h5 --threads 1 --uq.levels 0.5,0.9 --uq.calibrate bagged \
+  >pb.log || die "bagged predict failed: $(cat pb.log)"
+grep -q "^logit centre sd (bagged, 4 members, per row; .*): [0-9.]*$" pb.log || die "no bagged line: $(cat pb.log)"
+"$PYTHON" - <<'PY' || die "bagged intervals differ from the hand computation"
+import h5py, numpy as np
+q = np.clip(np.stack([h5py.File(f"q{m}.h5")["prob"][:].astype(np.float64) for m in range(4)]), 1e-7, 1 - 1e-7)
+l = np.log(q / (1 - q))
+lbar, pm = l.mean(0), np.stack([(l[0] + l[1]) / 2, (l[2] + l[3]) / 2])
+B, W = pm.var(0, ddof=1), ((l[0] - l[1]) ** 2 + (l[2] - l[3]) ** 2) / 4
+V = np.maximum(B - W / 2, 0) + B / 2
+sig = lambda x: 1 / (1 + np.exp(-x))
+f = h5py.File("pb.h5")
+assert f.attrs["intervals"] == "logit-bagged", f.attrs["intervals"]
+assert np.allclose(f["centre_std"][:], np.sqrt(V), rtol=1e-5, atol=1e-6)
+p_opt = h5py.File("t.h5")["p_optimal"][:].reshape(-1, 1)
+for level, t in ((0.5, 1.0), (0.9, 6.313751514675043)):  # scipy.stats.t.ppf((1 + level) / 2, 1)
+    lo, hi = f[f"lower_{level}"][:], f[f"upper_{level}"][:]
+    assert np.allclose(lo, sig(lbar - t * np.sqrt(V)), atol=2e-6) and np.allclose(hi, sig(lbar + t * np.sqrt(V)), atol=2e-6)
+    assert np.all((lo <= sig(lbar) + 1e-6) & (sig(lbar) <= hi + 1e-6)), level  # the centre is inside
+    cov = np.mean((lo <= p_opt) & (p_opt <= hi))
+    assert abs(cov - f.attrs[f"p_optimal_coverage_{level}"]) < 1e-12, (cov, level)
+assert np.all(f["upper_0.9"][:] - f["lower_0.9"][:] >= f["upper_0.5"][:] - f["lower_0.5"][:] - 1e-7)
+print(f"coverage_0.9 {f.attrs['p_optimal_coverage_0.9']:.3f}")
+PY
+pass "bagged: per-row centre variance and t intervals equal the hand computation; $(grep -o 'p_optimal_coverage_0.9=[^ ]*' pb.log)"
+expect_fail "option --uq.calibrate bagged: b1/member-000/model.h5 and b1/member-001/model.h5 did not train on the same" \
+  "$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out x.h5 --uq.calibrate bagged
 expect_fail "option --ensemble.bootstrap-pairs: needs --ensemble.bootstrap and an even --ensemble.members, got 3 members" \
   "$HPCTRAIN" train "${common[@]}" --ensemble.bootstrap --ensemble.bootstrap-pairs --run-dir odd
 expect_fail "option --ensemble.bootstrap: not with --data.stream" \

@@ -19,6 +19,19 @@ if grep -q '^CUDA runtime ' sys.log; then
   grep -Eq '^CUDA runtime [0-9]+\.[0-9]+, driver [^,]+, cuBLASLt [0-9.]+, cuDNN [0-9.]+, NCCL [0-9.]+$' sys.log ||
     die "CUDA library line malformed: $(grep '^CUDA runtime' sys.log)"
   pass "library versions: $(grep '^CUDA runtime' sys.log)"
+  # The CUDA backend is a plugin (kernels/cuda_plugin.hpp): the program links no CUDA library, so a CPU
+  # run never loads them; info --system loads the plugin and says from where.
+  grep -q '^CUDA backend: loaded from .*/libhpctrain_cuda\.so$' sys.log || die "no plugin line: $(cat sys.log)"
+  ! ldd "$HPCTRAIN" | grep -E 'libcublas|libcudnn|libnccl|libcudart' || die "the program links CUDA libraries itself"
+  pass "$(grep '^CUDA backend' sys.log); the program links no CUDA library"
+  HPCTRAIN_CUDA_PLUGIN=/nonexistent/libhpctrain_cuda.so "$HPCTRAIN" info --system >noplugin.log
+  grep -q '^CUDA: the CUDA backend /nonexistent/libhpctrain_cuda.so could not be loaded: ' noplugin.log ||
+    die "a missing plugin is not named: $(cat noplugin.log)"
+  HPCTRAIN_CUDA_PLUGIN=/nonexistent/libhpctrain_cuda.so "$HPCTRAIN" gen-data --kind heteroscedastic --n 300 \
+    --out p.h5 >/dev/null
+  HPCTRAIN_CUDA_PLUGIN=/nonexistent/libhpctrain_cuda.so "$HPCTRAIN" train --data.train p.h5 --epochs 1 \
+    --run-dir rp --quiet >/dev/null || die "a CPU run needs the CUDA plugin"
+  pass "without its plugin: info --system names it, and a CPU run trains"
   grep -Eq '^cuDNN SDPA: (frontend [0-9]+\.[0-9]+\.[0-9]+|not built \(no cuDNN frontend headers)' sys.log ||
     die "no cuDNN SDPA line: $(cat sys.log)"
   pass "$(grep '^cuDNN SDPA' sys.log)"

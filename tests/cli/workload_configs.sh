@@ -16,11 +16,12 @@ mkdir -p data
 "$HPCTRAIN" train --config "$cfg/nn_uq.ini" --epochs 1 --ensemble.members 4 --threads 1 --quiet >nn.log \
   || die "nn_uq.ini: $(tail -2 nn.log)"
 "$HPCTRAIN" predict --checkpoint runs/nn_uq --data data/two_gaussians_test.h5 --out runs/nn_uq/pred.h5 --threads 1 \
-  --uq.levels 0.95 --uq.calibrate pairs >nnp.log || die "nn_uq predict: $(cat nnp.log)"
-grep -q "p_optimal_coverage_0.95=" nnp.log || die "nn_uq predict: $(cat nnp.log)"
+  --uq.levels 0.95 --uq.calibrate bagged >nnp.log || die "nn_uq predict: $(cat nnp.log)"
+grep -q "p_optimal_coverage_0.95=" nnp.log && grep -q "^logit centre sd (bagged, 4 members" nnp.log \
+  || die "nn_uq predict: $(cat nnp.log)"
 grep -q "^bootstrap = true" runs/nn_uq/member-003/config.ini || die "nn_uq members are not bootstrapped"
 pass "nn_uq.ini: 4 bootstrap members in pairs, predict with $(grep -o 'p_optimal_coverage_0.95=[^ ]*' nnp.log)," \
-  "$(grep 'logit inflation' nnp.log)"
+  "$(grep 'logit centre sd' nnp.log)"
 
 "$mpirun" -np 2 "$HPCTRAIN" train --config "$cfg/pmssm.ini" --epochs 1 --threads 1 >pm.log 2>&1 || die "pmssm.ini: $(tail -3 pm.log)"
 for m in transformer tabular mlp; do [[ -s runs/pmssm/$m/model.h5 ]] || die "pmssm: no $m model: $(tail -3 pm.log)"; done

@@ -163,6 +163,24 @@ TEST_CASE("normal_quantile: AS241 matches 30-digit references to 1e-9 (and in fa
   CHECK(normal_cdf(1.959963984540054) == doctest::Approx(0.975).epsilon(1e-15));
 }
 
+TEST_CASE("student_t_two_sided: the closed form for integer df matches scipy.stats.t.ppf") {
+  struct Ref {
+    double a;
+    int df;
+    double t;
+  };
+  // scipy.stats.t.ppf(0.5 + a / 2, df)
+  for (const Ref& r : {Ref{0.95, 1, 12.706204736432095}, Ref{0.95, 2, 4.302652729911275},
+                       Ref{0.95, 9, 2.2621571627409915}, Ref{0.95, 24, 2.0638985616280205},
+                       Ref{0.5, 3, 0.764892328080891}, Ref{0.99, 7, 3.4994832973505026},
+                       Ref{0.95, 1000, 1.9623390808264074}}) {
+    CAPTURE(r.df);
+    CHECK(student_t_two_sided(r.a, r.df) == doctest::Approx(r.t).epsilon(1e-9));
+  }
+  CHECK_THROWS_AS(student_t_two_sided(0.95, 0), hpct::Error);
+  CHECK_THROWS_AS(student_t_two_sided(1.0, 5), hpct::Error);
+}
+
 TEST_CASE("intervals: coverage, mean width and Gaussian NLL of a 4-sample example by hand") {
   const std::vector<double> mean{0, 0, 0, 0}, var{1, 1, 4, 4};
   const std::vector<float> y{0.5f, 1.5f, -3, 1};
