@@ -4,7 +4,12 @@
 # Sets HPCTRAIN_HAVE_CUDA and, when ON, the imported pieces the kernels library links: cuBLAS and
 # cuBLASLt (CUDAToolkit targets), cuDNN and NCCL (find_library / find_path: they are not CUDAToolkit
 # targets and live in <cuda>/lib here, see /work/shared/TOOLCHAIN.md).
+# HPCTRAIN_CUDNN_FRONTEND_DIR: the cuDNN frontend's header-only C++ API (the directory holding
+# cudnn_frontend.h; scripts/install-deps unpacks it into third_party/cudnn-frontend/include). Found, the
+# CUDA backend runs attention through cuDNN's fused SDPA where it can (kernels/cuda/cuda_sdpa.cpp);
+# absent, our attention kernels run every call. Nothing is downloaded at build time.
 set(HPCTRAIN_HAVE_CUDA OFF)
+set(HPCTRAIN_HAVE_CUDNN_FRONTEND OFF)
 if(NOT HPCTRAIN_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   check_language(CUDA)
@@ -47,6 +52,14 @@ if(NOT HPCTRAIN_CUDA STREQUAL "OFF")
       target_link_libraries(hpctrain_cuda_libs INTERFACE CUDA::cudart CUDA::cublas CUDA::cublasLt
                             ${HPCTRAIN_CUDNN_LIBRARY} ${HPCTRAIN_NCCL_LIBRARY})
       target_include_directories(hpctrain_cuda_libs INTERFACE ${HPCTRAIN_CUDNN_INCLUDE} ${HPCTRAIN_NCCL_INCLUDE})
+      find_path(HPCTRAIN_CUDNN_FRONTEND_DIR cudnn_frontend.h
+                HINTS ${PROJECT_SOURCE_DIR}/third_party/cudnn-frontend/include /usr/local/include/cudnn_frontend
+                DOC "the cuDNN frontend's include directory (cudnn_frontend.h)")
+      if(HPCTRAIN_CUDNN_FRONTEND_DIR AND EXISTS "${HPCTRAIN_CUDNN_FRONTEND_DIR}/cudnn_frontend.h")
+        set(HPCTRAIN_HAVE_CUDNN_FRONTEND ON)
+        # The frontend's headers compile in engines that call NVRTC (runtime compilation), reached or not.
+        target_link_libraries(hpctrain_cuda_libs INTERFACE CUDA::nvrtc)
+      endif()
     endif()
   elseif(HPCTRAIN_CUDA STREQUAL "ON")
     message(FATAL_ERROR "HPCTRAIN_CUDA=ON but no CUDA compiler was found (is nvcc on PATH, or set CMAKE_CUDA_COMPILER)")
@@ -54,6 +67,12 @@ if(NOT HPCTRAIN_CUDA STREQUAL "OFF")
 endif()
 if(HPCTRAIN_HAVE_CUDA)
   message(STATUS "hpctrain: CUDA backend ON (HPCTRAIN_CUDA=${HPCTRAIN_CUDA}, architectures ${CMAKE_CUDA_ARCHITECTURES})")
+  if(HPCTRAIN_HAVE_CUDNN_FRONTEND)
+    message(STATUS "hpctrain: cuDNN SDPA attention ON (frontend headers in ${HPCTRAIN_CUDNN_FRONTEND_DIR})")
+  else()
+    message(STATUS "hpctrain: cuDNN SDPA attention OFF (no cuDNN frontend headers: run scripts/install-deps or "
+                   "set HPCTRAIN_CUDNN_FRONTEND_DIR); our attention kernels run every call")
+  endif()
 else()
   message(STATUS "hpctrain: CUDA backend OFF (HPCTRAIN_CUDA=${HPCTRAIN_CUDA})")
 endif()

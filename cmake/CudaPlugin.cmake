@@ -20,6 +20,13 @@ function(hpctrain_cuda_plugin)
                          $<$<AND:$<CONFIG:Release>,$<COMPILE_LANGUAGE:CUDA>>:-O3>)
   set_target_properties(hpctrain_cuda PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}
                         INSTALL_RPATH_USE_LINK_PATH TRUE)
+  if(HPCTRAIN_HAVE_CUDNN_FRONTEND)
+    # cuda_sdpa.cpp alone includes the cuDNN frontend (cmake/Cuda.cmake), as system headers: their
+    # warnings are not ours.
+    set_source_files_properties(${PROJECT_SOURCE_DIR}/kernels/cuda/cuda_sdpa.cpp TARGET_DIRECTORY hpctrain_cuda
+                                PROPERTIES COMPILE_DEFINITIONS HPCTRAIN_HAVE_CUDNN_FRONTEND=1
+                                           COMPILE_OPTIONS "-isystem;${HPCTRAIN_CUDNN_FRONTEND_DIR}")
+  endif()
   # A build id, new at each configure, that the program checks in the plugin's tables: a plugin from
   # another build would share no ABI with it. Only the two entry files and the loader see it, so a
   # reconfigure recompiles those three.

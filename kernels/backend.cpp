@@ -170,8 +170,12 @@ void Backend::count_host_sync() {
 
 bool Backend::on_device(const Tensor& t) const { return t.device == device(); }
 
-Shape Backend::attention_saved_shape(std::int64_t n, std::int64_t heads, std::int64_t len) const {
-  return Shape{n, heads, len, len};
+// The probabilities P [N, H, L, L], in stats_dtype: 16-bit qkv keeps them unrounded for backward.
+Shape Backend::attention_saved_shape(const Shape& qkv, DType, const AttentionArgs& args) const {
+  return Shape{qkv[0], args.heads, qkv[1], qkv[1]};
+}
+DType Backend::attention_saved_dtype(const Shape&, DType dtype, const AttentionArgs&) const {
+  return stats_dtype(dtype);
 }
 
 // One host wait: the copy is enqueued, then the stream's synchronize counts the wait.
@@ -433,10 +437,10 @@ AttnDims check_attention(const Checker& c, const Backend& be, const Tensor& qkv,
   HPCT_CHECK(3 * g.d <= INT_MAX && g.len * g.len <= INT_MAX, c.k, ": qkv ", qkv.shape.str(),
              " exceeds the BLAS integer range");
   c.on_device("saved", saved);
-  const DType want = be.attention_saved_dtype(qkv.dtype);
+  const DType want = be.attention_saved_dtype(qkv.shape, qkv.dtype, args);
   HPCT_CHECK(saved.dtype == want, c.k, ": saved must be ", name_of(want), " (attention_saved_dtype of ",
              name_of(qkv.dtype), " qkv), got ", name_of(saved.dtype));
-  const Shape shape = be.attention_saved_shape(g.batch, args.heads, g.len);
+  const Shape shape = be.attention_saved_shape(qkv.shape, qkv.dtype, args);
   HPCT_CHECK(saved.shape == shape, c.k, ": saved is ", saved.shape.str(), ", expected ", shape.str(), " for qkv ",
              qkv.shape.str(), " and ", args.heads, " heads");
   c.lengths(args.lengths, g.batch);
@@ -459,8 +463,8 @@ void Backend::attention_forward(const Tensor& qkv, const Tensor& out, const Tens
   attention_forward_impl(qkv, out, saved, args);
 }
 
-void Backend::attention_backward(const Tensor& qkv, const Tensor& saved, const Tensor& dout, const Tensor& dqkv,
-                                 const AttentionArgs& args) {
+void Backend::attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& saved, const Tensor& dout,
+                                 const Tensor& dqkv, const AttentionArgs& args) {
   const Checker c{"attention_backward", device()};
   const AttnDims g = check_attention(c, *this, qkv, saved, args);
   c.floating("dout", dout);
@@ -468,7 +472,8 @@ void Backend::attention_backward(const Tensor& qkv, const Tensor& saved, const T
   HPCT_CHECK(dout.shape == Shape({g.batch, g.len, g.d}), c.k, ": dout is ", dout.shape.str(), ", expected [",
              g.batch, ", ", g.len, ", ", g.d, "] for qkv ", qkv.shape.str());
   c.like("qkv", qkv, "dqkv", dqkv);
-  attention_backward_impl(qkv, saved, dout, dqkv, args);
+  c.like("dout", dout, "out", out);
+  attention_backward_impl(qkv, out, saved, dout, dqkv, args);
 }
 
 void Backend::embedding_forward(const Tensor& ids, const Tensor& table, const Tensor& out) {

@@ -278,10 +278,12 @@ class Backend {
 
   // ---- sequences ------------------------------------------------------------------------------
   // The state attention_forward saves for attention_backward, opaque to callers and sized by the
-  // backend: the CPU keeps the probabilities [N, H, L, L]; a flash-attention backend one logsumexp
-  // per row [N, H, L]. Allocate a tensor of this shape and dtype and hand it to both.
-  virtual Shape attention_saved_shape(std::int64_t n, std::int64_t heads, std::int64_t len) const;
-  virtual DType attention_saved_dtype(DType qkv) const { return qkv; }
+  // backend for this call (qkv's shape and dtype, args): the CPU keeps the probabilities [N, H, L, L];
+  // CUDA the same from its own kernel, or cuDNN's per-row softmax statistics [N, H, L] (the logsumexp)
+  // where cuDNN's fused attention runs the call. Allocate a tensor of this shape and dtype and hand it
+  // to both passes, with the same args.
+  virtual Shape attention_saved_shape(const Shape& qkv, DType dtype, const AttentionArgs& args) const;
+  virtual DType attention_saved_dtype(const Shape& qkv, DType dtype, const AttentionArgs& args) const;
   // Multi-head scaled-dot-product attention on the fused projection qkv [N, L, 3D] = (Q | K | V), each
   // D = H Dh columns wide, head h in columns h Dh .. h Dh + Dh - 1 of each. Per sequence n and head h,
   // with scale = 1 / sqrt(Dh):
@@ -294,12 +296,13 @@ class Backend {
   // args.row_ids the row-keyed index ((row_ids[n] H + h) L + i) L + j (dropout_forward's row keys on P).
   // out [N, L, D] is overwritten; saved (attention_saved_shape) keeps what backward needs.
   void attention_forward(const Tensor& qkv, const Tensor& out, const Tensor& saved, const AttentionArgs& args);
-  // With dO = dout[n, :, h Dh ..] and the forward's mask and dropout (same args):
+  // With dO = dout[n, :, h Dh ..] and the forward's mask and dropout (same args), out and saved as
+  // the forward left them (a flash-style backward recomputes P from saved and needs out for rowsum):
   //   dP~ = dO V^T;  dP = dP~ * keep / (1 - p);  dS = P * (dP - rowsum(dP * P));
   //   dQ = scale dS K;  dK = scale dS^T Q;  dV = P~^T dO.
   // dqkv [N, L, 3D] is overwritten; masked keys (positions >= lengths[n]) get dK = dV = 0.
-  void attention_backward(const Tensor& qkv, const Tensor& saved, const Tensor& dout, const Tensor& dqkv,
-                          const AttentionArgs& args);
+  void attention_backward(const Tensor& qkv, const Tensor& out, const Tensor& saved, const Tensor& dout,
+                          const Tensor& dqkv, const AttentionArgs& args);
   // Token embedding: out[n, l, :] = table[ids[n, l], :] with ids i32 [N, L] (any shape: all positions),
   // table [V, D], out [N, L, D]. An id outside [0, V) is an error naming its position and value (raised
   // by the op, so seen at the next wait).
@@ -485,8 +488,8 @@ class Backend {
   virtual void softmax_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx) = 0;
   virtual void attention_forward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved,
                                       const AttentionArgs& args) = 0;
-  virtual void attention_backward_impl(const Tensor& qkv, const Tensor& saved, const Tensor& dout, const Tensor& dqkv,
-                                       const AttentionArgs& args) = 0;
+  virtual void attention_backward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved, const Tensor& dout,
+                                       const Tensor& dqkv, const AttentionArgs& args) = 0;
   virtual void embedding_forward_impl(const Tensor& ids, const Tensor& table, const Tensor& out) = 0;
   virtual void embedding_backward_impl(const Tensor& ids, const Tensor& dout, const Tensor& dtable) = 0;
   virtual void feature_tokens_forward_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) = 0;

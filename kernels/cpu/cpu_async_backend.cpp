@@ -545,9 +545,9 @@ void CpuAsyncBackend::attention_forward_impl(const Tensor& qkv, const Tensor& ou
                                              const AttentionArgs& args) {
   enqueue([=, this] { CpuBackend::attention_forward_impl(qkv, out, saved, args); });
 }
-void CpuAsyncBackend::attention_backward_impl(const Tensor& qkv, const Tensor& saved, const Tensor& dout,
-                                              const Tensor& dqkv, const AttentionArgs& args) {
-  enqueue([=, this] { CpuBackend::attention_backward_impl(qkv, saved, dout, dqkv, args); });
+void CpuAsyncBackend::attention_backward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved,
+                                              const Tensor& dout, const Tensor& dqkv, const AttentionArgs& args) {
+  enqueue([=, this] { CpuBackend::attention_backward_impl(qkv, out, saved, dout, dqkv, args); });
 }
 void CpuAsyncBackend::embedding_forward_impl(const Tensor& ids, const Tensor& table, const Tensor& out) {
   enqueue([=, this] { CpuBackend::embedding_forward_impl(ids, table, out); });

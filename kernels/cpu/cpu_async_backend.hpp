@@ -81,8 +81,8 @@ class CpuAsyncBackend final : public CpuBackend {
   void softmax_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx) override;
   void attention_forward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved,
                               const AttentionArgs& args) override;
-  void attention_backward_impl(const Tensor& qkv, const Tensor& saved, const Tensor& dout, const Tensor& dqkv,
-                               const AttentionArgs& args) override;
+  void attention_backward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved, const Tensor& dout,
+                               const Tensor& dqkv, const AttentionArgs& args) override;
   void embedding_forward_impl(const Tensor& ids, const Tensor& table, const Tensor& out) override;
   void embedding_backward_impl(const Tensor& ids, const Tensor& dout, const Tensor& dtable) override;
   void feature_tokens_forward_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) override;

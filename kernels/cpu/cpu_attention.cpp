@@ -328,10 +328,12 @@ void CpuBackend::attention_forward_impl(const Tensor& qkv, const Tensor& out, co
   });
 }
 
-void CpuBackend::attention_backward_impl(const Tensor& qkv, const Tensor& saved, const Tensor& dout,
-                                         const Tensor& dqkv, const AttentionArgs& args) {
-  if (widened([&](const Tensor& qkv32, const Tensor& dout32,
-                  const Tensor& dqkv32) { CpuBackend::attention_backward_impl(qkv32, saved, dout32, dqkv32, args); },
+// out is not needed: P is saved.
+void CpuBackend::attention_backward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved,
+                                         const Tensor& dout, const Tensor& dqkv, const AttentionArgs& args) {
+  if (widened([&](const Tensor& qkv32, const Tensor& dout32, const Tensor& dqkv32) {
+                CpuBackend::attention_backward_impl(qkv32, out, saved, dout32, dqkv32, args);
+              },
               cpu::in(qkv), cpu::in(dout), cpu::out(dqkv)))
     return;
   constexpr const char* k = "attention_backward";

@@ -45,9 +45,6 @@ class CpuBackend : public Backend {
   // Nothing is in flight; counted as a host wait like every backend's.
   void synchronize() override { count_host_sync(); }
 
-  // The probabilities [N, H, L, L], in f32 for 16-bit qkv (the backward reads them unrounded).
-  DType attention_saved_dtype(DType qkv) const override { return stats_dtype(qkv); }
-
  protected:
   void copy_impl(const Tensor& dst, const Tensor& src) override;
   void fill_impl(const Tensor& t, double value) override;
@@ -77,8 +74,8 @@ class CpuBackend : public Backend {
   void softmax_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx) override;
   void attention_forward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved,
                               const AttentionArgs& args) override;
-  void attention_backward_impl(const Tensor& qkv, const Tensor& saved, const Tensor& dout, const Tensor& dqkv,
-                               const AttentionArgs& args) override;
+  void attention_backward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved, const Tensor& dout,
+                               const Tensor& dqkv, const AttentionArgs& args) override;
   void embedding_forward_impl(const Tensor& ids, const Tensor& table, const Tensor& out) override;
   void embedding_backward_impl(const Tensor& ids, const Tensor& dout, const Tensor& dtable) override;
   void feature_tokens_forward_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) override;

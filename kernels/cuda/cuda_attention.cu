@@ -1,6 +1,8 @@
-// CudaBackend: multi-head scaled-dot-product attention, our own kernels (the reference and the fallback).
-// The saved state is the CPU's: the probabilities P [N, H, L, L] in stats_dtype (f32; f64 for f64), so
-// both backends read the same layout. One thread block per query row (n, h, i):
+// CudaBackend: multi-head scaled-dot-product attention. Where sdpa_runs (cuda_sdpa.cpp) says so, cuDNN's
+// fused attention runs the call (16-bit, no attention dropout; saved: its softmax statistics); otherwise
+// our own kernels below (the reference and the fallback). Their saved state is the CPU's: the
+// probabilities P [N, H, L, L] in stats_dtype (f32; f64 for f64), so both backends read the same
+// layout. One thread block per query row (n, h, i):
 //   forward:   S_ij = scale q_i . k_j over the visible keys (j < len_n, and j <= i when causal), written
 //              into P's row; the stable softmax over that row (sum in double); out_i = sum_j P~_ij v_j.
 //   backward:  per query row, dP~_ij = do_i . v_j, dP = dP~ keep / (1 - p), dS = P (dP - rowsum(dP P))
@@ -15,6 +17,7 @@
 #include "kernels/common/math.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_sdpa.hpp"
 
 namespace hpct::kernels::cuda {
 namespace {
@@ -204,6 +207,10 @@ bool attn_prepare(const char* k, const AttnGeom& g, const Tensor& lengths, const
   return true;
 }
 
+SdpaProblem sdpa_problem(const Tensor& qkv, const AttnGeom& g) {
+  return {qkv.dtype, g.batch, g.len, g.heads, g.dh, g.lengths != nullptr, g.causal};
+}
+
 }  // namespace
 
 void CudaBackend::attention_forward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved,
@@ -211,6 +218,10 @@ void CudaBackend::attention_forward_impl(const Tensor& qkv, const Tensor& out, c
   constexpr const char* k = "attention_forward";
   const AttnGeom g = attn_geom(qkv, args);
   if (!attn_prepare(k, g, args.lengths, args.row_ids, cur(), device_error())) return;
+  if (sdpa_runs(qkv.shape, qkv.dtype, args)) {
+    cudnn_sdpa().forward(sdpa_problem(qkv, g), qkv.data, out.data, saved.ptr<float>(), g.lengths, cur());
+    return;
+  }
   const auto blocks = static_cast<unsigned>(g.rows());
   dispatch_float(k, qkv.dtype, [&](auto z) {
     using T = decltype(z);
@@ -222,11 +233,16 @@ void CudaBackend::attention_forward_impl(const Tensor& qkv, const Tensor& out, c
   HPCT_CUDA_LAUNCH_CHECK();
 }
 
-void CudaBackend::attention_backward_impl(const Tensor& qkv, const Tensor& saved, const Tensor& dout,
-                                          const Tensor& dqkv, const AttentionArgs& args) {
+void CudaBackend::attention_backward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved,
+                                          const Tensor& dout, const Tensor& dqkv, const AttentionArgs& args) {
   constexpr const char* k = "attention_backward";
   const AttnGeom g = attn_geom(qkv, args);
   if (!attn_prepare(k, g, args.lengths, args.row_ids, cur(), device_error())) return;
+  if (sdpa_runs(qkv.shape, qkv.dtype, args)) {
+    cudnn_sdpa().backward(sdpa_problem(qkv, g), qkv.data, out.data, saved.ptr<float>(), dout.data, dqkv.data,
+                          g.lengths, cur());
+    return;
+  }
   const auto blocks = static_cast<unsigned>(g.rows());
   dispatch_float(k, qkv.dtype, [&](auto z) {
     using T = decltype(z);

@@ -7,7 +7,8 @@
 // (copy, fill, cast, gather_rows), cuda_gemm.cpp (cuBLASLt), cuda_elementwise.cu (bias, axpy, scale,
 // activations, dropout), cuda_reduce.cu (sum_squares, checksum), cuda_norm.cu (layernorm, softmax),
 // cuda_loss.cu, cuda_optim.cu (step control, loss scaling, AdamW, SGD), cuda_attention.cu (fused
-// attention), cuda_embedding.cu (token embedding, feature tokens), cuda_pool.cu (mean pooling),
+// attention: cuDNN's SDPA through cuda_sdpa.cpp where it runs the call, our kernels otherwise),
+// cuda_embedding.cu (token embedding, feature tokens), cuda_pool.cu (mean pooling),
 // cuda_conv.cu (the three 1-D convolution kernels: cuDNN through cuda_cudnn_conv.cpp where it can,
 // direct kernels otherwise), cuda_ssvae.cu (the SSVAE's kernels), cuda_lengths.cu (the sequence-lengths
 // check they share).
@@ -30,6 +31,7 @@
 namespace hpct::kernels::cuda {
 
 class CudnnConv;  // cuda_cudnn_conv.hpp
+class CudnnSdpa;  // cuda_sdpa.hpp
 
 // GPUs CUDA lets this process use (cudaGetDeviceCount); 0 with the CUDA error in *why when none.
 int visible_devices(std::string* why);
@@ -46,8 +48,10 @@ class CudaBackend final : public Backend {
   Allocator& pinned_host_allocator() override { return pinned_; }
   bool has_pinned_host_memory() const override { return true; }
   int threads() const override { return 1; }
-  // Attention saves the probabilities as the CPU does (cuda_attention.cu), in f32 for 16-bit qkv.
-  DType attention_saved_dtype(DType qkv) const override { return stats_dtype(qkv); }
+  // Attention saves cuDNN's softmax statistics [N, H, L] f32 where cuDNN runs the call (sdpa_runs),
+  // else the probabilities as the CPU does (cuda_attention.cu), in f32 for 16-bit qkv.
+  Shape attention_saved_shape(const Shape& qkv, DType dtype, const AttentionArgs& args) const override;
+  DType attention_saved_dtype(const Shape& qkv, DType dtype, const AttentionArgs& args) const override;
 
   void device_span_begin() override;
   void device_span_end(const char* name, const char* category) override;
@@ -64,6 +68,11 @@ class CudaBackend final : public Backend {
   DeviceError* device_error() const { return error_device_; }
   // cuDNN's convolutions (cuda_cudnn_conv.hpp), its handle created on first use.
   CudnnConv& cudnn_conv();
+  // cuDNN's fused attention (cuda_sdpa.hpp), created on first use (const: the saved-state queries ask).
+  CudnnSdpa& cudnn_sdpa() const;
+  // Whether cuDNN's SDPA runs an attention call on qkv of this shape and dtype with these args: the one
+  // choice behind the saved state's layout and both passes (cuda_attention.cu).
+  bool sdpa_runs(const Shape& qkv, DType dtype, const AttentionArgs& args) const;
 
  protected:
   void copy_impl(const Tensor& dst, const Tensor& src) override;
@@ -94,8 +103,8 @@ class CudaBackend final : public Backend {
   void softmax_backward_impl(const Tensor& y, const Tensor& dy, const Tensor& dx) override;
   void attention_forward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved,
                               const AttentionArgs& args) override;
-  void attention_backward_impl(const Tensor& qkv, const Tensor& saved, const Tensor& dout, const Tensor& dqkv,
-                               const AttentionArgs& args) override;
+  void attention_backward_impl(const Tensor& qkv, const Tensor& out, const Tensor& saved, const Tensor& dout,
+                               const Tensor& dqkv, const AttentionArgs& args) override;
   void embedding_forward_impl(const Tensor& ids, const Tensor& table, const Tensor& out) override;
   void embedding_backward_impl(const Tensor& ids, const Tensor& dout, const Tensor& dtable) override;
   void feature_tokens_forward_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) override;
@@ -161,6 +170,8 @@ class CudaBackend final : public Backend {
   std::unique_ptr<CudaTimeline> timeline_;  // made on the first traced span
   std::map<cudaStream_t, std::string> tracks_;  // the timeline's track name of each stream
   std::shared_ptr<CudnnConv> cudnn_conv_;  // shared_ptr: destroyed without the complete type here
+  mutable std::mutex sdpa_mutex_;            // guards cudnn_sdpa_'s creation
+  mutable std::shared_ptr<CudnnSdpa> cudnn_sdpa_;
 };
 
 }  // namespace hpct::kernels::cuda

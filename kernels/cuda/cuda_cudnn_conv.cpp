@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/cuda_workspace.hpp"
 
 namespace hpct::kernels::cuda {
 
@@ -80,20 +81,6 @@ CudnnConv& CudaBackend::cudnn_conv() {
 }
 
 namespace {
-
-// cuDNN's workspace, from the stream-ordered pool, freed in stream order after the call.
-struct Workspace {
-  void* p = nullptr;
-  cudaStream_t s;
-  Workspace(std::size_t bytes, cudaStream_t stream) : s(stream) {
-    if (bytes > 0) HPCT_CUDA_CHECK(cudaMallocAsync(&p, bytes, s));
-  }
-  ~Workspace() {
-    if (p) HPCT_CUDA_WARN(cudaFreeAsync(p, s));
-  }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-};
 
 // The first usable entry of a heuristic ranking: cuDNN could run it, deterministic, workspace within
 // the limit, and no TF32 for fp32 (CUDNN_FMA_MATH or the default math, which the descriptor restricts).

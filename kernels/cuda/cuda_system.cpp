@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/cuda_sdpa.hpp"
 #include "kernels/cuda/cuda_system.hpp"
 
 namespace hpct::kernels::cuda {
@@ -27,7 +28,7 @@ std::string system_report() {
   std::string s = cat("CUDA runtime ", cuda_version(runtime), ", driver ", cuda_version(driver), ", cuBLASLt ",
                       cublas / 10000, ".", cublas / 100 % 100, ".", cublas % 100, ", cuDNN ", cudnn / 10000, ".",
                       cudnn / 100 % 100, ".", cudnn % 100, ", NCCL ", nccl / 10000, ".", nccl / 100 % 100, ".",
-                      nccl % 100, "\n");
+                      nccl % 100, "\n", sdpa_report(), "\n");
   std::string why;
   const int n = visible_devices(&why);
   if (n == 0) return s + "GPUs: no GPU visible (" + why + ")\n";

@@ -4,7 +4,8 @@
 
 namespace hpct::kernels::cuda {
 
-// Lines: the CUDA runtime, driver, cuBLASLt, cuDNN and NCCL versions, then each visible GPU (name,
+// Lines: the CUDA runtime, driver, cuBLASLt, cuDNN and NCCL versions, whether cuDNN's fused attention
+// is built (cuda_sdpa.hpp), then each visible GPU (name,
 // memory, compute capability, PCI id) and its peer access, or "no GPU visible (why)".
 std::string system_report();
 // The name of GPU `device` ("NVIDIA H100 80GB HBM3").

@@ -45,7 +45,8 @@ Tensor MultiHeadAttention::forward(Exec& ex, const Tensor& x, const SequenceMask
   s.qkv = ex.alloc(Shape{batch, len, 3 * width_}, x.dtype);
   be.gemm_bias(x, false, store_.param(in_weight_), true, store_.param(in_bias_), s.qkv);
   s.out = ex.alloc(x.shape, x.dtype);
-  s.attn = ex.alloc(be.attention_saved_shape(batch, heads_, len), be.attention_saved_dtype(x.dtype));
+  s.attn = ex.alloc(be.attention_saved_shape(s.qkv.shape, x.dtype, s.args),
+                    be.attention_saved_dtype(s.qkv.shape, x.dtype, s.args));
   be.attention_forward(s.qkv, s.out, s.attn, s.args);
   const Tensor y = ex.alloc(x.shape, x.dtype);
   be.gemm_bias(s.out, false, store_.param(out_weight_), true, store_.param(out_bias_), y);
@@ -62,7 +63,7 @@ Tensor MultiHeadAttention::backward(Exec& ex, const ContextSlot& ctx, const Tens
   const Tensor dout = ex.alloc(s.x.shape, s.x.dtype);
   be.gemm(dy, false, store_.param(out_weight_), false, dout);
   const Tensor dqkv = ex.alloc(s.qkv.shape, s.x.dtype);
-  be.attention_backward(s.qkv, s.attn, dout, dqkv, s.args);
+  be.attention_backward(s.qkv, s.out, s.attn, dout, dqkv, s.args);
   be.gemm(dqkv, true, s.x, false, store_.grad(in_weight_), 1.0, 1.0);
   be.bias_grad(dqkv, store_.grad(in_bias_));
   const Tensor dx = ex.alloc(s.x.shape, s.x.dtype);

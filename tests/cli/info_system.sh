@@ -32,6 +32,9 @@ if grep -q '^CUDA runtime ' sys.log; then
   HPCTRAIN_CUDA_PLUGIN=/nonexistent/libhpctrain_cuda.so "$HPCTRAIN" train --data.train p.h5 --epochs 1 \
     --run-dir rp --quiet >/dev/null || die "a CPU run needs the CUDA plugin"
   pass "without its plugin: info --system names it, and a CPU run trains"
+  grep -Eq '^cuDNN SDPA: (frontend [0-9]+\.[0-9]+\.[0-9]+|not built \(no cuDNN frontend headers)' sys.log ||
+    die "no cuDNN SDPA line: $(cat sys.log)"
+  pass "$(grep '^cuDNN SDPA' sys.log)"
 else
   grep -q '^CUDA: this hpctrain was built without the CUDA backend' sys.log || die "no CUDA line: $(cat sys.log)"
   pass "a build without CUDA says so"

@@ -10,5 +10,6 @@ GPU_CHECK_NO_BUILD=1 BUILD_DIR="$build" "$HPCTRAIN_SOURCE/scripts/gpu-check" out
 grep -q '^gpu-check: stopping here: the remaining checks need a GPU' out/summary.txt || die "no stop message: $(cat gc.log)"
 grep -q '^gpu-check: GPUs: no GPU visible (' out/summary.txt || die "does not say no GPU: $(cat out/summary.txt)"
 grep -q '^OpenBLAS: ' out/system.txt || die "no system description: $(cat out/system.txt)"
+grep -q '^gpu-check: cuDNN SDPA: ' out/summary.txt || die "does not say whether cuDNN SDPA is built: $(cat out/summary.txt)"
 pass "gpu-check without a GPU: $(grep stopping out/summary.txt)"
 finish

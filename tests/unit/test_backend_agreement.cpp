@@ -547,10 +547,11 @@ void run_attention(Run& r, const Host<T>& qkv, const Host<T>& dout, const Attent
   const std::int64_t n = qkv.shape[0], len = qkv.shape[1], d = qkv.shape[2] / 3;
   const DType dt = hpct::dtype_of<T>();
   const Tensor q = r.in(qkv);
-  const Tensor saved = r.out(r.be.attention_saved_shape(n, args.heads, len), r.be.attention_saved_dtype(dt), "saved",
-                             /*opaque=*/true);
-  r.be.attention_forward(q, r.out<T>(Shape{n, len, d}, "out"), saved, args);
-  r.be.attention_backward(q, saved, r.in(dout), r.out<T>(Shape{n, len, 3 * d}, "dqkv"), args);
+  const Tensor saved = r.out(r.be.attention_saved_shape(qkv.shape, dt, args),
+                             r.be.attention_saved_dtype(qkv.shape, dt, args), "saved", /*opaque=*/true);
+  const Tensor out = r.out<T>(Shape{n, len, d}, "out");
+  r.be.attention_forward(q, out, saved, args);
+  r.be.attention_backward(q, out, saved, r.in(dout), r.out<T>(Shape{n, len, 3 * d}, "dqkv"), args);
 }
 
 TEST_CASE_TEMPLATE("backends agree: attention forward and backward (lengths, causal, dropout)", T, AGREE_DTYPES) {
@@ -948,11 +949,12 @@ TEST_CASE("backends agree: CUDA kernels report bad ids, lengths and labels at th
 
   Buffer qkv(be->allocator(), Shape{2, 3, 6}, DType::f32), att(be->allocator(), Shape{2, 3, 2}, DType::f32),
       lengths(be->allocator(), Shape{2}, DType::i32);
-  Buffer saved(be->allocator(), be->attention_saved_shape(2, 1, 3), be->attention_saved_dtype(DType::f32));
-  be->fill(qkv, 0.25);
-  upload(lengths, {3, 0});
   AttentionArgs args;
   args.lengths = lengths;
+  Buffer saved(be->allocator(), be->attention_saved_shape(Shape{2, 3, 6}, DType::f32, args),
+               be->attention_saved_dtype(Shape{2, 3, 6}, DType::f32, args));
+  be->fill(qkv, 0.25);
+  upload(lengths, {3, 0});
   be->attention_forward(qkv, att, saved, args);
   expect_error("attention_forward", "sequence 1 has length 0");
 

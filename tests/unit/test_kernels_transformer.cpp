@@ -153,7 +153,7 @@ struct AttnTensors {
   const std::int32_t* lengths_or_null() const { return lengths.v.empty() ? nullptr : lengths.v.data(); }
   void run(Backend& b) {
     b.attention_forward(qkv.t(), out.t(), probs.t(), args);
-    b.attention_backward(qkv.t(), probs.t(), dout.t(), dqkv.t(), args);
+    b.attention_backward(qkv.t(), out.t(), probs.t(), dout.t(), dqkv.t(), args);
   }
 };
 
@@ -375,7 +375,7 @@ TEST_CASE_TEMPLATE("attention argument errors name the kernel and the values", T
   Host<T> bad_out(Shape{2, 4, 5});
   check_throws_with([&] { be().attention_forward(qkv.t(), bad_out.t(), probs.t(), args); },
                     "attention_forward: out is [2, 4, 5], expected [2, 4, 4]");
-  check_throws_with([&] { be().attention_backward(qkv.t(), probs.t(), bad_out.t(), dqkv.t(), args); },
+  check_throws_with([&] { be().attention_backward(qkv.t(), out.t(), probs.t(), bad_out.t(), dqkv.t(), args); },
                     "attention_backward: dout is [2, 4, 5]");
   Host<std::int32_t> lengths(Shape{2});
   lengths.v = {4, 0};
@@ -383,7 +383,7 @@ TEST_CASE_TEMPLATE("attention argument errors name the kernel and the values", T
   check_throws_with([&] { be().attention_forward(qkv.t(), out.t(), probs.t(), args); },
                     "attention_forward: lengths[1] = 0 is outside [1, 4]");
   lengths[1] = 5;
-  check_throws_with([&] { be().attention_backward(qkv.t(), probs.t(), out.t(), dqkv.t(), args); },
+  check_throws_with([&] { be().attention_backward(qkv.t(), out.t(), probs.t(), out.t(), dqkv.t(), args); },
                     "attention_backward: lengths[1] = 5 is outside [1, 4]");
   Host<std::int32_t> lengths3(Shape{3}, 1);
   args.lengths = lengths3.t();
@@ -606,7 +606,7 @@ TEST_CASE_TEMPLATE("transformer kernels in bf16 and f16 against f32", H, hpct::b
   using hpct::test::check_half_against_f32;
   using hpct::test::input;
   using hpct::test::Outputs;
-  CHECK(be().attention_saved_dtype(hpct::dtype_of<H>()) == DType::f32);
+  CHECK(be().attention_saved_dtype(Shape{1, 1, 3}, hpct::dtype_of<H>(), AttentionArgs{}) == DType::f32);
   for (const AttnCase& c : {AttnCase{3, 70, 2, 8, true, true, 0.2}, AttnCase{2, 20, 4, 32, true, false, 0.0}}) {
     CAPTURE(c.name());
     const AttnTensors<float> a32(c, 4);
@@ -617,7 +617,7 @@ TEST_CASE_TEMPLATE("transformer kernels in bf16 and f16 against f32", H, hpct::b
       Host<T> out(a32.out.shape), dqkv(a32.dqkv.shape);
       Host<float> saved(a32.probs.shape);
       be().attention_forward(qkv.t(), out.t(), saved.t(), a32.args);
-      be().attention_backward(qkv.t(), saved.t(), dout.t(), dqkv.t(), a32.args);
+      be().attention_backward(qkv.t(), out.t(), saved.t(), dout.t(), dqkv.t(), a32.args);
       return Outputs{{to_double(out), to_double(dqkv)}, {to_double(saved)}};
     }, "attention");
   }
