@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "parallel/init_watchdog.hpp"
 #include "parallel/mpi_communicator.hpp"
 #include "parallel/self_communicator.hpp"
 
@@ -49,6 +50,7 @@ World::World(int* argc, char*** argv) {
     return;
   }
   mpi_ = true;
+  const InitWatchdog watchdog;  // until the collective start-up below has completed
   int provided = 0;
   check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
   // Each communicator has its own communication thread, so MPI calls may come from several threads.

@@ -77,5 +77,23 @@ t=$(fault KILL kill_rank --ddp.zero-copy false)
 check "t < 12" t="$t"
 pass "SIGKILL of rank 1: the job ended in $t s"
 
+# A peer that stops before MPI is up (here rank 1 stops itself before exec): no option applies yet, so
+# HPCTRAIN_INIT_TIMEOUT_S bounds the start-up (src/parallel/init_watchdog.hpp).
+t0=$(date +%s.%N)
+HPCTRAIN_INIT_TIMEOUT_S=3 mpirun -np 2 bash -c '[[ $OMPI_COMM_WORLD_RANK == 1 ]] && kill -STOP $$; exec "$@"' _ \
+  "$HPCTRAIN" train "${long[@]}" --run-dir stop_init >stop_init.out 2>stop_init.err &
+job=$!
+rc=0
+wait_job "$job" stop_init || rc=$?
+t=$(python3 -c "print(round($(date +%s.%N) - $t0, 1))")
+((rc != 124)) || die "stop_init: the job hung"
+((rc != 0)) || die "stop_init: the job did not fail"
+grep -q "hpctrain: rank 0: the MPI start-up did not complete within 3 s: a peer never joined" stop_init.err ||
+  die "stop_init: $(cat stop_init.err)"
+check "t < 12" t="$t"
+pass "rank 1 stopped before MPI_Init: the job ended in $t s naming rank 0's start-up"
+expect_fail "HPCTRAIN_INIT_TIMEOUT_S: expected seconds in (0, 1e7], got 'soon'" env HPCTRAIN_INIT_TIMEOUT_S=soon \
+  OMPI_COMM_WORLD_SIZE=1 "$HPCTRAIN" train --data.train d.h5 --run-dir bad
+
 expect_fail "option dist.timeout-s: must be in (0, 1e7], got 0" "$HPCTRAIN" train --data.train d.h5 --dist.timeout-s 0 --run-dir bad
 finish
