@@ -27,10 +27,15 @@ function(hpctrain_cuda_plugin)
                                 PROPERTIES COMPILE_DEFINITIONS HPCTRAIN_HAVE_CUDNN_FRONTEND=1
                                            COMPILE_OPTIONS "-isystem;${HPCTRAIN_CUDNN_FRONTEND_DIR}")
   endif()
-  # A build id, new at each configure, that the program checks in the plugin's tables: a plugin from
-  # another build would share no ABI with it. Only the two entry files and the loader see it, so a
-  # reconfigure recompiles those three.
-  string(RANDOM LENGTH 16 ALPHABET 0123456789abcdef id)
+  # A build id, drawn once per build tree, that the program checks in the plugin's tables: a plugin from
+  # another build would share no ABI with it (within one tree, make rebuilds both). Kept in the cache:
+  # a new id at each configure would change the compile flags of every object of the kernels library
+  # and the plugin (make's per-target flags file), and so rebuild them all.
+  if(NOT HPCTRAIN_CUDA_PLUGIN_BUILD_ID)
+    string(RANDOM LENGTH 16 ALPHABET 0123456789abcdef new_id)
+    set(HPCTRAIN_CUDA_PLUGIN_BUILD_ID ${new_id} CACHE INTERNAL "the CUDA plugin's build id (cmake/CudaPlugin.cmake)")
+  endif()
+  set(id ${HPCTRAIN_CUDA_PLUGIN_BUILD_ID})
   set_source_files_properties(${PROJECT_SOURCE_DIR}/kernels/cuda/cuda_plugin.cpp
                               ${PROJECT_SOURCE_DIR}/src/parallel/cuda/nccl_plugin.cpp
                               TARGET_DIRECTORY hpctrain_cuda PROPERTIES COMPILE_DEFINITIONS HPCTRAIN_CUDA_PLUGIN_BUILD_ID="${id}")
