@@ -21,7 +21,6 @@
 #include "app/config.hpp"
 #include "app/ensemble.hpp"
 #include "app/run_files.hpp"
-#include "data/bootstrap.hpp"
 #include "app/setup.hpp"
 #include "app/slurm_env.hpp"
 #include "app/version.hpp"
@@ -124,7 +123,7 @@ Options train_options() {
       .add("dist.backend", "auto", "communicator of the gradient collectives: auto (nccl with --device cuda on more than one rank, else mpi) | mpi | nccl (README: GPU runs)")
       .add("run-dir", "runs/default", "output directory: config.ini, metrics.csv, model.h5")
       .add("ensemble.members", "1", "ensemble members, each with its own seed, in RUN/member-XXX (README: Ensembles)")
-      .flag("ensemble.bootstrap", false, "each run (ensemble member) trains on a bootstrap resample of its training rows, drawn with its seed (README: Classifier intervals)")
+      .flag("ensemble.bootstrap", false, "each run (ensemble member) trains on a bootstrap resample of all data.train rows, drawn with its seed; without data.val the rows it left out validate (out of bag; data.val-fraction not used) (README: Classifier intervals)")
       .flag("ensemble.bootstrap-pairs", false, "with --ensemble.bootstrap: members 2j and 2j+1 train on the same resample (predict --uq.calibrate pairs; README: Classifier intervals)")
       .add("ensemble.bootstrap-seed", "", "with --ensemble.bootstrap: the seed of the rows (validation split and resample; default: --seed); set per member by --ensemble.bootstrap-pairs")
       .flag("ensemble.resume", false, "skip members whose RUN/member-XXX/model.h5 is a complete checkpoint")
@@ -310,19 +309,15 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
   const std::uint64_t seed = cfg.unsigned_integer("seed");
 
   // Data: training split, validation split (held out or from its own file), standardisation. With
-  // --ensemble.bootstrap the split and the resample follow ensemble.bootstrap-seed when set (bootstrap
-  // pairs: two members on the same rows, differing only in the seed of their weights and batch order).
+  // --ensemble.bootstrap the training rows are a resample of all rows and the rows it left out validate
+  // (load_train_val); resample and split follow ensemble.bootstrap-seed when set (bootstrap pairs: two
+  // members on the same rows, differing only in the seed of their weights and batch order).
   const bool bootstrap = cfg.boolean("ensemble.bootstrap");
   const bool paired = bootstrap && !cfg.str("ensemble.bootstrap-seed").empty();
   const std::uint64_t rows_seed = paired ? cfg.unsigned_integer("ensemble.bootstrap-seed") : seed;
   const SplitData split = load_train_val(cfg.str("data.train"), cfg.str("data.val"), cfg.real("data.val-fraction"),
-                                         rows_seed, cfg.boolean("data.stream"), comm.size(), comm.rank());
+                                         rows_seed, cfg.boolean("data.stream"), comm.size(), comm.rank(), bootstrap);
   data::Dataset train = split.train;
-  if (bootstrap) {
-    // The same resample on every rank (same seed); the sampler then shards it as any training set.
-    HPCT_CHECK(!split.train_x, "option --ensemble.bootstrap: not with --data.stream (the resample is drawn in memory)");
-    train = train.subset(data::bootstrap_rows(train.n, rows_seed));
-  }
   data::Dataset val = split.val;
   const data::Dataset& val_truth = split.val_truth;  // original units, for metrics
   const bool standardize = cfg.boolean("data.standardize");

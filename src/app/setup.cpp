@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/log.hpp"
+#include "data/bootstrap.hpp"
 #include "data/distributed_sampler.hpp"
 
 namespace hpct::app {
@@ -80,8 +81,9 @@ data::Dataset without_features(data::Dataset d) {
 }  // namespace
 
 SplitData load_train_val(const std::string& train_path, const std::string& val_path, double val_fraction,
-                         std::uint64_t seed, bool stream, int world, int rank) {
+                         std::uint64_t seed, bool stream, int world, int rank, bool bootstrap) {
   SplitData s;
+  HPCT_CHECK(!(bootstrap && stream), "option --ensemble.bootstrap: not with --data.stream (the resample is drawn in memory)");
   data::Dataset all = data::read_dataset(train_path, true, !stream);
   HPCT_CHECK(!stream || !all.has_tokens(), "option --data.stream: ", train_path,
              " holds token ids /tokens, which are loaded whole (streaming reads /X [N, F] or [N, L, F])");
@@ -105,6 +107,10 @@ SplitData load_train_val(const std::string& train_path, const std::string& val_p
     std::iota(train_rows.begin(), train_rows.end(), 0);
     val_rows.resize(static_cast<std::size_t>(val_all.n));
     std::iota(val_rows.begin(), val_rows.end(), 0);
+    if (bootstrap) train_rows = data::bootstrap_rows(all.n, seed);
+  } else if (bootstrap) {
+    train_rows = data::bootstrap_rows(all.n, seed);
+    val_rows = data::out_of_bag_rows(all.n, train_rows);
   } else {
     HPCT_CHECK(val_fraction >= 0.0 && val_fraction < 1.0, "option --data.val-fraction: must be in [0, 1), got ",
                val_fraction);

@@ -34,8 +34,12 @@ struct SplitData {
 // random val_fraction of train_path is held out (val_fraction 0: no validation). With `stream`, the
 // training features are not loaded but read batch by batch (train_x), and of the validation rows
 // only this rank's shard is read; otherwise every rank loads the files whole and keeps its shard.
+// With `bootstrap` (--ensemble.bootstrap) the training rows are a bootstrap resample (`seed`) of all
+// of train_path's rows, and without val_path the rows it left out validate (out of bag, about 1/e;
+// val_fraction is not used): holding rows out before resampling would make every member an estimator
+// on fewer rows than the ensemble sees, and its spread overstate the ensemble's error.
 SplitData load_train_val(const std::string& train_path, const std::string& val_path, double val_fraction,
-                         std::uint64_t seed, bool stream, int world, int rank);
+                         std::uint64_t seed, bool stream, int world, int rank, bool bootstrap = false);
 
 // The model spec of a `train` run from the [model] options and the training data (its inputs, targets
 // and L; max_length defaults to the longest L of the training and validation data), with the data-fit

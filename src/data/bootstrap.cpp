@@ -19,4 +19,13 @@ std::vector<std::int64_t> bootstrap_rows(std::int64_t n, std::uint64_t seed) {
   return rows;
 }
 
+std::vector<std::int64_t> out_of_bag_rows(std::int64_t n, const std::vector<std::int64_t>& drawn) {
+  std::vector<char> in_bag(static_cast<std::size_t>(n), 0);
+  for (std::int64_t r : drawn) in_bag[static_cast<std::size_t>(r)] = 1;
+  std::vector<std::int64_t> out;
+  for (std::int64_t r = 0; r < n; ++r)
+    if (!in_bag[static_cast<std::size_t>(r)]) out.push_back(r);
+  return out;
+}
+
 }  // namespace hpct::data

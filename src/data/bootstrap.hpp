@@ -12,4 +12,7 @@ namespace hpct::data {
 // a stream of its own: the same for the same seed on any machine, rank or thread count.
 std::vector<std::int64_t> bootstrap_rows(std::int64_t n, std::uint64_t seed);
 
+// The rows of [0, n) that `drawn` does not hold (out of bag, about n / e of them), ascending.
+std::vector<std::int64_t> out_of_bag_rows(std::int64_t n, const std::vector<std::int64_t>& drawn);
+
 }  // namespace hpct::data

@@ -14,7 +14,7 @@ std::int64_t output_positions(const nn::Model& model, const data::Dataset& d) {
 // Every batch's loss goes into one device accumulator and its outputs (as float32) into the host
 // array by asynchronous copies; the host waits once, at the end.
 Evaluation evaluate(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const data::Dataset& d,
-                    std::int64_t batch_size) {
+                    std::int64_t batch_size, Workspace* shared_ws) {
   HPCT_CHECK(batch_size > 0, "evaluation batch size must be positive");
   Evaluation ev;
   ev.positions = output_positions(model, d);
@@ -23,7 +23,8 @@ Evaluation evaluate(kernels::Backend& be, nn::Model& model, nn::LossKind loss, c
   std::vector<std::int64_t> index(d.n);
   std::iota(index.begin(), index.end(), 0);
   BatchAssembler batch(be, model.params().dtype());
-  Workspace ws(be.allocator());
+  Workspace own_ws(be.allocator());
+  Workspace& ws = shared_ws ? *shared_ws : own_ws;
   nn::Exec ex{be, ws, nn::Pass{false, 0}};
   nn::ModelContext ctx;
   Buffer acc(be.allocator(), Shape{2}, DType::f64);

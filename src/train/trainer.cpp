@@ -90,12 +90,13 @@ std::string format_metrics(const Metrics& m) {
 // outputs back into the split's row order, and the loss as exact sums and counts, so each rank ends
 // with the whole validation result.
 Evaluation evaluate_sharded(kernels::Backend& be, nn::Model& model, nn::LossKind loss, const data::Dataset& shard,
-                            std::int64_t total_rows, dist::Communicator* comm, std::int64_t batch_size) {
-  if (!comm || comm->size() == 1) return evaluate(be, model, loss, shard, batch_size);
+                            std::int64_t total_rows, dist::Communicator* comm, std::int64_t batch_size,
+                            Workspace& ws) {
+  if (!comm || comm->size() == 1) return evaluate(be, model, loss, shard, batch_size, &ws);
   const int world = comm->size();
   const std::int64_t positions = output_positions(model, shard);
   const std::int64_t width = model.spec().out_features * positions, max_rows = (total_rows + world - 1) / world;
-  Evaluation local = shard.n ? evaluate(be, model, loss, shard, batch_size) : Evaluation{};
+  Evaluation local = shard.n ? evaluate(be, model, loss, shard, batch_size, &ws) : Evaluation{};
   double sums[2] = {local.loss.sum, static_cast<double>(local.loss.count)};
   comm->allreduce(Tensor(sums, Shape{2}, DType::f64), dist::ReduceOp::sum)->wait_host();
   std::vector<float> send(static_cast<std::size_t>(max_rows * width), 0.0f);
@@ -740,7 +741,7 @@ void Trainer::end_epoch(const PhaseTimes& t, double train_seconds, std::int64_t 
     const std::int64_t eval_batch =
         model_.spec().type != "mlp" ? opt_.batch_size : std::max<std::int64_t>(opt_.batch_size, 256);
     const Evaluation ev =
-        evaluate_sharded(be_, model_, loss_kind_, *data_.val, data_.val_truth->n, host_comm_, eval_batch);
+        evaluate_sharded(be_, model_, loss_kind_, *data_.val, data_.val_truth->n, host_comm_, eval_batch, ws_);
     summary_.val_loss = ev.loss.mean();
     summary_.val_metrics = compute_metrics(interpret_outputs(loss_kind_, ev.raw, data_.val_truth->n,
                                                              model_.spec().out_features, *data_.standardization,

@@ -28,6 +28,17 @@ assert not np.allclose(weights("b1", 0), weights("b1", 1))
 PY
 pass "--ensemble.bootstrap: same seed, same weights; different from training on the rows themselves"
 
+# The resample is drawn from all 600 rows and the rows it left out validate (out of bag, 600/e ~ 221,
+# sd ~ 12): no rows held out first. With --data.val that file validates.
+"$HPCTRAIN" train "${small[@]:0:10}" --ensemble.bootstrap --seed 5 --run-dir oob >oob.log || die "bootstrap run failed"
+rows=$(grep -o "600 training rows, [0-9]* validation rows" oob.log) || die "bootstrap banner: $(grep 'training rows' oob.log)"
+val=$(echo "$rows" | awk '{print $4}')
+((val > 180 && val < 265)) || die "bootstrap: $val out-of-bag validation rows of 600"
+"$HPCTRAIN" train "${small[@]:0:10}" --ensemble.bootstrap --data.val cal.h5 --seed 5 --run-dir oobv >oobv.log \
+  || die "bootstrap run with --data.val failed"
+grep -q "600 training rows, 400 validation rows" oobv.log || die "bootstrap with --data.val: $(grep 'training rows' oobv.log)"
+pass "--ensemble.bootstrap: resample of all rows, $val out-of-bag rows validate (or --data.val's 400)"
+
 "$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out p.h5 --threads 1 --uq.levels 0.5,0.9 >p.log || die "predict failed"
 grep -q "p_optimal_mae=.* p_optimal_coverage_0.5=.* p_optimal_width_0.5=.* p_optimal_coverage_0.9=.* p_optimal_width_0.9=" p.log \
   || die "predict line: $(cat p.log)"

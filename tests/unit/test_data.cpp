@@ -621,3 +621,19 @@ TEST_CASE("bootstrap_rows: reproducible per seed, in range, about 1 - 1/e of the
   CHECK(distinct > 6200);
   CHECK(distinct < 6440);
 }
+
+TEST_CASE("out_of_bag_rows: exactly the rows a resample did not draw, ascending") {
+  const auto drawn = hpct::data::bootstrap_rows(1000, 3);
+  const auto oob = hpct::data::out_of_bag_rows(1000, drawn);
+  CHECK(std::is_sorted(oob.begin(), oob.end()));
+  std::vector<int> kind(1000, 0);  // 1 drawn, 2 out of bag
+  for (std::int64_t r : drawn) kind[static_cast<std::size_t>(r)] = 1;
+  for (std::int64_t r : oob) {
+    REQUIRE((r >= 0 && r < 1000));
+    CHECK(kind[static_cast<std::size_t>(r)] == 0);  // never drawn, listed once
+    kind[static_cast<std::size_t>(r)] = 2;
+  }
+  CHECK(std::count(kind.begin(), kind.end(), 0) == 0);  // every row drawn or out of bag
+  CHECK(hpct::data::out_of_bag_rows(3, {0, 1, 2}).empty());
+  CHECK(hpct::data::out_of_bag_rows(3, {1, 1, 1}) == std::vector<std::int64_t>{0, 2});
+}
