@@ -150,6 +150,14 @@ HPCT_HD T activate_grad(T x) {
   else return silu_grad<T, Ops>(x);
 }
 
+// dx = dy f'(x), the activation's backward on one element. ReLU selects: dy where x > 0, else +0, also
+// for a NaN or inf dy (PyTorch's threshold_backward), and a select is what vectorises on the CPU.
+template <Activation A, class T, class Ops = LibmOps>
+HPCT_HD T activation_backward_value(T x, T dy) {
+  if constexpr (A == Activation::relu) return x > T(0) ? dy : T(0);
+  else return dy * activate_grad<A, T, Ops>(x);
+}
+
 // Calls body(std::integral_constant<Activation, f>{}) (host code), so each activation gets its own
 // compiled loop or kernel.
 template <class F>

@@ -29,7 +29,7 @@ __global__ void column_grad_kernel(const T* x, const T* dy, T* dx, T* dbias, std
       const std::int64_t i = r * cols + c;
       Acc g = load(dy[i]);
       if constexpr (kAct) {
-        g *= math::activate_grad<A>(static_cast<Acc>(load(x[i])));
+        g = math::activation_backward_value<A>(static_cast<Acc>(load(x[i])), g);
         const T stored = store<T>(g);
         dx[i] = stored;
         g = load(stored);  // the sum is of the stored dx, as the CPU's
@@ -67,7 +67,7 @@ template <class T, Activation A>
 __global__ void activation_backward_kernel(const T* x, const T* dy, T* dx, std::int64_t n) {
   HPCT_GRID_LOOP(i, n) {
     const acc_t<T> v = load(x[i]);
-    dx[i] = store<T>(load(dy[i]) * math::activate_grad<A>(v));
+    dx[i] = store<T>(math::activation_backward_value<A>(v, static_cast<acc_t<T>>(load(dy[i]))));
   }
 }
 

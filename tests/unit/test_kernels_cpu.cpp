@@ -595,6 +595,25 @@ TEST_CASE_TEMPLATE("activation forward and backward against closed forms", T, fl
                     "activation_backward: x must be a floating-point tensor, got int32");
 }
 
+TEST_CASE_TEMPLATE("relu backward selects dy where x > 0, else +0 (also for a NaN or inf dy)", T, float, double) {
+  // 19 elements: the vector loop and its scalar remainder both.
+  const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  Host<T> x(Shape{19}), dy(Shape{19}), dx(Shape{19});
+  for (std::int64_t i = 0; i < 19; ++i) {
+    x[i] = i % 3 == 0 ? T(-1) : i % 3 == 1 ? T(0) : T(2);  // below, at and above the kink
+    dy[i] = i % 4 == 0 ? nan : i % 4 == 1 ? -inf : T(-0.5) * T(i);
+  }
+  be().activation_backward(Activation::relu, x.t(), dy.t(), dx.t());
+  for (std::int64_t i = 0; i < 19; ++i) {
+    CAPTURE(i);
+    if (x[i] > T(0)) {
+      CHECK(same_bits(std::vector<T>{dx[i]}, std::vector<T>{dy[i]}));
+    } else {
+      CHECK(same_bits(std::vector<T>{dx[i]}, std::vector<T>{T(0)}));  // +0, not NaN, -inf or -0
+    }
+  }
+}
+
 TEST_CASE("activation derivatives match central finite differences (float64)") {
   const std::int64_t n = 401;
   auto x = rand_host<double>(Shape{n}, 9, -4.0, 4.0);
