@@ -125,7 +125,7 @@ Options train_options() {
       .add("ensemble.members", "1", "ensemble members, each with its own seed, in RUN/member-XXX (README: Ensembles)")
       .flag("ensemble.bootstrap", false, "each run (ensemble member) trains on a bootstrap resample of all data.train rows, drawn with its seed; without data.val the rows it left out validate (out of bag; data.val-fraction not used) (README: Classifier intervals)")
       .flag("ensemble.bootstrap-pairs", false, "with --ensemble.bootstrap: members 2j and 2j+1 train on the same resample (predict --uq.calibrate pairs; README: Classifier intervals)")
-      .add("ensemble.bootstrap-seed", "", "with --ensemble.bootstrap: the seed of the rows (validation split and resample; default: --seed); set per member by --ensemble.bootstrap-pairs")
+      .add("ensemble.bootstrap-seed", "", "with --ensemble.bootstrap: the seed of the rows (the resample and so its out-of-bag rows; default: --seed); set per member by --ensemble.bootstrap-pairs")
       .flag("ensemble.resume", false, "skip members whose RUN/member-XXX/model.h5 is a complete checkpoint")
       .add("groups", "0", "groups of ranks training members at once (0 = the largest divisor of the ranks <= members)")
       .add("uq.levels", "0.68,0.95", "ensembles: interval levels in (0, 1) that predict writes by default")

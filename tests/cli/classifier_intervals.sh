@@ -109,7 +109,7 @@ expect_fail "option --uq.calibrate inflation needs --uq.calibration-data" \
   "$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out x.h5 --uq.calibrate inflation
 expect_fail "option --uq.calibrate: none | conformal | inflation | pairs | bagged, got logit" \
   "$HPCTRAIN" predict --checkpoint b1 --data t.h5 --out x.h5 --uq.calibrate logit
-# Bootstrap pairs: members 2j, 2j+1 on the same rows (validation split and resample), different
+# Bootstrap pairs: members 2j, 2j+1 on the same rows (resample and out-of-bag rows), different
 # seeds; k from the members' logits as the ANOVA of train/probability_intervals.hpp, recomputed here.
 "$HPCTRAIN" train "${small[@]}" --ensemble.members 4 --ensemble.bootstrap --ensemble.bootstrap-pairs --seed 5 \
   --run-dir pairs >/dev/null || die "bootstrap pairs ensemble failed"
