@@ -310,7 +310,7 @@ int train_model(const Config& given, dist::Communicator& comm, train::TrainSumma
 
   // Data: training split, validation split (held out or from its own file), standardisation. With
   // --ensemble.bootstrap the training rows are a resample of all rows and the rows it left out validate
-  // (load_train_val); resample and split follow ensemble.bootstrap-seed when set (bootstrap pairs: two
+  // (load_train_val); the resample follows ensemble.bootstrap-seed when set (bootstrap pairs: two
   // members on the same rows, differing only in the seed of their weights and batch order).
   const bool bootstrap = cfg.boolean("ensemble.bootstrap");
   const bool paired = bootstrap && !cfg.str("ensemble.bootstrap-seed").empty();

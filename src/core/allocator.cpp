@@ -48,6 +48,11 @@ class HostAllocator final : public Allocator {
   }
   void deallocate(void* p) noexcept override {
     if (!p) return;
+    // Mapped blocks start on a 2 MiB boundary; any other pointer is malloc's, freed without the lock.
+    if (reinterpret_cast<std::uintptr_t>(p) % kHugePage != 0) {
+      std::free(p);
+      return;
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       const auto it = mapped_.find(p);
